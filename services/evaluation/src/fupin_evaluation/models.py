@@ -1,0 +1,1 @@
+"""Imports every model module so that Alembic sees all tables."""

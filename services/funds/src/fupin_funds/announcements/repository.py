@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_funds.announcements.models import Announcement, Objection
+
+
+class AnnouncementRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, announcement: Announcement) -> Announcement:
+        self.session.add(announcement)
+        await self.session.flush()
+        return announcement
+
+    async def get(self, announcement_id: str) -> Announcement | None:
+        return await self.session.get(Announcement, announcement_id)
+
+    async def for_subject(self, subject_type: str, subject_id: str) -> Announcement | None:
+        return (
+            await self.session.execute(
+                select(Announcement).where(
+                    Announcement.subject_type == subject_type, Announcement.subject_id == subject_id
+                )
+            )
+        ).scalar()
+
+    async def gate_state(self, subject_type: str, subject_id: str) -> tuple[date | None, int]:
+        """The notice end of a subject's announcement and its number of open objections."""
+        row = (
+            await self.session.execute(
+                select(
+                    Announcement.ends_on,
+                    select(func.count())
+                    .where(Objection.announcement_id == Announcement.id, Objection.status == "open")
+                    .scalar_subquery(),
+                ).where(Announcement.subject_type == subject_type, Announcement.subject_id == subject_id)
+            )
+        ).first()
+        return (None, 0) if row is None else (row[0], int(row[1]))
+
+    async def listing(
+        self, region_prefix: str, active_on: date | None, after: str | None, limit: int
+    ) -> list[Announcement]:
+        statement = select(Announcement).where(Announcement.region_code.startswith(region_prefix, autoescape=True))
+        if active_on is not None:
+            statement = statement.where(Announcement.starts_on <= active_on, Announcement.ends_on >= active_on)
+        if after is not None:
+            statement = statement.where(Announcement.id > after)
+        rows = await self.session.execute(statement.order_by(Announcement.id).limit(limit))
+        return list(rows.scalars())
+
+    async def objection_counts(self, announcement_id: str) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(Objection.status, func.count()).where(Objection.announcement_id == announcement_id).group_by(Objection.status)
+        )
+        return {status: int(count) for status, count in rows}
+
+    async def add_objection(self, objection: Objection) -> Objection:
+        self.session.add(objection)
+        await self.session.flush()
+        return objection
+
+    async def recent_objections_from(self, client_index: str, since: datetime) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count()).where(Objection.client_index == client_index, Objection.filed_at >= since)
+            )
+            or 0
+        )
+
+    async def objections(self, announcement_id: str) -> list[Objection]:
+        rows = await self.session.execute(
+            select(Objection).where(Objection.announcement_id == announcement_id).order_by(Objection.filed_at, Objection.id)
+        )
+        return list(rows.scalars())
+
+    async def objection(self, objection_id: str, *, lock: bool = False) -> Objection | None:
+        statement = select(Objection).where(Objection.id == objection_id)
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar()

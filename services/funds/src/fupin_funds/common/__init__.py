@@ -1,0 +1,1 @@
+"""Building blocks shared by the funds domains: vocabulary, dates, privacy, audit, exports."""

@@ -1,0 +1,63 @@
+"""Personal data in the funds service: borrower ID numbers are kept only as an HMAC blind index
+(the registry's key, so indexes match registry events) and an AES-GCM ciphertext; objection
+contacts are encrypted too. Responses are masked unless the caller holds ``pii:read``."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from fupin_funds.config import Settings
+from fupin_kit.auth import Caller
+from fupin_kit.crypto import BlindIndex, FieldCipher, mask_id_number, parse_keyring
+
+PII_READ_SCOPE = "pii:read"
+
+
+@dataclass
+class Privacy:
+    settings: Settings
+
+    @cached_property
+    def cipher(self) -> FieldCipher:
+        return FieldCipher(parse_keyring(self.settings.pii_keys))
+
+    @cached_property
+    def index(self) -> BlindIndex:
+        return BlindIndex(base64.b64decode(self.settings.blind_index_key))
+
+    def seal(self, value: str, field: str) -> bytes:
+        return self.cipher.encrypt(value, field)
+
+    def id_number(self, blob: bytes | None, caller: Caller) -> str | None:
+        if blob is None:
+            return None
+        value = self.cipher.decrypt(blob, "borrower_id_number")
+        return value if caller.has_scope(PII_READ_SCOPE) else mask_id_number(value)
+
+    def contact(self, blob: bytes | None, caller: Caller) -> str | None:
+        if blob is None:
+            return None
+        value = self.cipher.decrypt(blob, "objection_contact")
+        if caller.has_scope(PII_READ_SCOPE):
+            return value
+        return value[:2] + "*" * max(1, len(value) - 4) + value[-2:] if len(value) > 4 else "****"
+
+
+def privacy_of(settings: Settings, state: object) -> Privacy:
+    privacy = getattr(state, "privacy", None)
+    if privacy is None:
+        privacy = Privacy(settings)
+        state.privacy = privacy  # type: ignore[attr-defined]
+    return privacy
+
+
+def get_privacy(request: Request) -> Privacy:
+    return privacy_of(request.app.state.settings, request.app.state)
+
+
+PrivacyDep = Annotated[Privacy, Depends(get_privacy)]

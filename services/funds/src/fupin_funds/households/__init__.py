@@ -1,0 +1,1 @@
+"""Read model of the registry's households, fed by ``registry.household.v1``."""

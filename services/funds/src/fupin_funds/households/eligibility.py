@@ -1,0 +1,51 @@
+"""Who may receive money or a subsidised loan, as of a date (pure rules over the status history)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from fupin_funds.common.dates import add_months
+from fupin_funds.common.vocabulary import REGISTERED_STATUSES
+
+
+@dataclass(frozen=True)
+class StatusPoint:
+    status: str
+    effective_on: date
+
+
+@dataclass(frozen=True)
+class Verdict:
+    eligible: bool
+    status: str | None
+    reason: str | None = None
+
+
+def status_at(history: Sequence[StatusPoint], day: date) -> StatusPoint | None:
+    """The last status that took effect on or before ``day`` (history sorted by date)."""
+    current = None
+    for point in history:
+        if point.effective_on <= day:
+            current = point
+    return current
+
+
+def eligible_at(history: Sequence[StatusPoint], day: date, transition_months: int) -> Verdict:
+    """Registered (identified / returned) on ``day``, or exited within the transition period."""
+    point = status_at(history, day)
+    if point is None:
+        return Verdict(False, None, "the household was not registered on that date")
+    if point.status in REGISTERED_STATUSES:
+        return Verdict(True, point.status)
+    if point.status == "exited":
+        if day <= add_months(point.effective_on, transition_months):
+            return Verdict(True, point.status)
+        return Verdict(
+            False, point.status,
+            f"the household exited on {point.effective_on}, beyond the {transition_months}-month transition period",
+        )
+    if point.status == "removed":
+        return Verdict(False, point.status, "the household was removed from the register")
+    return Verdict(False, point.status, f"the household's status on that date was {point.status}")

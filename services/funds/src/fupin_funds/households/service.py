@@ -1,0 +1,95 @@
+"""Apply registry household events to the read model (idempotency comes from the inbox)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_events.registry import HouseholdRegistered, HouseholdStatusChanged, HouseholdUpdated
+from fupin_funds.households.eligibility import StatusPoint, Verdict, eligible_at, status_at
+from fupin_funds.households.models import HouseholdView
+from fupin_funds.households.repository import HouseholdRepository
+
+
+async def apply_registered(session: AsyncSession, data: HouseholdRegistered, event_day: date) -> None:
+    repository = HouseholdRepository(session)
+    effective = data.registered_on or event_day
+    await repository.upsert(
+        {
+            "household_id": data.household_id,
+            "village_code": data.village_code,
+            "status": data.status.value,
+            "member_count": data.member_count,
+            "member_indexes": list(data.member_indexes),
+            "registered_on": data.registered_on,
+            "status_since": effective,
+        },
+        update=["village_code", "member_count", "member_indexes", "registered_on"],
+    )
+    if not await repository.history(data.household_id):
+        await repository.add_status(data.household_id, data.status.value, effective)
+    await _refresh_status(repository, data.household_id)
+
+
+async def apply_updated(session: AsyncSession, data: HouseholdUpdated, event_day: date) -> None:
+    repository = HouseholdRepository(session)
+    await repository.upsert(
+        {
+            "household_id": data.household_id,
+            "village_code": data.village_code,
+            "status": "applied",
+            "member_count": data.member_count,
+            "member_indexes": list(data.member_indexes),
+            "status_since": event_day,
+        },
+        update=["village_code", "member_count", "member_indexes"],
+    )
+
+
+async def apply_status_changed(session: AsyncSession, data: HouseholdStatusChanged) -> None:
+    repository = HouseholdRepository(session)
+    await repository.upsert(
+        {
+            "household_id": data.household_id,
+            "village_code": data.village_code,
+            "status": data.to_status.value,
+            "member_count": data.member_count,
+            "member_indexes": list(data.member_indexes),
+            "status_since": data.effective_on,
+        },
+        update=["village_code", "member_count", "member_indexes"],
+    )
+    await repository.add_status(data.household_id, data.to_status.value, data.effective_on)
+    await _refresh_status(repository, data.household_id)
+
+
+async def _refresh_status(repository: HouseholdRepository, household_id: str) -> None:
+    """The current status is the latest by effective date, whatever order events arrived in."""
+    history = await repository.history(household_id)
+    household = await repository.get(household_id)
+    if household is None or not history:
+        return
+    latest = history[-1]
+    household.status = latest.status
+    household.status_since = latest.effective_on
+    household.exited_on = latest.effective_on if latest.status == "exited" else None
+    removed = [h.effective_on for h in history if h.status == "removed"]
+    household.removed_on = removed[-1] if removed else None
+    await repository.session.flush()
+
+
+async def points(session: AsyncSession, household_id: str) -> list[StatusPoint]:
+    history = await HouseholdRepository(session).history(household_id)
+    return [StatusPoint(h.status, h.effective_on) for h in history]
+
+
+async def verdict_at(
+    session: AsyncSession, household: HouseholdView, day: date, transition_months: int
+) -> Verdict:
+    return eligible_at(await points(session, household.household_id), day, transition_months)
+
+
+async def status_on(session: AsyncSession, household_id: str, day: date) -> str | None:
+    point = status_at(await points(session, household_id), day)
+    return None if point is None else point.status

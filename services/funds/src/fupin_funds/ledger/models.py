@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fupin_funds.db import Base
+
+
+class Account(Base):
+    """One ledger account per (kind, region, source, year, ref). ``balance_fen`` is in the
+    account's normal direction and is kept by a single conditional UPDATE per posting."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint("balance_fen >= 0", name="balance_not_negative"),
+        CheckConstraint("normal_side IN ('debit', 'credit')", name="normal_side"),
+        Index("uq_accounts_identity", "kind", "region_code", "source", "year", "ref_id", unique=True),
+        Index("ix_accounts_region_code", "region_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(Text)
+    region_code: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="")
+    year: Mapped[int] = mapped_column(Integer, default=0)
+    ref_id: Mapped[str] = mapped_column(Text, default="")
+    normal_side: Mapped[str] = mapped_column(Text)
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_booked_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LedgerEntry(Base):
+    """One transfer: debit the receiving account, credit the giving one. Never updated or
+    deleted (a trigger refuses it); corrections are reversing entries."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+        Index("ix_ledger_entries_project_id", "project_id"),
+        Index("ix_ledger_entries_household_id", "household_id"),
+        Index("ix_ledger_entries_loan_id", "loan_id"),
+        Index("ix_ledger_entries_allocation_id", "allocation_id"),
+        Index("uq_ledger_entries_reverses", "reverses_entry_id", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    booked_on: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    debit_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    credit_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    debit_region: Mapped[str] = mapped_column(Text)
+    credit_region: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="")
+    year: Mapped[int] = mapped_column(Integer, default=0)
+    project_id: Mapped[str | None] = mapped_column(Text)
+    household_id: Mapped[str | None] = mapped_column(Text)
+    loan_id: Mapped[str | None] = mapped_column(Text)
+    allocation_id: Mapped[str | None] = mapped_column(Text)
+    reverses_entry_id: Mapped[str | None] = mapped_column(Text)
+    memo: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LedgerPosting(Base):
+    """The two legs of an entry; balances as of a date are sums of postings."""
+
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        CheckConstraint("side IN ('debit', 'credit')", name="side"),
+        Index("ix_ledger_postings_account", "account_id", "booked_on"),
+        Index("ix_ledger_postings_entry_id", "entry_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(Text, ForeignKey("ledger_entries.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    side: Mapped[str] = mapped_column(Text)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    booked_on: Mapped[date] = mapped_column(Date)

@@ -1,0 +1,1 @@
+"""Project library: types, villages, beneficiaries, budget by source, approval and lifecycle."""

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fupin_events.values import Money, RegionPrefix, VillageCode
+from fupin_funds.common.money import PositiveMoney
+from fupin_funds.common.vocabulary import FundSource, KeyTask, MeasureType
+
+PROJECT_TYPES = sorted({t.value for t in KeyTask} | {m.value for m in MeasureType})
+ProjectType = Annotated[str, Field(json_schema_extra={"enum": PROJECT_TYPES}, examples=["industry"])]
+HouseholdId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class BudgetLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: FundSource
+    amount: PositiveMoney
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    project_type: ProjectType
+    year: int = Field(ge=2000, le=2100)
+    region_code: RegionPrefix = Field(description="county, township or village the project belongs to")
+    village_codes: list[VillageCode] = Field(min_length=1, max_length=500)
+    implementing_unit: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=4000)
+    budget: list[BudgetLine] = Field(min_length=1, max_length=6)
+    beneficiaries: list[HouseholdId] = Field(default_factory=list, max_length=5000)
+    on: date | None = None
+
+    @field_validator("project_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in PROJECT_TYPES:
+            raise ValueError(f"unknown project type; one of {', '.join(PROJECT_TYPES)}")
+        return value
+
+
+class ProjectUpdate(BaseModel):
+    """Changes while the project is still proposed (send If-Match)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    implementing_unit: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=4000)
+    village_codes: list[VillageCode] | None = Field(None, min_length=1, max_length=500)
+    budget: list[BudgetLine] | None = Field(None, min_length=1, max_length=6)
+    beneficiaries: list[HouseholdId] | None = Field(None, max_length=5000)
+
+
+class ProjectTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: date | None = None
+    note: str | None = Field(None, max_length=2000, description="reason (reject) or evaluation text (evaluate)")
+
+
+class BudgetRead(BaseModel):
+    source: str
+    amount: Money
+    funded: Money
+
+
+class ProjectRead(BaseModel):
+    id: str
+    name: str
+    project_type: str
+    category: str
+    year: int
+    region_code: str
+    village_codes: list[str]
+    implementing_unit: str
+    description: str | None
+    status: str
+    budget_total: Money
+    budget: list[BudgetRead]
+    funded: Money
+    paid: Money
+    beneficiaries: list[str]
+    proposed_on: date
+    approved_on: date | None
+    approved_level: str | None
+    announced_on: date | None
+    notice_ends_on: date | None
+    started_on: date | None
+    completed_on: date | None
+    accepted_on: date | None
+    evaluated_on: date | None
+    evaluation: str | None
+    rejected_reason: str | None
+    version: int
+
+
+class ApprovalAuthorityRead(BaseModel):
+    level: str
+    max_budget: Money | None = Field(description="None: no limit")
+    version: int
+
+
+class ApprovalAuthorityUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_budget: PositiveMoney | None = Field(description="None: no limit")

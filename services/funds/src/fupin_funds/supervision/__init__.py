@@ -1,0 +1,1 @@
+"""Supervision: audit findings and rectification, anomaly rules, the audit chain, reports."""

@@ -1,0 +1,1 @@
+"""fupin registry: The household register (建档立卡): households and members, identification and exit workflows, quotas, history, bulk import, cross-department checks, bank eligibility and the DCI Social Registry API."""

@@ -1,0 +1,119 @@
+"""Registry settings: environment variables prefixed REGISTRY_.
+
+Policy numbers are configuration with documented defaults (see docs/configuration.md); each
+domain keeps its own block below.
+"""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from fupin_kit.settings import ServiceSettings
+
+# Dev-only key material, refused in prod by ``_keys_outside_dev``; real deployments set
+# REGISTRY_PII_KEYS and REGISTRY_BLIND_INDEX_KEY from a secret store.
+_DEV_PII_KEYS = "dev:" + base64.b64encode(b"fupin-dev-pii-key-not-for-prod!!").decode()
+_DEV_BLIND_INDEX_KEY = base64.b64encode(b"fupin-dev-blind-index-key-not-prod").decode()
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="REGISTRY_", extra="ignore")
+
+    service_name: str = "registry"
+    port: int = 8101
+    database_url: str = "postgresql+asyncpg://registry:registry@127.0.0.1:5432/registry"
+
+    # --- personal data protection ---
+    pii_keys: str = Field(_DEV_PII_KEYS, description="'id:base64,...'; the first key encrypts")
+    blind_index_key: str = Field(_DEV_BLIND_INDEX_KEY, description="base64, >= 32 bytes, never in the DB")
+
+    # --- households and dynamic management ---
+    poverty_lines: dict[int, Decimal] = Field(
+        default_factory=lambda: {
+            2013: Decimal("2736"), 2014: Decimal("2800"), 2015: Decimal("2855"),
+            2016: Decimal("3026"), 2017: Decimal("3335"), 2018: Decimal("3535"),
+            2019: Decimal("3747"), 2020: Decimal("4000"),
+        },
+        description="per-capita net income poverty line by year, yuan (current prices)",
+    )
+    max_household_income: Decimal = Field(Decimal("10000000"), description="absurd-income guard, yuan/year")
+    max_household_members: int = Field(20, ge=1, le=100, description="members per household")
+    earliest_register_year: int = Field(2013, ge=2000, le=2100, description="first year of the register")
+
+    # --- identification workflow ---
+    notice_days: int = Field(7, ge=1, le=60, description="public notice period, days")
+    appraisal_pass_share: Decimal = Field(
+        Decimal("0.5"), ge=0, lt=1, description="votes for must exceed this share of the votes counted"
+    )
+    appraisal_counts_abstentions: bool = Field(True, description="abstentions count in the denominator")
+    appraisal_min_votes: int = Field(1, ge=1, le=1000, description="fewest votes an appraisal may have")
+    exit_stable_years: int = Field(
+        1, ge=1, le=5, description="latest consecutive years with income above that year's poverty line"
+    )
+    exit_basic_needs: list[str] = Field(
+        default_factory=lambda: [
+            "food", "clothing", "compulsory_education", "basic_medical_care", "housing_safety"
+        ],
+        description="两不愁三保障: the needs an exit appraisal must confirm as secured",
+    )
+
+    # --- quotas ---
+    quota_override_roles: list[str] = Field(
+        default_factory=lambda: ["quota_override", "admin"],
+        description="roles that may approve an identification beyond the quota, with a reason",
+    )
+    poor_statuses: list[str] = Field(
+        default_factory=lambda: ["identified", "returned"],
+        description="household statuses counted as poor in poverty incidence",
+    )
+
+    # --- DCI Social Registry API ---
+    dci_signing_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM) signing DCI responses; ephemeral in dev/test"
+    )
+    dci_sender_id: str = Field("registry.fupin.example", description="our DCI sender/receiver id")
+    dci_signature_max_age_seconds: int = Field(600, ge=10, le=86400, description="expires - created")
+    dci_clock_skew_seconds: int = Field(300, ge=0, le=3600, description="tolerated clock difference")
+    dci_max_requests_per_message: int = Field(20, ge=1, le=1000, description="search/subscribe items")
+    dci_default_page_size: int = Field(50, ge=1, le=1000)
+    dci_max_page_size: int = Field(500, ge=1, le=5000)
+    dci_require_consent: bool = Field(True, description="every search criteria must carry consent")
+    dci_callback_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    dci_callback_attempts: int = Field(5, ge=1, le=20, description="tries per callback or notification")
+    dci_callback_backoff_seconds: float = Field(1.0, gt=0, le=600, description="doubles per attempt")
+    dci_notify_poll_seconds: float = Field(1.0, gt=0, le=60, description="notification sender idle poll")
+
+    # --- bank eligibility (贴息贷款资格核验) ---
+    eligibility_age_min: int = Field(18, ge=0, le=120, description="youngest borrower, years, inclusive")
+    eligibility_age_max: int = Field(60, ge=0, le=120, description="oldest borrower, years, inclusive")
+    eligibility_statuses: list[str] = Field(
+        default_factory=lambda: ["identified", "returned"],
+        description="household statuses that qualify (exited qualifies within the transition period)",
+    )
+    eligibility_exit_transition_years: int = Field(
+        3, ge=0, le=20, description="years after exited_on during which an exited household qualifies"
+    )
+    eligibility_answer_valid_days: int = Field(30, ge=0, le=366, description="validity of a yes answer")
+    eligibility_batch_max: int = Field(1000, ge=1, le=10000, description="items per batch request")
+    eligibility_rate_per_second: float = Field(50.0, gt=0, le=1e7, description="checks/s per client")
+    eligibility_rate_burst: int = Field(2000, ge=1, le=10**8, description="bucket size, checks")
+    eligibility_pool_size: int = Field(8, ge=1, le=100, description="dedicated asyncpg connections")
+    eligibility_audit_max_batch: int = Field(5000, ge=1, le=100000, description="audit rows per flush")
+    eligibility_audit_max_pending: int = Field(
+        50000, ge=1, le=10**7, description="audit rows waiting before new checks are refused (503)"
+    )
+    eligibility_token_cache_size: int = Field(1024, ge=0, le=100000, description="verified tokens kept")
+
+    def _keys_outside_dev(self) -> None:
+        if self.environment == "prod" and (
+            self.pii_keys == _DEV_PII_KEYS or self.blind_index_key == _DEV_BLIND_INDEX_KEY
+        ):
+            raise ValueError("REGISTRY_PII_KEYS and REGISTRY_BLIND_INDEX_KEY must be set in prod")
+
+    def model_post_init(self, __context: object) -> None:
+        self._keys_outside_dev()

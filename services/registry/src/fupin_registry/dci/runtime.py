@@ -1,0 +1,83 @@
+"""The DCI runtime, started and stopped with the app: signing key, gateway, callback client and
+the asynchronous requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fupin_kit.logging import get_logger
+
+from fupin_registry.config import Settings
+from fupin_registry.dci.callbacks import CallbackSender, new_client
+from fupin_registry.dci.protocol import Gateway
+from fupin_registry.dci.signing import RegistrySigner
+
+log = get_logger("fupin.registry.dci")
+
+
+@dataclass
+class DciRuntime:
+    settings: Settings
+    signer: RegistrySigner
+    gateway: Gateway
+    client: httpx.AsyncClient
+    callbacks: CallbackSender
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run an asynchronous request after its ACK; kept referenced until done."""
+        task = asyncio.create_task(self._guarded(work, name), name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guarded(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.exception("dci.async_request_failed", task=name, error=repr(exc))
+
+    async def drain(self, grace_seconds: float = 30.0) -> None:
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+async def start_dci(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    signer = RegistrySigner.from_file(
+        settings.dci_signing_key_file,
+        sender_id=settings.dci_sender_id,
+        lifetime_seconds=settings.dci_signature_max_age_seconds,
+        environment=settings.environment,
+    )
+    client = new_client(settings.dci_callback_timeout_seconds)
+    app.state.dci = DciRuntime(
+        settings=settings,
+        signer=signer,
+        gateway=Gateway(settings, signer),
+        client=client,
+        callbacks=CallbackSender(
+            client,
+            signer,
+            attempts=settings.dci_callback_attempts,
+            backoff_seconds=settings.dci_callback_backoff_seconds,
+        ),
+    )
+
+
+async def stop_dci(app: FastAPI) -> None:
+    runtime: DciRuntime | None = getattr(app.state, "dci", None)
+    if runtime is None:
+        return
+    await runtime.drain()
+    await runtime.client.aclose()
+    app.state.dci = None

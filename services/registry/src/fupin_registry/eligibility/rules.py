@@ -1,0 +1,103 @@
+"""The eligibility rules for subsidised loans, as pure functions of configuration and dates.
+
+A person qualifies when a registered poor household lists them as an active member, the
+household is identified or returned to poverty (or exited less than the transition period ago),
+and the borrower's age on the check date lies in the configured range (both ends inclusive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from fupin_events.registry import HouseholdStatus
+
+from fupin_registry.config import Settings
+from fupin_registry.eligibility.schemas import ReasonCode
+
+
+@dataclass(frozen=True)
+class EligibilityRules:
+    age_min: int
+    age_max: int
+    statuses: frozenset[str]
+    transition_years: int
+    answer_valid_days: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EligibilityRules:
+        if settings.eligibility_age_min > settings.eligibility_age_max:
+            raise ValueError("eligibility_age_min must not exceed eligibility_age_max")
+        unknown = set(settings.eligibility_statuses) - {s.value for s in HouseholdStatus}
+        if unknown:
+            raise ValueError(f"eligibility_statuses has unknown statuses: {sorted(unknown)}")
+        return cls(
+            age_min=settings.eligibility_age_min,
+            age_max=settings.eligibility_age_max,
+            statuses=frozenset(settings.eligibility_statuses),
+            transition_years=settings.eligibility_exit_transition_years,
+            answer_valid_days=settings.eligibility_answer_valid_days,
+        )
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the register says about one person (found by blind index)."""
+
+    active: bool
+    status: str
+    exited_on: date | None
+    village_code: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    eligible: bool
+    reason: ReasonCode
+    valid_until: date
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day ``years`` later; 29 February becomes 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def age_on(birth_date: date, day: date) -> int:
+    """Completed years of age on ``day``."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def decide(
+    standing: Standing | None, birth_date: date, today: date, rules: EligibilityRules
+) -> Decision:
+    def no(reason: ReasonCode) -> Decision:
+        # A negative answer may change with the next register update: valid for the day only.
+        return Decision(False, reason, today)
+
+    if standing is None:
+        return no(ReasonCode.NOT_FOUND)
+    status = standing.status
+    if status == HouseholdStatus.REMOVED:
+        return no(ReasonCode.REMOVED)
+    if status == HouseholdStatus.NATURAL_DECREASE:
+        return no(ReasonCode.NATURAL_DECREASE)
+    limits = [today + timedelta(days=rules.answer_valid_days)]
+    if status not in rules.statuses:
+        if status != HouseholdStatus.EXITED:
+            return no(ReasonCode.NOT_REGISTERED)
+        if standing.exited_on is None:
+            return no(ReasonCode.EXITED_BEYOND_TRANSITION)
+        transition_ends = add_years(standing.exited_on, rules.transition_years)
+        if today >= transition_ends:
+            return no(ReasonCode.EXITED_BEYOND_TRANSITION)
+        limits.append(transition_ends - timedelta(days=1))
+    if not standing.active:
+        return no(ReasonCode.MEMBER_INACTIVE)
+    age = age_on(birth_date, today)
+    if not rules.age_min <= age <= rules.age_max:
+        return no(ReasonCode.AGE_OUT_OF_RANGE)
+    limits.append(add_years(birth_date, rules.age_max + 1) - timedelta(days=1))
+    return Decision(True, ReasonCode.ELIGIBLE, min(limits))

@@ -1,0 +1,63 @@
+"""The eligibility runtime, started and stopped with the app (see main.py's hooks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from fastapi import FastAPI
+
+from fupin_registry.config import Settings
+from fupin_registry.eligibility.audit_batch import AuditBatcher
+from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
+from fupin_registry.eligibility.repository import StandingRepository, create_pool
+from fupin_registry.eligibility.rules import EligibilityRules
+from fupin_registry.eligibility.service import EligibilityService
+from fupin_registry.eligibility.tokens import VerifiedTokens
+from fupin_registry.privacy import Privacy
+
+
+@dataclass
+class EligibilityRuntime:
+    pool: asyncpg.Pool
+    audit: AuditBatcher
+    limiter: TokenBucketLimiter
+    tokens: VerifiedTokens
+    service: EligibilityService
+    batch_max: int
+
+
+async def start_eligibility(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    rules = EligibilityRules.from_settings(settings)
+    if settings.eligibility_rate_burst < settings.eligibility_batch_max:
+        raise ValueError(
+            "eligibility_rate_burst must allow one full batch (>= eligibility_batch_max)"
+        )
+    pool = await create_pool(settings.asyncpg_dsn, settings.eligibility_pool_size)
+    audit = AuditBatcher(
+        app.state.engine,
+        max_batch=settings.eligibility_audit_max_batch,
+        max_pending=settings.eligibility_audit_max_pending,
+    )
+    audit.start()
+    privacy: Privacy = getattr(app.state, "privacy", None) or Privacy(settings)
+    app.state.eligibility = EligibilityRuntime(
+        pool=pool,
+        audit=audit,
+        limiter=TokenBucketLimiter(
+            settings.eligibility_rate_per_second, settings.eligibility_rate_burst
+        ),
+        tokens=VerifiedTokens(app.state.token_verifier, settings.eligibility_token_cache_size),
+        service=EligibilityService(StandingRepository(pool), audit, rules, privacy.index),
+        batch_max=settings.eligibility_batch_max,
+    )
+
+
+async def stop_eligibility(app: FastAPI) -> None:
+    runtime: EligibilityRuntime | None = getattr(app.state, "eligibility", None)
+    if runtime is None:
+        return
+    app.state.eligibility = None
+    await runtime.audit.close()
+    await runtime.pool.close()

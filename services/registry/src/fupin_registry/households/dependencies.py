@@ -1,0 +1,71 @@
+"""Loaders that check jurisdiction (404 outside it), the service, and ETag preconditions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from fupin_kit.auth import CallerDep
+from fupin_kit.db import SessionDep
+from fupin_kit.problems import NotFound, PreconditionFailed, PreconditionRequired
+from fupin_registry.config import Settings
+from fupin_registry.households.models import Household
+from fupin_registry.households.repository import HouseholdRepository
+from fupin_registry.households.service import HouseholdService
+from fupin_registry.privacy import PrivacyDep
+from fupin_registry.regions.directory import RegionsDep
+
+
+async def load_household(household_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Household:
+    household = await HouseholdRepository(session).get(household_id)
+    if household is None:
+        raise NotFound("household not found")
+    caller.require_region(household.village_code, "household")
+    return household
+
+
+async def load_household_for_update(
+    household_id: uuid.UUID, session: SessionDep, caller: CallerDep
+) -> Household:
+    """The household, row-locked until the request's transaction ends."""
+    household = await HouseholdRepository(session).get(household_id, for_update=True)
+    if household is None:
+        raise NotFound("household not found")
+    caller.require_region(household.village_code, "household")
+    return household
+
+
+HouseholdDep = Annotated[Household, Depends(load_household)]
+HouseholdForUpdateDep = Annotated[Household, Depends(load_household_for_update)]
+
+
+def get_household_service(
+    request: Request, session: SessionDep, privacy: PrivacyDep, regions: RegionsDep
+) -> HouseholdService:
+    settings: Settings = request.app.state.settings
+    return HouseholdService(session, privacy=privacy, regions=regions, settings=settings)
+
+
+HouseholdServiceDep = Annotated[HouseholdService, Depends(get_household_service)]
+
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", max_length=64, description="the ETag of the household as last read"),
+]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def require_if_match(if_match: str | None, household: Household) -> None:
+    """Optimistic concurrency: 428 without If-Match, 412 when the household has moved on."""
+    if if_match is None:
+        raise PreconditionRequired("send If-Match with the ETag from your last read")
+    tags = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
+    if "*" not in tags and etag(household.version) not in tags:
+        raise PreconditionFailed(
+            f"the household is at version {household.version}; read it again and retry"
+        )

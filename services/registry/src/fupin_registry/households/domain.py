@@ -1,0 +1,102 @@
+"""Pure rules of the household register: identity from the ID number, causes, incomes.
+
+No I/O here; the service turns the findings into problem responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from fupin_events.values import CENT, birth_date_of, sex_of
+from fupin_registry.vocabulary import IncomeSource
+
+INCOME_SOURCES = (
+    IncomeSource.WAGES,
+    IncomeSource.PRODUCTION,
+    IncomeSource.PROPERTY,
+    IncomeSource.TRANSFER,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule broken by the input: where (JSON pointer below the body) and why."""
+
+    pointer: str
+    detail: str
+
+
+def identity_findings(
+    id_number: str, birth_date: date | None, sex: str | None, pointer: str
+) -> list[Finding]:
+    """Birth date and sex derive from the ID number; given values must agree with it."""
+    findings = []
+    if birth_date is not None and birth_date != birth_date_of(id_number):
+        findings.append(Finding(f"{pointer}/birth_date", "does not match the birth date in the ID number"))
+    if sex is not None and sex != sex_of(id_number):
+        findings.append(Finding(f"{pointer}/sex", "does not match the sex encoded in the ID number"))
+    return findings
+
+
+def cause_findings(primary: str, secondary: Sequence[str], pointer: str = "#/body") -> list[Finding]:
+    """One primary cause and at most two secondary ones, none repeated."""
+    findings = []
+    if len(secondary) > 2:
+        findings.append(Finding(f"{pointer}/secondary_causes", "at most two secondary causes"))
+    if primary in secondary:
+        findings.append(
+            Finding(f"{pointer}/secondary_causes", "the primary cause cannot also be secondary")
+        )
+    if len(set(secondary)) != len(secondary):
+        findings.append(Finding(f"{pointer}/secondary_causes", "a secondary cause is repeated"))
+    return findings
+
+
+def head_findings(relations: Iterable[str], pointer: str) -> list[Finding]:
+    heads = sum(1 for relation in relations if relation == "head")
+    if heads != 1:
+        return [Finding(pointer, f"a household has exactly one head (found {heads})")]
+    return []
+
+
+def duplicate_positions(keys: Sequence[bytes]) -> list[int]:
+    """Positions of entries whose key already appeared earlier in the list."""
+    seen: set[bytes] = set()
+    duplicates = []
+    for position, key in enumerate(keys):
+        if key in seen:
+            duplicates.append(position)
+        seen.add(key)
+    return duplicates
+
+
+def net_income(amounts: Mapping[str, Decimal]) -> Decimal:
+    """Household net income: every income source minus production costs."""
+    gross = sum((amounts.get(source, Decimal(0)) for source in INCOME_SOURCES), Decimal(0))
+    return gross - amounts.get(IncomeSource.PRODUCTION_COSTS, Decimal(0))
+
+
+def per_capita_net_income(amounts: Mapping[str, Decimal], household_size: int) -> Decimal | None:
+    """Net income divided by the number of members, to the fen; None for an empty household."""
+    if household_size <= 0:
+        return None
+    return (net_income(amounts) / household_size).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def income_findings(
+    amounts: Mapping[str, Decimal], ceiling: Decimal, pointer: str
+) -> list[Finding]:
+    """Amounts are never negative and never absurd (above the configured ceiling)."""
+    findings = []
+    for source, amount in amounts.items():
+        if amount < 0:
+            findings.append(Finding(f"{pointer}/{source}", "an income amount cannot be negative"))
+        elif amount > ceiling:
+            findings.append(Finding(f"{pointer}/{source}", f"implausibly large (above {ceiling} yuan)"))
+    gross = sum((amounts.get(source, Decimal(0)) for source in INCOME_SOURCES), Decimal(0))
+    if not findings and gross > ceiling:
+        findings.append(Finding(pointer, f"total income is implausibly large (above {ceiling} yuan)"))
+    return findings

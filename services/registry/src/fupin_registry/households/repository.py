@@ -1,0 +1,243 @@
+"""SQL over households, members, incomes, plans and the version history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_kit.auth import Caller
+from fupin_registry.crosscheck.models import Flag
+from fupin_registry.households.models import (
+    AssistanceMeasure,
+    Household,
+    HouseholdIncome,
+    HouseholdVersion,
+    Member,
+)
+
+
+@dataclass(frozen=True)
+class HouseholdFilter:
+    region: str | None = None
+    status: str | None = None
+    attribute: str | None = None
+    cause: str | None = None
+    year: int | None = None
+    has_open_flags: bool | None = None
+
+
+def current_member_count() -> Any:
+    return (
+        select(func.count())
+        .where(Member.household_id == Household.id, Member.left_on.is_(None))
+        .correlate(Household)
+        .scalar_subquery()
+    )
+
+
+class HouseholdRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- households ---------------------------------------------------------------------
+
+    async def get(self, household_id: uuid.UUID, *, for_update: bool = False) -> Household | None:
+        query = select(Household).where(Household.id == household_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def number_taken(self, village_code: str, household_number: str) -> bool:
+        query = select(
+            exists().where(
+                Household.village_code == village_code,
+                Household.household_number == household_number,
+            )
+        )
+        return bool(await self.session.scalar(query))
+
+    async def add(self, household: Household) -> None:
+        self.session.add(household)
+        await self.session.flush()
+
+    async def search(
+        self,
+        where: HouseholdFilter,
+        caller: Caller,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+    ) -> list[tuple[Household, int]]:
+        query = select(Household, current_member_count()).where(
+            caller.region_filter(Household.village_code)
+        )
+        if where.region:
+            query = query.where(Household.village_code.startswith(where.region, autoescape=True))
+        if where.status:
+            query = query.where(Household.status == where.status)
+        if where.attribute:
+            query = query.where(Household.attribute == where.attribute)
+        if where.cause:
+            query = query.where(
+                or_(Household.primary_cause == where.cause, Household.secondary_causes.any(where.cause))
+            )
+        if where.year is not None:
+            query = query.where(Household.year == where.year)
+        if where.has_open_flags is not None:
+            open_flag = exists().where(Flag.household_id == Household.id, Flag.status == "open")
+            query = query.where(open_flag if where.has_open_flags else ~open_flag)
+        if after is not None:
+            query = query.where(Household.id > after)
+        result = await self.session.execute(query.order_by(Household.id).limit(limit))
+        return [(row[0], row[1]) for row in result]
+
+    # --- members ------------------------------------------------------------------------
+
+    async def members(self, household_id: uuid.UUID) -> list[Member]:
+        """Current members (not departed), in the order they were registered."""
+        result = await self.session.execute(
+            select(Member)
+            .where(Member.household_id == household_id, Member.left_on.is_(None))
+            # registration order; within one registration the head first, then by age
+            .order_by(Member.created_at, (Member.relation != "head"), Member.birth_date, Member.id)
+        )
+        return list(result.scalars())
+
+    async def member(self, household_id: uuid.UUID, member_id: uuid.UUID) -> Member | None:
+        result = await self.session.execute(
+            select(Member).where(
+                Member.id == member_id, Member.household_id == household_id, Member.left_on.is_(None)
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def active_holders(self, indexes: Sequence[bytes]) -> dict[bytes, uuid.UUID]:
+        """Blind index → household of every person among ``indexes`` in a live household."""
+        if not indexes:
+            return {}
+        result = await self.session.execute(
+            select(Member.id_index, Member.household_id).where(
+                Member.id_index.in_(list(indexes)), Member.active.is_(True)
+            )
+        )
+        return {row[0]: row[1] for row in result}
+
+    async def add_members(self, members: Sequence[Member]) -> None:
+        self.session.add_all(members)
+        await self.session.flush()
+
+    async def set_members_active(self, household_id: uuid.UUID, active: bool) -> None:
+        await self.session.execute(
+            update(Member)
+            .where(Member.household_id == household_id, Member.left_on.is_(None))
+            .values(active=active)
+        )
+
+    # --- incomes and plan -----------------------------------------------------------------
+
+    async def incomes(self, household_id: uuid.UUID) -> list[HouseholdIncome]:
+        result = await self.session.execute(
+            select(HouseholdIncome).where(HouseholdIncome.household_id == household_id)
+        )
+        return list(result.scalars())
+
+    async def replace_incomes(
+        self, household_id: uuid.UUID, year: int, amounts: dict[str, Decimal]
+    ) -> None:
+        await self.session.execute(
+            delete(HouseholdIncome).where(
+                HouseholdIncome.household_id == household_id, HouseholdIncome.year == year
+            )
+        )
+        rows = [
+            {"household_id": household_id, "year": year, "source": source, "amount": amount}
+            for source, amount in amounts.items()
+        ]
+        if rows:
+            await self.session.execute(insert(HouseholdIncome), rows)
+
+    async def measures(self, household_id: uuid.UUID) -> list[AssistanceMeasure]:
+        result = await self.session.execute(
+            select(AssistanceMeasure)
+            .where(AssistanceMeasure.household_id == household_id)
+            .order_by(AssistanceMeasure.year, AssistanceMeasure.created_at, AssistanceMeasure.id)
+        )
+        return list(result.scalars())
+
+    async def replace_measures(
+        self, household_id: uuid.UUID, year: int, measures: Sequence[AssistanceMeasure]
+    ) -> None:
+        await self.session.execute(
+            delete(AssistanceMeasure).where(
+                AssistanceMeasure.household_id == household_id, AssistanceMeasure.year == year
+            )
+        )
+        self.session.add_all(measures)
+        await self.session.flush()
+
+
+class HistoryRepository:
+    """``household_versions``: one row per state, valid from one change to the next."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(
+        self,
+        household: Household,
+        snapshot: dict[str, Any],
+        *,
+        actor: str,
+        action: str,
+        changed: Sequence[str],
+    ) -> None:
+        # The previous version ends where the new one begins (transaction time).
+        now = func.now()
+        await self.session.execute(
+            update(HouseholdVersion)
+            .where(HouseholdVersion.household_id == household.id, HouseholdVersion.valid_to.is_(None))
+            .values(valid_to=now)
+        )
+        await self.session.execute(
+            insert(HouseholdVersion).values(
+                household_id=household.id,
+                version=household.version,
+                village_code=household.village_code,
+                status=household.status,
+                valid_from=now,
+                actor=actor,
+                action=action,
+                changed=list(changed),
+                snapshot=snapshot,
+            )
+        )
+
+    async def as_of(self, household_id: uuid.UUID, instant: datetime) -> HouseholdVersion | None:
+        """The version in force just before ``instant``."""
+        result = await self.session.execute(
+            select(HouseholdVersion)
+            .where(
+                HouseholdVersion.household_id == household_id,
+                HouseholdVersion.valid_from < instant,
+                or_(HouseholdVersion.valid_to.is_(None), HouseholdVersion.valid_to >= instant),
+            )
+            .order_by(HouseholdVersion.valid_from.desc(), HouseholdVersion.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def changes(
+        self, household_id: uuid.UUID, *, after: int | None, limit: int
+    ) -> list[HouseholdVersion]:
+        query = select(HouseholdVersion).where(HouseholdVersion.household_id == household_id)
+        if after is not None:
+            query = query.where(HouseholdVersion.id > after)
+        result = await self.session.execute(query.order_by(HouseholdVersion.id).limit(limit))
+        return list(result.scalars())

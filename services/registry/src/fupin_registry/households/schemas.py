@@ -1,0 +1,230 @@
+"""Households as the API accepts and shows them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from fupin_events.values import Money, ResidentId, VillageCode
+from fupin_registry.vocabulary import (
+    Education,
+    Health,
+    HouseholdAttribute,
+    HouseholdStatus,
+    HousingSafety,
+    IdentificationStandard,
+    LabourAbility,
+    MeasureType,
+    PovertyCause,
+    Relation,
+    SchoolStatus,
+    SupportType,
+)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Phone = Annotated[str, StringConstraints(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")]
+BankAccount = Annotated[str, StringConstraints(pattern=r"^\d{12,30}$")]
+HouseholdNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,32}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Year = Annotated[int, Field(ge=2000, le=2100, examples=[2015])]
+Amount = Annotated[Money, Field(ge=0)]
+Sex = Literal["male", "female"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberFields(_Input):
+    """Fields of a member that may change after registration (not the identity)."""
+
+    name: Name | None = None
+    relation: Relation | None = None
+    ethnicity: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
+    education: Education | None = None
+    school_status: SchoolStatus | None = None
+    health: Health | None = None
+    disability: Annotated[str, StringConstraints(max_length=100)] | None = None
+    labour_ability: LabourAbility | None = None
+    migrant_months: int | None = Field(None, ge=0, le=12)
+    medical_insurance: bool | None = None
+    pension_insurance: bool | None = None
+
+
+class MemberCreate(_Input):
+    id_number: ResidentId
+    name: Name = Field(examples=["张三"])
+    birth_date: date | None = Field(None, description="optional; must match the ID number")
+    sex: Sex | None = Field(None, description="optional; must match the ID number")
+    relation: Relation
+    ethnicity: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "han"
+    education: Education | None = None
+    school_status: SchoolStatus | None = None
+    health: Health = Health.HEALTHY
+    disability: Annotated[str, StringConstraints(max_length=100)] | None = None
+    labour_ability: LabourAbility = LabourAbility.ORDINARY
+    migrant_months: int = Field(0, ge=0, le=12)
+    medical_insurance: bool = True
+    pension_insurance: bool = False
+
+
+class MemberUpdate(MemberFields):
+    pass
+
+
+class IncomeWrite(_Input):
+    """A household's incomes of one year by source, yuan."""
+
+    wages: Amount = Decimal(0)
+    production: Amount = Decimal(0)
+    property: Amount = Decimal(0)
+    transfer: Amount = Decimal(0)
+    production_costs: Amount = Decimal(0)
+
+
+class IncomeYearWrite(IncomeWrite):
+    year: Year
+
+
+class MeasureWrite(_Input):
+    measure_type: MeasureType
+    description: ShortText
+    responsible_cadre_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+
+
+class PlanWrite(_Input):
+    measures: list[MeasureWrite] = Field(max_length=50)
+
+
+class HouseholdCreate(_Input):
+    village_code: VillageCode
+    household_number: HouseholdNumber = Field(examples=["0001"])
+    attribute: HouseholdAttribute
+    support_type: SupportType
+    primary_cause: PovertyCause
+    secondary_causes: list[PovertyCause] = Field(default_factory=list, max_length=2)
+    identification_standard: IdentificationStandard = IdentificationStandard.NATIONAL
+    phone: Phone | None = None
+    bank_account: BankAccount | None = None
+    housing_safety: HousingSafety = HousingSafety.SAFE
+    drinking_water_safe: bool = True
+    year: Year | None = Field(None, description="identification year; defaults to this year")
+    members: list[MemberCreate] = Field(min_length=1, max_length=100)
+    incomes: list[IncomeYearWrite] = Field(default_factory=list, max_length=20)
+    plan: list[MeasureWrite] = Field(
+        default_factory=list, max_length=50, description="measures for the identification year"
+    )
+
+
+class HouseholdUpdate(_Input):
+    """Partial update; fields left out keep their value. Status changes go through cases."""
+
+    attribute: HouseholdAttribute | None = None
+    support_type: SupportType | None = None
+    primary_cause: PovertyCause | None = None
+    secondary_causes: list[PovertyCause] | None = Field(None, max_length=2)
+    identification_standard: IdentificationStandard | None = None
+    phone: Phone | None = None
+    bank_account: BankAccount | None = None
+    housing_safety: HousingSafety | None = None
+    drinking_water_safe: bool | None = None
+
+
+class MemberRead(BaseModel):
+    id: uuid.UUID
+    id_number: str = Field(description="masked unless the caller holds pii:read")
+    name: str = Field(description="masked unless the caller holds pii:read")
+    sex: Sex
+    birth_date: date
+    relation: Relation
+    ethnicity: str
+    education: Education | None
+    school_status: SchoolStatus | None
+    health: Health
+    disability: str | None
+    labour_ability: LabourAbility
+    migrant_months: int
+    medical_insurance: bool
+    pension_insurance: bool
+
+
+class IncomeYearRead(BaseModel):
+    year: int
+    wages: Money
+    production: Money
+    property: Money
+    transfer: Money
+    production_costs: Money
+    net_income: Money
+    per_capita_net_income: Money | None
+
+
+class MeasureRead(BaseModel):
+    year: int
+    measure_type: MeasureType
+    description: str
+    responsible_cadre_id: str | None
+
+
+class CadreRead(BaseModel):
+    id: str
+    name: str | None
+    paired_on: date | None
+
+
+class HouseholdRead(BaseModel):
+    id: uuid.UUID
+    village_code: str
+    village_name: str | None
+    household_number: str
+    attribute: HouseholdAttribute
+    support_type: SupportType
+    primary_cause: PovertyCause
+    secondary_causes: list[PovertyCause]
+    identification_standard: IdentificationStandard
+    phone: str | None
+    bank_account: str | None
+    housing_safety: HousingSafety
+    drinking_water_safe: bool
+    status: HouseholdStatus
+    year: int
+    registered_on: date | None
+    exited_on: date | None
+    responsible_cadre: CadreRead | None
+    version: int
+    member_count: int
+    members: list[MemberRead]
+    incomes: list[IncomeYearRead]
+    plan: list[MeasureRead]
+    masked: bool = Field(description="true when personal fields are masked")
+    as_of: date | None = Field(None, description="set when read from history")
+
+
+class HouseholdSummary(BaseModel):
+    """A search hit: no personal data."""
+
+    id: uuid.UUID
+    village_code: str
+    household_number: str
+    attribute: HouseholdAttribute
+    support_type: SupportType
+    status: HouseholdStatus
+    primary_cause: PovertyCause
+    secondary_causes: list[PovertyCause]
+    year: int
+    registered_on: date | None
+    member_count: int
+
+
+class ChangeRead(BaseModel):
+    version: int
+    action: str
+    changed: list[str]
+    actor: str
+    status: HouseholdStatus
+    valid_from: datetime
+    valid_to: datetime | None

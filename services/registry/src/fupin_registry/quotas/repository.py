@@ -1,0 +1,87 @@
+"""SQL over quotas and the people they count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_kit.auth import Caller
+from fupin_registry.households.models import Household, Member
+from fupin_registry.quotas.models import Quota
+from fupin_registry.vocabulary import HouseholdStatus
+
+
+class QuotaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, region_code: str, year: int, *, for_update: bool = False) -> Quota | None:
+        query = select(Quota).where(Quota.region_code == region_code, Quota.year == year)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def lock(self, region_codes: Sequence[str], year: int) -> list[Quota]:
+        """Row-lock the quotas of these regions so that concurrent approvals count in turn."""
+        result = await self.session.execute(
+            select(Quota)
+            .where(Quota.region_code.in_(list(region_codes)), Quota.year == year)
+            .order_by(Quota.region_code)
+            .with_for_update()
+        )
+        return list(result.scalars())
+
+    async def children_total(self, parent_code: str, year: int, *, excluding: str | None = None) -> int:
+        query = select(func.coalesce(func.sum(Quota.quota), 0)).where(
+            Quota.parent_code == parent_code, Quota.year == year
+        )
+        if excluding is not None:
+            query = query.where(Quota.region_code != excluding)
+        return int(await self.session.scalar(query) or 0)
+
+    async def upsert(
+        self, region_code: str, year: int, quota: int, parent_code: str | None, set_by: str
+    ) -> Quota:
+        statement = (
+            insert(Quota)
+            .values(region_code=region_code, year=year, quota=quota, parent_code=parent_code, set_by=set_by)
+            .on_conflict_do_update(
+                index_elements=["region_code", "year"],
+                set_={"quota": quota, "set_by": set_by, "updated_at": func.now()},
+            )
+            .returning(Quota)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def children(
+        self, parent_code: str, year: int, caller: Caller, *, after: str | None, limit: int
+    ) -> list[Quota]:
+        query = select(Quota).where(
+            Quota.parent_code == parent_code,
+            Quota.year == year,
+            caller.region_filter(Quota.region_code),
+        )
+        if after is not None:
+            query = query.where(Quota.region_code > after)
+        result = await self.session.execute(query.order_by(Quota.region_code).limit(limit))
+        return list(result.scalars())
+
+    async def people_registered(self, region_prefix: str, year: int) -> int:
+        """People (current members) of identified households registered in ``year`` in the region."""
+        query = (
+            select(func.count(Member.id))
+            .join(Household, Household.id == Member.household_id)
+            .where(
+                Household.status == HouseholdStatus.IDENTIFIED,
+                Household.registered_on >= date(year, 1, 1),
+                Household.registered_on <= date(year, 12, 31),
+                Household.village_code.startswith(region_prefix, autoescape=True),
+                Member.left_on.is_(None),
+            )
+        )
+        return int(await self.session.scalar(query) or 0)

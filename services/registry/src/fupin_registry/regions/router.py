@@ -1,0 +1,53 @@
+"""HTTP routes of the regions domain: reference data for codes, names and rural population."""
+
+from fastapi import APIRouter
+
+from fupin_kit.auth import CallerDep
+from fupin_kit.db import SessionDep
+from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from fupin_kit.problems import NotFound, problem_responses
+from fupin_registry.access import require_admin
+from fupin_registry.regions.repository import RegionRepository
+from fupin_registry.regions.schemas import RegionRead, RuralPopulationUpdate
+
+router = APIRouter(prefix="/v1/regions", tags=["regions"])
+
+
+@router.get("/{code}", responses=problem_responses(401, 404), summary="One region")
+async def read_region(code: str, session: SessionDep, caller: CallerDep) -> RegionRead:
+    region = await RegionRepository(session).get(code) if code.isdigit() and len(code) <= 12 else None
+    if region is None:
+        raise NotFound(f"region {code[:12]} not found")
+    return RegionRead.model_validate(region)
+
+
+@router.get("/{code}/children", responses=problem_responses(401, 404), summary="Child regions, by code")
+async def list_children(
+    code: str, session: SessionDep, caller: CallerDep, cursor: Cursor = None, limit: Limit = 100
+) -> Page[RegionRead]:
+    repository = RegionRepository(session)
+    if not (code.isdigit() and len(code) <= 12) or await repository.get(code) is None:
+        raise NotFound(f"region {code[:12]} not found")
+    after = decode_cursor(cursor, 1)
+    rows = await repository.children(code, after=str(after[0]) if after else None, limit=limit + 1)
+    items = [RegionRead.model_validate(r) for r in rows[:limit]]
+    next_cursor = encode_cursor([items[-1].code]) if len(rows) > limit else None
+    return Page[RegionRead](items=items, next_cursor=next_cursor)
+
+
+@router.put(
+    "/{code}/rural-population",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Set a region's rural population (reference data; admin)",
+)
+async def set_rural_population(
+    code: str, body: RuralPopulationUpdate, session: SessionDep, caller: CallerDep
+) -> RegionRead:
+    require_admin(caller)
+    if not (code.isdigit() and len(code) <= 12):
+        raise NotFound(f"region {code[:12]} not found")
+    caller.require_region_write(code)
+    region = await RegionRepository(session).set_rural_population(code, body.rural_population)
+    if region is None:
+        raise NotFound(f"region {code} not found")
+    return RegionRead.model_validate(region)

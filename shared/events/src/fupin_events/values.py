@@ -1,0 +1,156 @@
+"""Value types shared by every service: region codes, resident ID numbers, money, business dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+REGION_LEVEL_BY_LENGTH = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
+_REGION_PREFIX = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+
+
+def business_today() -> date:
+    """Today's date in Asia/Shanghai, where the poverty offices work."""
+    return datetime.now(BUSINESS_TZ).date()
+
+
+# --- region codes ---------------------------------------------------------------------------
+
+
+def region_level(code: str) -> str:
+    """The administrative level of a region code or code prefix (2/4/6/9/12 digits)."""
+    level = REGION_LEVEL_BY_LENGTH.get(len(code))
+    if level is None or not _REGION_PREFIX.match(code):
+        raise ValueError("a region code has 2, 4, 6, 9 or 12 digits")
+    return level
+
+
+def normalize_region(code: str) -> str:
+    """Strip the zero padding of a 12-digit statistical code down to its meaningful prefix.
+
+    ``220622000000`` (a county in 12-digit form) becomes ``220622``.
+    """
+    if len(code) == 12 and code.isdigit():
+        for length in (2, 4, 6, 9):
+            if code[length:] == "0" * (12 - length):
+                return code[:length]
+    return code
+
+
+def in_jurisdiction(region_code: str, jurisdiction: str) -> bool:
+    """A region lies in a jurisdiction when the jurisdiction is a prefix of its code."""
+    return region_code.startswith(jurisdiction)
+
+
+def _check_region_prefix(value: str) -> str:
+    region_level(value)
+    return value
+
+
+def _check_village(value: str) -> str:
+    if len(value) != 12 or not value.isdigit():
+        raise ValueError("a village code has exactly 12 digits")
+    return value
+
+
+RegionPrefix = Annotated[
+    str,
+    Field(min_length=2, max_length=12, pattern=r"^\d+$", examples=["220622"]),
+    AfterValidator(_check_region_prefix),
+]
+VillageCode = Annotated[
+    str,
+    Field(min_length=12, max_length=12, pattern=r"^\d{12}$", examples=["220622100201"]),
+    AfterValidator(_check_village),
+]
+
+# --- resident ID numbers (GB 11643) -----------------------------------------------------------
+
+
+def id_check_character(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character for the first 17 digits."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def validate_resident_id(value: str) -> str:
+    """Validate an 18-character resident ID number: shape, birth date and check character."""
+    value = value.strip().upper()
+    if not _ID_SHAPE.match(value):
+        raise ValueError("a resident ID number has 17 digits and a check digit or X")
+    birth_date_of(value)
+    if id_check_character(value[:17]) != value[17]:
+        raise ValueError("the check character of the resident ID number is wrong")
+    return value
+
+
+def birth_date_of(resident_id: str) -> date:
+    try:
+        born = date(int(resident_id[6:10]), int(resident_id[10:12]), int(resident_id[12:14]))
+    except ValueError as exc:
+        raise ValueError("the birth date in the resident ID number is not a real date") from exc
+    if born.year < 1900 or born > business_today():
+        raise ValueError("the birth date in the resident ID number is impossible")
+    return born
+
+
+def sex_of(resident_id: str) -> str:
+    """GB 11643: the 17th digit is odd for men and even for women."""
+    return "male" if int(resident_id[16]) % 2 else "female"
+
+
+ResidentId = Annotated[
+    str,
+    Field(min_length=18, max_length=18, examples=["220622198001011237"]),
+    AfterValidator(validate_resident_id),
+]
+
+# --- money ------------------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("999999999999.99")
+
+
+def _parse_money(value: object) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("money must be given as a string or integer, never a float")
+    if isinstance(value, bool):
+        raise ValueError("money must be a number")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError("not a decimal amount") from exc
+    if not amount.is_finite():
+        raise ValueError("money must be finite")
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("money has at most two decimal places")
+    if abs(amount) > MAX_MONEY:
+        raise ValueError("amount is out of range")
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_parse_money),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?\d{1,12}(\.\d{1,2})?$", "examples": ["1250.00"]}
+    ),
+]
+
+
+def to_fen(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def from_fen(fen: int) -> Decimal:
+    return (Decimal(fen) / 100).quantize(CENT)

@@ -1,0 +1,65 @@
+"""Value types: resident ID numbers (GB 11643), region codes, money."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from fupin_events.values import (
+    Money,
+    RegionPrefix,
+    ResidentId,
+    VillageCode,
+    birth_date_of,
+    from_fen,
+    id_check_character,
+    in_jurisdiction,
+    normalize_region,
+    region_level,
+    sex_of,
+    to_fen,
+)
+
+ids = TypeAdapter(ResidentId)
+money = TypeAdapter(Money)
+
+
+def test_check_character_matches_the_standard_example():
+    # The worked example of GB 11643-1999: 11010519491231002X
+    assert id_check_character("11010519491231002") == "X"
+    assert ids.validate_python("11010519491231002x") == "11010519491231002X"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["11010519491231002Y", "110105194912310021", "1101051949123100", "110105194902300026", "11010529991231002X", "abcdefghijklmnopqr"],
+)
+def test_bad_resident_ids_are_refused(bad):
+    with pytest.raises(ValidationError):
+        ids.validate_python(bad)
+
+
+def test_birth_date_and_sex_derive_from_the_number():
+    assert birth_date_of("11010519491231002X") == date(1949, 12, 31)
+    assert sex_of("11010519491231002X") == "female"  # 17th digit 2 is even
+    assert sex_of("220622198001011237") == "male"
+
+
+def test_region_codes_and_jurisdiction():
+    assert region_level("22") == "province" and region_level("220622100201") == "village"
+    assert normalize_region("220622000000") == "220622"
+    assert in_jurisdiction("220622100201", "220622") and not in_jurisdiction("220581100201", "220622")
+    with pytest.raises(ValidationError):
+        TypeAdapter(RegionPrefix).validate_python("2206221")
+    with pytest.raises(ValidationError):
+        TypeAdapter(VillageCode).validate_python("220622")
+
+
+def test_money_is_decimal_with_two_places_never_float():
+    assert money.validate_python("12.5") == Decimal("12.50")
+    assert money.dump_json(Decimal("3")) == b'"3.00"'
+    for bad in (1.5, "1.234", "NaN", "Infinity", "1e400", True):
+        with pytest.raises(ValidationError):
+            money.validate_python(bad)
+    assert to_fen(Decimal("12.34")) == 1234 and from_fen(1234) == Decimal("12.34")

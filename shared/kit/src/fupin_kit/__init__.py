@@ -1,0 +1,1 @@
+"""fupin service kit: what every fupin service stands on."""

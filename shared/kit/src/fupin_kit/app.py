@@ -1,0 +1,198 @@
+"""The service app factory: lifespan (engine, relay, consumers), health, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaClient
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from fupin_kit.auth import TokenVerifier
+from fupin_kit.db import create_engine, create_sessionmaker
+from fupin_kit.errors import install_handlers
+from fupin_kit.inbox import EventConsumer
+from fupin_kit.logging import configure_logging, get_logger
+from fupin_kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from fupin_kit.problems import PROBLEM_MEDIA_TYPE
+from fupin_kit.relay import OutboxRelay
+from fupin_kit.settings import ServiceSettings
+
+log = get_logger("fupin.app")
+
+ConsumerFactory = Callable[[FastAPI], Sequence[EventConsumer]]
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+class KafkaProbe:
+    """Readiness check for Kafka: a metadata round trip, cached briefly."""
+
+    def __init__(self, bootstrap: str, ttl: float = 5.0) -> None:
+        self.bootstrap = bootstrap
+        self.ttl = ttl
+        self._checked_at = 0.0
+        self._ok = False
+
+    async def ok(self) -> bool:
+        if time.monotonic() - self._checked_at < self.ttl:
+            return self._ok
+        client = AIOKafkaClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(client.bootstrap(), 4)
+            self._ok = True
+        except Exception:
+            self._ok = False
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._checked_at = time.monotonic()
+        return self._ok
+
+
+class Background:
+    """Relay and consumers running as tasks, in the API process or a worker process."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self, coroutine: Any, name: str) -> None:
+        self.tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def close(self) -> None:
+        self.stop.set()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(BaseException):
+                    await task
+
+
+async def start_runtime(
+    app: FastAPI, settings: ServiceSettings, consumers: ConsumerFactory | None
+) -> Background:
+    background = Background()
+    if settings.run_relay:
+        relay = OutboxRelay(settings.asyncpg_dsn, settings.kafka_bootstrap, service=settings.service_name)
+        app.state.relay = relay
+        background.start(relay.run(background.stop), f"{settings.service_name}-relay")
+    if settings.run_consumers and consumers is not None:
+        app.state.consumers = list(consumers(app))
+        for consumer in app.state.consumers:
+            background.start(consumer.run(background.stop), consumer.name)
+    return background
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    version: str = "1.0.0",
+    routers: Sequence[APIRouter] = (),
+    consumers: ConsumerFactory | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        owns_engine = getattr(app.state, "engine", None) is None
+        engine = app.state.engine if not owns_engine else create_engine(
+            settings.database_url, pool_size=settings.database_pool_size
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = getattr(app.state, "sessionmaker", None) or create_sessionmaker(engine)
+        app.state.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
+        for hook in on_startup:
+            await hook(app)
+        background = await start_runtime(app, settings, consumers)
+        log.info("service.started", service=settings.service_name, port=settings.port)
+        try:
+            yield
+        finally:
+            await background.close()
+            for hook in on_shutdown:
+                await hook(app)
+            if owns_engine:
+                await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+        responses={
+            422: {
+                "description": "Validation error (problem+json with field pointers)",
+                "content": {PROBLEM_MEDIA_TYPE: {}},
+            }
+        },
+    )
+    app.state.settings = settings
+    try:
+        app.state.token_verifier = TokenVerifier(settings)
+    except (OSError, ValueError) as exc:
+        log.warning("auth.no_public_key", error=str(exc))
+        app.state.token_verifier = _RefuseAll()
+    install_handlers(app)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.include_router(_operations_router())
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+class _RefuseAll:
+    def verify(self, token: str) -> Any:
+        from fupin_kit.problems import Unauthorized
+
+        raise Unauthorized("this service has no token verification key configured")
+
+
+def _operations_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and Kafka reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {"database": False, "kafka": False}
+        with contextlib.suppress(Exception):
+            async with request.app.state.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 3)
+                checks["database"] = True
+        checks["kafka"] = await request.app.state.kafka_probe.ok()
+        ready = all(checks.values())
+        if ready:
+            return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse(
+            {
+                "type": "https://fupin.example/problems/not-ready",
+                "title": "Service not ready",
+                "status": 503,
+                "checks": checks,
+            },
+            status_code=503,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

@@ -1,0 +1,140 @@
+"""Append-only, hash-chained audit trail.
+
+Each row's ``hash`` covers the previous row's hash and the row's own content, so editing a row
+breaks its hash and deleting one breaks the next row's link. The database refuses UPDATE,
+DELETE and TRUNCATE on the table (a trigger created by the kit migration). Appends take a
+transaction-scoped advisory lock so the chain stays linear under concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+GENESIS = "0" * 64
+AUDIT_LOCK_KEY = 0xA0D17
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+
+
+def canonical(details: dict[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: str) -> str:
+    material = "\x1f".join(
+        [prev_hash, occurred_at, record.actor, record.action, record.object_type, record.object_id, digest]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class AuditTrail:
+    """Repository for the audit table, used inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+        self.session = session
+
+    async def append(self, record: AuditRecord) -> str:
+        return (await self.append_many([record]))[-1]
+
+    async def append_many(self, records: list[AuditRecord]) -> list[str]:
+        if not records:
+            return []
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        prev = (
+            await self.session.execute(text("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1"))
+        ).scalar() or GENESIS
+        rows, hashes = [], []
+        now = datetime.now(UTC)
+        for record in records:
+            occurred = now.isoformat()
+            details = canonical(record.details)
+            digest = hashlib.sha256(details.encode()).hexdigest()
+            current = chain_hash(prev, occurred, record, digest)
+            rows.append(
+                {
+                    "occurred_at": now,
+                    "actor": record.actor,
+                    "action": record.action,
+                    "object_type": record.object_type,
+                    "object_id": record.object_id,
+                    "details": details,
+                    "digest": digest,
+                    "prev_hash": prev,
+                    "hash": current,
+                }
+            )
+            hashes.append(current)
+            prev = current
+        await self.session.execute(
+            text(
+                "INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id, details,"
+                " digest, prev_hash, hash) SELECT o, a, ac, ot, oi, d::jsonb, dg, p, h FROM unnest("
+                "CAST(:occurred_at AS timestamptz[]), CAST(:actor AS text[]), CAST(:action AS text[]),"
+                " CAST(:object_type AS text[]), CAST(:object_id AS text[]), CAST(:details AS text[]),"
+                " CAST(:digest AS text[]), CAST(:prev_hash AS text[]), CAST(:hash AS text[]))"
+                " AS t(o, a, ac, ot, oi, d, dg, p, h)"
+            ),
+            {key: [r[key] for r in rows] for key in rows[0]},
+        )
+        return hashes
+
+    async def entries_for(self, object_type: str, object_id: str) -> list[dict[str, Any]]:
+        result = await self.session.execute(
+            text(
+                "SELECT seq, occurred_at, actor, action, details FROM audit_log"
+                " WHERE object_type = :t AND object_id = :i ORDER BY seq"
+            ),
+            {"t": object_type, "i": object_id},
+        )
+        return [dict(r._mapping) for r in result]
+
+
+@dataclass
+class VerifyReport:
+    checked: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify_chain(conn: AsyncConnection) -> VerifyReport:
+    """Recompute every digest and link; report edited rows and broken links (deleted rows)."""
+    result = await conn.stream(
+        text(
+            "SELECT seq, occurred_at, actor, action, object_type, object_id, details::text AS details,"
+            " digest, prev_hash, hash FROM audit_log ORDER BY seq"
+        )
+    )
+    problems: list[str] = []
+    prev = GENESIS
+    checked = 0
+    async for row in result:
+        checked += 1
+        details = json.loads(row.details)
+        record = AuditRecord(row.actor, row.action, row.object_type, row.object_id, details)
+        digest = hashlib.sha256(canonical(details).encode()).hexdigest()
+        if digest != row.digest:
+            problems.append(f"row {row.seq}: details were changed (digest mismatch)")
+        if row.prev_hash != prev:
+            problems.append(f"row {row.seq}: link broken, a row before it is missing or changed")
+        occurred = row.occurred_at.astimezone(UTC).isoformat()
+        if chain_hash(row.prev_hash, occurred, record, row.digest) != row.hash:
+            problems.append(f"row {row.seq}: content does not match its hash")
+        prev = row.hash
+    return VerifyReport(checked=checked, problems=problems)

@@ -1,0 +1,141 @@
+"""Command-line tools: ``fupin-keys`` (dev key material), ``fupin-token`` (JWTs),
+``fupin-audit`` (verify an audit chain)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fupin_kit.auth import issue_token
+from fupin_kit.crypto import new_key
+
+PREFIXES = ("REGISTRY", "FUNDS", "TEAMS", "EVALUATION", "SOCIAL")
+DEFAULT_KEY_DIR = Path(os.environ.get("FUPIN_HOME", str(Path.home() / ".fupin"))) / "keys"
+
+
+def _write_keypair(directory: Path, name: str) -> None:
+    private = directory / f"{name}-signing.pem"
+    public = directory / f"{name}-public.pem"
+    if private.exists():
+        return
+    key = Ed25519PrivateKey.generate()
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def init_keys(directory: Path) -> Path:
+    """Create dev key material once: JWT and DCI signing key pairs, PII and blind-index keys."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    _write_keypair(directory, "jwt")
+    _write_keypair(directory, "dci")
+    env_file = directory / "secrets.env"
+    if not env_file.exists():
+        pii = f"k1:{new_key()}"
+        blind = new_key()
+        lines = [f"FUPIN_TOKEN_SIGNING_KEY_FILE={directory / 'jwt-signing.pem'}"]
+        lines += [f"{p}_JWT_PUBLIC_KEY_FILE={directory / 'jwt-public.pem'}" for p in PREFIXES]
+        lines += [
+            f"REGISTRY_PII_KEYS={pii}",
+            f"REGISTRY_BLIND_INDEX_KEY={blind}",
+            f"FUNDS_BLIND_INDEX_KEY={blind}",
+            f"REGISTRY_DCI_SIGNING_KEY_FILE={directory / 'dci-signing.pem'}",
+        ]
+        env_file.write_text("\n".join(lines) + "\n", encoding="ascii")
+        env_file.chmod(0o600)
+    return env_file
+
+
+def keys_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fupin-keys", description="Create dev key material.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create keys once (idempotent)")
+    init.add_argument("--dir", type=Path, default=DEFAULT_KEY_DIR)
+    args = parser.parse_args(argv)
+    env_file = init_keys(args.dir)
+    print(env_file)
+    return 0
+
+
+def token_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="fupin-token",
+        description="Issue a signed JWT for an officer (dev) or a partner client.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    issue = sub.add_parser("issue")
+    issue.add_argument("--sub", default=None, help="subject (defaults to the client id or 'dev-officer')")
+    issue.add_argument("--client-id", default=None, help="partner client id (bank, agency, donor)")
+    issue.add_argument("--role", action="append", default=[], help="repeatable, e.g. officer, county_officer")
+    issue.add_argument("--scope", action="append", default=[], help="repeatable, e.g. pii:read")
+    issue.add_argument("--jurisdiction", required=True, help="region code prefix, e.g. 22 or 220622")
+    issue.add_argument("--lifetime", type=int, default=3600, help="seconds")
+    issue.add_argument("--name", default=None)
+    issue.add_argument("--issuer", default="fupin-auth")
+    issue.add_argument("--audience", default="fupin")
+    issue.add_argument(
+        "--key-file",
+        type=Path,
+        default=Path(os.environ.get("FUPIN_TOKEN_SIGNING_KEY_FILE", str(DEFAULT_KEY_DIR / "jwt-signing.pem"))),
+    )
+    args = parser.parse_args(argv)
+    if not args.key_file.exists():
+        print(f"no signing key at {args.key_file}; run 'fupin-keys init' first", file=sys.stderr)
+        return 2
+    scopes = [s for item in args.scope for s in item.split()]
+    token = issue_token(
+        args.key_file.read_text(encoding="ascii"),
+        subject=args.sub or args.client_id or "dev-officer",
+        jurisdiction=args.jurisdiction,
+        roles=args.role or ["officer"],
+        scopes=scopes,
+        client_id=args.client_id,
+        lifetime_seconds=args.lifetime,
+        issuer=args.issuer,
+        audience=args.audience,
+        name=args.name,
+    )
+    print(token)
+    return 0
+
+
+def audit_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fupin-audit", description="Verify a service's audit chain.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser("verify")
+    verify.add_argument("--database-url", required=True, help="postgresql+asyncpg://...")
+    args = parser.parse_args(argv)
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from fupin_kit.audit import verify_chain
+
+    async def run() -> int:
+        engine = create_async_engine(args.database_url)
+        try:
+            async with engine.connect() as conn:
+                report = await verify_chain(conn)
+        finally:
+            await engine.dispose()
+        for problem in report.problems:
+            print(problem)
+        print(f"checked {report.checked} rows: {'OK' if report.ok else 'TAMPERED'}")
+        return 0 if report.ok else 1
+
+    return asyncio.run(run())

@@ -1,0 +1,107 @@
+"""Exception handlers: every error leaves as ``application/problem+json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fupin_kit.logging import get_logger
+from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, ProblemError
+
+log = get_logger("fupin.errors")
+
+
+def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        problem.to_problem(request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
+    return "#/" + "/".join(str(part) for part in loc)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        detail = error.get("msg", "invalid")
+        if error.get("type") == "extra_forbidden":
+            detail = "unknown field"
+        errors.append({"pointer": _pointer(error.get("loc", ())), "detail": detail})
+    body = {
+        "type": PROBLEM_BASE + "validation-error",
+        "title": "The request is not valid",
+        "status": 422,
+        "detail": "; ".join(f"{e['pointer']}: {e['detail']}" for e in errors[:5]),
+        "instance": request.url.path,
+        "errors": errors,
+    }
+    return JSONResponse(body, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem_response(request, exc)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
+        exc.status_code, "http-error"
+    )
+    problem = ProblemError(
+        str(exc.detail), status=exc.status_code, slug=slug, title=_title(exc.status_code)
+    )
+    problem.headers = dict(exc.headers) if exc.headers else None
+    return problem_response(request, problem)
+
+
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    # Values the schema let through but the database refused (out of range and the like).
+    log.warning("request.data_error", error=str(exc.orig))
+    problem = ProblemError(
+        "a value is out of the range the register can store",
+        status=422,
+        slug="validation-error",
+        title="The request is not valid",
+    )
+    return problem_response(request, problem)
+
+
+async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    log.warning("request.integrity_error", error=str(exc.orig))
+    return problem_response(
+        request, ProblemError("the change conflicts with existing data", status=409, slug="conflict", title="Conflict")
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("request.unhandled", path=request.url.path)
+    problem = ProblemError(
+        "an internal error occurred; it has been logged", status=500, slug="internal", title="Internal error"
+    )
+    return problem_response(request, problem)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ProblemError, _problem)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,205 @@
+"""Pure ASGI middlewares: request context + metrics, and the body guard.
+
+The body guard enforces the request-size limit (413), rejects NUL bytes anywhere a client can
+put them (422 naming the field: PostgreSQL text cannot hold them) and invalid UTF-8 in JSON
+bodies. File uploads (multipart, octet-stream) are counted, never buffered, so large
+spreadsheets stream through in bounded memory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fupin_kit.metrics import REQUEST_SECONDS, REQUESTS
+from fupin_kit.problems import FieldError, PayloadTooLarge, ProblemError, Unprocessable
+
+STREAMED_TYPES = ("multipart/form-data", "application/octet-stream", "text/csv")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        raw_id = headers.get(b"x-request-id", b"")
+        request_id = raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
+            REQUEST_SECONDS.labels(self.service, template).observe(time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+class BodyGuardMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.max_upload = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_target(scope)
+        except ProblemError as problem:
+            await _send_problem(scope, send, problem)
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        streamed = content_type.startswith(STREAMED_TYPES)
+        limit = self.max_upload if streamed else self.max_body
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_problem(scope, send, PayloadTooLarge(f"the body exceeds {limit} bytes"))
+            return
+        if streamed:
+            await self.app(scope, _counting(receive, limit), send)
+            return
+        try:
+            body = await _read_all(receive, limit)
+            if content_type.startswith("application/json") or content_type.endswith("+json") or not content_type:
+                _check_json_text(body)
+        except ProblemError as problem:
+            await _send_problem(scope, send, problem)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    @staticmethod
+    def _check_target(scope: Scope) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        if b"%00" in raw_path or b"\x00" in raw_path:
+            raise Unprocessable("#/path", "NUL bytes are not allowed")
+        query = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in value or "\x00" in name:
+                    raise Unprocessable(f"#/query/{name.replace(chr(0), '')}", "NUL bytes are not allowed")
+            raise Unprocessable("#/query", "NUL bytes are not allowed")
+
+
+def _check_json_text(body: bytes) -> None:
+    if b"\x00" in body:
+        raise Unprocessable("#/body", "NUL bytes are not allowed")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unprocessable("#/body", f"the body is not valid UTF-8 (byte {exc.start})") from exc
+    if "\\u0000" in text:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return  # malformed JSON is reported by request validation
+        pointer = _find_nul(document, "#/body")
+        if pointer:
+            raise Unprocessable(pointer, "NUL bytes are not allowed in strings")
+
+
+def _find_nul(node: Any, pointer: str) -> str | None:
+    if isinstance(node, str):
+        return pointer if "\x00" in node else None
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if "\x00" in key:
+                return pointer
+            found = _find_nul(value, f"{pointer}/{key}")
+            if found:
+                return found
+    if isinstance(node, list):
+        for index, value in enumerate(node):
+            found = _find_nul(value, f"{pointer}/{index}")
+            if found:
+                return found
+    return None
+
+
+async def _read_all(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body exceeds {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > limit:
+            raise PayloadTooLarge(f"the upload exceeds {limit} bytes")
+        return message
+
+    return counted
+
+
+async def _send_problem(scope: Scope, send: Send, problem: ProblemError) -> None:
+    body = json.dumps(problem.to_problem(scope.get("path"))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["BodyGuardMiddleware", "FieldError", "RequestContextMiddleware"]

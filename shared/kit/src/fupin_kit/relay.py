@@ -1,0 +1,203 @@
+"""The outbox relay: one leader per service database publishes committed outbox rows to Kafka.
+
+Leadership is a PostgreSQL session advisory lock, so any number of replicas can run a relay and
+exactly one publishes. Rows are sent in id order with an idempotent producer (acks=all), keyed
+by aggregate id, then marked published. A crash between send and mark re-sends those rows on
+the next run: duplicates on the wire, which consumers drop through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from fupin_kit.logging import get_logger
+from fupin_kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+
+log = get_logger("fupin.relay")
+RELAY_LOCK_KEY = 0x0F0B1D  # advisory lock id; one database per service, so one key suffices
+NOTIFY_CHANNEL = "fupin_outbox"
+
+
+def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "request_timeout_ms": 15000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        dsn: str,
+        bootstrap: str,
+        *,
+        service: str,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retain_published_days: int = 7,
+    ) -> None:
+        self.dsn = dsn
+        self.bootstrap = bootstrap
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retain_published_days = retain_published_days
+        self.is_leader = False
+        self._wake = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set: win leadership, then publish on notify or poll."""
+        while not stop.is_set():
+            try:
+                await self._connect()
+                if not await self._try_lead():
+                    await _wait(stop, self.poll_interval * 5)
+                    continue
+                await self._lead(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay.database_unavailable", error=str(exc))
+                await self._close()
+                await _wait(stop, self.poll_interval)
+        await self._close()
+
+    async def publish_pending(self) -> int:
+        """Publish every committed, unpublished row now (used by the loop and by tests)."""
+        total = 0
+        while True:
+            sent = await self._publish_batch()
+            total += sent
+            if sent < self.batch_size:
+                return total
+
+    async def _connect(self) -> None:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(self.dsn)
+            await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+
+    async def _try_lead(self) -> bool:
+        assert self._conn is not None
+        self.is_leader = bool(
+            await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY)
+        )
+        return self.is_leader
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        log.info("relay.leader", service=self.service)
+        cleanup_every, since_cleanup = 600.0, 0.0
+        while not stop.is_set():
+            try:
+                sent = await self.publish_pending()
+            except Exception as exc:  # broker down or timing out: keep rows, retry later
+                log.warning("relay.publish_failed", error=repr(exc))
+                await self._drop_producer()
+                await _wait(stop, self.poll_interval * 2)
+                continue
+            if sent == 0:
+                self._wake.clear()
+                await _wait_any(stop, self._wake, self.poll_interval)
+                since_cleanup += self.poll_interval
+            if since_cleanup >= cleanup_every:
+                await self._delete_old_published()
+                since_cleanup = 0.0
+
+    async def _publish_batch(self) -> int:
+        await self._connect()
+        assert self._conn is not None
+        rows = await self._conn.fetch(
+            "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL"
+            " ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            OUTBOX_BACKLOG.labels(self.service).set(0)
+            return 0
+        producer = await self._ensure_producer()
+        futures = []
+        for row in rows:
+            payload = row["payload"]
+            value = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            futures.append(
+                await producer.send(
+                    row["topic"],
+                    value=value,
+                    key=row["key"].encode(),
+                    headers=[("content-type", b"application/cloudevents+json")],
+                )
+            )
+        for future in futures:
+            await future
+        await self._mark_published([r["id"] for r in rows])
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        backlog = await self._conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return len(rows)
+
+    async def _mark_published(self, ids: list[int]) -> None:
+        assert self._conn is not None
+        await self._conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
+        )
+
+    async def close(self) -> None:
+        await self._close()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.bootstrap)
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._producer.stop(), 10)
+            self._producer = None
+
+    async def _delete_old_published(self) -> None:
+        assert self._conn is not None
+        await self._conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+            self.retain_published_days,
+        )
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _close(self) -> None:
+        await self._drop_producer()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+        self.is_leader = False
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    _, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for task in waiters:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,59 @@
+"""Settings base: one ``BaseSettings`` subclass per service, each with its own env prefix.
+
+Secrets have no usable default outside ``environment=dev|test``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_HOME = Path.home() / ".fupin"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    service_name: str = "service"
+    environment: Literal["dev", "test", "prod"] = "dev"
+    port: int = 8100
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = 10
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    run_relay: bool = True
+    run_consumers: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    max_body_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body accepted")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, description="largest file upload accepted")
+
+    # OAuth2 bearer JWT validation
+    jwt_issuer: str = "fupin-auth"
+    jwt_audience: str = "fupin"
+    jwt_algorithms: list[str] = ["EdDSA"]
+    jwt_public_key_file: Path | None = None
+    jwt_public_key: str | None = None
+    jwt_leeway_seconds: int = 30
+
+    @model_validator(mode="after")
+    def _secrets_outside_dev(self) -> ServiceSettings:
+        if self.environment == "prod":
+            if self.jwt_public_key is None and self.jwt_public_key_file is None:
+                raise ValueError("jwt_public_key or jwt_public_key_file is required in prod")
+            if "none" in {a.lower() for a in self.jwt_algorithms}:
+                raise ValueError("alg none is never allowed")
+        return self
+
+    def public_key_pem(self) -> str:
+        if self.jwt_public_key:
+            return self.jwt_public_key
+        path = self.jwt_public_key_file or (DEV_HOME / "keys" / "jwt-public.pem")
+        return path.read_text(encoding="ascii")
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The same database URL in the form asyncpg accepts directly."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

@@ -1,0 +1,1 @@
+"""Test support for fupin services: migrated databases, tokens, API clients, Kafka helpers."""

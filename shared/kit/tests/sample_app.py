@@ -1,0 +1,96 @@
+"""A small service built on the kit, used to test the kit's behaviour end to end."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Text, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fupin_events.registry import QuotaSet
+from fupin_events.values import Money, ResidentId, VillageCode
+from fupin_kit.app import create_service_app
+from fupin_kit.auth import Caller, CallerDep
+from fupin_kit.db import SessionDep, new_metadata
+from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from fupin_kit.outbox import add_event
+from fupin_kit.problems import NotFound
+from fupin_kit.settings import ServiceSettings
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Widget(Base):
+    __tablename__ = "widgets"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    region_code: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[str] = mapped_column(Text)
+    amount: Mapped[str] = mapped_column(Text)
+
+
+class WidgetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    region_code: VillageCode
+    owner_id: ResidentId
+    amount: Money
+    count: int = Field(1, ge=1, le=1000)
+
+
+class WidgetRead(BaseModel):
+    id: str
+    region_code: str
+    amount: str
+
+
+async def load_widget(widget_id: str, session: SessionDep, caller: CallerDep) -> Widget:
+    widget = (await session.execute(select(Widget).where(Widget.id == widget_id))).scalar()
+    if widget is None:
+        raise NotFound("widget not found")
+    caller.require_region(widget.region_code, "widget")
+    return widget
+
+
+WidgetDep = Annotated[Widget, Depends(load_widget)]
+router = APIRouter(prefix="/v1/widgets")
+
+
+@router.post("", status_code=201)
+async def create_widget(
+    body: WidgetCreate, session: SessionDep, caller: CallerDep, key: IdempotencyKey = None
+) -> WidgetRead:
+    async def command() -> WidgetRead:
+        caller.require_region_write(body.region_code)
+        widget = Widget(
+            id=str(uuid.uuid4()), region_code=body.region_code, owner_id=body.owner_id, amount=str(body.amount)
+        )
+        session.add(widget)
+        await session.flush()
+        await add_event(session, QuotaSet(region_code=body.region_code[:6], year=2026, quota=body.count), subject=widget.id)
+        return WidgetRead(id=widget.id, region_code=widget.region_code, amount=widget.amount)
+
+    return await run_idempotent(  # type: ignore[return-value]
+        session, caller=caller.actor, key=key, request_fingerprint=fingerprint(body), command=command
+    )
+
+
+@router.get("/{widget_id}")
+async def read_widget(widget: WidgetDep) -> WidgetRead:
+    return WidgetRead(id=widget.id, region_code=widget.region_code, amount=widget.amount)
+
+
+@router.get("")
+async def count_widgets(session: SessionDep, caller: CallerDep) -> dict[str, int]:
+    rows = (await session.execute(select(Widget).where(caller.region_filter(Widget.region_code)))).scalars()
+    return {"count": len(list(rows))}
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    return create_service_app(settings, title="sample", description="kit test service", routers=[router])
+
+
+__all__ = ["Caller", "create_app"]

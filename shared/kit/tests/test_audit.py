@@ -1,0 +1,64 @@
+"""The hash-chained audit trail: append-only in the database, tampering detected by verify."""
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from fupin_kit.audit import AuditRecord, AuditTrail, verify_chain
+
+
+async def append_three(engine) -> list[int]:
+    async with engine.begin() as conn:
+        await AuditTrail(conn).append_many(
+            [AuditRecord("user:a", "household.read_unmasked", "household", str(i), {"fields": ["name"], "i": i}) for i in range(3)]
+        )
+        rows = await conn.execute(text("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 3"))
+        return sorted(r.seq for r in rows)
+
+
+async def test_chain_verifies_and_refuses_update_and_delete(engine):
+    seqs = await append_three(engine)
+    async with engine.connect() as conn:
+        assert (await verify_chain(conn)).ok
+    for statement in ("UPDATE audit_log SET actor = 'x' WHERE seq = :s", "DELETE FROM audit_log WHERE seq = :s"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with engine.begin() as conn:
+                await conn.execute(text(statement), {"s": seqs[0]})
+
+
+async def _tamper(engine, statement: str, seq: int) -> None:
+    # Only someone able to disable the guard trigger (the table owner) can tamper at all.
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete"))
+        await conn.execute(text(statement), {"s": seq})
+        await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete"))
+
+
+@pytest.mark.parametrize(
+    ("statement", "finding"),
+    [
+        ("UPDATE audit_log SET details = '{\"fields\": [\"id_number\"]}' WHERE seq = :s", "details were changed"),
+        ("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = :s", "does not match its hash"),
+        ("DELETE FROM audit_log WHERE seq = :s", "link broken"),
+    ],
+)
+async def test_verify_finds_edited_and_deleted_rows(engine, database_url, statement, finding):
+    seqs = await append_three(engine)
+    await _tamper(engine, statement, seqs[1])
+    async with engine.connect() as conn:
+        report = await verify_chain(conn)
+    assert not report.ok
+    assert any(finding in p for p in report.problems), report.problems
+    cli = subprocess.run(
+        [sys.executable, "-m", "fupin_kit.cli_audit", "verify", "--database-url", database_url],
+        capture_output=True, text=True, check=False,
+    )
+    assert cli.returncode == 1 and "TAMPERED" in cli.stdout
+    # leave a clean chain for the other tests: the test database is private to this run
+    async with engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        await conn.execute(text("DELETE FROM audit_log"))
+        await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))

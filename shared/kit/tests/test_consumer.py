@@ -1,0 +1,102 @@
+"""The inbox consumer against the real broker: crash before offset commit, poison messages."""
+
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from fupin_kit.db import create_sessionmaker
+from fupin_kit.inbox import EventConsumer
+from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
+from messaging_support import count_effects, quota_event, record_effect
+
+pytestmark = pytest.mark.kafka
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value=value, key=b"k")
+    finally:
+        await producer.stop()
+
+
+class CrashBeforeOffsetCommit(EventConsumer):
+    async def commit_offsets(self, offsets):
+        raise RuntimeError("consumer process killed after the database commit")
+
+
+def consumer_for(cls, engine, bootstrap, topic, dead, group, handler=record_effect, **kw):
+    return cls(
+        name=group, topics=[topic], handlers={quota_event("x", 0, "x").type: handler},
+        sessionmaker=create_sessionmaker(engine), bootstrap=bootstrap, dead_letter_topic=dead, **kw,
+    )
+
+
+async def drain(consumer: EventConsumer, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        await consumer.poll_once(timeout_ms=500)
+
+
+async def test_crash_after_db_commit_before_offset_commit_applies_once(engine, kafka_bootstrap):
+    topic, dead = unique_topic("inbox"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    await produce(kafka_bootstrap, topic, [quota_event(marker, i, "k").model_dump_json().encode() for i in range(5)])
+    group = f"kittest-{marker[:8]}"
+
+    crashing = consumer_for(CrashBeforeOffsetCommit, engine, kafka_bootstrap, topic, dead, group)
+    await crashing.start()
+    try:
+        with pytest.raises(RuntimeError):
+            await drain(crashing)
+    finally:
+        await crashing.stop()
+    assert await count_effects(engine, marker) == 5
+
+    restarted = consumer_for(EventConsumer, engine, kafka_bootstrap, topic, dead, group)
+    await restarted.start()
+    try:
+        await drain(restarted, 6)
+    finally:
+        await restarted.stop()
+    assert await count_effects(engine, marker) == 5  # redelivered, skipped by the inbox
+
+
+async def test_poison_messages_go_to_dead_letter_and_later_ones_are_processed(engine, kafka_bootstrap):
+    topic, dead = unique_topic("poison"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker, failing_marker = uuid.uuid4().hex, uuid.uuid4().hex
+
+    async def handler(session, event):
+        if event.data.parent_code == failing_marker:
+            raise ValueError("this event can never be applied")
+        await record_effect(session, event)
+
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [
+            b"\xff not json",
+            quota_event(failing_marker, 1, "k").model_dump_json().encode(),
+            quota_event(marker, 2, "k").model_dump_json().encode(),
+        ],
+    )
+    consumer = consumer_for(
+        EventConsumer, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}",
+        handler=handler, max_attempts=2, backoff_seconds=0.01,
+    )
+    await consumer.start()
+    try:
+        await drain(consumer, 8)
+    finally:
+        await consumer.stop()
+    assert await count_effects(engine, marker) == 1
+    assert await count_effects(engine, failing_marker) == 0
+    dead_letters = await read_all(kafka_bootstrap, dead, expect=2)
+    assert len(dead_letters) == 2
+    errors = [dict(r.headers)["error"].decode() for r in dead_letters]
+    assert errors[0].startswith("undecodable") and "can never be applied" in errors[1]
+    assert dict(dead_letters[1].headers)["original-topic"].decode() == topic

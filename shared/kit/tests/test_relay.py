@@ -1,0 +1,137 @@
+"""The outbox relay against real PostgreSQL and the real Kafka broker."""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from fupin_events.envelope import decode
+from fupin_kit.inbox import EventConsumer
+from fupin_kit.relay import OutboxRelay
+from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
+from fupin_kit.db import create_sessionmaker
+from messaging_support import broker, count_effects, quota_event, record_effect, write_outbox
+
+pytestmark = pytest.mark.kafka
+
+
+def dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def test_rolled_back_never_published_committed_once_in_order(engine, database_url, kafka_bootstrap):
+    topic = unique_topic("relay")
+    await create_topics(kafka_bootstrap, [topic], partitions=3)
+    marker = uuid.uuid4().hex
+    rolled_back = [quota_event(marker, i, "rollback-key") for i in range(3)]
+    committed = [quota_event(marker, i, f"key-{i % 2}") for i in range(10)]
+    await write_outbox(engine, topic, rolled_back, commit=False)
+    await write_outbox(engine, topic, committed)
+
+    relay = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest")
+    try:
+        assert await relay.publish_pending() >= 10
+        assert await relay.publish_pending() == 0  # a second run finds nothing left
+    finally:
+        await relay.close()
+
+    records = await read_all(kafka_bootstrap, topic, expect=10)
+    events = [decode(r.value) for r in records]
+    assert sorted(e.id for e in events) == sorted(e.id for e in committed)
+    assert not {e.id for e in rolled_back} & {e.id for e in events}
+    for key in ("key-0", "key-1"):
+        on_wire = [e.data.quota for e, r in zip(events, records, strict=True) if r.key == key.encode()]
+        assert on_wire == sorted(on_wire) and len(on_wire) == 5
+        assert len({r.partition for r in records if r.key == key.encode()}) == 1
+
+
+async def test_one_leader_among_relays(database_url, kafka_bootstrap):
+    first = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest")
+    second = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest")
+    try:
+        await first._connect()
+        await second._connect()
+        assert await first._try_lead() is True
+        assert await second._try_lead() is False
+    finally:
+        await first.close()
+        await second.close()
+
+
+class CrashBeforeMark(OutboxRelay):
+    async def _mark_published(self, ids: list[int]) -> None:
+        raise ConnectionResetError("relay process killed after sending, before marking")
+
+
+async def test_relay_killed_between_send_and_mark_gives_one_effect(engine, database_url, kafka_bootstrap):
+    topic = unique_topic("crash")
+    dead = unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    events = [quota_event(marker, i, f"h-{i}") for i in range(6)]
+    await write_outbox(engine, topic, events)
+
+    crashing = CrashBeforeMark(dsn(database_url), kafka_bootstrap, service="kittest")
+    with pytest.raises(ConnectionResetError):
+        await crashing.publish_pending()
+    await crashing.close()
+    restarted = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest")
+    await restarted.publish_pending()
+    await restarted.close()
+
+    on_wire = [decode(r.value).id for r in await read_all(kafka_bootstrap, topic, expect=12)]
+    assert len(on_wire) == 12 and len(set(on_wire)) == 6  # every event twice on the wire
+
+    consumer = EventConsumer(
+        name=f"kittest-{marker[:6]}", topics=[topic], handlers={events[0].type: record_effect},
+        sessionmaker=create_sessionmaker(engine), bootstrap=kafka_bootstrap, dead_letter_topic=dead,
+    )
+    await consumer.start()
+    try:
+        for _ in range(40):
+            await consumer.poll_once(timeout_ms=300)
+            if await count_effects(engine, marker) >= 6:
+                await consumer.poll_once(timeout_ms=1000)  # let any duplicate arrive too
+                break
+    finally:
+        await consumer.stop()
+    assert await count_effects(engine, marker) == 6
+
+
+@pytest.mark.slow
+async def test_events_written_while_broker_down_are_delivered_after_restart(engine, database_url, tmp_path):
+    port = 19092
+    bootstrap = f"127.0.0.1:{port}"
+    broker("start", port, tmp_path / "kafka")
+    try:
+        topic = unique_topic("outage")
+        await create_topics(bootstrap, [topic])
+        # Relay rows of earlier tests go to topics this private broker lacks: publish only ours.
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
+        broker("stop", port, tmp_path / "kafka")
+
+        marker = uuid.uuid4().hex
+        events = [quota_event(marker, i, f"o-{i % 3}") for i in range(20)]
+        await write_outbox(engine, topic, events)
+        relay = OutboxRelay(dsn(database_url), bootstrap, service="kittest", poll_interval=0.5)
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        await asyncio.sleep(3)  # the relay tries and fails while the broker is down
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 20
+
+        broker("start", port, tmp_path / "kafka")
+        for _ in range(120):
+            async with engine.connect() as conn:
+                if await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 0:
+                    break
+            await asyncio.sleep(0.5)
+        stop.set()
+        await task
+        delivered = {json.loads(r.value)["id"] for r in await read_all(bootstrap, topic, expect=20)}
+        assert delivered == {e.id for e in events}
+    finally:
+        broker("stop", port, tmp_path / "kafka")

@@ -1,0 +1,141 @@
+"""The web layer: problem+json for every error, bad input rejected with nothing written,
+tokens validated, jurisdiction enforced where objects load, idempotent commands."""
+
+import asyncio
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+
+from fupin_kit.testing.plugin import api_client, bearer
+
+GOOD = {"region_code": "220622100201", "owner_id": "220622198001011237", "amount": "10.50"}
+PROBLEM = "application/problem+json"
+
+
+async def widget_count(client) -> int:
+    return (await client.get("/v1/widgets")).json()["count"]
+
+
+def assert_problem(response, status: int, pointer: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["title"]
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in body["errors"]], body
+    return body
+
+
+async def test_valid_widget_round_trip(client):
+    created = await client.post("/v1/widgets", json=GOOD)
+    assert created.status_code == 201, created.text
+    assert created.json()["amount"] == "10.50"
+    read = await client.get(f"/v1/widgets/{created.json()['id']}")
+    assert read.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({**GOOD, "owner_id": "220622198001011238"}, "#/body/owner_id"),  # wrong check character
+        ({**GOOD, "owner_id": "220622198002301234"}, "#/body/owner_id"),  # 30 February
+        ({**GOOD, "region_code": "2206221002"}, "#/body/region_code"),
+        ({**GOOD, "amount": "1.005"}, "#/body/amount"),
+        ({**GOOD, "amount": 1.5}, "#/body/amount"),  # floats are never money
+        ({**GOOD, "amount": "9" * 40}, "#/body/amount"),
+        ({**GOOD, "count": 10**30}, "#/body/count"),
+        ({**GOOD, "count": "many"}, "#/body/count"),
+        ({**GOOD, "colour": "red"}, "#/body/colour"),  # unknown field on a command
+        ({**GOOD, "region_code": "2206221002\u000001"}, "#/body/region_code"),
+    ],
+)
+async def test_bad_input_is_named_and_nothing_written(client, body, pointer):
+    before = await widget_count(client)
+    response = await client.post("/v1/widgets", json=body)
+    assert_problem(response, 422, pointer)
+    assert await widget_count(client) == before
+
+
+async def test_malformed_json_and_wrong_encoding(client):
+    before = await widget_count(client)
+    broken = await client.post("/v1/widgets", content=b'{"region_code": ', headers={"content-type": "application/json"})
+    assert_problem(broken, 422)
+    latin = await client.post("/v1/widgets", content='{"x": "é"}'.encode("latin-1"), headers={"content-type": "application/json"})
+    assert_problem(latin, 422, "#/body")
+    nul = await client.post("/v1/widgets", content=b'{"a":"\x00"}', headers={"content-type": "application/json"})
+    assert_problem(nul, 422, "#/body")
+    query_nul = await client.get("/v1/widgets?cursor=a%00b")
+    assert_problem(query_nul, 422, "#/query/cursor")
+    assert await widget_count(client) == before
+
+
+async def test_oversized_body_is_413(client):
+    huge = b'{"pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    response = await client.post("/v1/widgets", content=huge, headers={"content-type": "application/json"})
+    assert_problem(response, 413)
+
+
+async def test_missing_and_bad_tokens_are_401(app, signing_keys, make_token):
+    other_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    now = int(time.time())
+    claims = {"iss": "fupin-auth", "aud": "fupin", "sub": "x", "iat": now, "exp": now + 60, "jurisdiction": "22"}
+    tokens = {
+        "bad signature": jwt.encode(claims, other_key, algorithm="EdDSA"),
+        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "hs256 with public key": jwt.encode(claims, "not-the-key", algorithm="HS256"),
+        "wrong audience": make_token("22", audience="someone-else"),
+        "wrong issuer": make_token("22", issuer="evil"),
+        "expired": make_token("22", lifetime_seconds=-3600),
+        "garbage": "not.a.jwt",
+    }
+    async with api_client(app) as client:
+        assert_problem(await client.get("/v1/widgets"), 401)
+        for reason, token in tokens.items():
+            response = await client.get("/v1/widgets", headers=bearer(token))
+            assert_problem(response, 401), reason
+            assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_other_jurisdiction_gets_404_on_the_object(app, make_token):
+    async with api_client(app, make_token("220622")) as county:
+        created = await county.post("/v1/widgets", json=GOOD)
+        assert created.status_code == 201
+        widget_id = created.json()["id"]
+        assert (await county.get(f"/v1/widgets/{widget_id}")).status_code == 200
+    async with api_client(app, make_token("220581")) as neighbour:
+        assert_problem(await neighbour.get(f"/v1/widgets/{widget_id}"), 404)
+        assert (await neighbour.get("/v1/widgets")).json()["count"] == 0
+        refused = await neighbour.post("/v1/widgets", json=GOOD)
+        assert_problem(refused, 403)
+
+
+async def test_idempotency_key_has_one_effect(client):
+    before = await widget_count(client)
+    headers = {"Idempotency-Key": "w-1"}
+    first = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    second = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert await widget_count(client) == before + 1
+    reused = await client.post("/v1/widgets", json={**GOOD, "amount": "11.00"}, headers=headers)
+    assert_problem(reused, 422, "#/header/Idempotency-Key")
+
+
+async def test_concurrent_retries_with_one_key_have_one_effect(committed_client, make_token, engine):
+    token = make_token("220622", subject=f"conc-{time.time_ns()}")
+    headers = {**bearer(token), "Idempotency-Key": "same"}
+    responses = await asyncio.gather(
+        *[committed_client.post("/v1/widgets", json=GOOD, headers=headers) for _ in range(8)]
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    async with engine.connect() as conn:
+        count = await conn.scalar(text("SELECT count(*) FROM widgets WHERE id = :i"), {"i": responses[0].json()["id"]})
+    assert count == 1
