@@ -1,9 +1,11 @@
+import sys
 from pathlib import Path
 
-from fupin_kit.testing.service import service_fixtures
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # funds_testkit
 
-from fupin_funds.config import Settings
-from fupin_funds.main import create_app
+from fupin_funds.config import Settings  # noqa: E402
+from fupin_funds.main import create_app  # noqa: E402
+from fupin_kit.testing.service import service_fixtures  # noqa: E402
 
 globals().update(
     service_fixtures(

@@ -16,14 +16,20 @@ REPO = Path(__file__).resolve().parents[3]
 def test_committed_schemas_and_asyncapi_are_current():
     generated = rendered_files()
     committed = {p.name: p.read_text(encoding="utf-8") for p in SCHEMA_DIR.glob("*.json")}
-    stale = sorted(n for n in generated.keys() | committed.keys() if generated.get(n) != committed.get(n))
+    stale = sorted(
+        n for n in generated.keys() | committed.keys() if generated.get(n) != committed.get(n)
+    )
     assert not stale, f"run `uv run fupin-events-export`; out of date: {stale}"
 
 
 def test_every_topic_has_events_and_the_deploy_table_matches():
     assert {spec.topic.value for spec in CATALOG.values()} == set(TOPICS)
     table = REPO / "deploy" / "kafka" / "topics.tsv"
-    rows = [line.split("\t")[0] for line in table.read_text().splitlines() if line and not line.startswith("#")]
+    rows = [
+        line.split("\t")[0]
+        for line in table.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     rows = [r for r in rows if r != "topic"]
     assert sorted(rows) == sorted([*TOPICS, *DEAD_LETTER_TOPICS.values()])
 
@@ -31,8 +37,12 @@ def test_every_topic_has_events_and_the_deploy_table_matches():
 def test_envelope_round_trip_validates_against_its_schema():
     event = new_event(
         HouseholdStatusChanged(
-            household_id="h1", village_code="220622100201", from_status=None,
-            to_status=HouseholdStatus.IDENTIFIED, effective_on="2026-01-05", member_count=3,
+            household_id="h1",
+            village_code="220622100201",
+            from_status=None,
+            to_status=HouseholdStatus.IDENTIFIED,
+            effective_on="2026-01-05",
+            member_count=3,
         ),
         subject="h1",
     )

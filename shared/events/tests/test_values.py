@@ -33,7 +33,14 @@ def test_check_character_matches_the_standard_example():
 
 @pytest.mark.parametrize(
     "bad",
-    ["11010519491231002Y", "110105194912310021", "1101051949123100", "110105194902300026", "11010529991231002X", "abcdefghijklmnopqr"],
+    [
+        "11010519491231002Y",
+        "110105194912310021",
+        "1101051949123100",
+        "110105194902300026",
+        "11010529991231002X",
+        "abcdefghijklmnopqr",
+    ],
 )
 def test_bad_resident_ids_are_refused(bad):
     with pytest.raises(ValidationError):
@@ -49,7 +56,9 @@ def test_birth_date_and_sex_derive_from_the_number():
 def test_region_codes_and_jurisdiction():
     assert region_level("22") == "province" and region_level("220622100201") == "village"
     assert normalize_region("220622000000") == "220622"
-    assert in_jurisdiction("220622100201", "220622") and not in_jurisdiction("220581100201", "220622")
+    assert in_jurisdiction("220622100201", "220622") and not in_jurisdiction(
+        "220581100201", "220622"
+    )
     with pytest.raises(ValidationError):
         TypeAdapter(RegionPrefix).validate_python("2206221")
     with pytest.raises(ValidationError):

@@ -5,9 +5,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # sample_app is imported by the migration env and the tests
 
+from sample_app import create_app  # noqa: E402
+
 from fupin_kit.settings import ServiceSettings  # noqa: E402
 from fupin_kit.testing.service import service_fixtures  # noqa: E402
-from sample_app import create_app  # noqa: E402
 
 
 class KitTestSettings(ServiceSettings):

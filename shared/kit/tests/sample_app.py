@@ -66,15 +66,26 @@ async def create_widget(
     async def command() -> WidgetRead:
         caller.require_region_write(body.region_code)
         widget = Widget(
-            id=str(uuid.uuid4()), region_code=body.region_code, owner_id=body.owner_id, amount=str(body.amount)
+            id=str(uuid.uuid4()),
+            region_code=body.region_code,
+            owner_id=body.owner_id,
+            amount=str(body.amount),
         )
         session.add(widget)
         await session.flush()
-        await add_event(session, QuotaSet(region_code=body.region_code[:6], year=2026, quota=body.count), subject=widget.id)
+        await add_event(
+            session,
+            QuotaSet(region_code=body.region_code[:6], year=2026, quota=body.count),
+            subject=widget.id,
+        )
         return WidgetRead(id=widget.id, region_code=widget.region_code, amount=widget.amount)
 
     return await run_idempotent(  # type: ignore[return-value]
-        session, caller=caller.actor, key=key, request_fingerprint=fingerprint(body), command=command
+        session,
+        caller=caller.actor,
+        key=key,
+        request_fingerprint=fingerprint(body),
+        command=command,
     )
 
 
@@ -85,12 +96,16 @@ async def read_widget(widget: WidgetDep) -> WidgetRead:
 
 @router.get("")
 async def count_widgets(session: SessionDep, caller: CallerDep) -> dict[str, int]:
-    rows = (await session.execute(select(Widget).where(caller.region_filter(Widget.region_code)))).scalars()
+    rows = (
+        await session.execute(select(Widget).where(caller.region_filter(Widget.region_code)))
+    ).scalars()
     return {"count": len(list(rows))}
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    return create_service_app(settings, title="sample", description="kit test service", routers=[router])
+    return create_service_app(
+        settings, title="sample", description="kit test service", routers=[router]
+    )
 
 
 __all__ = ["Caller", "create_app"]

@@ -13,7 +13,16 @@ from fupin_kit.audit import AuditRecord, AuditTrail, verify_chain
 async def append_three(engine) -> list[int]:
     async with engine.begin() as conn:
         await AuditTrail(conn).append_many(
-            [AuditRecord("user:a", "household.read_unmasked", "household", str(i), {"fields": ["name"], "i": i}) for i in range(3)]
+            [
+                AuditRecord(
+                    "user:a",
+                    "household.read_unmasked",
+                    "household",
+                    str(i),
+                    {"fields": ["name"], "i": i},
+                )
+                for i in range(3)
+            ]
         )
         rows = await conn.execute(text("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 3"))
         return sorted(r.seq for r in rows)
@@ -23,7 +32,10 @@ async def test_chain_verifies_and_refuses_update_and_delete(engine):
     seqs = await append_three(engine)
     async with engine.connect() as conn:
         assert (await verify_chain(conn)).ok
-    for statement in ("UPDATE audit_log SET actor = 'x' WHERE seq = :s", "DELETE FROM audit_log WHERE seq = :s"):
+    for statement in (
+        "UPDATE audit_log SET actor = 'x' WHERE seq = :s",
+        "DELETE FROM audit_log WHERE seq = :s",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             async with engine.begin() as conn:
                 await conn.execute(text(statement), {"s": seqs[0]})
@@ -40,7 +52,10 @@ async def _tamper(engine, statement: str, seq: int) -> None:
 @pytest.mark.parametrize(
     ("statement", "finding"),
     [
-        ("UPDATE audit_log SET details = '{\"fields\": [\"id_number\"]}' WHERE seq = :s", "details were changed"),
+        (
+            'UPDATE audit_log SET details = \'{"fields": ["id_number"]}\' WHERE seq = :s',
+            "details were changed",
+        ),
         ("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = :s", "does not match its hash"),
         ("DELETE FROM audit_log WHERE seq = :s", "link broken"),
     ],
@@ -52,9 +67,11 @@ async def test_verify_finds_edited_and_deleted_rows(engine, database_url, statem
         report = await verify_chain(conn)
     assert not report.ok
     assert any(finding in p for p in report.problems), report.problems
-    cli = subprocess.run(
+    cli = subprocess.run(  # noqa: ASYNC221  (the real CLI, as an operator runs it)
         [sys.executable, "-m", "fupin_kit.cli_audit", "verify", "--database-url", database_url],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert cli.returncode == 1 and "TAMPERED" in cli.stdout
     # leave a clean chain for the other tests: the test database is private to this run

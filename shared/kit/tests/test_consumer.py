@@ -4,11 +4,11 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from messaging_support import count_effects, quota_event, record_effect
 
 from fupin_kit.db import create_sessionmaker
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
-from messaging_support import count_effects, quota_event, record_effect
 
 pytestmark = pytest.mark.kafka
 
@@ -30,8 +30,13 @@ class CrashBeforeOffsetCommit(EventConsumer):
 
 def consumer_for(cls, engine, bootstrap, topic, dead, group, handler=record_effect, **kw):
     return cls(
-        name=group, topics=[topic], handlers={quota_event("x", 0, "x").type: handler},
-        sessionmaker=create_sessionmaker(engine), bootstrap=bootstrap, dead_letter_topic=dead, **kw,
+        name=group,
+        topics=[topic],
+        handlers={quota_event("x", 0, "x").type: handler},
+        sessionmaker=create_sessionmaker(engine),
+        bootstrap=bootstrap,
+        dead_letter_topic=dead,
+        **kw,
     )
 
 
@@ -44,7 +49,11 @@ async def test_crash_after_db_commit_before_offset_commit_applies_once(engine, k
     topic, dead = unique_topic("inbox"), unique_topic("dead")
     await create_topics(kafka_bootstrap, [topic, dead])
     marker = uuid.uuid4().hex
-    await produce(kafka_bootstrap, topic, [quota_event(marker, i, "k").model_dump_json().encode() for i in range(5)])
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [quota_event(marker, i, "k").model_dump_json().encode() for i in range(5)],
+    )
     group = f"kittest-{marker[:8]}"
 
     crashing = consumer_for(CrashBeforeOffsetCommit, engine, kafka_bootstrap, topic, dead, group)
@@ -65,7 +74,9 @@ async def test_crash_after_db_commit_before_offset_commit_applies_once(engine, k
     assert await count_effects(engine, marker) == 5  # redelivered, skipped by the inbox
 
 
-async def test_poison_messages_go_to_dead_letter_and_later_ones_are_processed(engine, kafka_bootstrap):
+async def test_poison_messages_go_to_dead_letter_and_later_ones_are_processed(
+    engine, kafka_bootstrap
+):
     topic, dead = unique_topic("poison"), unique_topic("dead")
     await create_topics(kafka_bootstrap, [topic, dead])
     marker, failing_marker = uuid.uuid4().hex, uuid.uuid4().hex
@@ -85,8 +96,15 @@ async def test_poison_messages_go_to_dead_letter_and_later_ones_are_processed(en
         ],
     )
     consumer = consumer_for(
-        EventConsumer, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}",
-        handler=handler, max_attempts=2, backoff_seconds=0.01,
+        EventConsumer,
+        engine,
+        kafka_bootstrap,
+        topic,
+        dead,
+        f"kittest-{marker[:8]}",
+        handler=handler,
+        max_attempts=2,
+        backoff_seconds=0.01,
     )
     await consumer.start()
     try:

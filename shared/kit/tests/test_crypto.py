@@ -6,7 +6,14 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from fupin_kit.crypto import BlindIndex, FieldCipher, mask_id_number, mask_name, mask_phone, parse_keyring
+from fupin_kit.crypto import (
+    BlindIndex,
+    FieldCipher,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    parse_keyring,
+)
 
 
 def key() -> str:

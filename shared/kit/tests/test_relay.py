@@ -5,14 +5,14 @@ import json
 import uuid
 
 import pytest
+from messaging_support import broker, count_effects, quota_event, record_effect, write_outbox
 from sqlalchemy import text
 
 from fupin_events.envelope import decode
+from fupin_kit.db import create_sessionmaker
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.relay import OutboxRelay
 from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
-from fupin_kit.db import create_sessionmaker
-from messaging_support import broker, count_effects, quota_event, record_effect, write_outbox
 
 pytestmark = pytest.mark.kafka
 
@@ -21,7 +21,9 @@ def dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def test_rolled_back_never_published_committed_once_in_order(engine, database_url, kafka_bootstrap):
+async def test_rolled_back_never_published_committed_once_in_order(
+    engine, database_url, kafka_bootstrap
+):
     topic = unique_topic("relay")
     await create_topics(kafka_bootstrap, [topic], partitions=3)
     marker = uuid.uuid4().hex
@@ -42,7 +44,9 @@ async def test_rolled_back_never_published_committed_once_in_order(engine, datab
     assert sorted(e.id for e in events) == sorted(e.id for e in committed)
     assert not {e.id for e in rolled_back} & {e.id for e in events}
     for key in ("key-0", "key-1"):
-        on_wire = [e.data.quota for e, r in zip(events, records, strict=True) if r.key == key.encode()]
+        on_wire = [
+            e.data.quota for e, r in zip(events, records, strict=True) if r.key == key.encode()
+        ]
         assert on_wire == sorted(on_wire) and len(on_wire) == 5
         assert len({r.partition for r in records if r.key == key.encode()}) == 1
 
@@ -65,7 +69,9 @@ class CrashBeforeMark(OutboxRelay):
         raise ConnectionResetError("relay process killed after sending, before marking")
 
 
-async def test_relay_killed_between_send_and_mark_gives_one_effect(engine, database_url, kafka_bootstrap):
+async def test_relay_killed_between_send_and_mark_gives_one_effect(
+    engine, database_url, kafka_bootstrap
+):
     topic = unique_topic("crash")
     dead = unique_topic("dead")
     await create_topics(kafka_bootstrap, [topic, dead])
@@ -85,8 +91,12 @@ async def test_relay_killed_between_send_and_mark_gives_one_effect(engine, datab
     assert len(on_wire) == 12 and len(set(on_wire)) == 6  # every event twice on the wire
 
     consumer = EventConsumer(
-        name=f"kittest-{marker[:6]}", topics=[topic], handlers={events[0].type: record_effect},
-        sessionmaker=create_sessionmaker(engine), bootstrap=kafka_bootstrap, dead_letter_topic=dead,
+        name=f"kittest-{marker[:6]}",
+        topics=[topic],
+        handlers={events[0].type: record_effect},
+        sessionmaker=create_sessionmaker(engine),
+        bootstrap=kafka_bootstrap,
+        dead_letter_topic=dead,
     )
     await consumer.start()
     try:
@@ -101,7 +111,9 @@ async def test_relay_killed_between_send_and_mark_gives_one_effect(engine, datab
 
 
 @pytest.mark.slow
-async def test_events_written_while_broker_down_are_delivered_after_restart(engine, database_url, tmp_path):
+async def test_events_written_while_broker_down_are_delivered_after_restart(
+    engine, database_url, tmp_path
+):
     port = 19092
     bootstrap = f"127.0.0.1:{port}"
     broker("start", port, tmp_path / "kafka")
@@ -110,7 +122,9 @@ async def test_events_written_while_broker_down_are_delivered_after_restart(engi
         await create_topics(bootstrap, [topic])
         # Relay rows of earlier tests go to topics this private broker lacks: publish only ours.
         async with engine.begin() as conn:
-            await conn.execute(text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
+            await conn.execute(
+                text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+            )
         broker("stop", port, tmp_path / "kafka")
 
         marker = uuid.uuid4().hex
@@ -121,12 +135,20 @@ async def test_events_written_while_broker_down_are_delivered_after_restart(engi
         task = asyncio.create_task(relay.run(stop))
         await asyncio.sleep(3)  # the relay tries and fails while the broker is down
         async with engine.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 20
+            assert (
+                await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+                == 20
+            )
 
         broker("start", port, tmp_path / "kafka")
         for _ in range(120):
             async with engine.connect() as conn:
-                if await conn.scalar(text("SELECT count(*) FROM outbox WHERE published_at IS NULL")) == 0:
+                if (
+                    await conn.scalar(
+                        text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    )
+                    == 0
+                ):
                     break
             await asyncio.sleep(0.5)
         stop.set()

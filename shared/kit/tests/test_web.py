@@ -62,11 +62,19 @@ async def test_bad_input_is_named_and_nothing_written(client, body, pointer):
 
 async def test_malformed_json_and_wrong_encoding(client):
     before = await widget_count(client)
-    broken = await client.post("/v1/widgets", content=b'{"region_code": ', headers={"content-type": "application/json"})
+    broken = await client.post(
+        "/v1/widgets", content=b'{"region_code": ', headers={"content-type": "application/json"}
+    )
     assert_problem(broken, 422)
-    latin = await client.post("/v1/widgets", content='{"x": "é"}'.encode("latin-1"), headers={"content-type": "application/json"})
+    latin = await client.post(
+        "/v1/widgets",
+        content='{"x": "é"}'.encode("latin-1"),
+        headers={"content-type": "application/json"},
+    )
     assert_problem(latin, 422, "#/body")
-    nul = await client.post("/v1/widgets", content=b'{"a":"\x00"}', headers={"content-type": "application/json"})
+    nul = await client.post(
+        "/v1/widgets", content=b'{"a":"\x00"}', headers={"content-type": "application/json"}
+    )
     assert_problem(nul, 422, "#/body")
     query_nul = await client.get("/v1/widgets?cursor=a%00b")
     assert_problem(query_nul, 422, "#/query/cursor")
@@ -75,20 +83,37 @@ async def test_malformed_json_and_wrong_encoding(client):
 
 async def test_oversized_body_is_413(client):
     huge = b'{"pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
-    response = await client.post("/v1/widgets", content=huge, headers={"content-type": "application/json"})
+    response = await client.post(
+        "/v1/widgets", content=huge, headers={"content-type": "application/json"}
+    )
     assert_problem(response, 413)
 
 
 async def test_missing_and_bad_tokens_are_401(app, signing_keys, make_token):
-    other_key = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    other_key = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     now = int(time.time())
-    claims = {"iss": "fupin-auth", "aud": "fupin", "sub": "x", "iat": now, "exp": now + 60, "jurisdiction": "22"}
+    claims = {
+        "iss": "fupin-auth",
+        "aud": "fupin",
+        "sub": "x",
+        "iat": now,
+        "exp": now + 60,
+        "jurisdiction": "22",
+    }
     tokens = {
         "bad signature": jwt.encode(claims, other_key, algorithm="EdDSA"),
         "alg none": jwt.encode(claims, None, algorithm="none"),
-        "hs256 with public key": jwt.encode(claims, "not-the-key", algorithm="HS256"),
+        "hs256 with public key": jwt.encode(
+            claims, "a-shared-secret-that-is-long-enough-for-hs256", algorithm="HS256"
+        ),
         "wrong audience": make_token("22", audience="someone-else"),
         "wrong issuer": make_token("22", issuer="evil"),
         "expired": make_token("22", lifetime_seconds=-3600),
@@ -128,7 +153,9 @@ async def test_idempotency_key_has_one_effect(client):
     assert_problem(reused, 422, "#/header/Idempotency-Key")
 
 
-async def test_concurrent_retries_with_one_key_have_one_effect(committed_client, make_token, engine):
+async def test_concurrent_retries_with_one_key_have_one_effect(
+    committed_client, make_token, engine
+):
     token = make_token("220622", subject=f"conc-{time.time_ns()}")
     headers = {**bearer(token), "Idempotency-Key": "same"}
     responses = await asyncio.gather(
@@ -137,5 +164,7 @@ async def test_concurrent_retries_with_one_key_have_one_effect(committed_client,
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
     async with engine.connect() as conn:
-        count = await conn.scalar(text("SELECT count(*) FROM widgets WHERE id = :i"), {"i": responses[0].json()["id"]})
+        count = await conn.scalar(
+            text("SELECT count(*) FROM widgets WHERE id = :i"), {"i": responses[0].json()["id"]}
+        )
     assert count == 1

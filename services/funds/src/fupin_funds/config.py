@@ -31,42 +31,70 @@ class Settings(ServiceSettings):
 
     # --- personal data protection ---
     pii_keys: str = Field(_DEV_PII_KEYS, description="'id:base64,...'; the first key encrypts")
-    blind_index_key: str = Field(_DEV_BLIND_INDEX_KEY, description="base64, >= 32 bytes; same as the registry's")
+    blind_index_key: str = Field(
+        _DEV_BLIND_INDEX_KEY, description="base64, >= 32 bytes; same as the registry's"
+    )
 
     # --- business dates ---
     allow_business_date_override: bool = Field(
         True,
-        description="commands accept an explicit `on` business date (tests, back-office corrections);"
+        description="commands accept an explicit `on` business date"
+        " (tests, back-office corrections);"
         " always refused in prod",
     )
 
     # --- allocation (以奖代补) ---
     performance_award_share: Decimal = Field(
-        Decimal("0.20"), ge=0, le=1, description="share of an allocation distributed by county assessments"
+        Decimal("0.20"),
+        ge=0,
+        le=1,
+        description="share of an allocation distributed by county assessments",
     )
 
     # --- public announcement (公告公示) ---
-    notice_days: int = Field(7, ge=1, le=90, description="notice period of approved projects and allocations, days")
-    objection_rate_limit: int = Field(5, ge=1, le=10_000, description="objections per client IP per window")
+    notice_days: int = Field(
+        7, ge=1, le=90, description="notice period of approved projects and allocations, days"
+    )
+    objection_rate_limit: int = Field(
+        5, ge=1, le=10_000, description="objections per client IP per window"
+    )
     objection_rate_window_minutes: int = Field(60, ge=1, le=10_080)
 
     # --- supervision ---
     exit_transition_months: int = Field(
-        36, ge=0, le=240, description="months after exit during which a household may still be paid or borrow"
+        36,
+        ge=0,
+        le=240,
+        description="months after exit during which a household may still be paid or borrow",
     )
-    idle_days: int = Field(180, ge=1, le=3650, description="a positive balance unmoved this long is idle money")
+    idle_days: int = Field(
+        180, ge=1, le=3650, description="a positive balance unmoved this long is idle money"
+    )
 
     # --- subsidised loans (贴息贷款) ---
-    loan_max_amount: Decimal = Field(Decimal("50000"), gt=0, description="largest subsidised loan, yuan")
+    loan_max_amount: Decimal = Field(
+        Decimal("50000"), gt=0, description="largest subsidised loan, yuan"
+    )
     loan_max_term_months: int = Field(36, ge=1, le=600)
     borrower_min_age: int = Field(18, ge=0, le=120)
     borrower_max_age: int = Field(60, ge=0, le=120)
-    loan_max_annual_rate: Decimal = Field(Decimal("0.24"), gt=0, le=1, description="refuse rates above this")
+    loan_max_annual_rate: Decimal = Field(
+        Decimal("0.24"), gt=0, le=1, description="refuse rates above this"
+    )
     loan_subsidy_share: Decimal = Field(
         Decimal("1.00"), gt=0, le=1, description="share of the interest paid by the fund"
     )
-    loan_subsidy_days_in_year: int = Field(365, description="day-count denominator (actual/365 fixed)")
-    loan_subsidy_source: str = Field("central", description="fund source that pays interest subsidies by default")
+    loan_subsidy_days_in_year: int = Field(
+        365, description="day-count denominator (actual/365 fixed)"
+    )
+    loan_subsidy_source: str = Field(
+        "central", description="fund source that pays interest subsidies by default"
+    )
+
+    # --- money commands ---
+    money_command_concurrency: int = Field(
+        8, ge=1, le=1000, description="money-moving commands in flight per process (bulkhead)"
+    )
 
     # --- exports ---
     export_max_rows: int = Field(100_000, ge=1, le=1_000_000)

@@ -2,21 +2,56 @@
 
 from fastapi import FastAPI
 
-from fupin_kit.app import create_service_app
-
+from fupin_funds.allocations.router import factors as allocation_factors
+from fupin_funds.allocations.router import router as allocations
+from fupin_funds.announcements.router import public as public_notice
+from fupin_funds.announcements.router import router as objections
+from fupin_funds.common.admission import MoneyCommandAdmission
 from fupin_funds.config import Settings
 from fupin_funds.consumers import build_consumers
+from fupin_funds.disbursements.router import router as disbursements
+from fupin_funds.funds.router import router as funds
+from fupin_funds.households.router import router as households
+from fupin_funds.ledger.router import router as ledger
+from fupin_funds.loans.router import risk as risk_compensation
+from fupin_funds.loans.router import router as loans
+from fupin_funds.projects.router import authorities as approval_authorities
+from fupin_funds.projects.router import router as projects
+from fupin_funds.regions.router import router as regions
+from fupin_funds.supervision.router import router as supervision
+from fupin_kit.app import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="fupin funds",
-        description="Special poverty funds (财政专项扶贫资金): allocation with performance awards, project library and public announcement, disbursement ledger, supervision, subsidised loans.",
-        routers=[],
+        description="Special poverty funds (财政专项扶贫资金): allocation with performance awards,"
+        " project library and public announcement, disbursement ledger, supervision,"
+        " subsidised loans.",
+        # The disbursement routes come first: the router matches routes in order, and they are the
+        # hot path (see bench/README.md).
+        routers=[
+            disbursements,
+            funds,
+            allocations,
+            allocation_factors,
+            projects,
+            approval_authorities,
+            ledger,
+            public_notice,
+            objections,
+            supervision,
+            loans,
+            risk_compensation,
+            households,
+            regions,
+        ],
         consumers=build_consumers,
     )
+    app.add_middleware(MoneyCommandAdmission, limit=settings.money_command_concurrency)
+    return app
 
 
 app = create_app()

@@ -34,20 +34,40 @@ def upgrade() -> None:
         sa.Column("effect", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("updated_by", sa.Text(), server_default="system", nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.CheckConstraint("effect IN ('block', 'flag')", name=op.f("ck_exclusion_rules_effect_known")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint(
+            "effect IN ('block', 'flag')", name=op.f("ck_exclusion_rules_effect_known")
+        ),
         sa.PrimaryKeyConstraint("kind", name=op.f("pk_exclusion_rules")),
     )
     rules = sa.table(
         "exclusion_rules", sa.column("kind"), sa.column("effect"), sa.column("description")
     )
-    op.bulk_insert(rules, [{"kind": k, "effect": e, "description": d} for k, e, d in EXCLUSION_RULES])
+    op.bulk_insert(
+        rules, [{"kind": k, "effect": e, "description": d} for k, e, d in EXCLUSION_RULES]
+    )
 
-    op.add_column("cases", sa.Column("opened_on", sa.Date(), server_default=sa.text("CURRENT_DATE"), nullable=False))
+    op.add_column(
+        "cases",
+        sa.Column("opened_on", sa.Date(), server_default=sa.text("CURRENT_DATE"), nullable=False),
+    )
     op.add_column("cases", sa.Column("last_step_on", sa.Date(), nullable=True))
     op.create_index(
-        "uq_cases_one_open_per_household", "cases", ["household_id"], unique=True,
+        "uq_cases_one_open_per_household",
+        "cases",
+        ["household_id"],
+        unique=True,
         postgresql_where=sa.text(OPEN_CASE),
     )
     op.create_index("ix_cases_state_created", "cases", ["state", "created_at", "id"])
@@ -59,12 +79,16 @@ def upgrade() -> None:
     op.add_column("households", sa.Column("cadre_paired_on", sa.Date(), nullable=True))
     # Region-prefix filters are LIKE 'prefix%': text_pattern_ops serves them in any collation.
     op.create_index(
-        "ix_households_village_pattern", "households",
-        ["village_code", "id"], postgresql_ops={"village_code": "text_pattern_ops"},
+        "ix_households_village_pattern",
+        "households",
+        ["village_code", "id"],
+        postgresql_ops={"village_code": "text_pattern_ops"},
     )
     op.create_index("ix_households_status_registered", "households", ["status", "registered_on"])
     op.create_index(
-        "ix_household_versions_current", "household_versions", ["household_id"],
+        "ix_household_versions_current",
+        "household_versions",
+        ["household_id"],
         postgresql_where=sa.text("valid_to IS NULL"),
     )
 

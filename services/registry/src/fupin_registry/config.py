@@ -53,7 +53,7 @@ class Settings(ServiceSettings):
     appraisal_counts_abstentions: bool = Field(True, description="abstentions count in the denominator")
     appraisal_min_votes: int = Field(1, ge=1, le=1000, description="fewest votes an appraisal may have")
     exit_stable_years: int = Field(
-        1, ge=1, le=5, description="latest consecutive years with income above that year's poverty line"
+        1, ge=1, le=5, description="latest years with incomes that must each be above that year's line"
     )
     exit_basic_needs: list[str] = Field(
         default_factory=lambda: [
@@ -62,7 +62,7 @@ class Settings(ServiceSettings):
         description="两不愁三保障: the needs an exit appraisal must confirm as secured",
     )
 
-    # --- quotas ---
+    # --- quotas and statistics ---
     quota_override_roles: list[str] = Field(
         default_factory=lambda: ["quota_override", "admin"],
         description="roles that may approve an identification beyond the quota, with a reason",
@@ -70,6 +70,36 @@ class Settings(ServiceSettings):
     poor_statuses: list[str] = Field(
         default_factory=lambda: ["identified", "returned"],
         description="household statuses counted as poor in poverty incidence",
+    )
+
+    # --- bulk import and export (docs/imports.md) ---
+    import_dir: Path = Field(
+        Path("/tmp/fupin-registry-imports"), description="where uploaded files wait for their job"
+    )
+    import_max_file_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="largest spreadsheet accepted for import"
+    )
+    import_chunk_rows: int = Field(
+        10_000, ge=10, le=200_000, description="member rows validated and committed per chunk"
+    )
+    import_workers: int = Field(
+        1, ge=0, le=8, description="processes parsing and encrypting (0: a thread of the API)"
+    )
+    import_calamine_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=0,
+        description="xlsx sheets up to this uncompressed size are read whole with calamine;"
+        " larger ones are streamed",
+    )
+    import_max_errors: int = Field(
+        1_000_000, ge=100, description="row errors kept per job; the job fails beyond"
+    )
+    import_stale_seconds: int = Field(
+        600, ge=30, description="a running job without progress this long is reported interrupted"
+    )
+
+    # --- cross-department comparison (docs/crosscheck.md) ---
+    crosscheck_max_file_bytes: int = Field(
+        128 * 1024 * 1024, ge=1024, description="largest reference list accepted"
     )
 
     # --- DCI Social Registry API ---
@@ -103,6 +133,9 @@ class Settings(ServiceSettings):
     eligibility_rate_per_second: float = Field(50.0, gt=0, le=1e7, description="checks/s per client")
     eligibility_rate_burst: int = Field(2000, ge=1, le=10**8, description="bucket size, checks")
     eligibility_pool_size: int = Field(8, ge=1, le=100, description="dedicated asyncpg connections")
+    eligibility_audit_writers: int = Field(
+        2, ge=1, le=8, description="audit flushes in flight at once (each on its own connection)"
+    )
     eligibility_audit_max_batch: int = Field(5000, ge=1, le=100000, description="audit rows per flush")
     eligibility_audit_max_pending: int = Field(
         50000, ge=1, le=10**7, description="audit rows waiting before new checks are refused (503)"

@@ -15,7 +15,9 @@ from fupin_registry.identification.router import router as identification_router
 from fupin_registry.imports.router import router as imports_router
 from fupin_registry.privacy import Privacy
 from fupin_registry.quotas.router import router as quotas_router
+from fupin_registry.regions.directory import warm_region_directory
 from fupin_registry.regions.router import router as regions_router
+from fupin_registry.statistics.router import router as statistics_router
 
 DESCRIPTION = """
 The household register (建档立卡): households and members with the national registration
@@ -36,17 +38,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="fupin registry",
         description=DESCRIPTION,
         routers=[
+            # First: routes match in order, and bank checks are the hot path.
+            eligibility_router,
             regions_router,
             households_router,
             identification_router,
             quotas_router,
+            statistics_router,
             crosscheck_router,
             imports_router,
-            eligibility_router,
             dci_router,
         ],
         consumers=build_consumers,
-        on_startup=[start_eligibility, start_dci],
+        on_startup=[warm_region_directory, start_eligibility, start_dci],
         on_shutdown=[stop_dci, stop_eligibility],
     )
     app.state.privacy = Privacy(settings)

@@ -1,14 +1,15 @@
 """Households over HTTP: registration, validation, masking, ETags, members, incomes, plan,
 history and jurisdiction."""
 
+import json
 import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import text
-
+from fupin_events.envelope import decode
 from fupin_kit.testing.plugin import api_client, bearer
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
+from sqlalchemy import text
 
 VILLAGE = "220622100201"  # 靖安村, 靖宇县
 OTHER_COUNTY_VILLAGE = "220581001200"  # 建国村, 梅河口市
@@ -32,9 +33,13 @@ def people():
 def family(people, size=3):
     members = [member_payload(people.id_number(date(1970, 5, 1), "male"), "王建国", "head")]
     if size > 1:
-        members.append(member_payload(people.id_number(date(1972, 3, 9), "female"), "李秀英", "spouse"))
+        members.append(
+            member_payload(people.id_number(date(1972, 3, 9), "female"), "李秀英", "spouse")
+        )
     for i in range(size - 2):
-        members.append(member_payload(people.id_number(date(2005, 1, 1 + i), "male"), "王小明", "child"))
+        members.append(
+            member_payload(people.id_number(date(2005, 1, 1 + i), "male"), "王小明", "child")
+        )
     return members
 
 
@@ -47,10 +52,26 @@ async def create(client, people, number=None, village=VILLAGE, **fields):
 
 async def test_register_read_and_events(client, people, app):
     response = await create(
-        client, people, phone="13912345678", bank_account="6228480012345678901",
-        incomes=[{"year": 2016, "wages": "3000.00", "production": "2500", "transfer": "900.50",
-                  "production_costs": "700"}],
-        plan=[{"measure_type": "industry", "description": "cattle raising", "responsible_cadre_id": "c-1"}],
+        client,
+        people,
+        phone="13912345678",
+        bank_account="6228480012345678901",
+        incomes=[
+            {
+                "year": 2016,
+                "wages": "3000.00",
+                "production": "2500",
+                "transfer": "900.50",
+                "production_costs": "700",
+            }
+        ],
+        plan=[
+            {
+                "measure_type": "industry",
+                "description": "cattle raising",
+                "responsible_cadre_id": "c-1",
+            }
+        ],
         year=2016,
     )
     assert response.headers["etag"] == '"1"'
@@ -59,7 +80,9 @@ async def test_register_read_and_events(client, people, app):
     assert body["village_name"] == "靖安村"
     assert body["member_count"] == 3
     head = body["members"][0]
-    assert head["relation"] == "head" and head["sex"] == "male" and head["birth_date"] == "1970-05-01"
+    assert (
+        head["relation"] == "head" and head["sex"] == "male" and head["birth_date"] == "1970-05-01"
+    )
     assert head["name"] == "王建国" and len(head["id_number"]) == 18 and not body["masked"]
     assert body["phone"] == "13912345678"
     income = body["incomes"][0]
@@ -69,13 +92,25 @@ async def test_register_read_and_events(client, people, app):
 
     household_id = body["id"]
     async with app.state.sessionmaker() as session:
-        stored = (await session.execute(
-            text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"), {"k": household_id}
-        )).scalars().all()
-        raw = (await session.execute(
-            text("SELECT id_number_enc, name_enc FROM members WHERE household_id = :h"), {"h": household_id}
-        )).all()
+        stored = (
+            (
+                await session.execute(
+                    text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"),
+                    {"k": household_id},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        raw = (
+            await session.execute(
+                text("SELECT id_number_enc, name_enc FROM members WHERE household_id = :h"),
+                {"h": household_id},
+            )
+        ).all()
     assert [e["type"] for e in stored] == ["fupin.registry.household.registered.v1"]
+    decoded = decode(json.dumps(stored[0]))  # valid against the shared event catalog
+    assert decoded.data.status == "applied" and decoded.subject == household_id
     data = stored[0]["data"]
     assert data["member_count"] == 3 and len(data["member_indexes"]) == 3
     assert all(len(i) == 64 for i in data["member_indexes"])
@@ -83,20 +118,26 @@ async def test_register_read_and_events(client, people, app):
     assert all(head["id_number"].encode() not in row[0] for row in raw)
 
 
-async def test_masked_read_without_pii_scope_and_audited_unmasked_read(client, app, make_token, people):
+async def test_masked_read_without_pii_scope_and_audited_unmasked_read(
+    client, app, make_token, people
+):
     household_id = (await create(client, people, phone="13912345678")).json()["id"]
     async with api_client(app, make_token("220622")) as plain:
         masked = (await plain.get(f"/v1/households/{household_id}")).json()
     assert masked["masked"] is True
-    assert "*" in masked["members"][0]["id_number"] and masked["members"][0]["name"].startswith("王")
+    assert "*" in masked["members"][0]["id_number"] and masked["members"][0]["name"].startswith(
+        "王"
+    )
     assert masked["members"][0]["name"] != "王建国" and masked["phone"] == "139****5678"
 
     await client.get(f"/v1/households/{household_id}")
     async with app.state.sessionmaker() as session:
-        audits = (await session.execute(
-            text("SELECT action, details FROM audit_log WHERE object_id = :i ORDER BY seq"),
-            {"i": household_id},
-        )).all()
+        audits = (
+            await session.execute(
+                text("SELECT action, details FROM audit_log WHERE object_id = :i ORDER BY seq"),
+                {"i": household_id},
+            )
+        ).all()
     # the creation response and the read both showed personal data in clear; the masked read did not
     assert [a.action for a in audits] == ["pii.read_unmasked", "pii.read_unmasked"]
     assert audits[-1].details["fields"] == ["id_number", "name", "phone"]
@@ -110,7 +151,10 @@ async def test_masked_read_without_pii_scope_and_audited_unmasked_read(client, a
         ({"primary_cause": "greed"}, "#/body/primary_cause"),
         ({"secondary_causes": ["illness"]}, "#/body/secondary_causes"),  # repeats the primary
         ({"secondary_causes": ["disaster", "disaster"]}, "#/body/secondary_causes"),
-        ({"secondary_causes": ["disaster", "lack_of_land", "lack_of_water"]}, "#/body/secondary_causes"),
+        (
+            {"secondary_causes": ["disaster", "lack_of_land", "lack_of_water"]},
+            "#/body/secondary_causes",
+        ),
         ({"incomes": [{"year": 2016, "wages": "-5"}]}, "#/body/incomes/0/wages"),
         ({"incomes": [{"year": 2016, "wages": "99999999999"}]}, "#/body/incomes/0/wages"),
         ({"incomes": [{"year": 2016, "wages": 12.5}]}, "#/body/incomes/0/wages"),
@@ -130,13 +174,18 @@ async def test_bad_household_input_is_named_and_nothing_written(client, people, 
 
 async def test_bad_members_are_named(client, people):
     members = family(people)
-    wrong_check = members[0]["id_number"][:17] + ("0" if members[0]["id_number"][17] != "0" else "1")
+    wrong_check = members[0]["id_number"][:17] + (
+        "0" if members[0]["id_number"][17] != "0" else "1"
+    )
     cases = [
         ([{**members[0], "id_number": wrong_check}, *members[1:]], "#/body/members/0/id_number"),
         ([members[0], {**members[1], "birth_date": "1999-01-01"}], "#/body/members/1/birth_date"),
         ([members[0], {**members[1], "sex": "male"}], "#/body/members/1/sex"),
         ([members[0], {**members[1], "relation": "head"}], "#/body/members"),  # two heads
-        ([members[0], {**members[1], "id_number": members[0]["id_number"]}], "#/body/members/1/id_number"),
+        (
+            [members[0], {**members[1], "id_number": members[0]["id_number"]}],
+            "#/body/members/1/id_number",
+        ),
         ([members[0], {**members[1], "health": "disabled"}], "#/body/members/1/disability"),
         ([members[0], {**members[1], "migrant_months": 13}], "#/body/members/1/migrant_months"),
     ]
@@ -148,36 +197,60 @@ async def test_bad_members_are_named(client, people):
 async def test_person_in_two_active_households_is_409_naming_the_member(client, people):
     first = await create(client, people)
     head_id = first.json()["members"][0]["id_number"]
-    members = [member_payload(people.id_number(), "赵四", "head"), member_payload(head_id, "王建国", "parent")]
-    response = await client.post("/v1/households", json=household_payload(VILLAGE, "dup-1", members))
+    members = [
+        member_payload(people.id_number(), "赵四", "head"),
+        member_payload(head_id, "王建国", "parent"),
+    ]
+    response = await client.post(
+        "/v1/households", json=household_payload(VILLAGE, "dup-1", members)
+    )
     problem = assert_problem(response, 409, "#/body/members/1/id_number")
     assert head_id not in str(problem)
     number_taken = household_payload(VILLAGE, first.json()["household_number"], family(people))
-    assert_problem(await client.post("/v1/households", json=number_taken), 409, "#/body/household_number")
+    assert_problem(
+        await client.post("/v1/households", json=number_taken), 409, "#/body/household_number"
+    )
 
 
 async def test_update_needs_if_match_and_bumps_version(client, people, app):
     created = (await create(client, people)).json()
     url = f"/v1/households/{created['id']}"
     assert_problem(await client.patch(url, json={"attribute": "dibao"}), 428)
-    assert_problem(await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"7"'}), 412)
-    updated = await client.patch(url, json={"attribute": "dibao", "support_type": "both"}, headers={"If-Match": '"1"'})
+    assert_problem(
+        await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"7"'}), 412
+    )
+    updated = await client.patch(
+        url, json={"attribute": "dibao", "support_type": "both"}, headers={"If-Match": '"1"'}
+    )
     assert updated.status_code == 200, updated.text
     assert updated.headers["etag"] == '"2"' and updated.json()["attribute"] == "dibao"
     stale = await client.patch(url, json={"attribute": "wubao"}, headers={"If-Match": '"1"'})
     assert_problem(stale, 412)
-    bad = await client.patch(url, json={"secondary_causes": ["illness"]}, headers={"If-Match": '"2"'})
+    bad = await client.patch(
+        url, json={"secondary_causes": ["illness"]}, headers={"If-Match": '"2"'}
+    )
     assert_problem(bad, 422, "#/body/secondary_causes")
-    assert_problem(await client.patch(url, json={"attribute": None}, headers={"If-Match": '"2"'}), 422, "#/body/attribute")
+    assert_problem(
+        await client.patch(url, json={"attribute": None}, headers={"If-Match": '"2"'}),
+        422,
+        "#/body/attribute",
+    )
 
     changes = (await client.get(f"{url}/changes")).json()["items"]
     assert [(c["version"], c["action"]) for c in changes] == [(1, "created"), (2, "updated")]
     assert sorted(changes[1]["changed"]) == ["attribute", "support_type"]
     assert changes[0]["valid_to"] is not None and changes[1]["valid_to"] is None
     async with app.state.sessionmaker() as session:
-        types = (await session.execute(
-            text("SELECT event_type FROM outbox WHERE key = :k ORDER BY id"), {"k": created["id"]}
-        )).scalars().all()
+        types = (
+            (
+                await session.execute(
+                    text("SELECT event_type FROM outbox WHERE key = :k ORDER BY id"),
+                    {"k": created["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert types[-1] == "fupin.registry.household.updated.v1"
 
 
@@ -197,36 +270,81 @@ async def test_members_incomes_and_plan(client, people, app):
     assert put.status_code == 200, put.text
     year = put.json()["incomes"][0]
     assert year["year"] == 2016 and year["per_capita_net_income"] == "1200.00"  # 4800 / 4
-    assert_problem(await client.put(f"{url}/incomes/2016", json={"wages": "-1"}, headers={"If-Match": '"3"'}), 422, "#/body/wages")
-    assert_problem(await client.put(f"{url}/incomes/2099", json=income, headers={"If-Match": '"3"'}), 422, "#/path/year")
+    assert_problem(
+        await client.put(f"{url}/incomes/2016", json={"wages": "-1"}, headers={"If-Match": '"3"'}),
+        422,
+        "#/body/wages",
+    )
+    assert_problem(
+        await client.put(f"{url}/incomes/2099", json=income, headers={"If-Match": '"3"'}),
+        422,
+        "#/path/year",
+    )
 
     child = added.json()["members"][-1]
-    left = await client.delete(f"{url}/members/{child['id']}", params={"reason": "migration", "on": "2020-01-02"}, headers={"If-Match": '"3"'})
+    left = await client.delete(
+        f"{url}/members/{child['id']}",
+        params={"reason": "migration", "on": "2020-01-02"},
+        headers={"If-Match": '"3"'},
+    )
     assert left.status_code == 200, left.text
     assert left.json()["member_count"] == 3
     assert left.json()["incomes"][0]["per_capita_net_income"] == "1600.00"
     head = left.json()["members"][0]
-    assert_problem(await client.delete(f"{url}/members/{head['id']}", params={"reason": "death"}, headers={"If-Match": '"4"'}), 409)
+    assert_problem(
+        await client.delete(
+            f"{url}/members/{head['id']}", params={"reason": "death"}, headers={"If-Match": '"4"'}
+        ),
+        409,
+    )
 
-    renamed = await client.patch(f"{url}/members/{head['id']}", json={"name": "王建军", "migrant_months": 6}, headers={"If-Match": '"4"'})
+    renamed = await client.patch(
+        f"{url}/members/{head['id']}",
+        json={"name": "王建军", "migrant_months": 6},
+        headers={"If-Match": '"4"'},
+    )
     assert renamed.status_code == 200, renamed.text
-    assert renamed.json()["members"][0]["name"] == "王建军" and renamed.json()["members"][0]["migrant_months"] == 6
-    two_heads = await client.patch(f"{url}/members/{left.json()['members'][1]['id']}", json={"relation": "head"}, headers={"If-Match": '"5"'})
+    assert (
+        renamed.json()["members"][0]["name"] == "王建军"
+        and renamed.json()["members"][0]["migrant_months"] == 6
+    )
+    two_heads = await client.patch(
+        f"{url}/members/{left.json()['members'][1]['id']}",
+        json={"relation": "head"},
+        headers={"If-Match": '"5"'},
+    )
     assert_problem(two_heads, 422, "#/body/relation")
 
-    plan = {"measures": [{"measure_type": "employment", "description": "job fair"}, {"measure_type": "education", "description": "school grant"}]}
+    plan = {
+        "measures": [
+            {"measure_type": "employment", "description": "job fair"},
+            {"measure_type": "education", "description": "school grant"},
+        ]
+    }
     planned = await client.put(f"{url}/plan/2017", json=plan, headers={"If-Match": '"5"'})
     assert planned.status_code == 200, planned.text
     assert [m["measure_type"] for m in planned.json()["plan"]] == ["employment", "education"]
     async with app.state.sessionmaker() as session:
-        events = (await session.execute(
-            text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"), {"k": created["id"]}
-        )).scalars().all()
+        events = (
+            (
+                await session.execute(
+                    text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"),
+                    {"k": created["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert events[-1]["type"] == "fupin.registry.household.assistance_plan_changed.v1"
     assert events[-1]["data"]["year"] == 2017 and len(events[-1]["data"]["measures"]) == 2
     changes = (await client.get(f"{url}/changes")).json()["items"]
     assert [c["action"] for c in changes] == [
-        "created", "member_added", "incomes_changed", "member_left", "member_updated", "plan_changed",
+        "created",
+        "member_added",
+        "incomes_changed",
+        "member_left",
+        "member_updated",
+        "plan_changed",
     ]
 
 
@@ -234,9 +352,17 @@ async def test_departed_member_can_join_another_household(client, people):
     first = (await create(client, people)).json()
     spouse = first["members"][1]
     url = f"/v1/households/{first['id']}"
-    assert (await client.delete(f"{url}/members/{spouse['id']}", params={"reason": "marriage"}, headers={"If-Match": '"1"'})).status_code == 200
+    assert (
+        await client.delete(
+            f"{url}/members/{spouse['id']}",
+            params={"reason": "marriage"},
+            headers={"If-Match": '"1"'},
+        )
+    ).status_code == 200
     members = [member_payload(spouse["id_number"], "李秀英", "head")]
-    response = await client.post("/v1/households", json=household_payload(VILLAGE, "new-1", members))
+    response = await client.post(
+        "/v1/households", json=household_payload(VILLAGE, "new-1", members)
+    )
     assert response.status_code == 201, response.text
 
 
@@ -255,8 +381,15 @@ async def test_search_filters_and_keyset_pagination(client, people):
     ids = []
     for i in range(5):
         attribute = "dibao" if i % 2 else "ordinary_poor"
-        response = await create(client, people, number=f"s{i}", village=region, attribute=attribute,
-                                primary_cause="disaster", secondary_causes=[] if i else ["lack_of_water"])
+        response = await create(
+            client,
+            people,
+            number=f"s{i}",
+            village=region,
+            attribute=attribute,
+            primary_cause="disaster",
+            secondary_causes=[] if i else ["lack_of_water"],
+        )
         ids.append(response.json()["id"])
     seen, cursor = [], None
     while True:
@@ -267,13 +400,28 @@ async def test_search_filters_and_keyset_pagination(client, people):
         if cursor is None:
             break
     assert sorted(seen) == sorted(ids) and len(seen) == 5
-    dibao = (await client.get("/v1/households", params={"region": region, "attribute": "dibao"})).json()["items"]
+    dibao = (
+        await client.get("/v1/households", params={"region": region, "attribute": "dibao"})
+    ).json()["items"]
     assert len(dibao) == 2 and all(h["attribute"] == "dibao" for h in dibao)
-    water = (await client.get("/v1/households", params={"region": region, "cause": "lack_of_water"})).json()["items"]
+    water = (
+        await client.get("/v1/households", params={"region": region, "cause": "lack_of_water"})
+    ).json()["items"]
     assert [h["id"] for h in water] == [ids[0]]
     assert "id_number" not in str(dibao) and "name" not in dibao[0]
-    assert len((await client.get("/v1/households", params={"region": region, "has_open_flags": True})).json()["items"]) == 0
-    assert_problem(await client.get("/v1/households", params={"cursor": "%%%"}), 422, "#/query/cursor")
+    assert (
+        len(
+            (
+                await client.get(
+                    "/v1/households", params={"region": region, "has_open_flags": True}
+                )
+            ).json()["items"]
+        )
+        == 0
+    )
+    assert_problem(
+        await client.get("/v1/households", params={"cursor": "%%%"}), 422, "#/query/cursor"
+    )
     assert_problem(await client.get("/v1/households", params={"region": "2206221"}), 422)
 
 
@@ -283,15 +431,22 @@ async def test_other_county_cannot_read_change_or_search(client, app, make_token
     async with api_client(app, make_token("220581", scopes=["pii:read"])) as neighbour:
         assert_problem(await neighbour.get(url), 404)
         assert_problem(await neighbour.get(f"{url}/changes"), 404)
-        assert_problem(await neighbour.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"1"'}), 404)
-        assert_problem(await neighbour.put(f"{url}/incomes/2016", json={}, headers={"If-Match": '"1"'}), 404)
+        assert_problem(
+            await neighbour.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"1"'}),
+            404,
+        )
+        assert_problem(
+            await neighbour.put(f"{url}/incomes/2016", json={}, headers={"If-Match": '"1"'}), 404
+        )
         found = (await neighbour.get("/v1/households", params={"region": "220622"})).json()
         assert found["items"] == []
         body = household_payload(VILLAGE, "x-1", family(people))
         assert_problem(await neighbour.post("/v1/households", json=body), 403)
     async with api_client(app, make_token("220622", roles=["auditor"])) as reader:
         assert (await reader.get(url)).status_code == 200
-        assert_problem(await reader.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"1"'}), 403)
+        assert_problem(
+            await reader.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"1"'}), 403
+        )
 
 
 async def test_idempotent_registration(client, people):
@@ -306,4 +461,6 @@ async def test_idempotent_registration(client, people):
 async def test_unauthenticated_is_401(app):
     async with api_client(app) as anonymous:
         assert_problem(await anonymous.get("/v1/households"), 401)
-        assert_problem(await anonymous.get(f"/v1/households/{uuid.uuid4()}", headers=bearer("x.y.z")), 401)
+        assert_problem(
+            await anonymous.get(f"/v1/households/{uuid.uuid4()}", headers=bearer("x.y.z")), 401
+        )

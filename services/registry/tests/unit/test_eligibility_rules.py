@@ -4,20 +4,26 @@ from datetime import date, timedelta
 
 import pytest
 
+from fupin_kit.problems import TooManyRequests
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
 from fupin_registry.eligibility.rules import EligibilityRules, Standing, add_years, age_on, decide
 from fupin_registry.eligibility.schemas import ReasonCode
-from fupin_kit.problems import TooManyRequests
 
 TODAY = date(2020, 6, 15)
 RULES = EligibilityRules(
-    age_min=18, age_max=60, statuses=frozenset({"identified", "returned"}), transition_years=3, answer_valid_days=30
+    age_min=18,
+    age_max=60,
+    statuses=frozenset({"identified", "returned"}),
+    transition_years=3,
+    answer_valid_days=30,
 )
 ADULT = date(1980, 1, 1)
 
 
-def standing(status: str = "identified", *, active: bool = True, exited_on: date | None = None) -> Standing:
+def standing(
+    status: str = "identified", *, active: bool = True, exited_on: date | None = None
+) -> Standing:
     return Standing(active=active, status=status, exited_on=exited_on, village_code="220622100201")
 
 

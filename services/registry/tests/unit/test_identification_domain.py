@@ -5,7 +5,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-
 from fupin_registry.access import Tier
 from fupin_registry.identification.domain import (
     FINAL_STATES,
@@ -61,7 +60,10 @@ def command_for(state):
 def in_state(kind, state, **changes):
     notice = state in NOTICE_STATES
     case = CaseView(
-        kind=kind, state=state, opened_on=DAY0, last_step_on=DAY0,
+        kind=kind,
+        state=state,
+        opened_on=DAY0,
+        last_step_on=DAY0,
         notice_started_on=DAY0 if notice else None,
         notice_ends_on=DAY0 + timedelta(days=7) if notice else None,
     )
@@ -94,17 +96,46 @@ def test_every_command_in_every_state(kind, state, command):
     legal = state in FLOWS[kind] and state in LEGAL_IN[type(command)]
     if legal:
         transition = decide(case, command, POLICY)
-        assert transition.case.state != state or isinstance(command, RaiseObjection | ResolveObjection)
+        assert transition.case.state != state or isinstance(
+            command, RaiseObjection | ResolveObjection
+        )
     else:
         with pytest.raises(IllegalStep):
             decide(case, command, POLICY)
 
 
 EXPECTED_PATHS = {
-    CaseKind.IDENTIFICATION: ["village_appraisal", "village_notice", "township_review", "township_notice", "county_approval", "approved"],
-    CaseKind.EXIT: ["village_appraisal", "village_notice", "township_review", "township_notice", "county_approval", "approved"],
-    CaseKind.RETURN: ["village_appraisal", "village_notice", "township_review", "township_notice", "county_approval", "approved"],
-    CaseKind.REMOVAL: ["village_appraisal", "village_notice", "township_review", "county_approval", "approved"],
+    CaseKind.IDENTIFICATION: [
+        "village_appraisal",
+        "village_notice",
+        "township_review",
+        "township_notice",
+        "county_approval",
+        "approved",
+    ],
+    CaseKind.EXIT: [
+        "village_appraisal",
+        "village_notice",
+        "township_review",
+        "township_notice",
+        "county_approval",
+        "approved",
+    ],
+    CaseKind.RETURN: [
+        "village_appraisal",
+        "village_notice",
+        "township_review",
+        "township_notice",
+        "county_approval",
+        "approved",
+    ],
+    CaseKind.REMOVAL: [
+        "village_appraisal",
+        "village_notice",
+        "township_review",
+        "county_approval",
+        "approved",
+    ],
     CaseKind.NATURAL_DECREASE: ["township_review", "county_approval", "approved"],
 }
 FINAL_STATUS = {
@@ -182,15 +213,29 @@ def test_objection_suspends_until_resolved(kind, state):
     with pytest.raises(CaseSuspended):
         decide(suspended, CompleteNotice(after_end), POLICY)
     twice = decide(suspended, RaiseObjection(DAY0 + timedelta(days=3)), POLICY).case
-    still = decide(twice, ResolveObjection(after_end, upheld=False, resolution="no", other_open_objections=1), POLICY)
+    still = decide(
+        twice,
+        ResolveObjection(after_end, upheld=False, resolution="no", other_open_objections=1),
+        POLICY,
+    )
     assert still.case.suspended and still.step == "objection_dismissed"
-    resumed = decide(still.case, ResolveObjection(after_end, upheld=False, resolution="no"), POLICY).case
+    resumed = decide(
+        still.case, ResolveObjection(after_end, upheld=False, resolution="no"), POLICY
+    ).case
     assert not resumed.suspended and resumed.state == state
     assert decide(resumed, CompleteNotice(after_end), POLICY).step == "notice_completed"
 
-    upheld = decide(suspended, ResolveObjection(after_end, upheld=True, resolution="owns a shop in town"), POLICY)
-    assert upheld.case.state == CaseState.REJECTED and upheld.rejection_reason == "owns a shop in town"
-    assert upheld.household_status == (HouseholdStatus.REJECTED if kind == CaseKind.IDENTIFICATION else None)
+    upheld = decide(
+        suspended,
+        ResolveObjection(after_end, upheld=True, resolution="owns a shop in town"),
+        POLICY,
+    )
+    assert (
+        upheld.case.state == CaseState.REJECTED and upheld.rejection_reason == "owns a shop in town"
+    )
+    assert upheld.household_status == (
+        HouseholdStatus.REJECTED if kind == CaseKind.IDENTIFICATION else None
+    )
 
 
 def test_resolving_without_objection_and_upholding_without_reason():
@@ -198,16 +243,24 @@ def test_resolving_without_objection_and_upholding_without_reason():
     with pytest.raises(IllegalStep):
         decide(case, ResolveObjection(later(), upheld=False, resolution="x"), POLICY)
     with pytest.raises(InvalidInput) as error:
-        decide(replace(case, suspended=True), ResolveObjection(later(), upheld=True, resolution=" "), POLICY)
+        decide(
+            replace(case, suspended=True),
+            ResolveObjection(later(), upheld=True, resolution=" "),
+            POLICY,
+        )
     assert error.value.pointer == "#/body/resolution"
 
 
 def test_steps_cannot_go_back_in_time():
-    case = in_state(CaseKind.IDENTIFICATION, CaseState.TOWNSHIP_REVIEW, last_step_on=DAY0 + timedelta(days=10))
+    case = in_state(
+        CaseKind.IDENTIFICATION, CaseState.TOWNSHIP_REVIEW, last_step_on=DAY0 + timedelta(days=10)
+    )
     with pytest.raises(StepDateInvalid) as error:
         decide(case, Review(DAY0 + timedelta(days=9), approve=True), POLICY)
     assert error.value.pointer == "#/body/on"
-    assert decide(case, Review(DAY0 + timedelta(days=10), approve=True), POLICY).case.last_step_on == DAY0 + timedelta(days=10)
+    assert decide(
+        case, Review(DAY0 + timedelta(days=10), approve=True), POLICY
+    ).case.last_step_on == DAY0 + timedelta(days=10)
 
 
 @pytest.mark.parametrize(
@@ -229,7 +282,10 @@ def test_majority_rule(votes, policy, passes):
 def test_failed_appraisal_rejects_with_reason_and_too_few_votes_are_refused():
     case = open_case(CaseKind.IDENTIFICATION, "applied", DAY0)
     failed = decide(case, Appraise(DAY0, 3, 7, 0), POLICY)
-    assert failed.case.state == CaseState.REJECTED and failed.household_status == HouseholdStatus.REJECTED
+    assert (
+        failed.case.state == CaseState.REJECTED
+        and failed.household_status == HouseholdStatus.REJECTED
+    )
     assert "3 for, 7 against" in failed.rejection_reason and failed.evidence["votes_against"] == 7
     with pytest.raises(InvalidInput):
         decide(case, Appraise(DAY0, 2, 0, 0), Policy(min_votes=5))
@@ -241,7 +297,9 @@ def test_rejections_need_reasons(kind):
     with pytest.raises(InvalidInput):
         decide(review, Review(later(), approve=False), POLICY)
     rejected = decide(review, Review(later(), approve=False, reason="income too high"), POLICY)
-    assert rejected.case.state == CaseState.REJECTED and rejected.rejection_reason == "income too high"
+    assert (
+        rejected.case.state == CaseState.REJECTED and rejected.rejection_reason == "income too high"
+    )
     approval = in_state(kind, CaseState.COUNTY_APPROVAL)
     refused = decide(approval, Approve(later(), approve=False, reason="duplicate entry"), POLICY)
     assert refused.step == "approval_refused" and refused.case.state == CaseState.REJECTED
@@ -250,12 +308,21 @@ def test_rejections_need_reasons(kind):
 def test_exit_appraisal_needs_the_criteria():
     case = open_case(CaseKind.EXIT, "identified", DAY0)
     with pytest.raises(ExitCriteriaNotMet) as error:
-        decide(case, Appraise(DAY0, 9, 0, 0, unmet_exit_criteria=("basic need not secured: housing_safety",)), POLICY)
+        decide(
+            case,
+            Appraise(
+                DAY0, 9, 0, 0, unmet_exit_criteria=("basic need not secured: housing_safety",)
+            ),
+            POLICY,
+        )
     assert error.value.facts["unmet"] == ["basic need not secured: housing_safety"]
     assert decide(case, Appraise(DAY0, 9, 0, 0), POLICY).case.state == CaseState.VILLAGE_NOTICE
     # the criteria only concern exits
     identification = open_case(CaseKind.IDENTIFICATION, "applied", DAY0)
-    assert decide(identification, Appraise(DAY0, 9, 0, 0, unmet_exit_criteria=("x",)), POLICY).step == "appraised"
+    assert (
+        decide(identification, Appraise(DAY0, 9, 0, 0, unmet_exit_criteria=("x",)), POLICY).step
+        == "appraised"
+    )
 
 
 @pytest.mark.parametrize("kind", list(CaseKind))
@@ -302,18 +369,30 @@ SECURED = dict.fromkeys(ALL_NEEDS, True)
     ("incomes", "needs", "stable_years", "unmet"),
     [
         ({2016: Decimal("3100")}, SECURED, 1, []),
-        ({2016: Decimal("3026")}, SECURED, 1, ["not above the poverty line 3026"]),  # equal is not above
+        (
+            {2016: Decimal("3026")},
+            SECURED,
+            1,
+            ["not above the poverty line 3026"],
+        ),  # equal is not above
         ({2015: Decimal("2000"), 2016: Decimal("3100")}, SECURED, 1, []),  # only the latest year
         ({2015: Decimal("2000"), 2016: Decimal("3100")}, SECURED, 2, ["in 2015 is not above"]),
         ({2016: Decimal("3100")}, SECURED, 2, ["recorded for 1 year(s), 2 needed"]),
         ({2017: Decimal("9000")}, SECURED, 1, ["no poverty line is configured for 2017"]),
         ({2016: Decimal("3100")}, {**SECURED, "housing_safety": False}, 1, ["housing_safety"]),
-        ({2016: Decimal("3100")}, {"food": True}, 1, ["clothing", "compulsory_education", "basic_medical_care", "housing_safety"]),
+        (
+            {2016: Decimal("3100")},
+            {"food": True},
+            1,
+            ["clothing", "compulsory_education", "basic_medical_care", "housing_safety"],
+        ),
         ({}, SECURED, 1, ["recorded for 0 year(s)"]),
     ],
 )
 def test_exit_criteria(incomes, needs, stable_years, unmet):
-    reasons = unmet_exit_criteria(incomes, LINES, needs, required_needs=ALL_NEEDS, stable_years=stable_years)
+    reasons = unmet_exit_criteria(
+        incomes, LINES, needs, required_needs=ALL_NEEDS, stable_years=stable_years
+    )
     assert len(reasons) == len(unmet)
     for expected, reason in zip(unmet, reasons, strict=True):
         assert expected in reason

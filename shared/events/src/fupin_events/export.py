@@ -41,7 +41,9 @@ def asyncapi_document() -> dict[str, Any]:
             "address": topic.value,
             "description": f"key = aggregate id; produced by {topic.value.split('.')[0]}",
             "messages": {
-                s.name.replace(".", "_"): {"$ref": f"#/components/messages/{s.name.replace('.', '_')}"}
+                s.name.replace(".", "_"): {
+                    "$ref": f"#/components/messages/{s.name.replace('.', '_')}"
+                }
                 for s in specs
             },
         }

@@ -82,7 +82,9 @@ async def start_runtime(
 ) -> Background:
     background = Background()
     if settings.run_relay:
-        relay = OutboxRelay(settings.asyncpg_dsn, settings.kafka_bootstrap, service=settings.service_name)
+        relay = OutboxRelay(
+            settings.asyncpg_dsn, settings.kafka_bootstrap, service=settings.service_name
+        )
         app.state.relay = relay
         background.start(relay.run(background.stop), f"{settings.service_name}-relay")
     if settings.run_consumers and consumers is not None:
@@ -108,11 +110,15 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
         owns_engine = getattr(app.state, "engine", None) is None
-        engine = app.state.engine if not owns_engine else create_engine(
-            settings.database_url, pool_size=settings.database_pool_size
+        engine = (
+            app.state.engine
+            if not owns_engine
+            else create_engine(settings.database_url, pool_size=settings.database_pool_size)
         )
         app.state.engine = engine
-        app.state.sessionmaker = getattr(app.state, "sessionmaker", None) or create_sessionmaker(engine)
+        app.state.sessionmaker = getattr(app.state, "sessionmaker", None) or create_sessionmaker(
+            engine
+        )
         app.state.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         for hook in on_startup:
             await hook(app)
@@ -147,7 +153,11 @@ def create_service_app(
         log.warning("auth.no_public_key", error=str(exc))
         app.state.token_verifier = _RefuseAll()
     install_handlers(app)
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(_operations_router())
     for router in routers:

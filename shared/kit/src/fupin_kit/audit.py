@@ -31,12 +31,22 @@ class AuditRecord:
 
 
 def canonical(details: dict[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return json.dumps(
+        details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
 
 
 def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: str) -> str:
     material = "\x1f".join(
-        [prev_hash, occurred_at, record.actor, record.action, record.object_type, record.object_id, digest]
+        [
+            prev_hash,
+            occurred_at,
+            record.actor,
+            record.action,
+            record.object_type,
+            record.object_id,
+            digest,
+        ]
     )
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -81,11 +91,13 @@ class AuditTrail:
             prev = current
         await self.session.execute(
             text(
-                "INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id, details,"
-                " digest, prev_hash, hash) SELECT o, a, ac, ot, oi, d::jsonb, dg, p, h FROM unnest("
-                "CAST(:occurred_at AS timestamptz[]), CAST(:actor AS text[]), CAST(:action AS text[]),"
-                " CAST(:object_type AS text[]), CAST(:object_id AS text[]), CAST(:details AS text[]),"
-                " CAST(:digest AS text[]), CAST(:prev_hash AS text[]), CAST(:hash AS text[]))"
+                "INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id,"
+                " details, digest, prev_hash, hash)"
+                " SELECT o, a, ac, ot, oi, d::jsonb, dg, p, h FROM unnest("
+                "CAST(:occurred_at AS timestamptz[]), CAST(:actor AS text[]),"
+                " CAST(:action AS text[]), CAST(:object_type AS text[]),"
+                " CAST(:object_id AS text[]), CAST(:details AS text[]), CAST(:digest AS text[]),"
+                " CAST(:prev_hash AS text[]), CAST(:hash AS text[]))"
                 " AS t(o, a, ac, ot, oi, d, dg, p, h)"
             ),
             {key: [r[key] for r in rows] for key in rows[0]},
@@ -117,8 +129,8 @@ async def verify_chain(conn: AsyncConnection) -> VerifyReport:
     """Recompute every digest and link; report edited rows and broken links (deleted rows)."""
     result = await conn.stream(
         text(
-            "SELECT seq, occurred_at, actor, action, object_type, object_id, details::text AS details,"
-            " digest, prev_hash, hash FROM audit_log ORDER BY seq"
+            "SELECT seq, occurred_at, actor, action, object_type, object_id,"
+            " details::text AS details, digest, prev_hash, hash FROM audit_log ORDER BY seq"
         )
     )
     problems: list[str] = []

@@ -74,7 +74,10 @@ class TokenVerifier:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.leeway = settings.jwt_leeway_seconds
-        self.key = settings.public_key_pem()
+        # Parse the PEM once: handing PyJWT a string makes it parse the key on every request.
+        self.key = jwt.algorithms.get_default_algorithms()[algorithms[0]].prepare_key(
+            settings.public_key_pem()
+        )
 
     def verify(self, token: str) -> Caller:
         try:
@@ -119,6 +122,7 @@ class TokenVerifier:
 
 
 def get_caller(request: Request) -> Caller:
+    """Authenticate the request's bearer token (plain function, usable outside dependencies)."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthorized("a bearer token is required")
@@ -131,13 +135,18 @@ def get_caller(request: Request) -> Caller:
     return caller
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+async def current_caller(request: Request) -> Caller:
+    # async so FastAPI runs it on the event loop rather than in its thread pool
+    return get_caller(request)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def require_scopes(*scopes: str) -> Any:
     """Dependency factory: a caller holding every one of ``scopes``."""
 
-    def dependency(caller: CallerDep) -> Caller:
+    async def dependency(caller: CallerDep) -> Caller:
         for scope in scopes:
             caller.require_scope(scope)
         return caller

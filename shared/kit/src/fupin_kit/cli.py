@@ -81,11 +81,17 @@ def token_main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     issue = sub.add_parser("issue")
-    issue.add_argument("--sub", default=None, help="subject (defaults to the client id or 'dev-officer')")
+    issue.add_argument(
+        "--sub", default=None, help="subject (defaults to the client id or 'dev-officer')"
+    )
     issue.add_argument("--client-id", default=None, help="partner client id (bank, agency, donor)")
-    issue.add_argument("--role", action="append", default=[], help="repeatable, e.g. officer, county_officer")
+    issue.add_argument(
+        "--role", action="append", default=[], help="repeatable, e.g. officer, county_officer"
+    )
     issue.add_argument("--scope", action="append", default=[], help="repeatable, e.g. pii:read")
-    issue.add_argument("--jurisdiction", required=True, help="region code prefix, e.g. 22 or 220622")
+    issue.add_argument(
+        "--jurisdiction", required=True, help="region code prefix, e.g. 22 or 220622"
+    )
     issue.add_argument("--lifetime", type=int, default=3600, help="seconds")
     issue.add_argument("--name", default=None)
     issue.add_argument("--issuer", default="fupin-auth")
@@ -93,7 +99,9 @@ def token_main(argv: list[str] | None = None) -> int:
     issue.add_argument(
         "--key-file",
         type=Path,
-        default=Path(os.environ.get("FUPIN_TOKEN_SIGNING_KEY_FILE", str(DEFAULT_KEY_DIR / "jwt-signing.pem"))),
+        default=Path(
+            os.environ.get("FUPIN_TOKEN_SIGNING_KEY_FILE", str(DEFAULT_KEY_DIR / "jwt-signing.pem"))
+        ),
     )
     args = parser.parse_args(argv)
     if not args.key_file.exists():
@@ -117,7 +125,9 @@ def token_main(argv: list[str] | None = None) -> int:
 
 
 def audit_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fupin-audit", description="Verify a service's audit chain.")
+    parser = argparse.ArgumentParser(
+        prog="fupin-audit", description="Verify a service's audit chain."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     verify = sub.add_parser("verify")
     verify.add_argument("--database-url", required=True, help="postgresql+asyncpg://...")

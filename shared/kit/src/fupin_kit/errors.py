@@ -77,14 +77,20 @@ async def _data_error(request: Request, exc: DataError) -> JSONResponse:
 async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
     log.warning("request.integrity_error", error=str(exc.orig))
     return problem_response(
-        request, ProblemError("the change conflicts with existing data", status=409, slug="conflict", title="Conflict")
+        request,
+        ProblemError(
+            "the change conflicts with existing data", status=409, slug="conflict", title="Conflict"
+        ),
     )
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("request.unhandled", path=request.url.path)
     problem = ProblemError(
-        "an internal error occurred; it has been logged", status=500, slug="internal", title="Internal error"
+        "an internal error occurred; it has been logged",
+        status=500,
+        slug="internal",
+        title="Internal error",
     )
     return problem_response(request, problem)
 

@@ -15,7 +15,5 @@ REQUEST_SECONDS = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("fupin_outbox_backlog", "Unpublished outbox rows", ["service"])
 OUTBOX_PUBLISHED = Counter("fupin_outbox_published_total", "Events published", ["service"])
-INBOX_PROCESSED = Counter(
-    "fupin_inbox_processed_total", "Events consumed", ["consumer", "outcome"]
-)
+INBOX_PROCESSED = Counter("fupin_inbox_processed_total", "Events consumed", ["consumer", "outcome"])
 CONSUMER_LAG = Gauge("fupin_consumer_lag", "Consumer lag", ["consumer", "topic", "partition"])

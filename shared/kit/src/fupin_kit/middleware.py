@@ -34,7 +34,9 @@ class RequestContextMiddleware:
             return
         headers = dict(scope["headers"])
         raw_id = headers.get(b"x-request-id", b"")
-        request_id = raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else uuid.uuid4().hex
+        request_id = (
+            raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else uuid.uuid4().hex
+        )
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
@@ -88,7 +90,11 @@ class BodyGuardMiddleware:
             return
         try:
             body = await _read_all(receive, limit)
-            if content_type.startswith("application/json") or content_type.endswith("+json") or not content_type:
+            if (
+                content_type.startswith("application/json")
+                or content_type.endswith("+json")
+                or not content_type
+            ):
                 _check_json_text(body)
         except ProblemError as problem:
             await _send_problem(scope, send, problem)
@@ -104,7 +110,9 @@ class BodyGuardMiddleware:
         if b"%00" in query or b"\x00" in query:
             for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if "\x00" in value or "\x00" in name:
-                    raise Unprocessable(f"#/query/{name.replace(chr(0), '')}", "NUL bytes are not allowed")
+                    raise Unprocessable(
+                        f"#/query/{name.replace(chr(0), '')}", "NUL bytes are not allowed"
+                    )
             raise Unprocessable("#/query", "NUL bytes are not allowed")
 
 

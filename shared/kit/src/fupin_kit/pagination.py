@@ -14,7 +14,9 @@ from fupin_kit.problems import Unprocessable
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page")
+]
 
 
 class Page(BaseModel, Generic[T]):

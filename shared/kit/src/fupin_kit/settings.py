@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     run_relay: bool = True
     run_consumers: bool = True
+    consumer_group_suffix: str = Field(
+        "",
+        description="appended to every consumer group name (isolates test runs sharing a broker)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body accepted")

@@ -20,7 +20,9 @@ def run_worker(settings: ServiceSettings, consumers: ConsumerFactory | None) -> 
         configure_logging(settings.log_level, settings.log_json)
         holder = FastAPI()  # carries state the consumer factories expect
         holder.state.settings = settings
-        holder.state.engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        holder.state.engine = create_engine(
+            settings.database_url, pool_size=settings.database_pool_size
+        )
         holder.state.sessionmaker = create_sessionmaker(holder.state.engine)
         background = await start_runtime(holder, settings, consumers)
         loop = asyncio.get_running_loop()

@@ -19,7 +19,9 @@ from typing import Any
 
 
 class FormulaError(ValueError):
-    def __init__(self, message: str, factor: str | None = None, region_code: str | None = None) -> None:
+    def __init__(
+        self, message: str, factor: str | None = None, region_code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.factor = factor
         self.region_code = region_code
@@ -93,15 +95,24 @@ def factor_shares(factor: Factor, children: Sequence[Child]) -> list[Fraction]:
     for child in children:
         raw = child.values.get(factor.code)
         if raw is None:
-            raise FormulaError(f"no value of factor {factor.code} for region {child.region_code}", factor.code, child.region_code)
+            raise FormulaError(
+                f"no value of factor {factor.code} for region {child.region_code}",
+                factor.code,
+                child.region_code,
+            )
         value = Fraction(raw)
         if value < 0:
-            raise FormulaError(f"factor {factor.code} is negative for region {child.region_code}", factor.code, child.region_code)
+            raise FormulaError(
+                f"factor {factor.code} is negative for region {child.region_code}",
+                factor.code,
+                child.region_code,
+            )
         if factor.direction == "inverse":
             if value == 0:
                 raise FormulaError(
                     f"inverse factor {factor.code} must be positive for region {child.region_code}",
-                    factor.code, child.region_code,
+                    factor.code,
+                    child.region_code,
                 )
             value = 1 / value
         values.append(value)
@@ -111,7 +122,9 @@ def factor_shares(factor: Factor, children: Sequence[Child]) -> list[Fraction]:
     return [v / total for v in values]
 
 
-def compute(total_fen: int, award_share: Decimal, factors: Sequence[Factor], children: Sequence[Child]) -> Proposal:
+def compute(
+    total_fen: int, award_share: Decimal, factors: Sequence[Factor], children: Sequence[Child]
+) -> Proposal:
     if not children:
         raise FormulaError("there is no region to allocate to")
     if total_fen <= 0:
@@ -125,7 +138,10 @@ def compute(total_fen: int, award_share: Decimal, factors: Sequence[Factor], chi
         sum((Fraction(f.weight) * shares[f.code][i] for f in active), Fraction(0)) / weight_sum
         for i in range(len(children))
     ]
-    scores = [Fraction(c.award_score) if c.award_score is not None and c.award_score > 0 else Fraction(0) for c in children]
+    scores = [
+        Fraction(c.award_score) if c.award_score is not None and c.award_score > 0 else Fraction(0)
+        for c in children
+    ]
     has_awards = sum(scores, Fraction(0)) > 0
     award_pool = int(Fraction(total_fen) * Fraction(award_share)) if has_awards else 0
     formula_pool = total_fen - award_pool

@@ -4,7 +4,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,8 +29,12 @@ class AllocationFactor(Base):
 
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
-    direction: Mapped[str] = mapped_column(Text)  # direct: more means more money; inverse: less means more
-    origin: Mapped[str] = mapped_column(Text)  # registry: computed from the read model; data: factor_values
+    direction: Mapped[str] = mapped_column(
+        Text
+    )  # direct: more means more money; inverse: less means more
+    origin: Mapped[str] = mapped_column(
+        Text
+    )  # registry: computed from the read model; data: factor_values
     weight: Mapped[Decimal] = mapped_column(Numeric(9, 6))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -28,7 +43,9 @@ class AllocationFactor(Base):
 class FactorValue(Base):
     __tablename__ = "factor_values"
 
-    factor_code: Mapped[str] = mapped_column(Text, ForeignKey("allocation_factors.code"), primary_key=True)
+    factor_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("allocation_factors.code"), primary_key=True
+    )
     region_code: Mapped[str] = mapped_column(Text, primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[Decimal] = mapped_column(Numeric(20, 6))

@@ -6,7 +6,7 @@ from fastapi import Depends, Path
 
 from fupin_funds.announcements.models import Announcement, Objection
 from fupin_funds.announcements.repository import AnnouncementRepository
-from fupin_kit.auth import CallerDep
+from fupin_funds.common.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound
 
@@ -20,7 +20,9 @@ async def load_public_announcement(announcement_id: IdPath, session: SessionDep)
     return announcement
 
 
-async def load_announcement(announcement_id: IdPath, session: SessionDep, caller: CallerDep) -> Announcement:
+async def load_announcement(
+    announcement_id: IdPath, session: SessionDep, caller: CallerDep
+) -> Announcement:
     announcement = await load_public_announcement(announcement_id, session)
     caller.require_region(announcement.region_code, "announcement")
     return announcement

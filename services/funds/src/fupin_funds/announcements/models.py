@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DateTime, Date, ForeignKey, Index, LargeBinary, Text, func
+from sqlalchemy import Date, DateTime, ForeignKey, Index, LargeBinary, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fupin_funds.db import Base
@@ -39,7 +39,9 @@ class Objection(Base):
     filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     text: Mapped[str] = mapped_column(Text)
     contact_cipher: Mapped[bytes | None] = mapped_column(LargeBinary)
-    client_index: Mapped[str] = mapped_column(Text)  # keyed HMAC of the client address, for rate limits
+    client_index: Mapped[str] = mapped_column(
+        Text
+    )  # keyed HMAC of the client address, for rate limits
     status: Mapped[str] = mapped_column(Text, default="open")  # open | resolved
     outcome: Mapped[str | None] = mapped_column(Text)  # upheld | dismissed
     resolution: Mapped[str | None] = mapped_column(Text)

@@ -38,7 +38,9 @@ class AnnouncementRepository:
                     select(func.count())
                     .where(Objection.announcement_id == Announcement.id, Objection.status == "open")
                     .scalar_subquery(),
-                ).where(Announcement.subject_type == subject_type, Announcement.subject_id == subject_id)
+                ).where(
+                    Announcement.subject_type == subject_type, Announcement.subject_id == subject_id
+                )
             )
         ).first()
         return (None, 0) if row is None else (row[0], int(row[1]))
@@ -46,9 +48,13 @@ class AnnouncementRepository:
     async def listing(
         self, region_prefix: str, active_on: date | None, after: str | None, limit: int
     ) -> list[Announcement]:
-        statement = select(Announcement).where(Announcement.region_code.startswith(region_prefix, autoescape=True))
+        statement = select(Announcement).where(
+            Announcement.region_code.startswith(region_prefix, autoescape=True)
+        )
         if active_on is not None:
-            statement = statement.where(Announcement.starts_on <= active_on, Announcement.ends_on >= active_on)
+            statement = statement.where(
+                Announcement.starts_on <= active_on, Announcement.ends_on >= active_on
+            )
         if after is not None:
             statement = statement.where(Announcement.id > after)
         rows = await self.session.execute(statement.order_by(Announcement.id).limit(limit))
@@ -56,7 +62,9 @@ class AnnouncementRepository:
 
     async def objection_counts(self, announcement_id: str) -> dict[str, int]:
         rows = await self.session.execute(
-            select(Objection.status, func.count()).where(Objection.announcement_id == announcement_id).group_by(Objection.status)
+            select(Objection.status, func.count())
+            .where(Objection.announcement_id == announcement_id)
+            .group_by(Objection.status)
         )
         return {status: int(count) for status, count in rows}
 
@@ -68,14 +76,18 @@ class AnnouncementRepository:
     async def recent_objections_from(self, client_index: str, since: datetime) -> int:
         return int(
             await self.session.scalar(
-                select(func.count()).where(Objection.client_index == client_index, Objection.filed_at >= since)
+                select(func.count()).where(
+                    Objection.client_index == client_index, Objection.filed_at >= since
+                )
             )
             or 0
         )
 
     async def objections(self, announcement_id: str) -> list[Objection]:
         rows = await self.session.execute(
-            select(Objection).where(Objection.announcement_id == announcement_id).order_by(Objection.filed_at, Objection.id)
+            select(Objection)
+            .where(Objection.announcement_id == announcement_id)
+            .order_by(Objection.filed_at, Objection.id)
         )
         return list(rows.scalars())
 

@@ -8,7 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from fupin_funds.announcements.dependencies import AnnouncementDep, ObjectionDep, PublicAnnouncementDep
+from fupin_funds.announcements.dependencies import (
+    AnnouncementDep,
+    ObjectionDep,
+    PublicAnnouncementDep,
+)
 from fupin_funds.announcements.models import Announcement, Objection
 from fupin_funds.announcements.repository import AnnouncementRepository
 from fupin_funds.announcements.schemas import (
@@ -20,9 +24,10 @@ from fupin_funds.announcements.schemas import (
 )
 from fupin_funds.announcements.service import file_objection, resolve_objection
 from fupin_funds.common.audit import audit
+from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
 from fupin_funds.common.privacy import PII_READ_SCOPE, Privacy, PrivacyDep
-from fupin_kit.auth import Caller, CallerDep
+from fupin_kit.auth import Caller
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -35,18 +40,30 @@ router = APIRouter(tags=["public notice"])
 async def _read(session: SessionDep, announcement: Announcement) -> AnnouncementRead:
     counts = await AnnouncementRepository(session).objection_counts(announcement.id)
     return AnnouncementRead(
-        id=announcement.id, subject_type=announcement.subject_type, subject_id=announcement.subject_id,
-        region_code=announcement.region_code, title=announcement.title, summary=announcement.summary,
-        starts_on=announcement.starts_on, ends_on=announcement.ends_on,
-        open_objections=counts.get("open", 0), resolved_objections=counts.get("resolved", 0),
+        id=announcement.id,
+        subject_type=announcement.subject_type,
+        subject_id=announcement.subject_id,
+        region_code=announcement.region_code,
+        title=announcement.title,
+        summary=announcement.summary,
+        starts_on=announcement.starts_on,
+        ends_on=announcement.ends_on,
+        open_objections=counts.get("open", 0),
+        resolved_objections=counts.get("resolved", 0),
     )
 
 
 def _objection(objection: Objection, privacy: Privacy, caller: Caller) -> ObjectionRead:
     return ObjectionRead(
-        id=objection.id, announcement_id=objection.announcement_id, filed_on=objection.filed_on,
-        text=objection.text, contact=privacy.contact(objection.contact_cipher, caller), status=objection.status,
-        outcome=objection.outcome, resolution=objection.resolution, resolved_by=objection.resolved_by,
+        id=objection.id,
+        announcement_id=objection.announcement_id,
+        filed_on=objection.filed_on,
+        text=objection.text,
+        contact=privacy.contact(objection.contact_cipher, caller),
+        status=objection.status,
+        outcome=objection.outcome,
+        resolution=objection.resolution,
+        resolved_by=objection.resolved_by,
         resolved_on=objection.resolved_on,
     )
 
@@ -60,13 +77,19 @@ async def list_announcements(
     cursor: Cursor = None,
 ) -> Page[AnnouncementRead]:
     after = decode_cursor(cursor, 1)
-    rows = await AnnouncementRepository(session).listing(region, active_on, after[0] if after else None, limit)
+    rows = await AnnouncementRepository(session).listing(
+        region, active_on, after[0] if after else None, limit
+    )
     items = [await _read(session, a) for a in rows]
-    return Page(items=items, next_cursor=encode_cursor([rows[-1].id]) if len(rows) == limit else None)
+    return Page(
+        items=items, next_cursor=encode_cursor([rows[-1].id]) if len(rows) == limit else None
+    )
 
 
 @public.get("/{announcement_id}", responses=problem_responses(404), summary="One announcement")
-async def read_announcement(announcement: PublicAnnouncementDep, session: SessionDep) -> AnnouncementRead:
+async def read_announcement(
+    announcement: PublicAnnouncementDep, session: SessionDep
+) -> AnnouncementRead:
     return await _read(session, announcement)
 
 
@@ -77,15 +100,31 @@ async def read_announcement(announcement: PublicAnnouncementDep, session: Sessio
     summary="File an objection (no login; contact optional; rate-limited per client address)",
 )
 async def create_objection(
-    announcement: PublicAnnouncementDep, body: ObjectionCreate, request: Request, session: SessionDep, privacy: PrivacyDep
+    announcement: PublicAnnouncementDep,
+    body: ObjectionCreate,
+    request: Request,
+    session: SessionDep,
+    privacy: PrivacyDep,
 ) -> ObjectionFiled:
     settings = request.app.state.settings
     on = business_date(body.on, settings)
     address = request.client.host if request.client else "unknown"
     objection = await file_objection(
-        session, settings, privacy, announcement, text=body.text, contact=body.contact, client_address=address, on=on
+        session,
+        settings,
+        privacy,
+        announcement,
+        text=body.text,
+        contact=body.contact,
+        client_address=address,
+        on=on,
     )
-    return ObjectionFiled(id=objection.id, announcement_id=announcement.id, filed_on=objection.filed_on, status=objection.status)
+    return ObjectionFiled(
+        id=objection.id,
+        announcement_id=announcement.id,
+        filed_on=objection.filed_on,
+        status=objection.status,
+    )
 
 
 @router.get(
@@ -98,7 +137,14 @@ async def list_objections(
 ) -> list[ObjectionRead]:
     objections = await AnnouncementRepository(session).objections(announcement.id)
     if caller.has_scope(PII_READ_SCOPE) and any(o.contact_cipher for o in objections):
-        await audit(session, caller, "pii.read_unmasked", "announcement", announcement.id, {"fields": ["contact"]})
+        await audit(
+            session,
+            caller,
+            "pii.read_unmasked",
+            "announcement",
+            announcement.id,
+            {"fields": ["contact"]},
+        )
     return [_objection(o, privacy, caller) for o in objections]
 
 
@@ -124,11 +170,22 @@ async def resolve(
         caller.require_region_write(announcement.region_code)
         on = business_date(body.on, settings)
         resolved = await resolve_objection(
-            session, settings, caller, objection, announcement, outcome=body.outcome, resolution=body.resolution, on=on
+            session,
+            settings,
+            caller,
+            objection,
+            announcement,
+            outcome=body.outcome,
+            resolution=body.resolution,
+            on=on,
         )
         return _objection(resolved, privacy, caller)
 
     return await run_idempotent(  # type: ignore[return-value]
-        session, caller=caller.actor, key=key, request_fingerprint=fingerprint([objection.id, body]),
-        command=command, status_code=200,
+        session,
+        caller=caller.actor,
+        key=key,
+        request_fingerprint=fingerprint([objection.id, body]),
+        command=command,
+        status_code=200,
     )

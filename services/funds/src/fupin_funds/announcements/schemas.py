@@ -23,7 +23,9 @@ class ObjectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=2000, description="what is objected to and why")
-    contact: str | None = Field(None, min_length=1, max_length=200, description="optional; encrypted at rest")
+    contact: str | None = Field(
+        None, min_length=1, max_length=200, description="optional; encrypted at rest"
+    )
     on: date | None = Field(None, description="business date (default today)")
 
 
@@ -50,6 +52,8 @@ class ObjectionRead(BaseModel):
 class ObjectionResolution(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Literal["upheld", "dismissed"] = Field(description="upheld withdraws the approval of the subject")
+    outcome: Literal["upheld", "dismissed"] = Field(
+        description="upheld withdraws the approval of the subject"
+    )
     resolution: str = Field(min_length=1, max_length=2000, description="the recorded outcome")
     on: date | None = None

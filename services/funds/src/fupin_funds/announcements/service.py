@@ -52,17 +52,25 @@ def check_gate(ends_on: date | None, open_objections: int, on: date) -> None:
         raise AnnouncementGateClosed("it has not been publicly announced")
     if on <= ends_on:
         raise AnnouncementGateClosed(
-            f"its public notice runs until {ends_on.isoformat()}; money may move from the day after",
-            ends_on, open_objections,
+            f"its public notice runs until {ends_on.isoformat()}; money may move from the day "
+            "after",
+            ends_on,
+            open_objections,
         )
     if open_objections:
         raise AnnouncementGateClosed(
-            f"{open_objections} objection(s) to its announcement are still open", ends_on, open_objections
+            f"{open_objections} objection(s) to its announcement are still open",
+            ends_on,
+            open_objections,
         )
 
 
-async def require_gate_open(session: AsyncSession, subject_type: str, subject_id: str, on: date) -> None:
-    ends_on, open_objections = await AnnouncementRepository(session).gate_state(subject_type, subject_id)
+async def require_gate_open(
+    session: AsyncSession, subject_type: str, subject_id: str, on: date
+) -> None:
+    ends_on, open_objections = await AnnouncementRepository(session).gate_state(
+        subject_type, subject_id
+    )
     check_gate(ends_on, open_objections, on)
 
 
@@ -80,11 +88,15 @@ async def file_objection(
     repository = AnnouncementRepository(session)
     if not announcement.starts_on <= on <= announcement.ends_on:
         raise Conflict(
-            f"objections are accepted during the notice period {announcement.starts_on} to {announcement.ends_on}"
+            f"objections are accepted during the notice period {announcement.starts_on} to "
+            f"{announcement.ends_on}"
         )
     client_index = privacy.index.hex(f"client-address:{client_address}")
     since = datetime.now(UTC) - timedelta(minutes=settings.objection_rate_window_minutes)
-    if await repository.recent_objections_from(client_index, since) >= settings.objection_rate_limit:
+    if (
+        await repository.recent_objections_from(client_index, since)
+        >= settings.objection_rate_limit
+    ):
         raise TooManyRequests(
             "too many objections from this address; try again later",
             headers={"Retry-After": str(settings.objection_rate_window_minutes * 60)},
@@ -101,7 +113,11 @@ async def file_objection(
         )
     )
     await audit(
-        session, "public", "objection.filed", "announcement", announcement.id,
+        session,
+        "public",
+        "objection.filed",
+        "announcement",
+        announcement.id,
         {"objection_id": objection.id, "filed_on": on.isoformat()},
     )
     return objection
@@ -121,7 +137,9 @@ async def resolve_objection(
     if objection.status != "open":
         raise Conflict("this objection is already resolved")
     if on < objection.filed_on:
-        raise Unprocessable("#/body/on", "dates out of order: the resolution precedes the objection")
+        raise Unprocessable(
+            "#/body/on", "dates out of order: the resolution precedes the objection"
+        )
     objection.status = "resolved"
     objection.outcome = outcome
     objection.resolution = resolution
@@ -131,14 +149,23 @@ async def resolve_objection(
     if outcome == "upheld":
         await _withdraw_subject(session, settings, caller, announcement, on, resolution)
     await audit(
-        session, caller, "objection.resolved", "announcement", announcement.id,
+        session,
+        caller,
+        "objection.resolved",
+        "announcement",
+        announcement.id,
         {"objection_id": objection.id, "outcome": outcome, "on": on.isoformat()},
     )
     return objection
 
 
 async def _withdraw_subject(
-    session: AsyncSession, settings: Settings, caller: Caller, announcement: Announcement, on: date, reason: str
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    announcement: Announcement,
+    on: date,
+    reason: str,
 ) -> None:
     """An upheld objection withdraws the approval of what was announced."""
     if announcement.subject_type == "project":

@@ -20,4 +20,6 @@ async def audit(
     details: dict[str, Any] | None = None,
 ) -> None:
     who = actor.actor if isinstance(actor, Caller) else actor
-    await AuditTrail(session).append(AuditRecord(who, action, object_type, object_id, details or {}))
+    await AuditTrail(session).append(
+        AuditRecord(who, action, object_type, object_id, details or {})
+    )

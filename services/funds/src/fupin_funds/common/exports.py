@@ -31,7 +31,11 @@ def _cell(value: Any) -> Any:
 
 
 def render(
-    rows: Iterable[Sequence[Any]], header: Sequence[str], fmt: ExportFormat, name: str, sheet: str = "data"
+    rows: Iterable[Sequence[Any]],
+    header: Sequence[str],
+    fmt: ExportFormat,
+    name: str,
+    sheet: str = "data",
 ) -> Response:
     if fmt is ExportFormat.CSV:
         buffer = io.StringIO()

@@ -56,7 +56,7 @@ def privacy_of(settings: Settings, state: object) -> Privacy:
     return privacy
 
 
-def get_privacy(request: Request) -> Privacy:
+async def get_privacy(request: Request) -> Privacy:
     return privacy_of(request.app.state.settings, request.app.state)
 
 

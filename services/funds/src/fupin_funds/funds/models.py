@@ -13,7 +13,9 @@ class Fund(Base):
     in the ledger: appropriations credit the ``appropriation`` account and debit the fund pool."""
 
     __tablename__ = "funds"
-    __table_args__ = (Index("uq_funds_region_source_year", "region_code", "source", "year", unique=True),)
+    __table_args__ = (
+        Index("uq_funds_region_source_year", "region_code", "source", "year", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     region_code: Mapped[str] = mapped_column(Text)

@@ -43,8 +43,10 @@ def eligible_at(history: Sequence[StatusPoint], day: date, transition_months: in
         if day <= add_months(point.effective_on, transition_months):
             return Verdict(True, point.status)
         return Verdict(
-            False, point.status,
-            f"the household exited on {point.effective_on}, beyond the {transition_months}-month transition period",
+            False,
+            point.status,
+            f"the household exited on {point.effective_on}, beyond the {transition_months}-month "
+            "transition period",
         )
     if point.status == "removed":
         return Verdict(False, point.status, "the household was removed from the register")

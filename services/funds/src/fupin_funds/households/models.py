@@ -34,7 +34,9 @@ class HouseholdStatusHistory(Base):
     """Every status a household had and from when, so eligibility can be read as of a date."""
 
     __tablename__ = "household_status_history"
-    __table_args__ = (Index("ix_household_status_history_household", "household_id", "effective_on"),)
+    __table_args__ = (
+        Index("ix_household_status_history_household", "household_id", "effective_on"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     household_id: Mapped[str] = mapped_column(Text)

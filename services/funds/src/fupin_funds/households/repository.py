@@ -42,7 +42,11 @@ class HouseholdRepository:
         await self.session.execute(statement)
 
     async def add_status(self, household_id: str, status: str, effective_on: date) -> None:
-        self.session.add(HouseholdStatusHistory(household_id=household_id, status=status, effective_on=effective_on))
+        self.session.add(
+            HouseholdStatusHistory(
+                household_id=household_id, status=status, effective_on=effective_on
+            )
+        )
         await self.session.flush()
 
     async def history(self, household_id: str) -> list[HouseholdStatusHistory]:

@@ -12,7 +12,9 @@ from fupin_funds.households.models import HouseholdView
 from fupin_funds.households.repository import HouseholdRepository
 
 
-async def apply_registered(session: AsyncSession, data: HouseholdRegistered, event_day: date) -> None:
+async def apply_registered(
+    session: AsyncSession, data: HouseholdRegistered, event_day: date
+) -> None:
     repository = HouseholdRepository(session)
     effective = data.registered_on or event_day
     await repository.upsert(

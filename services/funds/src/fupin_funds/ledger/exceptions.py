@@ -8,12 +8,15 @@ class InsufficientFunds(ProblemError):
 
     def __init__(self, account_id: int, pointer: str = "#/body/amount") -> None:
         detail = f"the amount exceeds the balance of account {account_id}"
-        super().__init__(detail, errors=[FieldError(pointer=pointer, detail=detail)], account_id=account_id)
+        super().__init__(
+            detail, errors=[FieldError(pointer=pointer, detail=detail)], account_id=account_id
+        )
 
 
 class BackdatedPosting(Unprocessable):
     def __init__(self, account_id: int, pointer: str = "#/body/on") -> None:
         super().__init__(
             pointer,
-            f"dates out of order: account {account_id} already has postings after this booking date",
+            f"dates out of order: account {account_id} already has postings after this booking "
+            "date",
         )

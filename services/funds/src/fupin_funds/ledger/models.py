@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, DateTime, ForeignKey, Index, Integer, Text, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fupin_funds.db import Base
@@ -16,7 +26,9 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("balance_fen >= 0", name="balance_not_negative"),
         CheckConstraint("normal_side IN ('debit', 'credit')", name="normal_side"),
-        Index("uq_accounts_identity", "kind", "region_code", "source", "year", "ref_id", unique=True),
+        Index(
+            "uq_accounts_identity", "kind", "region_code", "source", "year", "ref_id", unique=True
+        ),
         Index("ix_accounts_region_code", "region_code"),
     )
 

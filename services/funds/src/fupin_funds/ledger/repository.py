@@ -1,15 +1,20 @@
 """SQL of the ledger. The contended part of a posting (balance updates and the audit record) is
 one round trip to the ``ledger_post`` function (migration 0003), the last statement before
-commit, so that row and audit-chain locks are held as briefly as possible."""
+commit, so that row and audit-chain locks are held as briefly as possible.
+
+The statements on the disbursement path run as asyncpg prepared statements on the connection of
+the request's own transaction (``driver``): same transaction, a fraction of the client-side cost
+of building SQLAlchemy statements per request (see bench/README.md)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,26 +44,60 @@ class AccountRef:
 
 
 _ACCOUNT_COLUMNS = (
-    Account.id, Account.kind, Account.region_code, Account.source, Account.year, Account.ref_id,
-    Account.normal_side, Account.balance_fen,
+    Account.id,
+    Account.kind,
+    Account.region_code,
+    Account.source,
+    Account.year,
+    Account.ref_id,
+    Account.normal_side,
+    Account.balance_fen,
 )
 
-_INSERT_ENTRY = text(
+# One statement per posting: the entry, its two postings and its outbox events are inserted, then
+# ledger_post moves the balances (conditionally) and appends the audit record. If ledger_post
+# refuses, the caller raises and the whole transaction, inserts included, rolls back.
+_POST = (
     "WITH entry AS ("
-    " INSERT INTO ledger_entries (id, kind, booked_on, amount_fen, debit_account_id, credit_account_id,"
+    " INSERT INTO ledger_entries (id, kind, booked_on, amount_fen, debit_account_id, "
+    "credit_account_id,"
     " debit_region, credit_region, source, year, project_id, household_id, loan_id, allocation_id,"
     " reverses_entry_id, memo, actor)"
-    " VALUES (:id, :kind, :booked_on, :amount, :debit, :credit, :debit_region, :credit_region, :source,"
-    " :year, :project_id, :household_id, :loan_id, :allocation_id, :reverses, :memo, :actor)"
-    " RETURNING id)"
-    " INSERT INTO ledger_postings (entry_id, account_id, side, amount_fen, booked_on)"
-    " SELECT entry.id, leg.account_id, leg.side, :amount, :booked_on FROM entry,"
-    " (VALUES (CAST(:debit AS bigint), 'debit'), (CAST(:credit AS bigint), 'credit')) AS leg(account_id, side)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    " RETURNING id),"
+    " postings AS (INSERT INTO ledger_postings (entry_id, account_id, side, amount_fen, booked_on)"
+    " SELECT entry.id, leg.account_id, leg.side, $4, $3 FROM entry,"
+    " (VALUES ($5::bigint, 'debit'), ($6::bigint, 'credit')) AS leg(account_id, side)),"
+    " events AS (INSERT INTO outbox (event_id, topic, key, event_type, payload)"
+    " SELECT e.event_id, e.topic, e.key, e.event_type, e.payload::jsonb FROM entry,"
+    " unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[])"
+    " AS e(event_id, topic, key, event_type, payload))"
+    " SELECT ledger_post($23::bigint[], $24::bigint[], $3, $17, $25, 'ledger_entry', $1, $26, "
+    "$27, $28, $29)"
+    " FROM entry"
 )
-
-_POST = text(
-    "SELECT ledger_post(CAST(:accounts AS bigint[]), CAST(:deltas AS bigint[]), :on, :actor, :action,"
-    " :object_type, :object_id, :details, :digest, :occurred, :occurred_text)"
+_ENTRY_COLUMNS = (
+    "id",
+    "kind",
+    "booked_on",
+    "amount",
+    "debit",
+    "credit",
+    "debit_region",
+    "credit_region",
+    "source",
+    "year",
+    "project_id",
+    "household_id",
+    "loan_id",
+    "allocation_id",
+    "reverses",
+    "memo",
+    "actor",
+)
+_FIND_ACCOUNT = (
+    "SELECT id, kind, region_code, source, year, ref_id, normal_side, balance_fen FROM accounts"
+    " WHERE kind = $1 AND region_code = $2 AND source = $3 AND year = $4 AND ref_id = $5"
 )
 
 
@@ -66,18 +105,16 @@ class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def driver(self) -> Any:
+        """The asyncpg connection carrying this session's transaction."""
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
+
     async def find(self, key: AccountKey) -> AccountRef | None:
-        row = (
-            await self.session.execute(
-                select(*_ACCOUNT_COLUMNS).where(
-                    Account.kind == key.kind,
-                    Account.region_code == key.region_code,
-                    Account.source == key.source,
-                    Account.year == key.year,
-                    Account.ref_id == key.ref_id,
-                )
-            )
-        ).first()
+        row = await (await self.driver()).fetchrow(
+            _FIND_ACCOUNT, str(key.kind), key.region_code, key.source, key.year, key.ref_id
+        )
         return None if row is None else AccountRef(*row)
 
     async def get_or_create(self, key: AccountKey, normal_side: str) -> AccountRef:
@@ -88,8 +125,13 @@ class LedgerRepository:
         await self.session.execute(
             insert(Account)
             .values(
-                kind=key.kind, region_code=key.region_code, source=key.source, year=key.year,
-                ref_id=key.ref_id, normal_side=normal_side, balance_fen=0,
+                kind=key.kind,
+                region_code=key.region_code,
+                source=key.source,
+                year=key.year,
+                ref_id=key.ref_id,
+                normal_side=normal_side,
+                balance_fen=0,
             )
             .on_conflict_do_nothing()
         )
@@ -98,47 +140,61 @@ class LedgerRepository:
         return created
 
     async def by_id(self, account_id: int) -> AccountRef | None:
-        row = (await self.session.execute(select(*_ACCOUNT_COLUMNS).where(Account.id == account_id))).first()
+        row = (
+            await self.session.execute(select(*_ACCOUNT_COLUMNS).where(Account.id == account_id))
+        ).first()
         return None if row is None else AccountRef(*row)
 
-    async def insert_entry(self, values: dict[str, Any]) -> None:
-        await self.session.execute(_INSERT_ENTRY, values)
-
     async def post(
-        self, deltas: list[tuple[int, int]], on: date, actor: str, action: str, object_id: str, details: dict[str, Any]
+        self,
+        entry: dict[str, Any],
+        events: list[dict[str, Any]],
+        deltas: list[tuple[int, int]],
+        action: str,
+        details: dict[str, Any],
     ) -> str | None:
-        """Apply balance deltas (accounts in id order, decreases conditional) and append the audit
-        record. Returns None on success, else ``insufficient:<id>`` or ``backdated:<id>``."""
+        """Write the entry with its postings and events, apply the balance deltas (accounts in id
+        order, decreases conditional) and append the audit record, in one round trip.
+        Returns None on success, else ``insufficient:<id>`` or ``backdated:<id>``."""
         ordered = sorted(deltas)
         body = canonical(details)
         occurred = datetime.now(UTC)
-        return await self.session.scalar(
+        columns = [
+            [str(e[name]) for e in events] for name in ("event_id", "topic", "key", "event_type")
+        ]
+        payloads = [
+            json.dumps(e["payload"], separators=(",", ":"), ensure_ascii=False) for e in events
+        ]
+        result: str | None = await (await self.driver()).fetchval(
             _POST,
-            {
-                "accounts": [a for a, _ in ordered],
-                "deltas": [d for _, d in ordered],
-                "on": on,
-                "actor": actor,
-                "action": action,
-                "object_type": "ledger_entry",
-                "object_id": object_id,
-                "details": body,
-                "digest": hashlib.sha256(body.encode()).hexdigest(),
-                "occurred": occurred,
-                "occurred_text": occurred.isoformat(),
-            },
+            *[entry[c] for c in _ENTRY_COLUMNS],
+            *columns,
+            payloads,
+            [a for a, _ in ordered],
+            [d for _, d in ordered],
+            action,
+            body,
+            hashlib.sha256(body.encode()).hexdigest(),
+            occurred,
+            occurred.isoformat(),
         )
+        return result
 
     async def entry(self, entry_id: str) -> LedgerEntry | None:
         return await self.session.get(LedgerEntry, entry_id)
 
     async def reversal_of(self, entry_id: str) -> LedgerEntry | None:
         return (
-            await self.session.execute(select(LedgerEntry).where(LedgerEntry.reverses_entry_id == entry_id))
+            await self.session.execute(
+                select(LedgerEntry).where(LedgerEntry.reverses_entry_id == entry_id)
+            )
         ).scalar()
 
     def _signed(self, normal_side: str) -> Any:
-        return case((LedgerPosting.side == normal_side, LedgerPosting.amount_fen), else_=-LedgerPosting.amount_fen)
+        return case(
+            (LedgerPosting.side == normal_side, LedgerPosting.amount_fen),
+            else_=-LedgerPosting.amount_fen,
+        )
 
     async def balance_as_of(self, account: AccountRef, day: date) -> int:
         total = await self.session.scalar(
@@ -148,7 +204,9 @@ class LedgerRepository:
         )
         return int(total or 0)
 
-    async def list_accounts(self, jurisdiction_filter: Any, filters: dict[str, Any], after: int | None, limit: int) -> list[AccountRef]:
+    async def list_accounts(
+        self, jurisdiction_filter: Any, filters: dict[str, Any], after: int | None, limit: int
+    ) -> list[AccountRef]:
         statement = select(*_ACCOUNT_COLUMNS).where(jurisdiction_filter)
         for name, value in filters.items():
             if value is not None:
@@ -158,7 +216,9 @@ class LedgerRepository:
         rows = await self.session.execute(statement.order_by(Account.id).limit(limit))
         return [AccountRef(*row) for row in rows]
 
-    async def statement(self, account: AccountRef, start: date | None, end: date | None, limit: int) -> list[Any]:
+    async def statement(
+        self, account: AccountRef, start: date | None, end: date | None, limit: int
+    ) -> list[Any]:
         conditions = [LedgerPosting.account_id == account.id]
         if start is not None:
             conditions.append(LedgerPosting.booked_on >= start)
@@ -166,10 +226,19 @@ class LedgerRepository:
             conditions.append(LedgerPosting.booked_on <= end)
         rows = await self.session.execute(
             select(
-                LedgerEntry.id, LedgerEntry.booked_on, LedgerEntry.kind, LedgerPosting.side,
-                LedgerPosting.amount_fen, self._signed(account.normal_side).label("signed"),
-                LedgerEntry.debit_account_id, LedgerEntry.credit_account_id, LedgerEntry.project_id,
-                LedgerEntry.household_id, LedgerEntry.loan_id, LedgerEntry.reverses_entry_id, LedgerEntry.memo,
+                LedgerEntry.id,
+                LedgerEntry.booked_on,
+                LedgerEntry.kind,
+                LedgerPosting.side,
+                LedgerPosting.amount_fen,
+                self._signed(account.normal_side).label("signed"),
+                LedgerEntry.debit_account_id,
+                LedgerEntry.credit_account_id,
+                LedgerEntry.project_id,
+                LedgerEntry.household_id,
+                LedgerEntry.loan_id,
+                LedgerEntry.reverses_entry_id,
+                LedgerEntry.memo,
             )
             .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
             .where(and_(*conditions))
@@ -197,8 +266,20 @@ class LedgerRepository:
         row = (
             await self.session.execute(
                 select(
-                    func.coalesce(func.sum(case((LedgerPosting.side == "debit", LedgerPosting.amount_fen), else_=0)), 0),
-                    func.coalesce(func.sum(case((LedgerPosting.side == "credit", LedgerPosting.amount_fen), else_=0)), 0),
+                    func.coalesce(
+                        func.sum(
+                            case((LedgerPosting.side == "debit", LedgerPosting.amount_fen), else_=0)
+                        ),
+                        0,
+                    ),
+                    func.coalesce(
+                        func.sum(
+                            case(
+                                (LedgerPosting.side == "credit", LedgerPosting.amount_fen), else_=0
+                            )
+                        ),
+                        0,
+                    ),
                     func.count(func.distinct(LedgerPosting.entry_id)),
                 )
                 .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
@@ -213,7 +294,10 @@ class LedgerRepository:
             select(
                 LedgerPosting.account_id.label("account_id"),
                 func.sum(
-                    case((LedgerPosting.side == Account.normal_side, LedgerPosting.amount_fen), else_=-LedgerPosting.amount_fen)
+                    case(
+                        (LedgerPosting.side == Account.normal_side, LedgerPosting.amount_fen),
+                        else_=-LedgerPosting.amount_fen,
+                    )
                 ).label("total"),
             )
             .join(Account, Account.id == LedgerPosting.account_id)

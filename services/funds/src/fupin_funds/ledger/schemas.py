@@ -17,7 +17,9 @@ class AccountRead(BaseModel):
     normal_side: str
     balance: Money
     as_of: date | None = None
-    balance_as_of: Money | None = Field(None, description="sum of the account's postings booked up to as_of")
+    balance_as_of: Money | None = Field(
+        None, description="sum of the account's postings booked up to as_of"
+    )
 
 
 class StatementLine(BaseModel):
@@ -77,5 +79,6 @@ class TrialBalance(BaseModel):
     credits: Money
     balanced: bool
     mismatched_accounts: list[dict[str, str | int]] = Field(
-        description="accounts whose stored balance differs from the sum of their postings (should be empty)"
+        description="accounts whose stored balance differs from the sum of their postings"
+        " (always empty)"
     )

@@ -10,11 +10,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_events.envelope import EventData, new_event
 from fupin_events.values import from_fen
 from fupin_funds.common.vocabulary import CREDIT_NORMAL, AccountKind, EntryKind
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
 from fupin_funds.ledger.models import LedgerEntry
 from fupin_funds.ledger.repository import AccountKey, AccountRef, LedgerRepository
+from fupin_kit.outbox import outbox_row
 
 
 def normal_side(kind: str) -> str:
@@ -47,13 +49,21 @@ class Transfer:
     allocation_id: str | None = None
     reverses_entry_id: str | None = None
     memo: str | None = None
+    source: str | None = (
+        None  # the fund source the entry is reported under (default: the accounts')
+    )
+    year: int | None = None  # its budget year (default: the accounts')
     entry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def deltas(self) -> list[tuple[int, int]]:
         def delta(account: AccountRef, side: str) -> int:
             return self.amount_fen if account.normal_side == side else -self.amount_fen
 
-        return [(self.to_account.id, delta(self.to_account, "debit")), (self.from_account.id, delta(self.from_account, "credit"))]
+        return [
+            (self.to_account.id, delta(self.to_account, "debit")),
+            (self.from_account.id, delta(self.from_account, "credit")),
+        ]
 
     def audit_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {
@@ -81,11 +91,26 @@ class Ledger:
     async def existing(self, key: AccountKey) -> AccountRef | None:
         return await self.repository.find(key)
 
-    async def prepare(self, transfer: Transfer) -> Transfer:
-        """Write the entry and its two postings (no contended lock is taken here)."""
+    def stage(
+        self, transfer: Transfer, events: list[tuple[EventData, str]] | None = None
+    ) -> Transfer:
+        """Attach the events that will be written with the entry (nothing touches the database)."""
+        transfer.events = [
+            outbox_row(new_event(data, subject=subject)) for data, subject in events or []
+        ]
+        return transfer
+
+    async def post(
+        self,
+        transfer: Transfer,
+        amount_pointer: str = "#/body/amount",
+        date_pointer: str = "#/body/on",
+    ) -> None:
+        """Write the entry, its postings and events, and move the balances, in one statement.
+        Decreases are conditional, so no balance ever goes below zero; callers make this the last
+        statement before commit so the contended row and audit locks are held only that long."""
         to_, from_ = transfer.to_account, transfer.from_account
-        source = to_.source or from_.source
-        await self.repository.insert_entry(
+        refused = await self.repository.post(
             {
                 "id": transfer.entry_id,
                 "kind": str(transfer.kind),
@@ -95,8 +120,8 @@ class Ledger:
                 "credit": from_.id,
                 "debit_region": to_.region_code,
                 "credit_region": from_.region_code,
-                "source": source,
-                "year": to_.year or from_.year,
+                "source": transfer.source or to_.source or from_.source,
+                "year": transfer.year or to_.year or from_.year,
                 "project_id": transfer.project_id,
                 "household_id": transfer.household_id,
                 "loan_id": transfer.loan_id,
@@ -104,18 +129,10 @@ class Ledger:
                 "reverses": transfer.reverses_entry_id,
                 "memo": transfer.memo,
                 "actor": transfer.actor,
-            }
-        )
-        return transfer
-
-    async def post(self, transfer: Transfer, amount_pointer: str = "#/body/amount", date_pointer: str = "#/body/on") -> None:
-        """Move the balances: decreases are conditional, so no balance ever goes below zero."""
-        refused = await self.repository.post(
+            },
+            transfer.events,
             transfer.deltas(),
-            transfer.booked_on,
-            transfer.actor,
             f"ledger.{transfer.kind}",
-            transfer.entry_id,
             transfer.audit_details(),
         )
         if refused is None:
@@ -125,12 +142,19 @@ class Ledger:
             raise BackdatedPosting(int(account_id), date_pointer)
         raise InsufficientFunds(int(account_id), amount_pointer)
 
-    async def transfer(self, transfer: Transfer, amount_pointer: str = "#/body/amount") -> Transfer:
-        await self.prepare(transfer)
+    async def transfer(
+        self,
+        transfer: Transfer,
+        amount_pointer: str = "#/body/amount",
+        events: list[tuple[EventData, str]] | None = None,
+    ) -> Transfer:
+        self.stage(transfer, events)
         await self.post(transfer, amount_pointer)
         return transfer
 
-    async def reverse(self, original: LedgerEntry, booked_on: date, actor: str, reason: str) -> Transfer:
+    async def reverse(
+        self, original: LedgerEntry, booked_on: date, actor: str, reason: str
+    ) -> Transfer:
         to_account = await self.repository.by_id(original.credit_account_id)
         from_account = await self.repository.by_id(original.debit_account_id)
         assert to_account is not None and from_account is not None
@@ -148,5 +172,7 @@ class Ledger:
                 allocation_id=original.allocation_id,
                 reverses_entry_id=original.id,
                 memo=reason,
+                source=original.source or None,
+                year=original.year or None,
             )
         )

@@ -4,7 +4,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, Numeric, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -37,7 +48,9 @@ class Loan(Base):
     status: Mapped[str] = mapped_column(Text)  # active | overdue | repaid | defaulted | misused
     overdue_since: Mapped[date | None] = mapped_column(Date)
     subsidy_stopped_on: Mapped[date | None] = mapped_column(Date)
-    subsidy_paid_until: Mapped[date | None] = mapped_column(Date)  # exclusive end of the last paid period
+    subsidy_paid_until: Mapped[date | None] = mapped_column(
+        Date
+    )  # exclusive end of the last paid period
     eligibility: Mapped[dict[str, Any]] = mapped_column(JSONB)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

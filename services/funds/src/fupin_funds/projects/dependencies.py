@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
+from fupin_funds.common.auth import CallerDep
 from fupin_funds.projects.models import Project
 from fupin_funds.projects.repository import ProjectRepository
-from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound
 
@@ -21,7 +21,9 @@ async def load_project(project_id: ProjectId, session: SessionDep, caller: Calle
     return project
 
 
-async def load_project_for_update(project_id: ProjectId, session: SessionDep, caller: CallerDep) -> Project:
+async def load_project_for_update(
+    project_id: ProjectId, session: SessionDep, caller: CallerDep
+) -> Project:
     project = await ProjectRepository(session).get(project_id, lock=True)
     if project is None:
         raise NotFound("project not found")

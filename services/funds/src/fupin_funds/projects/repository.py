@@ -9,7 +9,12 @@ from sqlalchemy.orm import aliased
 
 from fupin_funds.common.vocabulary import EntryKind
 from fupin_funds.ledger.models import LedgerEntry
-from fupin_funds.projects.models import ApprovalAuthority, Project, ProjectBeneficiary, ProjectBudget
+from fupin_funds.projects.models import (
+    ApprovalAuthority,
+    Project,
+    ProjectBeneficiary,
+    ProjectBudget,
+)
 
 PAYMENT_KINDS = (EntryKind.PROJECT_PAYMENT.value, EntryKind.HOUSEHOLD_PAYMENT.value)
 
@@ -29,7 +34,9 @@ class ProjectRepository:
             statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(statement)).scalar()
 
-    async def add(self, project: Project, budget: Sequence[ProjectBudget], beneficiaries: Sequence[str]) -> Project:
+    async def add(
+        self, project: Project, budget: Sequence[ProjectBudget], beneficiaries: Sequence[str]
+    ) -> Project:
         self.session.add(project)
         await self.session.flush()
         await self.replace_budget(project.id, budget)
@@ -37,18 +44,26 @@ class ProjectRepository:
         return project
 
     async def replace_budget(self, project_id: str, budget: Sequence[ProjectBudget]) -> None:
-        await self.session.execute(delete(ProjectBudget).where(ProjectBudget.project_id == project_id))
+        await self.session.execute(
+            delete(ProjectBudget).where(ProjectBudget.project_id == project_id)
+        )
         self.session.add_all(budget)
         await self.session.flush()
 
     async def replace_beneficiaries(self, project_id: str, household_ids: Sequence[str]) -> None:
-        await self.session.execute(delete(ProjectBeneficiary).where(ProjectBeneficiary.project_id == project_id))
-        self.session.add_all([ProjectBeneficiary(project_id=project_id, household_id=h) for h in household_ids])
+        await self.session.execute(
+            delete(ProjectBeneficiary).where(ProjectBeneficiary.project_id == project_id)
+        )
+        self.session.add_all(
+            [ProjectBeneficiary(project_id=project_id, household_id=h) for h in household_ids]
+        )
         await self.session.flush()
 
     async def budget(self, project_id: str) -> list[ProjectBudget]:
         rows = await self.session.execute(
-            select(ProjectBudget).where(ProjectBudget.project_id == project_id).order_by(ProjectBudget.source)
+            select(ProjectBudget)
+            .where(ProjectBudget.project_id == project_id)
+            .order_by(ProjectBudget.source)
         )
         return list(rows.scalars())
 
@@ -63,7 +78,8 @@ class ProjectRepository:
     async def is_beneficiary(self, project_id: str, household_id: str) -> bool:
         found = await self.session.scalar(
             select(func.count()).where(
-                ProjectBeneficiary.project_id == project_id, ProjectBeneficiary.household_id == household_id
+                ProjectBeneficiary.project_id == project_id,
+                ProjectBeneficiary.household_id == household_id,
             )
         )
         return bool(found)
@@ -83,13 +99,20 @@ class ProjectRepository:
     async def paid_total(self, project_id: str) -> int:
         total = await self.session.scalar(
             select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).where(
-                LedgerEntry.project_id == project_id, LedgerEntry.kind.in_(PAYMENT_KINDS), _not_reversed()
+                LedgerEntry.project_id == project_id,
+                LedgerEntry.kind.in_(PAYMENT_KINDS),
+                _not_reversed(),
             )
         )
         return int(total or 0)
 
     async def listing(
-        self, jurisdiction_filter: Any, status: str | None, year: int | None, after: str | None, limit: int
+        self,
+        jurisdiction_filter: Any,
+        status: str | None,
+        year: int | None,
+        after: str | None,
+        limit: int,
     ) -> list[Project]:
         statement = select(Project).where(jurisdiction_filter)
         if status is not None:
@@ -102,7 +125,9 @@ class ProjectRepository:
         return list(rows.scalars())
 
     async def authorities(self) -> list[ApprovalAuthority]:
-        rows = await self.session.execute(select(ApprovalAuthority).order_by(ApprovalAuthority.level))
+        rows = await self.session.execute(
+            select(ApprovalAuthority).order_by(ApprovalAuthority.level)
+        )
         return list(rows.scalars())
 
     async def authority(self, level: str, *, lock: bool = False) -> ApprovalAuthority | None:

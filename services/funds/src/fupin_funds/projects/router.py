@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from fupin_events.values import region_level
+from fupin_funds.common.audit import audit
+from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
 from fupin_funds.common.etag import IfMatch, check_if_match, etag_of
 from fupin_funds.common.exports import ExportFormat, render
@@ -23,8 +25,6 @@ from fupin_funds.projects.schemas import (
     ProjectUpdate,
 )
 from fupin_funds.projects.service import create_project, transition, update_project
-from fupin_funds.common.audit import audit
-from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -39,30 +39,66 @@ async def project_read(session: SessionDep, project: Project) -> ProjectRead:
     funded = await repository.funded_by_source(project.id)
     budget = await repository.budget(project.id)
     return ProjectRead(
-        id=project.id, name=project.name, project_type=project.project_type, category=project.category,
-        year=project.year, region_code=project.region_code, village_codes=list(project.village_codes),
-        implementing_unit=project.implementing_unit, description=project.description, status=project.status,
+        id=project.id,
+        name=project.name,
+        project_type=project.project_type,
+        category=project.category,
+        year=project.year,
+        region_code=project.region_code,
+        village_codes=list(project.village_codes),
+        implementing_unit=project.implementing_unit,
+        description=project.description,
+        status=project.status,
         budget_total=from_fen(project.budget_fen),
-        budget=[BudgetRead(source=b.source, amount=from_fen(b.amount_fen), funded=from_fen(funded.get(b.source, 0))) for b in budget],
-        funded=from_fen(sum(funded.values())), paid=from_fen(await repository.paid_total(project.id)),
-        beneficiaries=await repository.beneficiaries(project.id), proposed_on=project.proposed_on,
-        approved_on=project.approved_on, approved_level=project.approved_level, announced_on=project.announced_on,
-        notice_ends_on=project.notice_ends_on, started_on=project.started_on, completed_on=project.completed_on,
-        accepted_on=project.accepted_on, evaluated_on=project.evaluated_on, evaluation=project.evaluation,
-        rejected_reason=project.rejected_reason, version=project.version,
+        budget=[
+            BudgetRead(
+                source=b.source,
+                amount=from_fen(b.amount_fen),
+                funded=from_fen(funded.get(b.source, 0)),
+            )
+            for b in budget
+        ],
+        funded=from_fen(sum(funded.values())),
+        paid=from_fen(await repository.paid_total(project.id)),
+        beneficiaries=await repository.beneficiaries(project.id),
+        proposed_on=project.proposed_on,
+        approved_on=project.approved_on,
+        approved_level=project.approved_level,
+        announced_on=project.announced_on,
+        notice_ends_on=project.notice_ends_on,
+        started_on=project.started_on,
+        completed_on=project.completed_on,
+        accepted_on=project.accepted_on,
+        evaluated_on=project.evaluated_on,
+        evaluation=project.evaluation,
+        rejected_reason=project.rejected_reason,
+        version=project.version,
     )
 
 
-@router.post("", status_code=201, responses=problem_responses(401, 403, 409, 422), summary="Propose a project")
+@router.post(
+    "",
+    status_code=201,
+    responses=problem_responses(401, 403, 409, 422),
+    summary="Propose a project",
+)
 async def propose(
-    body: ProjectCreate, request: Request, session: SessionDep, caller: CallerDep, key: IdempotencyKey = None
+    body: ProjectCreate,
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    key: IdempotencyKey = None,
 ) -> ProjectRead:
     async def command() -> ProjectRead:
         on = business_date(body.on, request.app.state.settings)
         return await project_read(session, await create_project(session, caller, body, on))
 
     return await run_idempotent(  # type: ignore[return-value]
-        session, caller=caller.actor, key=key, request_fingerprint=fingerprint(body), command=command
+        session,
+        caller=caller.actor,
+        key=key,
+        request_fingerprint=fingerprint(body),
+        command=command,
     )
 
 
@@ -80,7 +116,9 @@ async def list_projects(
         caller.region_filter(Project.region_code), status, year, after[0] if after else None, limit
     )
     items = [await project_read(session, p) for p in rows]
-    return Page(items=items, next_cursor=encode_cursor([rows[-1].id]) if len(rows) == limit else None)
+    return Page(
+        items=items, next_cursor=encode_cursor([rows[-1].id]) if len(rows) == limit else None
+    )
 
 
 @router.get("/export", summary="Project list as .xlsx or .csv")
@@ -95,19 +133,49 @@ async def export_projects(
     repository = ProjectRepository(session)
     limit = request.app.state.settings.export_max_rows
     rows = []
-    for project in await repository.listing(caller.region_filter(Project.region_code), status, year, None, limit):
+    for project in await repository.listing(
+        caller.region_filter(Project.region_code), status, year, None, limit
+    ):
         funded = await repository.funded_by_source(project.id)
         rows.append(
             [
-                project.id, project.name, project.project_type, project.category, project.year, project.region_code,
-                " ".join(project.village_codes), project.implementing_unit, project.status,
-                from_fen(project.budget_fen), from_fen(sum(funded.values())), from_fen(await repository.paid_total(project.id)),
-                project.approved_on, project.notice_ends_on, project.started_on, project.completed_on, project.accepted_on,
+                project.id,
+                project.name,
+                project.project_type,
+                project.category,
+                project.year,
+                project.region_code,
+                " ".join(project.village_codes),
+                project.implementing_unit,
+                project.status,
+                from_fen(project.budget_fen),
+                from_fen(sum(funded.values())),
+                from_fen(await repository.paid_total(project.id)),
+                project.approved_on,
+                project.notice_ends_on,
+                project.started_on,
+                project.completed_on,
+                project.accepted_on,
             ]
         )
     header = [
-        "id", "name", "type", "category", "year", "region_code", "villages", "implementing_unit", "status",
-        "budget", "funded", "paid", "approved_on", "notice_ends_on", "started_on", "completed_on", "accepted_on",
+        "id",
+        "name",
+        "type",
+        "category",
+        "year",
+        "region_code",
+        "villages",
+        "implementing_unit",
+        "status",
+        "budget",
+        "funded",
+        "paid",
+        "approved_on",
+        "notice_ends_on",
+        "started_on",
+        "completed_on",
+        "accepted_on",
     ]
     return render(rows, header, format, "projects", "projects")
 
@@ -118,9 +186,17 @@ async def read_project(project: ProjectDep, session: SessionDep, response: Respo
     return await project_read(session, project)
 
 
-@router.patch("/{project_id}", responses=problem_responses(401, 404, 412, 422, 428), summary="Change a proposed project")
+@router.patch(
+    "/{project_id}",
+    responses=problem_responses(401, 404, 412, 422, 428),
+    summary="Change a proposed project",
+)
 async def patch_project(
-    project: LockedProjectDep, body: ProjectUpdate, session: SessionDep, caller: CallerDep, response: Response,
+    project: LockedProjectDep,
+    body: ProjectUpdate,
+    session: SessionDep,
+    caller: CallerDep,
+    response: Response,
     if_match: IfMatch = None,
 ) -> ProjectRead:
     check_if_match(if_match, "project", project.id, project.version)
@@ -132,22 +208,35 @@ async def patch_project(
 
 def _transition_route(action: ProjectAction, summary: str) -> None:
     async def endpoint(
-        project: LockedProjectDep, body: ProjectTransition, request: Request, session: SessionDep, caller: CallerDep,
+        project: LockedProjectDep,
+        body: ProjectTransition,
+        request: Request,
+        session: SessionDep,
+        caller: CallerDep,
         key: IdempotencyKey = None,
     ) -> ProjectRead:
         async def command() -> ProjectRead:
             on = business_date(body.on, request.app.state.settings)
-            changed = await transition(session, request.app.state.settings, caller, project, action, on, body.note)
+            changed = await transition(
+                session, request.app.state.settings, caller, project, action, on, body.note
+            )
             return await project_read(session, changed)
 
         return await run_idempotent(  # type: ignore[return-value]
-            session, caller=caller.actor, key=key, request_fingerprint=fingerprint([project.id, action.value, body]),
-            command=command, status_code=200,
+            session,
+            caller=caller.actor,
+            key=key,
+            request_fingerprint=fingerprint([project.id, action.value, body]),
+            command=command,
+            status_code=200,
         )
 
     endpoint.__name__ = f"{action.value}_project"
     router.add_api_route(
-        f"/{{project_id}}/{action.value}", endpoint, methods=["POST"], summary=summary,
+        f"/{{project_id}}/{action.value}",
+        endpoint,
+        methods=["POST"],
+        summary=summary,
         responses=problem_responses(401, 403, 404, 409, 422),
     )
 
@@ -165,19 +254,30 @@ for _action, _summary in [
 
 
 def _authority_read(level: str, max_fen: int | None, version: int) -> ApprovalAuthorityRead:
-    return ApprovalAuthorityRead(level=level, max_budget=None if max_fen is None else from_fen(max_fen), version=version)
+    return ApprovalAuthorityRead(
+        level=level, max_budget=None if max_fen is None else from_fen(max_fen), version=version
+    )
 
 
 @authorities.get("", summary="Approval authority by level and budget")
 async def list_authorities(session: SessionDep, caller: CallerDep) -> list[ApprovalAuthorityRead]:
-    return [_authority_read(a.level, a.max_budget_fen, a.version) for a in await ProjectRepository(session).authorities()]
+    return [
+        _authority_read(a.level, a.max_budget_fen, a.version)
+        for a in await ProjectRepository(session).authorities()
+    ]
 
 
 @authorities.put(
-    "/{level}", responses=problem_responses(401, 403, 404, 412, 428), summary="Change a level's approval limit (province)"
+    "/{level}",
+    responses=problem_responses(401, 403, 404, 412, 428),
+    summary="Change a level's approval limit (province)",
 )
 async def put_authority(
-    level: str, body: ApprovalAuthorityUpdate, session: SessionDep, caller: CallerDep, response: Response,
+    level: str,
+    body: ApprovalAuthorityUpdate,
+    session: SessionDep,
+    caller: CallerDep,
+    response: Response,
     if_match: IfMatch = None,
 ) -> ApprovalAuthorityRead:
     if region_level(caller.jurisdiction) != "province":
@@ -189,6 +289,13 @@ async def put_authority(
     authority.max_budget_fen = None if body.max_budget is None else to_fen(body.max_budget)
     authority.version += 1
     await session.flush()
-    await audit(session, caller, "approval_authority.updated", "approval_authority", level, {"max_budget": str(body.max_budget)})
+    await audit(
+        session,
+        caller,
+        "approval_authority.updated",
+        "approval_authority",
+        level,
+        {"max_budget": str(body.max_budget)},
+    )
     response.headers["ETag"] = etag_of("authority", level, authority.version)
     return _authority_read(level, authority.max_budget_fen, authority.version)

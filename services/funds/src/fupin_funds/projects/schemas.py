@@ -10,7 +10,9 @@ from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, KeyTask, MeasureType
 
 PROJECT_TYPES = sorted({t.value for t in KeyTask} | {m.value for m in MeasureType})
-ProjectType = Annotated[str, Field(json_schema_extra={"enum": PROJECT_TYPES}, examples=["industry"])]
+ProjectType = Annotated[
+    str, Field(json_schema_extra={"enum": PROJECT_TYPES}, examples=["industry"])
+]
 HouseholdId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -27,7 +29,9 @@ class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     project_type: ProjectType
     year: int = Field(ge=2000, le=2100)
-    region_code: RegionPrefix = Field(description="county, township or village the project belongs to")
+    region_code: RegionPrefix = Field(
+        description="county, township or village the project belongs to"
+    )
     village_codes: list[VillageCode] = Field(min_length=1, max_length=500)
     implementing_unit: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=4000)
@@ -60,7 +64,9 @@ class ProjectTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     on: date | None = None
-    note: str | None = Field(None, max_length=2000, description="reason (reject) or evaluation text (evaluate)")
+    note: str | None = Field(
+        None, max_length=2000, description="reason (reject) or evaluation text (evaluate)"
+    )
 
 
 class BudgetRead(BaseModel):

@@ -36,14 +36,21 @@ EVENT_BY_ACTION = {
 
 
 def category_of(project_type: str) -> ProjectCategory:
-    return ProjectCategory.KEY_TASK if project_type in {t.value for t in KeyTask} else ProjectCategory.MEASURE
+    return (
+        ProjectCategory.KEY_TASK
+        if project_type in {t.value for t in KeyTask}
+        else ProjectCategory.MEASURE
+    )
 
 
 def check_villages(region_code: str, village_codes: Sequence[str]) -> None:
     seen: set[str] = set()
     for index, code in enumerate(village_codes):
         if not code.startswith(region_code):
-            raise Unprocessable(f"#/body/village_codes/{index}", f"village {code} lies outside the project's region {region_code}")
+            raise Unprocessable(
+                f"#/body/village_codes/{index}",
+                f"village {code} lies outside the project's region {region_code}",
+            )
         if code in seen:
             raise Unprocessable(f"#/body/village_codes/{index}", f"village {code} is listed twice")
         seen.add(code)
@@ -53,11 +60,15 @@ def check_budget(budget: Sequence[BudgetLine]) -> None:
     seen: set[str] = set()
     for index, line in enumerate(budget):
         if line.source in seen:
-            raise Unprocessable(f"#/body/budget/{index}/source", f"source {line.source} is listed twice")
+            raise Unprocessable(
+                f"#/body/budget/{index}/source", f"source {line.source} is listed twice"
+            )
         seen.add(line.source)
 
 
-async def check_beneficiaries(session: AsyncSession, household_ids: Sequence[str], village_codes: Sequence[str]) -> None:
+async def check_beneficiaries(
+    session: AsyncSession, household_ids: Sequence[str], village_codes: Sequence[str]
+) -> None:
     """Each beneficiary must be registered (identified or returned), live in one of the
     project's villages and not be removed, according to the registry's read model."""
     known = await HouseholdRepository(session).many(household_ids)
@@ -74,18 +85,32 @@ async def check_beneficiaries(session: AsyncSession, household_ids: Sequence[str
         if household.status == "removed":
             raise Unprocessable(pointer, f"household {household_id} was removed from the register")
         if household.status not in REGISTERED_STATUSES:
-            raise Unprocessable(pointer, f"household {household_id} is not registered (status {household.status})")
+            raise Unprocessable(
+                pointer, f"household {household_id} is not registered (status {household.status})"
+            )
         if household.village_code not in villages:
-            raise Unprocessable(pointer, f"household {household_id} lives in {household.village_code}, not in the project's villages")
+            raise Unprocessable(
+                pointer,
+                f"household {household_id} lives in {household.village_code}, not in the "
+                "project's villages",
+            )
 
 
 def _later(on: date, previous: date | None, what: str) -> None:
     if previous is not None and on < previous:
-        raise Unprocessable("#/body/on", f"dates out of order: {on} is before the {what} date {previous}")
+        raise Unprocessable(
+            "#/body/on", f"dates out of order: {on} is before the {what} date {previous}"
+        )
 
 
-async def create_project(session: AsyncSession, caller: Caller, body: ProjectCreate, on: date) -> Project:
+async def create_project(
+    session: AsyncSession, caller: Caller, body: ProjectCreate, on: date
+) -> Project:
     caller.require_region_write(body.region_code)
+    if len(body.region_code) < 6:
+        raise Unprocessable(
+            "#/body/region_code", "a project belongs to a county or a region below it"
+        )
     await require_region(session, body.region_code, "#/body/region_code")
     check_villages(body.region_code, body.village_codes)
     await require_regions(session, body.village_codes, "#/body/village_codes")
@@ -107,18 +132,35 @@ async def create_project(session: AsyncSession, caller: Caller, body: ProjectCre
         proposed_on=on,
         version=1,
     )
-    budget = [ProjectBudget(project_id=project.id, source=line.source.value, amount_fen=to_fen(line.amount)) for line in body.budget]
+    budget = [
+        ProjectBudget(
+            project_id=project.id, source=line.source.value, amount_fen=to_fen(line.amount)
+        )
+        for line in body.budget
+    ]
     await ProjectRepository(session).add(project, budget, body.beneficiaries)
     await audit(
-        session, caller, "project.proposed", "project", project.id,
-        {"budget": str(from_fen(project.budget_fen)), "type": project.project_type, "region": project.region_code},
+        session,
+        caller,
+        "project.proposed",
+        "project",
+        project.id,
+        {
+            "budget": str(from_fen(project.budget_fen)),
+            "type": project.project_type,
+            "region": project.region_code,
+        },
     )
     return project
 
 
-async def update_project(session: AsyncSession, caller: Caller, project: Project, body: ProjectUpdate) -> Project:
+async def update_project(
+    session: AsyncSession, caller: Caller, project: Project, body: ProjectUpdate
+) -> Project:
     if project.status != ProjectStatus.PROPOSED:
-        raise Unprocessable("#/body", f"only proposed projects can be changed; this one is {project.status}")
+        raise Unprocessable(
+            "#/body", f"only proposed projects can be changed; this one is {project.status}"
+        )
     repository = ProjectRepository(session)
     changes = body.model_dump(exclude_unset=True)
     villages = body.village_codes if body.village_codes is not None else project.village_codes
@@ -127,13 +169,23 @@ async def update_project(session: AsyncSession, caller: Caller, project: Project
         await require_regions(session, body.village_codes, "#/body/village_codes")
         project.village_codes = list(body.village_codes)
     if body.beneficiaries is not None or body.village_codes is not None:
-        beneficiaries = body.beneficiaries if body.beneficiaries is not None else await repository.beneficiaries(project.id)
+        beneficiaries = (
+            body.beneficiaries
+            if body.beneficiaries is not None
+            else await repository.beneficiaries(project.id)
+        )
         await check_beneficiaries(session, beneficiaries, villages)
         await repository.replace_beneficiaries(project.id, beneficiaries)
     if body.budget is not None:
         check_budget(body.budget)
         await repository.replace_budget(
-            project.id, [ProjectBudget(project_id=project.id, source=b.source.value, amount_fen=to_fen(b.amount)) for b in body.budget]
+            project.id,
+            [
+                ProjectBudget(
+                    project_id=project.id, source=b.source.value, amount_fen=to_fen(b.amount)
+                )
+                for b in body.budget
+            ],
         )
         project.budget_fen = sum(to_fen(b.amount) for b in body.budget)
     for name in ("name", "implementing_unit", "description"):
@@ -141,16 +193,25 @@ async def update_project(session: AsyncSession, caller: Caller, project: Project
             setattr(project, name, changes[name])
     project.version += 1
     await session.flush()
-    await audit(session, caller, "project.updated", "project", project.id, {"fields": sorted(changes)})
+    await audit(
+        session, caller, "project.updated", "project", project.id, {"fields": sorted(changes)}
+    )
     return project
 
 
-async def _event(session: AsyncSession, project: Project, model: type[events.ProjectEvent], **extra: object) -> None:
+async def _event(
+    session: AsyncSession, project: Project, model: type[events.ProjectEvent], **extra: object
+) -> None:
     await add_event(
         session,
         model(
-            project_id=project.id, region_code=project.region_code, project_type=project.project_type,
-            name=project.name, budget=from_fen(project.budget_fen), village_codes=list(project.village_codes), **extra,
+            project_id=project.id,
+            region_code=project.region_code,
+            project_type=project.project_type,
+            name=project.name,
+            budget=from_fen(project.budget_fen),
+            village_codes=list(project.village_codes),
+            **extra,
         ),
         subject=project.id,
     )
@@ -166,14 +227,21 @@ async def check_authority(session: AsyncSession, caller: Caller, project: Projec
         raise ApprovalAuthorityExceeded(f"the {level} level may not approve projects")
     if authority.max_budget_fen is not None and project.budget_fen > authority.max_budget_fen:
         raise ApprovalAuthorityExceeded(
-            f"the {level} level approves projects up to {from_fen(authority.max_budget_fen)}; this one needs "
+            f"the {level} level approves projects up to {from_fen(authority.max_budget_fen)}; "
+            "this one needs "
             f"{from_fen(project.budget_fen)} and goes to a higher level"
         )
     return level
 
 
 async def transition(
-    session: AsyncSession, settings: Settings, caller: Caller, project: Project, action: ProjectAction, on: date, note: str | None
+    session: AsyncSession,
+    settings: Settings,
+    caller: Caller,
+    project: Project,
+    action: ProjectAction,
+    on: date,
+    note: str | None,
 ) -> Project:
     target = next_status(project.status, action)
     caller.require_region_write(project.region_code)
@@ -188,11 +256,16 @@ async def transition(
     elif action is ProjectAction.ANNOUNCE:
         _later(on, project.approved_on, "approval")
         announcement = await announce(
-            session, subject_type="project", subject_id=project.id, region_code=project.region_code,
+            session,
+            subject_type="project",
+            subject_id=project.id,
+            region_code=project.region_code,
             title=f"{project.name} ({project.project_type})",
-            summary=f"budget {from_fen(project.budget_fen)}; villages {', '.join(project.village_codes)};"
+            summary=f"budget {from_fen(project.budget_fen)};"
+            f" villages {', '.join(project.village_codes)};"
             f" implementing unit {project.implementing_unit}",
-            starts_on=on, notice_days=settings.notice_days,
+            starts_on=on,
+            notice_days=settings.notice_days,
         )
         project.announced_on, project.notice_ends_on = on, announcement.ends_on
     elif action is ProjectAction.START:
@@ -215,14 +288,25 @@ async def transition(
     await session.flush()
     if action is ProjectAction.ANNOUNCE:
         assert project.notice_ends_on is not None
-        await _event(session, project, events.ProjectAnnounced, notice_ends_on=project.notice_ends_on)
+        await _event(
+            session, project, events.ProjectAnnounced, notice_ends_on=project.notice_ends_on
+        )
     elif action in EVENT_BY_ACTION:
         await _event(session, project, EVENT_BY_ACTION[action])
-    await audit(session, caller, f"project.{action.value}", "project", project.id, {"status": target.value, "on": on.isoformat()})
+    await audit(
+        session,
+        caller,
+        f"project.{action.value}",
+        "project",
+        project.id,
+        {"status": target.value, "on": on.isoformat()},
+    )
     return project
 
 
-async def withdraw_project(session: AsyncSession, caller: Caller, project_id: str, on: date, reason: str) -> None:
+async def withdraw_project(
+    session: AsyncSession, caller: Caller, project_id: str, on: date, reason: str
+) -> None:
     project = await ProjectRepository(session).get(project_id, lock=True)
     assert project is not None
     project.status = next_status(project.status, ProjectAction.WITHDRAW).value

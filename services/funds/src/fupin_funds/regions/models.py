@@ -7,7 +7,8 @@ from fupin_funds.db import Base
 
 
 class Region(Base):
-    """A statistical division: province (2 digits), city (4), county (6), township (9), village (12)."""
+    """A statistical division: province (2 digits), city (4), county (6), township (9),
+    village (12)."""
 
     __tablename__ = "regions"
     __table_args__ = (Index("ix_regions_parent_code", "parent_code"),)

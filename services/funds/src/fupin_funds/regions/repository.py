@@ -16,7 +16,9 @@ class RegionRepository:
         return await self.session.get(Region, code)
 
     async def children(self, code: str) -> list[Region]:
-        rows = await self.session.execute(select(Region).where(Region.parent_code == code).order_by(Region.code))
+        rows = await self.session.execute(
+            select(Region).where(Region.parent_code == code).order_by(Region.code)
+        )
         return list(rows.scalars())
 
     async def existing(self, codes: Iterable[str]) -> set[str]:

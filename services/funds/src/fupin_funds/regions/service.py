@@ -22,7 +22,9 @@ async def require_regions(session: AsyncSession, codes: Sequence[str], pointer: 
     known = await RegionRepository(session).existing(codes)
     for index, code in enumerate(codes):
         if code not in known:
-            raise Unprocessable(f"{pointer}/{index}", f"region {code} does not exist in the division codes")
+            raise Unprocessable(
+                f"{pointer}/{index}", f"region {code} does not exist in the division codes"
+            )
 
 
 def is_within(code: str, ancestor: str) -> bool:

@@ -18,7 +18,9 @@ class ReferenceList(TimestampMixin, Base):
     __tablename__ = "reference_lists"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    kind: Mapped[str] = mapped_column(Text)  # vehicles, companies, public_employees, urban_housing, deaths, dibao
+    kind: Mapped[str] = mapped_column(
+        Text
+    )  # vehicles, companies, public_employees, urban_housing, deaths, dibao
     agency: Mapped[str] = mapped_column(Text)
     uploaded_by: Mapped[str] = mapped_column(Text)
     row_count: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -39,14 +41,23 @@ class Flag(TimestampMixin, Base):
 
     __tablename__ = "flags"
     __table_args__ = (
-        Index("uq_flags_open_once", "household_id", "kind", "source", unique=True, postgresql_where=text("status = 'open'")),
+        Index(
+            "uq_flags_open_once",
+            "household_id",
+            "kind",
+            "source",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id"), index=True)
     member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id"))
     village_code: Mapped[str] = mapped_column(Text, index=True)
-    kind: Mapped[str] = mapped_column(Text)  # vehicle, company, public_employee, urban_housing, death, duplicate_id, ...
+    kind: Mapped[str] = mapped_column(
+        Text
+    )  # vehicle, company, public_employee, urban_housing, death, duplicate_id, ...
     source: Mapped[str] = mapped_column(Text)  # reference list id or rule name
     status: Mapped[str] = mapped_column(Text, server_default="open")  # open, confirmed, dismissed
     resolution_reason: Mapped[str | None] = mapped_column(Text)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from fupin_kit.logging import get_logger
 
+from fupin_kit.logging import get_logger
 from fupin_registry.dci.signing import RegistrySigner
 
 log = get_logger("fupin.registry.dci.callbacks")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.problems import PreconditionFailed, PreconditionRequired, ProblemError
-
 from fupin_registry.dci.runtime import DciRuntime
 
 IfMatch = Annotated[
@@ -15,7 +15,7 @@ IfMatch = Annotated[
 ]
 
 
-def get_dci(request: Request) -> DciRuntime:
+async def get_dci(request: Request) -> DciRuntime:
     runtime: DciRuntime | None = getattr(request.app.state, "dci", None)
     if runtime is None:
         raise ProblemError(
@@ -30,7 +30,7 @@ def get_dci(request: Request) -> DciRuntime:
 DciDep = Annotated[DciRuntime, Depends(get_dci)]
 
 
-def get_admin(caller: CallerDep) -> Caller:
+async def get_admin(caller: CallerDep) -> Caller:
     caller.require_role("admin")
     return caller
 

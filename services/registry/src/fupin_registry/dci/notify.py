@@ -25,13 +25,13 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from fupin_events.envelope import CloudEvent
 from fupin_events.topics import Topic, dead_letter_topic
 from fupin_kit.db import session_scope
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.logging import get_logger
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
 from fupin_registry.dci.models import Subscription
@@ -219,6 +219,7 @@ def build_dci_consumers(app: FastAPI) -> list[Any]:
     )
     consumer = EventConsumer(
         name=CONSUMER_NAME,
+        group_id=CONSUMER_NAME + settings.consumer_group_suffix,
         topics=[Topic.REGISTRY_HOUSEHOLD.value],
         handlers={event_type: on_household_event for event_type in KIND_OF},
         sessionmaker=app.state.sessionmaker,

@@ -20,11 +20,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from fupin_kit.auth import Caller, get_caller
-from fupin_kit.problems import ProblemError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.auth import Caller, get_caller
+from fupin_kit.problems import ProblemError
 from fupin_registry.config import Settings
 from fupin_registry.dci.models import Partner
 from fupin_registry.dci.repository import PartnerRepository

@@ -16,7 +16,6 @@ from typing import Any
 
 from fupin_events.registry import HouseholdAttribute, HouseholdStatus, SupportType
 from fupin_events.values import region_level, validate_resident_id
-
 from fupin_registry.vocabulary import PovertyCause
 
 MAX_CONDITIONS = 20

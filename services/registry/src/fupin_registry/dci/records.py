@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fupin_kit.auth import Caller
-
 from fupin_registry.dci.query import QueryError
 from fupin_registry.households.models import Household, Member
 from fupin_registry.privacy import PII_READ_SCOPE, Privacy

@@ -73,6 +73,13 @@ class TransactionRepository:
     async def get(self, transaction_id: uuid.UUID) -> DciTransaction | None:
         return await self.session.get(DciTransaction, transaction_id)
 
+    async def load(self, transaction_id: uuid.UUID) -> DciTransaction:
+        """A transaction this process recorded itself (so it exists)."""
+        found = await self.session.get(DciTransaction, transaction_id)
+        if found is None:
+            raise LookupError(f"DCI transaction {transaction_id} is missing")
+        return found
+
     async def find(
         self, sender_id: str, action: str, attribute: str, value: str | list[str]
     ) -> DciTransaction | None:
@@ -183,7 +190,7 @@ class NotificationRepository:
             .where(Notification.id.in_(ids))
             .order_by(Notification.id)
         )
-        return [(n, s) for n, s in rows.tuples()]
+        return [(n, s) for n, s in rows]
 
     async def delivered(self, notification_id: int) -> None:
         await self.session.execute(
@@ -372,7 +379,7 @@ class RegisterSearch:
         rows = await self.session.execute(
             base.order_by(*order, Member.id).limit(limit).offset(offset)
         )
-        return total, [(m, h) for m, h in rows.tuples()]
+        return total, [(m, h) for m, h in rows]
 
     async def members_of(self, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
         if not household_ids:

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
 from fupin_kit.db import SessionDep, session_scope
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import problem_responses
-from pydantic import BaseModel
-
 from fupin_registry.dci.dependencies import AdminDep, DciDep, IfMatch, etag, expected_version
 from fupin_registry.dci.protocol import DciRefusal, HttpRefusal, Inbound, parse_message
 from fupin_registry.dci.repository import PartnerRepository, TransactionRepository
@@ -254,7 +254,7 @@ async def _complete_later(
     try:
         async with session_scope(sessionmaker) as session:
             reply = await operation.run(ctx, session, message)
-            txn = await TransactionRepository(session).get(txn_id)
+            txn = await TransactionRepository(session).load(txn_id)
             status, total, completed = _finish(ctx, txn, operation, reply)
         header = gateway.callback_header(
             operation.reply_action, receiver, status=status, total=total, completed=completed
@@ -267,7 +267,7 @@ async def _complete_later(
             error=repr(exc),
         )
         async with session_scope(sessionmaker) as session:
-            txn = await TransactionRepository(session).get(txn_id)
+            txn = await TransactionRepository(session).load(txn_id)
             txn.status = "rjct"
         reply = None
         header = gateway.callback_header(
@@ -282,7 +282,7 @@ async def _complete_later(
         ctx.inbound.header.sender_uri or "", header, reply
     )
     async with session_scope(sessionmaker) as session:
-        txn = await TransactionRepository(session).get(txn_id)
+        txn = await TransactionRepository(session).load(txn_id)
         txn.callback_status = "delivered" if delivery.delivered else "failed"
         txn.callback_attempts = delivery.attempts
         txn.callback_error = delivery.error

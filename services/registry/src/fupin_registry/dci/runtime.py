@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fupin_kit.logging import get_logger
 
+from fupin_kit.logging import get_logger
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
 from fupin_registry.dci.protocol import Gateway

@@ -8,11 +8,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
 from fupin_kit.problems import Conflict, NotFound, PreconditionFailed, Unprocessable
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.config import Settings
 from fupin_registry.dci.models import DciTransaction, Partner
 from fupin_registry.dci.protocol import now_iso
@@ -406,10 +406,11 @@ class TxnStatusService:
                     )
                 ],
             }
+        pending_items = [_item(r, txn.status, None) for r in txn.reference_ids]
         pending = {
             "transaction_id": txn.transaction_id,
             "correlation_id": txn.correlation_id,
-            "search_response": [_item(r, txn.status, None) for r in txn.reference_ids],
+            "search_response": pending_items,
         }
         if txn.reply_enc is None:
             return pending
@@ -418,7 +419,7 @@ class TxnStatusService:
         if txn.action == "search":
             if sealed.get("unmasked"):
                 if not self.caller.has_scope(PII_READ_SCOPE):
-                    for item in pending["search_response"]:
+                    for item in pending_items:
                         item["status_reason_message"] = (
                             "the results hold personal data in clear; "
                             "pii:read is required to read them"

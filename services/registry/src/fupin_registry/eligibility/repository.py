@@ -12,7 +12,7 @@ import asyncpg
 from fupin_registry.eligibility.rules import Standing
 
 # Active membership first, then the latest one: a person has at most one active household.
-_FIND_ONE = """
+FIND_ONE = """
 SELECT m.active, h.status, h.exited_on, h.village_code
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = $1 AND starts_with(h.village_code, $2)
@@ -20,7 +20,7 @@ ORDER BY m.active DESC, m.updated_at DESC
 LIMIT 1
 """
 
-_FIND_MANY = """
+FIND_MANY = """
 SELECT DISTINCT ON (m.id_index) m.id_index, m.active, h.status, h.exited_on, h.village_code
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = ANY($1::bytea[]) AND starts_with(h.village_code, $2)
@@ -34,13 +34,17 @@ class StandingRepository:
 
     async def find_one(self, id_index: bytes, jurisdiction: str) -> Standing | None:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(_FIND_ONE, id_index, jurisdiction)
+            row = await conn.fetchrow(FIND_ONE, id_index, jurisdiction)
         return None if row is None else Standing(row[0], row[1], row[2], row[3])
 
     async def find_many(self, id_indexes: list[bytes], jurisdiction: str) -> dict[bytes, Standing]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_FIND_MANY, id_indexes, jurisdiction)
-        return {bytes(r[0]): Standing(r[1], r[2], r[3], r[4]) for r in rows}
+            rows = await conn.fetch(FIND_MANY, id_indexes, jurisdiction)
+        return {r[0]: Standing(r[1], r[2], r[3], r[4]) for r in rows}
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    return None
 
 
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
@@ -48,5 +52,8 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
         dsn,
         min_size=min(2, size),
         max_size=size,
+        # The pool only runs read-only prepared lookups and never changes session state, so
+        # the reset round trip asyncpg makes on every release is pure cost.
+        reset=_keep_session,
         server_settings={"application_name": "fupin-eligibility", "timezone": "UTC"},
     )

@@ -1,9 +1,9 @@
 """HTTP routes of the bank eligibility API (贴息贷款资格核验)."""
 
 from fastapi import APIRouter
-from fupin_kit.problems import Unprocessable, problem_responses
 
-from fupin_registry.eligibility.dependencies import EligibilityCallerDep, RuntimeDep
+from fupin_kit.problems import Unprocessable, problem_responses
+from fupin_registry.eligibility.dependencies import EligibilityContextDep
 from fupin_registry.eligibility.schemas import (
     EligibilityBatchCreate,
     EligibilityBatchRead,
@@ -42,8 +42,9 @@ _PROBLEMS = problem_responses(401, 403, 422, 429, 503)
     },
 )
 async def check_eligibility(
-    body: EligibilityCheckCreate, caller: EligibilityCallerDep, runtime: RuntimeDep
+    body: EligibilityCheckCreate, context: EligibilityContextDep
 ) -> EligibilityCheckRead:
+    caller, runtime = context.caller, context.runtime
     runtime.limiter.charge(caller.client_id or caller.subject, 1)
     return await runtime.service.check(caller, body)
 
@@ -58,9 +59,10 @@ async def check_eligibility(
     responses=_PROBLEMS,
 )
 async def check_eligibility_batch(
-    body: EligibilityBatchCreate, caller: EligibilityCallerDep, runtime: RuntimeDep
+    body: EligibilityBatchCreate, context: EligibilityContextDep
 ) -> EligibilityBatchRead:
+    caller, runtime = context.caller, context.runtime
     if len(body.items) > runtime.batch_max:
         raise Unprocessable("#/body/items", f"a batch holds at most {runtime.batch_max} items")
     runtime.limiter.charge(caller.client_id or caller.subject, len(body.items))
-    return EligibilityBatchRead(items=await runtime.service.check_many(caller, body.items))
+    return await runtime.service.check_many(caller, body.items)

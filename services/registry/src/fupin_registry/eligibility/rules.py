@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from fupin_events.registry import HouseholdStatus
-
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.schemas import ReasonCode
 
@@ -40,8 +40,7 @@ class EligibilityRules:
         )
 
 
-@dataclass(frozen=True)
-class Standing:
+class Standing(NamedTuple):
     """What the register says about one person (found by blind index)."""
 
     active: bool
@@ -50,11 +49,17 @@ class Standing:
     village_code: str
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     eligible: bool
     reason: ReasonCode
     valid_until: date
+
+
+# Plain strings: the register stores statuses as text, and comparing with enum members costs
+# an attribute lookup on the enum class per check.
+_REMOVED = HouseholdStatus.REMOVED.value
+_NATURAL_DECREASE = HouseholdStatus.NATURAL_DECREASE.value
+_EXITED = HouseholdStatus.EXITED.value
 
 
 def add_years(day: date, years: int) -> date:
@@ -80,13 +85,13 @@ def decide(
     if standing is None:
         return no(ReasonCode.NOT_FOUND)
     status = standing.status
-    if status == HouseholdStatus.REMOVED:
+    if status == _REMOVED:
         return no(ReasonCode.REMOVED)
-    if status == HouseholdStatus.NATURAL_DECREASE:
+    if status == _NATURAL_DECREASE:
         return no(ReasonCode.NATURAL_DECREASE)
     limits = [today + timedelta(days=rules.answer_valid_days)]
     if status not in rules.statuses:
-        if status != HouseholdStatus.EXITED:
+        if status != _EXITED:
             return no(ReasonCode.NOT_REGISTERED)
         if standing.exited_on is None:
             return no(ReasonCode.EXITED_BEYOND_TRANSITION)

@@ -36,9 +36,10 @@ async def start_eligibility(app: FastAPI) -> None:
         )
     pool = await create_pool(settings.asyncpg_dsn, settings.eligibility_pool_size)
     audit = AuditBatcher(
-        app.state.engine,
+        settings.asyncpg_dsn,
         max_batch=settings.eligibility_audit_max_batch,
         max_pending=settings.eligibility_audit_max_pending,
+        writers=settings.eligibility_audit_writers,
     )
     audit.start()
     privacy: Privacy = getattr(app.state, "privacy", None) or Privacy(settings)

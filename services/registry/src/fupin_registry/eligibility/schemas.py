@@ -7,8 +7,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from fupin_events.values import ResidentId
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from fupin_events.values import ResidentId
 
 
 class LoanPurpose(StrEnum):

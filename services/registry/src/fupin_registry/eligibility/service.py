@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 
-from fupin_events.values import birth_date_of, business_today
+from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import BlindIndex
-
 from fupin_registry.eligibility.audit_batch import AuditBatcher
 from fupin_registry.eligibility.repository import StandingRepository
 from fupin_registry.eligibility.rules import EligibilityRules, Standing, decide
-from fupin_registry.eligibility.schemas import EligibilityCheckCreate, EligibilityCheckRead
+from fupin_registry.eligibility.schemas import (
+    EligibilityBatchRead,
+    EligibilityCheckCreate,
+    EligibilityCheckRead,
+)
 
 AUDIT_ACTION = "eligibility.check"
 
@@ -34,54 +39,62 @@ class EligibilityService:
     async def check(self, caller: Caller, request: EligibilityCheckCreate) -> EligibilityCheckRead:
         id_index = self.index.of(request.id_number)
         standing = await self.standings.find_one(id_index, caller.jurisdiction)
-        return (await self._answer(caller, [request], [id_index], {id_index: standing}))[0]
+        [answer] = await self._answer(caller, [request], [id_index], {id_index: standing})
+        return EligibilityCheckRead.model_validate(answer)
 
     async def check_many(
         self, caller: Caller, requests: Sequence[EligibilityCheckCreate]
-    ) -> list[EligibilityCheckRead]:
+    ) -> EligibilityBatchRead:
         id_indexes = [self.index.of(r.id_number) for r in requests]
         found = await self.standings.find_many(list(set(id_indexes)), caller.jurisdiction)
-        return await self._answer(caller, requests, id_indexes, found)
+        answers = await self._answer(caller, requests, id_indexes, found)
+        return EligibilityBatchRead.model_validate({"items": answers})
 
     async def _answer(
         self,
         caller: Caller,
         requests: Sequence[EligibilityCheckCreate],
         id_indexes: list[bytes],
-        found: dict[bytes, Standing | None],
-    ) -> list[EligibilityCheckRead]:
+        found: Mapping[bytes, Standing | None],
+    ) -> list[dict[str, object]]:
+        """The answers (plain dicts, validated once as a whole by the caller) after their
+        audit records are committed."""
         today = business_today()
-        answers: list[EligibilityCheckRead] = []
+        actor = caller.actor
+        answers: list[dict[str, object]] = []
         records: list[AuditRecord] = []
-        for request, id_index in zip(requests, id_indexes, strict=True):
-            decision = decide(
-                found.get(id_index), birth_date_of(request.id_number), today, self.rules
+        randomness = os.urandom(16 * len(requests))  # one system call for all decision ids
+        for position, (request, id_index) in enumerate(zip(requests, id_indexes, strict=True)):
+            born = birth_date_in(request.id_number)
+            eligible, reason, valid_until = decide(found.get(id_index), born, today, self.rules)
+            decision_id = str(
+                uuid.UUID(bytes=randomness[16 * position : 16 * position + 16], version=4)
             )
-            answer = EligibilityCheckRead(
-                decision_id=uuid.uuid4(),
-                eligible=decision.eligible,
-                reason_code=decision.reason,
-                valid_until=decision.valid_until,
-            )
+            answer = {
+                "decision_id": decision_id,
+                "eligible": eligible,
+                "reason_code": reason.value,
+                "valid_until": valid_until.isoformat(),
+            }
             answers.append(answer)
-            # Who asked about whom (blind index, never the ID number), why, and what was said.
+            # Who asked (actor) about whom (blind index, never the ID number), why, what was said.
             records.append(
                 AuditRecord(
-                    caller.actor,
+                    actor,
                     AUDIT_ACTION,
                     "member",
                     id_index.hex(),
                     {
-                        "decision_id": str(answer.decision_id),
+                        **answer,
                         "purpose": request.purpose.value,
                         "consent_reference": request.consent_reference,
-                        "eligible": answer.eligible,
-                        "reason_code": answer.reason_code.value,
-                        "valid_until": answer.valid_until.isoformat(),
-                        "checked_on": today.isoformat(),
-                        "jurisdiction": caller.jurisdiction,
                     },
                 )
             )
         await self.audit.write(records)
         return answers
+
+
+def birth_date_in(resident_id: str) -> date:
+    """The birth date of an already validated resident ID number (GB 11643: digits 7-14)."""
+    return date(int(resident_id[6:10]), int(resident_id[10:12]), int(resident_id[12:14]))

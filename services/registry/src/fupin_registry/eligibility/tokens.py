@@ -6,6 +6,7 @@ import time
 from collections import OrderedDict
 
 import jwt
+
 from fupin_kit.auth import Caller, TokenVerifier
 
 
@@ -25,8 +26,9 @@ class VerifiedTokens:
             return entry[0]
         caller = self.verifier.verify(token)
         if self.size:
-            expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
-            self._entries[token] = (caller, float(expires))
+            # ``exp`` is a required claim: the token was just verified with it.
+            expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+            self._entries[token] = (caller, expires)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return caller

@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound, PreconditionFailed, PreconditionRequired
+
 from fupin_registry.config import Settings
 from fupin_registry.households.models import Household
 from fupin_registry.households.repository import HouseholdRepository
@@ -18,7 +18,9 @@ from fupin_registry.privacy import PrivacyDep
 from fupin_registry.regions.directory import RegionsDep
 
 
-async def load_household(household_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Household:
+async def load_household(
+    household_id: uuid.UUID, session: SessionDep, caller: CallerDep
+) -> Household:
     household = await HouseholdRepository(session).get(household_id)
     if household is None:
         raise NotFound("household not found")

@@ -11,6 +11,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from fupin_events.values import CENT, birth_date_of, sex_of
+
 from fupin_registry.vocabulary import IncomeSource
 
 INCOME_SOURCES = (
@@ -35,13 +36,19 @@ def identity_findings(
     """Birth date and sex derive from the ID number; given values must agree with it."""
     findings = []
     if birth_date is not None and birth_date != birth_date_of(id_number):
-        findings.append(Finding(f"{pointer}/birth_date", "does not match the birth date in the ID number"))
+        findings.append(
+            Finding(f"{pointer}/birth_date", "does not match the birth date in the ID number")
+        )
     if sex is not None and sex != sex_of(id_number):
-        findings.append(Finding(f"{pointer}/sex", "does not match the sex encoded in the ID number"))
+        findings.append(
+            Finding(f"{pointer}/sex", "does not match the sex encoded in the ID number")
+        )
     return findings
 
 
-def cause_findings(primary: str, secondary: Sequence[str], pointer: str = "#/body") -> list[Finding]:
+def cause_findings(
+    primary: str, secondary: Sequence[str], pointer: str = "#/body"
+) -> list[Finding]:
     """One primary cause and at most two secondary ones, none repeated."""
     findings = []
     if len(secondary) > 2:
@@ -95,8 +102,12 @@ def income_findings(
         if amount < 0:
             findings.append(Finding(f"{pointer}/{source}", "an income amount cannot be negative"))
         elif amount > ceiling:
-            findings.append(Finding(f"{pointer}/{source}", f"implausibly large (above {ceiling} yuan)"))
+            findings.append(
+                Finding(f"{pointer}/{source}", f"implausibly large (above {ceiling} yuan)")
+            )
     gross = sum((amounts.get(source, Decimal(0)) for source in INCOME_SOURCES), Decimal(0))
     if not findings and gross > ceiling:
-        findings.append(Finding(pointer, f"total income is implausibly large (above {ceiling} yuan)"))
+        findings.append(
+            Finding(pointer, f"total income is implausibly large (above {ceiling} yuan)")
+        )
     return findings

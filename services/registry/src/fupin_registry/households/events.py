@@ -7,11 +7,13 @@ from datetime import date
 from decimal import Decimal
 
 from fupin_events import registry as ev
+
+from fupin_registry.households.bulk import HouseholdRow, MemberRow
 from fupin_registry.households.domain import per_capita_net_income
 from fupin_registry.households.models import AssistanceMeasure, Household, HouseholdIncome, Member
 
 
-def member_indexes(members: Sequence[Member]) -> list[str]:
+def member_indexes(members: Sequence[Member | MemberRow]) -> list[str]:
     return [m.id_index.hex() for m in members if m.left_on is None]
 
 
@@ -24,7 +26,9 @@ def latest_per_capita(incomes: Sequence[HouseholdIncome], household_size: int) -
     return None if value is None else f"{value:.2f}"
 
 
-def registered(household: Household, members: Sequence[Member]) -> ev.HouseholdRegistered:
+def registered(
+    household: Household | HouseholdRow, members: Sequence[Member | MemberRow]
+) -> ev.HouseholdRegistered:
     indexes = member_indexes(members)
     return ev.HouseholdRegistered(
         household_id=str(household.id),

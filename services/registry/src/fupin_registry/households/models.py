@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from fupin_kit.db import TimestampMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -25,7 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fupin_kit.db import TimestampMixin
 from fupin_registry.db import Base
 
 
@@ -71,7 +71,9 @@ class Member(TimestampMixin, Base):
     __tablename__ = "members"
     __table_args__ = (
         # A person belongs to at most one active household.
-        Index("uq_members_active_id_index", "id_index", unique=True, postgresql_where=text("active")),
+        Index(
+            "uq_members_active_id_index", "id_index", unique=True, postgresql_where=text("active")
+        ),
         CheckConstraint("migrant_months BETWEEN 0 AND 12", name="migrant_months_range"),
     )
 
@@ -133,7 +135,11 @@ class HouseholdVersion(Base):
     __table_args__ = (
         Index("ix_household_versions_lookup", "household_id", "valid_from"),
         Index("ix_household_versions_village_period", "village_code", "valid_from", "valid_to"),
-        Index("ix_household_versions_current", "household_id", postgresql_where=text("valid_to IS NULL")),
+        Index(
+            "ix_household_versions_current",
+            "household_id",
+            postgresql_where=text("valid_to IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from fupin_kit.auth import Caller
+from sqlalchemy import any_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.households.models import (
     AssistanceMeasure,
@@ -86,7 +86,10 @@ class HouseholdRepository:
             query = query.where(Household.attribute == where.attribute)
         if where.cause:
             query = query.where(
-                or_(Household.primary_cause == where.cause, Household.secondary_causes.any(where.cause))
+                or_(
+                    Household.primary_cause == where.cause,
+                    literal(where.cause) == any_(Household.secondary_causes),
+                )
             )
         if where.year is not None:
             query = query.where(Household.year == where.year)
@@ -113,7 +116,9 @@ class HouseholdRepository:
     async def member(self, household_id: uuid.UUID, member_id: uuid.UUID) -> Member | None:
         result = await self.session.execute(
             select(Member).where(
-                Member.id == member_id, Member.household_id == household_id, Member.left_on.is_(None)
+                Member.id == member_id,
+                Member.household_id == household_id,
+                Member.left_on.is_(None),
             )
         )
         return result.scalar_one_or_none()
@@ -179,6 +184,11 @@ class HouseholdRepository:
                 AssistanceMeasure.household_id == household_id, AssistanceMeasure.year == year
             )
         )
+        # Measures written together share created_at; ascending ids keep the order they came in.
+        for measure, measure_id in zip(
+            measures, sorted(uuid.uuid4() for _ in measures), strict=True
+        ):
+            measure.id = measure_id
         self.session.add_all(measures)
         await self.session.flush()
 
@@ -202,7 +212,9 @@ class HistoryRepository:
         now = func.now()
         await self.session.execute(
             update(HouseholdVersion)
-            .where(HouseholdVersion.household_id == household.id, HouseholdVersion.valid_to.is_(None))
+            .where(
+                HouseholdVersion.household_id == household.id, HouseholdVersion.valid_to.is_(None)
+            )
             .values(valid_to=now)
         )
         await self.session.execute(

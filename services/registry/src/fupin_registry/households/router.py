@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
-
 from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, Unprocessable, problem_responses
+
 from fupin_registry.households.dependencies import (
     HouseholdDep,
     HouseholdForUpdateDep,
@@ -23,7 +23,11 @@ from fupin_registry.households.dependencies import (
     etag,
     require_if_match,
 )
-from fupin_registry.households.repository import HistoryRepository, HouseholdFilter, HouseholdRepository
+from fupin_registry.households.repository import (
+    HistoryRepository,
+    HouseholdFilter,
+    HouseholdRepository,
+)
 from fupin_registry.households.schemas import (
     ChangeRead,
     HouseholdCreate,
@@ -37,7 +41,12 @@ from fupin_registry.households.schemas import (
 )
 from fupin_registry.households.snapshot import personal_fields, render
 from fupin_registry.privacy import PrivacyDep, audit_unmasked_read
-from fupin_registry.vocabulary import HouseholdAttribute, HouseholdStatus, MemberDeparture, PovertyCause
+from fupin_registry.vocabulary import (
+    HouseholdAttribute,
+    HouseholdStatus,
+    MemberDeparture,
+    PovertyCause,
+)
 
 router = APIRouter(prefix="/v1/households", tags=["households"])
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
@@ -77,7 +86,9 @@ async def create_household(
     return response  # type: ignore[return-value]
 
 
-@router.get("", responses=problem_responses(401, 422), summary="Search households (no personal data)")
+@router.get(
+    "", responses=problem_responses(401, 422), summary="Search households (no personal data)"
+)
 async def search_households(
     session: SessionDep,
     caller: CallerDep,
@@ -103,10 +114,17 @@ async def search_households(
     )
     items = [
         HouseholdSummary(
-            id=h.id, village_code=h.village_code, household_number=h.household_number,
-            attribute=h.attribute, support_type=h.support_type, status=h.status,
-            primary_cause=h.primary_cause, secondary_causes=h.secondary_causes, year=h.year,
-            registered_on=h.registered_on, member_count=count,
+            id=h.id,
+            village_code=h.village_code,
+            household_number=h.household_number,
+            attribute=h.attribute,
+            support_type=h.support_type,
+            status=h.status,
+            primary_cause=h.primary_cause,
+            secondary_causes=h.secondary_causes,
+            year=h.year,
+            registered_on=h.registered_on,
+            member_count=count,
         )
         for h, count in rows[:limit]
     ]
@@ -140,8 +158,11 @@ async def read_household(
         session, caller, "household", str(household.id), personal_fields(version.snapshot)
     )
     return render(
-        version.snapshot, privacy, caller,
-        village_name=service.regions.name_of(household.village_code), as_of=as_of,
+        version.snapshot,
+        privacy,
+        caller,
+        village_name=service.regions.name_of(household.village_code),
+        as_of=as_of,
     )
 
 
@@ -159,7 +180,9 @@ async def update_household(
     return _with_etag(await service.read(household, caller), response)
 
 
-@router.post("/{household_id}/members", status_code=201, responses=WRITE_ERRORS, summary="Add a member")
+@router.post(
+    "/{household_id}/members", status_code=201, responses=WRITE_ERRORS, summary="Add a member"
+)
 async def add_member(
     household: HouseholdForUpdateDep,
     body: MemberCreate,
@@ -173,7 +196,9 @@ async def add_member(
     return _with_etag(await service.read(household, caller), response)
 
 
-@router.patch("/{household_id}/members/{member_id}", responses=WRITE_ERRORS, summary="Update a member")
+@router.patch(
+    "/{household_id}/members/{member_id}", responses=WRITE_ERRORS, summary="Update a member"
+)
 async def update_member(
     household: HouseholdForUpdateDep,
     member_id: uuid.UUID,
@@ -271,8 +296,13 @@ async def list_changes(
     )
     items = [
         ChangeRead(
-            version=r.version, action=r.action, changed=r.changed, actor=r.actor,
-            status=r.status, valid_from=r.valid_from, valid_to=r.valid_to,
+            version=r.version,
+            action=r.action,
+            changed=r.changed,
+            actor=r.actor,
+            status=r.status,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
         )
         for r in rows[:limit]
     ]

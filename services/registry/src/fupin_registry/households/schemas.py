@@ -7,9 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+from fupin_events.values import Money, ResidentId, VillageCode
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from fupin_events.values import Money, ResidentId, VillageCode
 from fupin_registry.vocabulary import (
     Education,
     Health,
@@ -93,7 +93,9 @@ class IncomeYearWrite(IncomeWrite):
 class MeasureWrite(_Input):
     measure_type: MeasureType
     description: ShortText
-    responsible_cadre_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    responsible_cadre_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = (
+        None
+    )
 
 
 class PlanWrite(_Input):

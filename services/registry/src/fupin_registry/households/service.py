@@ -11,12 +11,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_events.envelope import EventData
 from fupin_events.values import birth_date_of, business_today, sex_of
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_registry.access import require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households import events
@@ -51,8 +51,13 @@ CLOSED_STATUSES = frozenset(
 )
 ENCRYPTED_FIELDS = {"phone": "phone_enc", "bank_account": "bank_account_enc"}
 NOT_NULL_FIELDS = {
-    "attribute", "support_type", "primary_cause", "secondary_causes", "identification_standard",
-    "housing_safety", "drinking_water_safe",
+    "attribute",
+    "support_type",
+    "primary_cause",
+    "secondary_causes",
+    "identification_standard",
+    "housing_safety",
+    "drinking_water_safe",
 }
 
 
@@ -88,7 +93,10 @@ class HouseholdService:
             self.session, caller, "household", str(household.id), personal_fields(snapshot)
         )
         return render(
-            snapshot, self.privacy, caller, village_name=self.regions.name_of(household.village_code)
+            snapshot,
+            self.privacy,
+            caller,
+            village_name=self.regions.name_of(household.village_code),
         )
 
     # --- creating -------------------------------------------------------------------------
@@ -142,7 +150,10 @@ class HouseholdService:
             version=1,
         )
         await self.households.add(household)
-        members = [self._new_member(household.id, m, index) for m, index in zip(body.members, indexes, strict=True)]
+        members = [
+            self._new_member(household.id, m, index)
+            for m, index in zip(body.members, indexes, strict=True)
+        ]
         await self.households.add_members(members)
         for income in body.incomes:
             await self.households.replace_incomes(household.id, income.year, self._amounts(income))
@@ -151,12 +162,16 @@ class HouseholdService:
                 household.id, year, [self._new_measure(household.id, year, m) for m in body.plan]
             )
         await self._record(household, caller.actor, "created", [])
-        await add_event(self.session, events.registered(household, members), subject=str(household.id))
+        await add_event(
+            self.session, events.registered(household, members), subject=str(household.id)
+        )
         return household
 
     # --- updating -------------------------------------------------------------------------
 
-    async def update(self, household: Household, body: HouseholdUpdate, caller: Caller) -> Household:
+    async def update(
+        self, household: Household, body: HouseholdUpdate, caller: Caller
+    ) -> Household:
         self._check_writable(household, caller)
         given = body.model_dump(exclude_unset=True)
         findings = [
@@ -187,8 +202,12 @@ class HouseholdService:
         members = await self.households.members(household.id)
         findings = self._member_findings(body, "#/body")
         if len(members) + 1 > self.settings.max_household_members:
-            findings.append(Finding("#/body", f"at most {self.settings.max_household_members} members"))
-        findings += head_findings([m.relation for m in members] + [body.relation], "#/body/relation")
+            findings.append(
+                Finding("#/body", f"at most {self.settings.max_household_members} members")
+            )
+        findings += head_findings(
+            [m.relation for m in members] + [body.relation], "#/body/relation"
+        )
         raise_if(findings)
         index = self.privacy.index.of(body.id_number)
         await self._refuse_taken_people([index], "#/body/id_number")
@@ -210,9 +229,13 @@ class HouseholdService:
             ]
         )
         if "relation" in given:
-            others = [m.relation for m in await self.households.members(household.id) if m.id != member.id]
+            others = [
+                m.relation for m in await self.households.members(household.id) if m.id != member.id
+            ]
             raise_if(head_findings(others + [given["relation"]], "#/body/relation"))
-        if given.get("health", member.health) == "disabled" and not given.get("disability", member.disability):
+        if given.get("health", member.health) == "disabled" and not given.get(
+            "disability", member.disability
+        ):
             raise_if([Finding("#/body/disability", "describe the disability of a disabled member")])
         changed = False
         for field, value in given.items():
@@ -268,7 +291,9 @@ class HouseholdService:
         await self._record(household, caller.actor, "plan_changed", ["plan"])
         all_measures = await self.households.measures(household.id)
         await add_event(
-            self.session, events.plan_changed(household, year, all_measures), subject=str(household.id)
+            self.session,
+            events.plan_changed(household, year, all_measures),
+            subject=str(household.id),
         )
 
     # --- used by other domains ------------------------------------------------------------
@@ -300,8 +325,12 @@ class HouseholdService:
         await add_event(
             self.session,
             events.status_changed(
-                household, members, from_status=from_status, reason=reason,
-                effective_on=effective_on, case_id=case_id,
+                household,
+                members,
+                from_status=from_status,
+                reason=reason,
+                effective_on=effective_on,
+                case_id=case_id,
             ),
             subject=str(household.id),
         )
@@ -329,7 +358,9 @@ class HouseholdService:
         if household.status in CLOSED_STATUSES:
             raise HouseholdClosed(f"the household is {household.status}; it can no longer change")
 
-    async def _changed(self, household: Household, actor: str, action: str, changed: list[str]) -> None:
+    async def _changed(
+        self, household: Household, actor: str, action: str, changed: list[str]
+    ) -> None:
         household.version += 1
         await self.session.flush()
         await self._record(household, actor, action, changed)
@@ -338,7 +369,9 @@ class HouseholdService:
         event: EventData = events.updated(household, members, incomes, changed)
         await add_event(self.session, event, subject=str(household.id))
 
-    async def _record(self, household: Household, actor: str, action: str, changed: list[str]) -> None:
+    async def _record(
+        self, household: Household, actor: str, action: str, changed: list[str]
+    ) -> None:
         await self.history.append(
             household, await self.snapshot(household), actor=actor, action=action, changed=changed
         )
@@ -360,7 +393,9 @@ class HouseholdService:
     def _member_findings(self, member: MemberCreate, pointer: str) -> list[Finding]:
         findings = identity_findings(member.id_number, member.birth_date, member.sex, pointer)
         if member.health == "disabled" and not member.disability:
-            findings.append(Finding(f"{pointer}/disability", "describe the disability of a disabled member"))
+            findings.append(
+                Finding(f"{pointer}/disability", "describe the disability of a disabled member")
+            )
         return findings
 
     def _year_findings(self, year: int, pointer: str) -> list[Finding]:

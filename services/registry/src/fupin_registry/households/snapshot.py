@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from fupin_kit.auth import Caller
+
+from fupin_registry.households.bulk import HouseholdRow, IncomeRow, MeasureRow, MemberRow
 from fupin_registry.households.domain import net_income, per_capita_net_income
 from fupin_registry.households.models import AssistanceMeasure, Household, HouseholdIncome, Member
 from fupin_registry.households.schemas import (
@@ -30,13 +32,33 @@ from fupin_registry.privacy import PII_READ_SCOPE, Privacy
 from fupin_registry.vocabulary import IncomeSource
 
 HOUSEHOLD_FIELDS = (
-    "village_code", "household_number", "attribute", "support_type", "primary_cause",
-    "secondary_causes", "identification_standard", "housing_safety", "drinking_water_safe",
-    "status", "year", "responsible_cadre_id", "responsible_cadre_name", "version",
+    "village_code",
+    "household_number",
+    "attribute",
+    "support_type",
+    "primary_cause",
+    "secondary_causes",
+    "identification_standard",
+    "housing_safety",
+    "drinking_water_safe",
+    "status",
+    "year",
+    "responsible_cadre_id",
+    "responsible_cadre_name",
+    "version",
 )
 MEMBER_FIELDS = (
-    "sex", "relation", "ethnicity", "education", "school_status", "health", "disability",
-    "labour_ability", "migrant_months", "medical_insurance", "pension_insurance",
+    "sex",
+    "relation",
+    "ethnicity",
+    "education",
+    "school_status",
+    "health",
+    "disability",
+    "labour_ability",
+    "migrant_months",
+    "medical_insurance",
+    "pension_insurance",
 )
 
 
@@ -52,7 +74,7 @@ def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def member_snapshot(member: Member) -> dict[str, Any]:
+def member_snapshot(member: Member | MemberRow) -> dict[str, Any]:
     data: dict[str, Any] = {field: getattr(member, field) for field in MEMBER_FIELDS}
     data.update(
         id=str(member.id),
@@ -65,10 +87,10 @@ def member_snapshot(member: Member) -> dict[str, Any]:
 
 
 def snapshot_of(
-    household: Household,
-    members: Iterable[Member],
-    incomes: Iterable[HouseholdIncome],
-    measures: Iterable[AssistanceMeasure],
+    household: Household | HouseholdRow,
+    members: Iterable[Member | MemberRow],
+    incomes: Iterable[HouseholdIncome | IncomeRow],
+    measures: Iterable[AssistanceMeasure | MeasureRow],
 ) -> dict[str, Any]:
     data: dict[str, Any] = {field: getattr(household, field) for field in HOUSEHOLD_FIELDS}
     data.update(
@@ -161,7 +183,9 @@ def render(
         secondary_causes=snapshot["secondary_causes"],
         identification_standard=snapshot["identification_standard"],
         phone=privacy.reveal(_unb64(snapshot.get("phone_enc")), "phone", caller),
-        bank_account=privacy.reveal(_unb64(snapshot.get("bank_account_enc")), "bank_account", caller),
+        bank_account=privacy.reveal(
+            _unb64(snapshot.get("bank_account_enc")), "bank_account", caller
+        ),
         housing_safety=snapshot["housing_safety"],
         drinking_water_safe=snapshot["drinking_water_safe"],
         status=snapshot["status"],

@@ -246,7 +246,9 @@ def tier_for(case: CaseView) -> Tier:
     return STAGE_TIER[case.state]
 
 
-def appraisal_passes(votes_for: int, votes_against: int, votes_abstain: int, policy: Policy) -> bool:
+def appraisal_passes(
+    votes_for: int, votes_against: int, votes_abstain: int, policy: Policy
+) -> bool:
     counted = votes_for + votes_against + (votes_abstain if policy.counts_abstentions else 0)
     return counted > 0 and Decimal(votes_for) > policy.pass_share * counted
 
@@ -325,10 +327,15 @@ def _advance(case: CaseView, on: date, policy: Policy) -> CaseView:
     following = flow[position + 1] if position + 1 < len(flow) else CaseState.APPROVED
     if following in NOTICE_STATES:
         return replace(
-            case, state=following, last_step_on=on, notice_started_on=on,
+            case,
+            state=following,
+            last_step_on=on,
+            notice_started_on=on,
             notice_ends_on=on + timedelta(days=policy.notice_days),
         )
-    return replace(case, state=following, last_step_on=on, notice_started_on=None, notice_ends_on=None)
+    return replace(
+        case, state=following, last_step_on=on, notice_started_on=None, notice_ends_on=None
+    )
 
 
 def _reject(case: CaseView, step: str, on: date, reason: str, **evidence: Any) -> Transition:
@@ -353,7 +360,9 @@ def _appraise(case: CaseView, command: Appraise, policy: Policy) -> Transition:
         raise InvalidInput(
             f"an appraisal needs at least {policy.min_votes} votes", pointer="#/body/votes_for"
         )
-    if not appraisal_passes(command.votes_for, command.votes_against, command.votes_abstain, policy):
+    if not appraisal_passes(
+        command.votes_for, command.votes_against, command.votes_abstain, policy
+    ):
         reason = (
             f"the village democratic appraisal did not pass ({command.votes_for} for, "
             f"{command.votes_against} against, {command.votes_abstain} abstaining)"

@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
+from fupin_kit.db import TimestampMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -22,7 +23,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fupin_kit.db import TimestampMixin
 from fupin_registry.db import Base
 
 

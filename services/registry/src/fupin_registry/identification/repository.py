@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from fupin_kit.auth import Caller
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.identification.domain import FINAL_STATES
 from fupin_registry.identification.models import Case, CaseStep, ExclusionRule, Objection
@@ -37,7 +37,8 @@ class CaseRepository:
     async def open_case_of(self, household_id: uuid.UUID) -> Case | None:
         result = await self.session.execute(
             select(Case).where(
-                Case.household_id == household_id, Case.state.not_in([s.value for s in FINAL_STATES])
+                Case.household_id == household_id,
+                Case.state.not_in([s.value for s in FINAL_STATES]),
             )
         )
         return result.scalar_one_or_none()
@@ -81,7 +82,12 @@ class CaseRepository:
         return int(await self.session.scalar(query) or 0)
 
     async def search(
-        self, where: CaseFilter, caller: Caller, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+        self,
+        where: CaseFilter,
+        caller: Caller,
+        *,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
     ) -> list[Case]:
         query = select(Case).where(caller.region_filter(Case.village_code))
         if where.state:
@@ -103,17 +109,25 @@ class ExclusionRuleRepository:
         self.session = session
 
     async def all(self) -> list[ExclusionRule]:
-        return list((await self.session.execute(select(ExclusionRule).order_by(ExclusionRule.kind))).scalars())
+        return list(
+            (
+                await self.session.execute(select(ExclusionRule).order_by(ExclusionRule.kind))
+            ).scalars()
+        )
 
-    async def upsert(self, kind: str, effect: str, description: str, updated_by: str) -> ExclusionRule:
+    async def upsert(
+        self, kind: str, effect: str, description: str, updated_by: str
+    ) -> ExclusionRule:
         statement = (
             insert(ExclusionRule)
             .values(kind=kind, effect=effect, description=description, updated_by=updated_by)
             .on_conflict_do_update(
                 index_elements=["kind"],
                 set_={
-                    "effect": effect, "description": description,
-                    "updated_by": updated_by, "updated_at": func.now(),
+                    "effect": effect,
+                    "description": description,
+                    "updated_by": updated_by,
+                    "updated_at": func.now(),
                 },
             )
             .returning(ExclusionRule)

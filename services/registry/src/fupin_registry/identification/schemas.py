@@ -53,8 +53,15 @@ class AppraisalCreate(_Input):
     basic_needs: dict[BasicNeed, bool] = Field(
         default_factory=dict,
         description="exit cases: 两不愁三保障 confirmed at the appraisal",
-        examples=[{"food": True, "clothing": True, "compulsory_education": True,
-                   "basic_medical_care": True, "housing_safety": True}],
+        examples=[
+            {
+                "food": True,
+                "clothing": True,
+                "compulsory_education": True,
+                "basic_medical_care": True,
+                "housing_safety": True,
+            }
+        ],
     )
     on: OnDate = None
     evidence: Evidence = Field(default_factory=Evidence)

@@ -1,5 +1,291 @@
-"""HTTP routes of the imports domain."""
+"""HTTP routes of bulk import (/v1/imports) and export (/v1/exports)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, File, Request, UploadFile
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from fupin_kit.audit import AuditRecord, AuditTrail
+from fupin_kit.auth import CallerDep
+from fupin_kit.db import SessionDep, session_scope
+from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
+from fupin_kit.problems import problem_responses
+from fupin_registry.access import require_writer
+from fupin_registry.imports.dependencies import ImportJobDep
+from fupin_registry.imports.export import (
+    ERROR_HEADERS,
+    HEADERS,
+    PII_HEADERS,
+    RegisterRows,
+    XlsxFile,
+    error_cells,
+    stream_csv,
+    template_csv,
+    template_xlsx,
+)
+from fupin_registry.imports.repository import ImportRepository
+from fupin_registry.imports.schemas import ImportJobPage, ImportJobRead, job_read
+from fupin_registry.imports.service import ERROR_VALUE_FIELD, ImportRunner, create_job
+from fupin_registry.privacy import MASKS, PII_READ_SCOPE, PrivacyDep
+
+router = APIRouter(tags=["imports"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get(
+    "/v1/imports/template.xlsx",
+    summary="Download the import template (.xlsx)",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}}},
+)
+async def download_template_xlsx(caller: CallerDep) -> Response:
+    return Response(
+        template_xlsx(), media_type=XLSX, headers=_attachment("fupin-import-template.xlsx")
+    )
+
+
+@router.get(
+    "/v1/imports/template.csv",
+    summary="Download the import template (.csv, UTF-8)",
+    response_class=Response,
+    responses={200: {"content": {CSV: {}}}},
+)
+async def download_template_csv(caller: CallerDep) -> Response:
+    return Response(
+        template_csv(), media_type=CSV, headers=_attachment("fupin-import-template.csv")
+    )
+
+
+@router.post(
+    "/v1/imports",
+    status_code=202,
+    response_model=ImportJobRead,
+    summary="Upload a county spreadsheet (.xlsx or .csv) for import",
+    description=(
+        "Multipart upload (field `file`). The file is checked to be a spreadsheet, stored, and"
+        " imported by a background job into the caller's jurisdiction; follow its progress at"
+        " `GET /v1/imports/{id}` and download the row-level error report when it ends."
+    ),
+    responses=problem_responses(401, 403, 413, 422),
+)
+async def upload(
+    request: Request,
+    caller: CallerDep,
+    privacy: PrivacyDep,
+    background: BackgroundTasks,
+    file: Annotated[UploadFile, File(description="the .xlsx or .csv file")],
+) -> ImportJobRead:
+    require_writer(caller)
+    settings = request.app.state.settings
+    sessionmaker = request.app.state.sessionmaker
+    job, config = await create_job(
+        sessionmaker, settings, caller, file.file, file.filename or "upload"
+    )
+    runner = ImportRunner(sessionmaker, settings, privacy)
+    background.add_task(runner.run, job.id, config, caller.actor)
+    return job_read(job)
+
+
+@router.get(
+    "/v1/imports",
+    response_model=ImportJobPage,
+    summary="Import jobs of your jurisdiction, newest first",
+    responses=problem_responses(401, 422),
+)
+async def list_jobs(
+    session: SessionDep, caller: CallerDep, limit: Limit = 50, cursor: Cursor = None
+) -> ImportJobPage:
+    after = decode_cursor(cursor, 2)
+    from fupin_registry.imports.models import ImportJob
+
+    jobs = await ImportRepository(session).list_jobs(
+        caller.region_filter(ImportJob.region_code),
+        before=(str(after[0]), str(after[1])) if after else None,
+        limit=limit + 1,
+    )
+    next_cursor = None
+    if len(jobs) > limit:
+        jobs = jobs[:limit]
+        next_cursor = encode_cursor([jobs[-1].created_at.isoformat(), str(jobs[-1].id)])
+    return ImportJobPage(items=[job_read(j) for j in jobs], next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/imports/{job_id}",
+    response_model=ImportJobRead,
+    summary="Progress of an import job",
+    responses=problem_responses(401, 404),
+)
+async def get_job(job: ImportJobDep) -> ImportJobRead:
+    return job_read(job)
+
+
+async def _error_rows(
+    request: Request, job_id: uuid.UUID, reveal: object
+) -> AsyncIterator[list[list[str]]]:
+    async with session_scope(request.app.state.sessionmaker) as session:
+        batch = []
+        async for error in ImportRepository(session).stream_errors(job_id):
+            batch.append(error)
+            if len(batch) >= 2000:
+                yield error_cells(batch, reveal)  # type: ignore[arg-type]
+                batch = []
+        if batch:
+            yield error_cells(batch, reveal)  # type: ignore[arg-type]
+
+
+def _revealer(privacy: object, clear: bool) -> object:
+    def reveal(blob: bytes | None, column: str) -> str:
+        if blob is None:
+            return ""
+        value = privacy.open(blob, ERROR_VALUE_FIELD) or ""  # type: ignore[attr-defined]
+        field = PII_HEADERS.get(column)
+        return MASKS[field](value) if field and not clear else value
+
+    return reveal
+
+
+async def _audit_clear(
+    request: Request,
+    caller: CallerDep,
+    action: str,
+    object_type: str,
+    object_id: str,
+    details: dict[str, object],
+) -> None:
+    if not caller.has_scope(PII_READ_SCOPE):
+        return
+    async with session_scope(request.app.state.sessionmaker) as session:
+        await AuditTrail(session).append(
+            AuditRecord(caller.actor, action, object_type, object_id, details)
+        )
+
+
+@router.get(
+    "/v1/imports/{job_id}/errors.csv",
+    summary="Row-level error report (CSV)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {CSV: {}}}, **problem_responses(401, 404)},
+)
+async def errors_csv(
+    request: Request, job: ImportJobDep, caller: CallerDep, privacy: PrivacyDep
+) -> StreamingResponse:
+    clear = caller.has_scope(PII_READ_SCOPE)
+    await _audit_clear(
+        request, caller, "pii.read_unmasked", "import_errors", str(job.id), {"format": "csv"}
+    )
+    rows = _error_rows(request, job.id, _revealer(privacy, clear))
+    return StreamingResponse(
+        stream_csv(ERROR_HEADERS, rows),
+        media_type=CSV,
+        headers=_attachment(f"import-{job.id}-errors.csv"),
+    )
+
+
+@router.get(
+    "/v1/imports/{job_id}/errors.xlsx",
+    summary="Row-level error report (XLSX)",
+    response_class=FileResponse,
+    responses={200: {"content": {XLSX: {}}}, **problem_responses(401, 404)},
+)
+async def errors_xlsx(
+    request: Request, job: ImportJobDep, caller: CallerDep, privacy: PrivacyDep
+) -> FileResponse:
+    clear = caller.has_scope(PII_READ_SCOPE)
+    await _audit_clear(
+        request, caller, "pii.read_unmasked", "import_errors", str(job.id), {"format": "xlsx"}
+    )
+    book = XlsxFile("错误报告", ERROR_HEADERS)
+    async for rows in _error_rows(request, job.id, _revealer(privacy, clear)):
+        await asyncio.to_thread(book.write, rows)
+    path = await asyncio.to_thread(book.close)
+    return FileResponse(
+        path,
+        media_type=XLSX,
+        filename=f"import-{job.id}-errors.xlsx",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _export_name(caller: CallerDep, suffix: str) -> str:
+    return f"register-{caller.jurisdiction}-{datetime.now().strftime('%Y%m%d')}.{suffix}"
+
+
+@router.get(
+    "/v1/exports/households.csv",
+    tags=["exports"],
+    summary="Export your jurisdiction's register (CSV, template headers)",
+    description="Streamed; personal fields masked unless you hold `pii:read`"
+    " (an unmasked export is audited).",
+    response_class=StreamingResponse,
+    responses={200: {"content": {CSV: {}}}, **problem_responses(401)},
+)
+async def export_csv(request: Request, caller: CallerDep, privacy: PrivacyDep) -> StreamingResponse:
+    await _audit_clear(
+        request,
+        caller,
+        "pii.export_unmasked",
+        "register",
+        caller.jurisdiction,
+        {"format": "csv", "fields": sorted(PII_HEADERS.values())},
+    )
+
+    async def batches() -> AsyncIterator[list[list[str]]]:
+        async with session_scope(request.app.state.sessionmaker) as session:
+            async for rows in RegisterRows(session, privacy, caller).batches():
+                yield rows
+
+    return StreamingResponse(
+        stream_csv(HEADERS, batches()),
+        media_type=CSV,
+        headers=_attachment(_export_name(caller, "csv")),
+    )
+
+
+@router.get(
+    "/v1/exports/households.xlsx",
+    tags=["exports"],
+    summary="Export your jurisdiction's register (XLSX, template headers)",
+    description="Personal fields masked unless you hold `pii:read`"
+    " (an unmasked export is audited).",
+    response_class=FileResponse,
+    responses={200: {"content": {XLSX: {}}}, **problem_responses(401)},
+)
+async def export_xlsx(request: Request, caller: CallerDep, privacy: PrivacyDep) -> FileResponse:
+    await _audit_clear(
+        request,
+        caller,
+        "pii.export_unmasked",
+        "register",
+        caller.jurisdiction,
+        {"format": "xlsx", "fields": sorted(PII_HEADERS.values())},
+    )
+    book = XlsxFile("贫困户信息", HEADERS)
+    try:
+        async with session_scope(request.app.state.sessionmaker) as session:
+            async for rows in RegisterRows(session, privacy, caller).batches():
+                await asyncio.to_thread(book.write, rows)
+    finally:
+        path = await asyncio.to_thread(book.close)
+    return FileResponse(
+        path,
+        media_type=XLSX,
+        filename=_export_name(caller, "xlsx"),
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )

@@ -5,14 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+import asyncpg
+from fupin_kit.auth import Caller
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_kit.auth import Caller
 from fupin_registry.households.models import Household, Member
 from fupin_registry.quotas.models import Quota
 from fupin_registry.vocabulary import HouseholdStatus
+
+
+async def copy_quotas(
+    conn: asyncpg.Connection, rows: Sequence[tuple[str, int, int, str | None, str]]
+) -> None:
+    """Bulk upsert of (region_code, year, quota, parent_code, set_by), without the tree checks."""
+    await conn.executemany(
+        "INSERT INTO quotas (region_code, year, quota, parent_code, set_by)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (region_code, year)"
+        " DO UPDATE SET quota = EXCLUDED.quota, set_by = EXCLUDED.set_by, updated_at = now()",
+        rows,
+    )
 
 
 class QuotaRepository:
@@ -35,7 +48,9 @@ class QuotaRepository:
         )
         return list(result.scalars())
 
-    async def children_total(self, parent_code: str, year: int, *, excluding: str | None = None) -> int:
+    async def children_total(
+        self, parent_code: str, year: int, *, excluding: str | None = None
+    ) -> int:
         query = select(func.coalesce(func.sum(Quota.quota), 0)).where(
             Quota.parent_code == parent_code, Quota.year == year
         )
@@ -48,7 +63,13 @@ class QuotaRepository:
     ) -> Quota:
         statement = (
             insert(Quota)
-            .values(region_code=region_code, year=year, quota=quota, parent_code=parent_code, set_by=set_by)
+            .values(
+                region_code=region_code,
+                year=year,
+                quota=quota,
+                parent_code=parent_code,
+                set_by=set_by,
+            )
             .on_conflict_do_update(
                 index_elements=["region_code", "year"],
                 set_={"quota": quota, "set_by": set_by, "updated_at": func.now()},
@@ -72,7 +93,7 @@ class QuotaRepository:
         return list(result.scalars())
 
     async def people_registered(self, region_prefix: str, year: int) -> int:
-        """People (current members) of identified households registered in ``year`` in the region."""
+        """People (current members) of identified households registered in ``year``."""
         query = (
             select(func.count(Member.id))
             .join(Household, Household.id == Member.household_id)

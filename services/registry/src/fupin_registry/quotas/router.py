@@ -3,11 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-
 from fupin_events.values import RegionPrefix
 from fupin_kit.auth import CallerDep
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, problem_responses
+
 from fupin_registry.quotas.dependencies import QuotaServiceDep
 from fupin_registry.quotas.schemas import QuotaRead, QuotaUpdate
 
@@ -22,7 +22,11 @@ YearPath = Annotated[int, Path(ge=2000, le=2100)]
     summary="Set a region's quota for a year (children may not exceed the parent)",
 )
 async def set_quota(
-    region_code: RegionPath, year: YearPath, body: QuotaUpdate, caller: CallerDep, service: QuotaServiceDep
+    region_code: RegionPath,
+    year: YearPath,
+    body: QuotaUpdate,
+    caller: CallerDep,
+    service: QuotaServiceDep,
 ) -> QuotaRead:
     return await service.describe(await service.set(region_code, year, body.quota, caller))
 
@@ -42,7 +46,9 @@ async def read_quota(
     return await service.describe(quota)
 
 
-@router.get("", responses=problem_responses(401, 404, 422), summary="The quotas split below a region")
+@router.get(
+    "", responses=problem_responses(401, 404, 422), summary="The quotas split below a region"
+)
 async def list_quotas(
     caller: CallerDep,
     service: QuotaServiceDep,

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class QuotaUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    quota: int = Field(ge=0, le=100_000_000, description="people the region may register", examples=[1200])
+    quota: int = Field(
+        ge=0, le=100_000_000, description="people the region may register", examples=[1200]
+    )
 
 
 class QuotaRead(BaseModel):

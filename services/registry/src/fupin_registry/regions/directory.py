@@ -7,14 +7,14 @@ database.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
-
+from fastapi import Depends, FastAPI, Request
 from fupin_kit.db import SessionDep
+from fupin_kit.logging import get_logger
 from fupin_kit.problems import Unprocessable
+
 from fupin_registry.regions.repository import RegionRepository
 
 
@@ -62,7 +62,7 @@ class RegionDirectory:
         return entry.name if entry else None
 
 
-_load_lock = asyncio.Lock()
+log = get_logger("fupin.registry.regions")
 
 
 async def load_directory(repository: RegionRepository) -> RegionDirectory:
@@ -70,14 +70,21 @@ async def load_directory(repository: RegionRepository) -> RegionDirectory:
     return RegionDirectory([RegionEntry(*row) for row in rows])
 
 
+async def warm_region_directory(app: FastAPI) -> None:
+    """Startup hook: load the directory once; if the database is not reachable yet, the first
+    request that needs it loads it instead."""
+    try:
+        async with app.state.sessionmaker() as session:
+            app.state.regions = await load_directory(RegionRepository(session))
+    except Exception as exc:  # the service still starts; readiness reports the database
+        log.warning("regions.preload_failed", error=repr(exc))
+
+
 async def get_region_directory(request: Request, session: SessionDep) -> RegionDirectory:
     directory: RegionDirectory | None = getattr(request.app.state, "regions", None)
-    if directory is None:
-        async with _load_lock:
-            directory = getattr(request.app.state, "regions", None)
-            if directory is None:
-                directory = await load_directory(RegionRepository(session))
-                request.app.state.regions = directory
+    if directory is None:  # two concurrent first loads are harmless: both read the same table
+        directory = await load_directory(RegionRepository(session))
+        request.app.state.regions = directory
     return directory
 
 

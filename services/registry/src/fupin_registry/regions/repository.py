@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.regions.models import Region
+
+
+async def load_divisions(conn: asyncpg.Connection) -> list[tuple[str, str, str, str | None]]:
+    rows = await conn.fetch("SELECT code, name, level, parent_code FROM regions")
+    return [(r["code"], r["name"], r["level"], r["parent_code"]) for r in rows]
+
+
+async def set_rural_populations(conn: asyncpg.Connection, figures: dict[str, int]) -> None:
+    """Bulk update of rural population (reference data) by region code."""
+    await conn.execute(
+        "UPDATE regions SET rural_population = v.people, updated_at = now()"
+        " FROM unnest($1::text[], $2::int[]) AS v(code, people) WHERE regions.code = v.code",
+        list(figures),
+        list(figures.values()),
+    )
 
 
 class RegionRepository:

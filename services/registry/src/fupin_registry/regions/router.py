@@ -1,11 +1,11 @@
 """HTTP routes of the regions domain: reference data for codes, names and rural population."""
 
 from fastapi import APIRouter
-
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, problem_responses
+
 from fupin_registry.access import require_admin
 from fupin_registry.regions.repository import RegionRepository
 from fupin_registry.regions.schemas import RegionRead, RuralPopulationUpdate
@@ -15,13 +15,17 @@ router = APIRouter(prefix="/v1/regions", tags=["regions"])
 
 @router.get("/{code}", responses=problem_responses(401, 404), summary="One region")
 async def read_region(code: str, session: SessionDep, caller: CallerDep) -> RegionRead:
-    region = await RegionRepository(session).get(code) if code.isdigit() and len(code) <= 12 else None
+    region = (
+        await RegionRepository(session).get(code) if code.isdigit() and len(code) <= 12 else None
+    )
     if region is None:
         raise NotFound(f"region {code[:12]} not found")
     return RegionRead.model_validate(region)
 
 
-@router.get("/{code}/children", responses=problem_responses(401, 404), summary="Child regions, by code")
+@router.get(
+    "/{code}/children", responses=problem_responses(401, 404), summary="Child regions, by code"
+)
 async def list_children(
     code: str, session: SessionDep, caller: CallerDep, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[RegionRead]:

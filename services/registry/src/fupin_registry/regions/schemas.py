@@ -10,7 +10,9 @@ class RegionRead(BaseModel):
 
     code: str = Field(examples=["220622100201"])
     name: str = Field(examples=["那尔轰村委会"])
-    level: str = Field(examples=["village"], description="province, city, county, township or village")
+    level: str = Field(
+        examples=["village"], description="province, city, county, township or village"
+    )
     parent_code: str | None = Field(None, examples=["220622100"])
     rural_population: int | None = Field(None, description="rural population (reference data)")
 

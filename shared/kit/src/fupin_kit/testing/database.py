@@ -29,9 +29,17 @@ async def _create(dsn: str, name: str) -> None:
 
 
 async def _drop(dsn: str, name: str) -> None:
+    # FORCE may not terminate an autovacuum worker for a non-superuser role: retry briefly.
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(20):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except (asyncpg.ObjectInUseError, asyncpg.InsufficientPrivilegeError):
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await conn.close()
 

@@ -27,9 +27,9 @@ def unique_topic(prefix: str = "test") -> str:
 
 
 async def read_all(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0
+    bootstrap: str, topic: str, *, expect: int, wait_seconds: float = 20.0
 ) -> list[Any]:
-    """Read a topic from the beginning until ``expect`` records arrived or the timeout passed,
+    """Read a topic from the beginning until ``expect`` records arrived or ``wait_seconds`` passed,
     then keep reading briefly so that surplus records (duplicates) are seen too."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -41,7 +41,7 @@ async def read_all(
     await consumer.start()
     records: list[Any] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + wait_seconds
         while asyncio.get_running_loop().time() < deadline and len(records) < expect:
             batch = await consumer.getmany(timeout_ms=500)
             for items in batch.values():

@@ -36,7 +36,9 @@ def service_fixtures(
             yield url
 
     @pytest.fixture(scope="session")
-    def settings(database_url: str, signing_keys: tuple[str, str], kafka_bootstrap: str) -> ServiceSettings:
+    def settings(
+        database_url: str, signing_keys: tuple[str, str], kafka_bootstrap: str
+    ) -> ServiceSettings:
         return settings_cls(
             database_url=database_url,
             jwt_public_key=signing_keys[1],
@@ -58,7 +60,9 @@ def service_fixtures(
         """A session whose work is rolled back after the test (commits become savepoints)."""
         async with engine.connect() as connection:
             transaction = await connection.begin()
-            session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+            session = AsyncSession(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
             try:
                 yield session
             finally:
@@ -81,8 +85,12 @@ def service_fixtures(
                 await transaction.rollback()
 
     @pytest.fixture
-    async def client(app: FastAPI, make_token: Callable[..., str]) -> AsyncIterator[httpx.AsyncClient]:
-        async with api_client(app, make_token("22", scopes=["pii:read"], roles=["officer", "admin"])) as c:
+    async def client(
+        app: FastAPI, make_token: Callable[..., str]
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        async with api_client(
+            app, make_token("22", scopes=["pii:read"], roles=["officer", "admin"])
+        ) as c:
             yield c
 
     @pytest.fixture

@@ -1,0 +1,488 @@
+"""Ledger under contention: concurrent disbursements from ONE account through the real funds API
+versus the raw limit, a single conditional UPDATE in a loop, measured in the same run.
+
+    uv run python bench/ledger_bench.py [--clients 32] [--seconds 10] [--workers 1]
+
+What it does, in a fresh migrated database (dropped afterwards):
+1. starts the funds API with uvicorn in its own process (relay and consumers off: they run in the
+   worker process in production) and prepares, through the API, a fund, an announced project whose
+   notice has passed, and a funded project account;
+2. the load generator (a separate process; a small keep-alive HTTP/1.1 client, so that the
+   client's own cost does not hide the server's) runs N concurrent clients, each POSTing
+   ``/v1/projects/{id}/payments`` with its own Idempotency-Key, for the given time;
+3. the baseline: N concurrent asyncpg connections running
+   ``UPDATE ... SET balance = balance - $1 WHERE id = $2 AND balance >= $1 RETURNING balance``
+   on one row in a loop (autocommit), for the same time;
+4. an overdraft round: N clients try to pay 2x what the project holds; exactly the funded amount
+   must succeed, the rest must be refused, and no balance may be negative;
+5. checks that debits equal credits and every stored balance equals the sum of its postings.
+
+Writes bench/results/ledger.json: metric, value, unit, baseline, ratio, cores (+ details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICE = ROOT / "services" / "funds"
+RESULT = ROOT / "bench" / "results" / "ledger.json"
+BASE_URL = os.environ.get(
+    "FUNDS_DATABASE_URL", "postgresql+asyncpg://funds:funds@127.0.0.1:5432/funds"
+)
+COUNTY, VILLAGE = "220622", "220622100001"
+
+
+# --- a minimal keep-alive HTTP/1.1 client -------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(
+        self, method: str, path: str, body: dict | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = [
+            f"{method} {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            f"Content-Length: {len(payload)}",
+        ]
+        if body is not None:
+            head.append("Content-Type: application/json")
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        assert self.reader is not None
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value.strip())
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# --- the load generator (runs in its own process) -----------------------------------------------
+
+
+async def load(
+    port: int,
+    token: str,
+    project_id: str,
+    clients: int,
+    seconds: float,
+    amount: str,
+    on: str,
+    max_requests: int | None,
+) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+    sent = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(index: int) -> None:
+        nonlocal sent
+        connection = Connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline and (max_requests is None or sent < max_requests):
+                sent += 1
+                started = time.perf_counter()
+                status, _ = await connection.request(
+                    "POST",
+                    f"/v1/projects/{project_id}/payments",
+                    {"amount": amount, "payee": "bench supplier", "on": on},
+                    {**headers, "Idempotency-Key": f"bench-{uuid.uuid4().hex}"},
+                )
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*[client(i) for i in range(clients)])
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "elapsed": elapsed,
+        "ok": statuses.get(201, 0),
+        "rate": statuses.get(201, 0) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1] if latencies else None,
+    }
+
+
+async def baseline(dsn: str, clients: int, seconds: float) -> dict:
+    import asyncpg
+
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(
+        "CREATE TABLE bench_baseline (id bigint PRIMARY KEY, balance_fen bigint NOT NULL CHECK "
+        "(balance_fen >= 0))"
+    )
+    await admin.execute("INSERT INTO bench_baseline VALUES (1, 1000000000000)")
+    connections = [await asyncpg.connect(dsn) for _ in range(clients)]
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(conn: asyncpg.Connection) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            row = await conn.fetchrow(
+                "UPDATE bench_baseline SET balance_fen = balance_fen - $1 WHERE id = $2 AND "
+                "balance_fen >= $1"
+                " RETURNING balance_fen",
+                100,
+                1,
+            )
+            assert row is not None
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*[worker(c) for c in connections])
+    elapsed = time.perf_counter() - started
+    for conn in connections:
+        await conn.close()
+    await admin.execute("DROP TABLE bench_baseline")
+    await admin.close()
+    return {"ok": done, "elapsed": elapsed, "rate": done / elapsed}
+
+
+def load_main(argv: list[str]) -> None:
+    spec = json.loads(argv[0])
+    if spec["mode"] == "api":
+        result = asyncio.run(
+            load(
+                spec["port"],
+                spec["token"],
+                spec["project_id"],
+                spec["clients"],
+                spec["seconds"],
+                spec["amount"],
+                spec["on"],
+                spec.get("max_requests"),
+            )
+        )
+    else:
+        result = asyncio.run(baseline(spec["dsn"], spec["clients"], spec["seconds"]))
+    print(json.dumps(result))
+
+
+def run_load_process(spec: dict) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--load", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- orchestration --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def api_call(port: int, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    connection = Connection("127.0.0.1", port)
+    try:
+        status, raw = await connection.request(
+            method, path, body, {"Authorization": f"Bearer {token}"}
+        )
+    finally:
+        await connection.close()
+    if status >= 300:
+        raise RuntimeError(f"{method} {path} -> {status}: {raw[:500]!r}")
+    return json.loads(raw)
+
+
+async def prepare(port: int, token: str, project_amount: str, year: int) -> tuple[str, int]:
+    """A fund, an announced project past its notice, and the project funded with the amount."""
+    source = f"bench-{uuid.uuid4().hex[:6]}"  # only used in names
+    await api_call(
+        port,
+        token,
+        "POST",
+        "/v1/funds",
+        {
+            "region_code": COUNTY,
+            "source": "central",
+            "year": year,
+            "name": source,
+            "amount": "9000000000.00",
+            "on": f"{year}-01-02",
+        },
+    )
+    project = await api_call(
+        port,
+        token,
+        "POST",
+        "/v1/projects",
+        {
+            "name": "bench project",
+            "project_type": "roads",
+            "year": year,
+            "region_code": COUNTY,
+            "village_codes": [VILLAGE],
+            "implementing_unit": "bench",
+            "budget": [{"source": "central", "amount": "9000000000.00"}],
+            "on": f"{year}-01-03",
+        },
+    )
+    pid = project["id"]
+    await api_call(port, token, "POST", f"/v1/projects/{pid}/approve", {"on": f"{year}-01-04"})
+    await api_call(port, token, "POST", f"/v1/projects/{pid}/announce", {"on": f"{year}-01-05"})
+    funding = await api_call(
+        port,
+        token,
+        "POST",
+        f"/v1/projects/{pid}/fundings",
+        {"source": "central", "amount": project_amount, "on": f"{year}-02-01"},
+    )
+    return pid, funding["to_account_id"]
+
+
+async def ledger_checks(dsn: str, project_account: int) -> dict:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        debits, credits = await conn.fetchrow(
+            "SELECT coalesce(sum(amount_fen) FILTER (WHERE side = 'debit'), 0),"
+            " coalesce(sum(amount_fen) FILTER (WHERE side = 'credit'), 0) FROM ledger_postings"
+        )
+        mismatched = await conn.fetchval(
+            "SELECT count(*) FROM accounts a WHERE a.balance_fen <> coalesce((SELECT sum(CASE "
+            "WHEN p.side = a.normal_side"
+            " THEN p.amount_fen ELSE -p.amount_fen END) FROM ledger_postings p WHERE "
+            "p.account_id = a.id), 0)"
+        )
+        negative = await conn.fetchval("SELECT count(*) FROM accounts WHERE balance_fen < 0")
+        balance = await conn.fetchval(
+            "SELECT balance_fen FROM accounts WHERE id = $1", project_account
+        )
+        payments = await conn.fetchval(
+            "SELECT count(*) FROM ledger_entries WHERE credit_account_id = $1 AND kind = "
+            "'project_payment'",
+            project_account,
+        )
+        return {
+            "debits_fen": debits,
+            "credits_fen": credits,
+            "entries_balance": debits == credits and mismatched == 0,
+            "mismatched_accounts": mismatched,
+            "negative_balances": negative,
+            "project_balance_fen": balance,
+            "payments": payments,
+        }
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        load_main([args.load])
+        return 0
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from fupin_kit.auth import issue_token
+    from fupin_kit.testing.database import migrated_database
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    token = issue_token(
+        private,
+        subject="bench-officer",
+        jurisdiction="22",
+        roles=["officer", "admin"],
+        lifetime_seconds=3600,
+    )
+
+    with (
+        migrated_database(BASE_URL, SERVICE / "alembic.ini", label="bench") as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        key_file = Path(tmp) / "jwt-public.pem"
+        key_file.write_text(public, encoding="ascii")
+        port = free_port()
+        env = {
+            **os.environ,
+            "FUNDS_DATABASE_URL": url,
+            "FUNDS_JWT_PUBLIC_KEY_FILE": str(key_file),
+            "FUNDS_RUN_RELAY": "false",
+            "FUNDS_RUN_CONSUMERS": "false",
+            "FUNDS_ENVIRONMENT": "test",
+            "FUNDS_LOG_LEVEL": "WARNING",
+            "FUNDS_DATABASE_POOL_SIZE": str(max(10, args.clients // args.workers + 4)),
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "fupin_funds.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    asyncio.run(api_call(port, token, "GET", "/healthz"))
+                    break
+                except (OSError, RuntimeError, ValueError):
+                    if time.time() > deadline or server.poll() is not None:
+                        raise RuntimeError("the funds API did not start") from None
+                    time.sleep(0.3)
+
+            # Throughput: plenty of money in the one project account.
+            project_id, account = asyncio.run(prepare(port, token, "100000000.00", 2024))
+            common = {
+                "mode": "api",
+                "port": port,
+                "token": token,
+                "clients": args.clients,
+                "on": "2024-02-02",
+            }
+            run_load_process(
+                {**common, "project_id": project_id, "seconds": 2.0, "amount": "1.00"}
+            )  # warm-up
+            payments_before = asyncio.run(ledger_checks(dsn, account))["payments"]
+            api = run_load_process(
+                {**common, "project_id": project_id, "seconds": args.seconds, "amount": "1.00"}
+            )
+            throughput_checks = asyncio.run(ledger_checks(dsn, account))
+            raw = run_load_process(
+                {"mode": "baseline", "dsn": dsn, "clients": args.clients, "seconds": args.seconds}
+            )
+
+            # Overdraft round: try to pay twice what the account holds.
+            funded_fen = 50_000  # 500.00 in payments of 1.00
+            drain_id, drain_account = asyncio.run(prepare(port, token, "500.00", 2023))
+            drain = run_load_process(
+                {
+                    **common,
+                    "on": "2023-02-02",
+                    "project_id": drain_id,
+                    "seconds": 60.0,
+                    "amount": "1.00",
+                    "max_requests": 2 * funded_fen // 100,
+                }
+            )
+            drain_checks = asyncio.run(ledger_checks(dsn, drain_account))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    cores = os.cpu_count() or 1
+    overdrafts = drain_checks["negative_balances"] + max(0, drain["ok"] - funded_fen // 100)
+    result = {
+        "metric": f"ledger disbursements from one account, {args.clients} clients through the API",
+        "value": round(api["rate"], 1),
+        "unit": "disbursements/s",
+        "baseline": round(raw["rate"], 1),
+        "baseline_description": (
+            "single conditional UPDATE ... WHERE balance >= x RETURNING in a loop,"
+            f" {args.clients} asyncpg connections"
+        ),
+        "ratio": round(api["rate"] / raw["rate"], 3),
+        "cores": cores,
+        "uvicorn_workers": args.workers,
+        "seconds": args.seconds,
+        "api_p50_ms": round(api["p50_ms"], 2),
+        "api_p99_ms": round(api["p99_ms"], 2),
+        "api_statuses": api["statuses"],
+        "overdrafts": overdrafts,
+        "entries_balance": throughput_checks["entries_balance"] and drain_checks["entries_balance"],
+        "overdraft_round": {
+            "attempted": sum(drain["statuses"].values()),
+            "succeeded": drain["ok"],
+            "funded_payments": funded_fen // 100,
+            "statuses": drain["statuses"],
+            "final_balance_fen": drain_checks["project_balance_fen"],
+        },
+        "ledger_payments_equal_201s": throughput_checks["payments"] - payments_before == api["ok"],
+    }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(
+        f"API     {result['value']:>9.1f} disbursements/s  (p50 {result['api_p50_ms']} ms, p99 "
+        f"{result['api_p99_ms']} ms)"
+    )
+    print(f"raw SQL {result['baseline']:>9.1f} updates/s")
+    print(
+        f"ratio   {result['ratio']:.3f}  cores {cores}  overdrafts {overdrafts}  entries balance "
+        f"{result['entries_balance']}"
+    )
+    print(
+        f"overdraft round: {drain['ok']} of {result['overdraft_round']['attempted']} paid, "
+        f"{funded_fen // 100} fundable, final balance {drain_checks['project_balance_fen']} fen"
+    )
+    print(f"wrote {RESULT.relative_to(ROOT)}")
+    ok = (
+        overdrafts == 0
+        and result["entries_balance"]
+        and result["ledger_payments_equal_201s"]
+        and drain["ok"] == funded_fen // 100
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

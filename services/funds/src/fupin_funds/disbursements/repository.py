@@ -1,0 +1,78 @@
+"""SQL of the disbursement path: everything a project payment needs to know, in one statement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_funds.ledger.repository import AccountRef, LedgerRepository
+
+_PAYMENT_CONTEXT = """
+SELECT p.id, p.region_code, p.status, p.year, a.ends_on,
+       (SELECT CASE WHEN count(*) = 1 THEN min(b.source) ELSE 'mixed' END
+          FROM project_budgets b WHERE b.project_id = p.id) AS source,
+       (SELECT count(*) FROM objections o WHERE o.announcement_id = a.id AND o.status = 'open')
+           AS open_objections,
+       acc.id, acc.kind, acc.region_code, acc.source, acc.year, acc.ref_id, acc.normal_side,
+           acc.balance_fen,
+       bank.id, bank.kind, bank.region_code, bank.source, bank.year, bank.ref_id,
+           bank.normal_side, bank.balance_fen,
+       subsidy.id, subsidy.kind, subsidy.region_code, subsidy.source, subsidy.year, subsidy.ref_id,
+       subsidy.normal_side, subsidy.balance_fen
+  FROM projects p
+  LEFT JOIN announcements a ON a.subject_type = 'project' AND a.subject_id = p.id
+  LEFT JOIN accounts acc ON acc.kind = 'project' AND acc.region_code = p.region_code AND
+      acc.source = ''
+       AND acc.year = 0 AND acc.ref_id = p.id
+  LEFT JOIN accounts bank ON bank.kind = 'bank_settlement' AND bank.region_code =
+      left(p.region_code, 6)
+       AND bank.source = '' AND bank.year = 0 AND bank.ref_id = ''
+  LEFT JOIN accounts subsidy ON subsidy.kind = 'household_subsidy' AND subsidy.region_code =
+      left(p.region_code, 6)
+       AND subsidy.source = '' AND subsidy.year = 0 AND subsidy.ref_id = ''
+ WHERE p.id = $1
+"""
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    """A project as the payment path sees it: state, notice, open objections, its account."""
+
+    project_id: str
+    region_code: str
+    status: str
+    year: int
+    notice_ends_on: date | None
+    source: str  # the project's fund source, or "mixed" when its budget has several
+    open_objections: int
+    account: AccountRef | None
+    bank_settlement: AccountRef | None  # the county's accounts that payments go to, when they exist
+    household_subsidy: AccountRef | None
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.ledger = LedgerRepository(session)
+
+    async def context(self, project_id: str) -> PaymentContext | None:
+        row = await (await self.ledger.driver()).fetchrow(_PAYMENT_CONTEXT, project_id)
+        if row is None:
+            return None
+
+        def account(first: int) -> AccountRef | None:
+            return None if row[first] is None else AccountRef(*row[first : first + 8])
+
+        return PaymentContext(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            int(row[6]),
+            account(7),
+            account(15),
+            account(23),
+        )

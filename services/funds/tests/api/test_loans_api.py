@@ -1,0 +1,219 @@
+"""Subsidised loans: registration checked against the register at the start date and the limits,
+interest subsidies by actual days through the ledger, repayment, overdue, default, misuse,
+risk compensation; a bank sees only its own loans."""
+
+from datetime import date
+
+import pytest
+from funds_testkit import (
+    COUNTY,
+    assert_problem,
+    change_status,
+    open_fund,
+    register_household,
+    resident_id,
+)
+
+from fupin_funds.common.privacy import Privacy
+from fupin_kit.testing.plugin import api_client
+
+BORROWER = resident_id(date(1985, 5, 20), 231)
+
+
+def loan_body(**overrides):
+    body = {
+        "bank_loan_ref": "L-0001",
+        "borrower_id_number": BORROWER,
+        "amount": "50000.00",
+        "term_months": 36,
+        "annual_rate": "0.0435",
+        "start_date": "2024-03-01",
+        "purpose": "cattle",
+        "product": "microcredit",
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+async def bank(app, make_token):
+    async with api_client(
+        app, make_token("22", scopes=["loans:report"], roles=["partner"], client_id="bank-1")
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def borrower_household(app, settings):
+    index = Privacy(settings).index.hex(BORROWER)
+    return await register_household(app, member_indexes=[index], registered_on=date(2023, 1, 1))
+
+
+async def test_loan_checks_limits_and_eligibility(app, bank, borrower_household):
+    for change, pointer in [
+        ({"amount": "50000.01"}, "#/body/amount"),
+        ({"term_months": 37}, "#/body/term_months"),
+        ({"annual_rate": "0.5"}, "#/body/annual_rate"),
+        (
+            {"borrower_id_number": resident_id(date(1985, 5, 20), 232)[:17] + "0"},
+            "#/body/borrower_id_number",
+        ),
+        (
+            {"borrower_id_number": resident_id(date(1960, 1, 1), 231)},
+            "#/body/borrower_id_number",
+        ),  # 64 on start
+        (
+            {"borrower_id_number": resident_id(date(1990, 1, 1), 777)},
+            "#/body/borrower_id_number",
+        ),  # not in register
+        ({"start_date": "2022-12-01"}, "#/body/borrower_id_number"),  # not yet registered then
+        ({"start_date": "2099-01-01"}, "#/body/start_date"),
+    ]:
+        assert_problem(await bank.post("/v1/loans", json=loan_body(**change)), 422, pointer)
+    assert (await bank.get("/v1/loans")).json()["items"] == []
+    registered = await bank.post("/v1/loans", json=loan_body())
+    assert registered.status_code == 201, registered.text
+    loan = registered.json()
+    assert loan["household_id"] == borrower_household and loan["maturity_date"] == "2027-03-01"
+    assert (
+        loan["borrower_id_number"] == BORROWER[:6] + "********" + BORROWER[-4:]
+    )  # banks see it masked
+    assert_problem(await bank.post("/v1/loans", json=loan_body()), 409)
+
+
+async def test_exited_household_within_transition_may_borrow(
+    app, bank, borrower_household, settings
+):
+    index = [Privacy(settings).index.hex(BORROWER)]
+    await change_status(app, borrower_household, "exited", date(2023, 12, 1), member_indexes=index)
+    assert (await bank.post("/v1/loans", json=loan_body())).status_code == 201
+    await change_status(app, borrower_household, "removed", date(2024, 1, 5), member_indexes=index)
+    refused = await bank.post(
+        "/v1/loans", json=loan_body(bank_loan_ref="L-2", start_date="2024-02-01")
+    )
+    assert "removed" in assert_problem(refused, 422, "#/body/borrower_id_number")["detail"]
+
+
+async def test_subsidy_repayment_default_and_compensation(
+    app, client, bank, borrower_household, make_token
+):
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    assert_problem(
+        await bank.post(
+            f"/v1/loans/{loan['id']}/subsidies",
+            json={"period_start": "2024-03-01", "period_end": "2024-04-01"},
+        ),
+        403,
+    )
+    paid = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-03-01", "period_end": "2024-04-01", "on": "2024-04-02"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert (
+        paid.json()["amount"] == "184.73" and paid.json()["days"] == 31
+    )  # 50,000 × 4.35% × 31/365
+    overlap = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-03-15", "period_end": "2024-05-01", "on": "2024-05-02"},
+    )
+    assert_problem(overlap, 409)
+    backwards = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-05-01", "period_end": "2024-04-01"},
+    )
+    assert_problem(backwards, 422, "#/body/period_end")
+
+    repaid = await bank.post(
+        f"/v1/loans/{loan['id']}/repayments", json={"amount": "20000.00", "repaid_on": "2024-04-11"}
+    )
+    assert repaid.status_code == 200 and repaid.json()["outstanding"] == "30000.00"
+    assert_problem(
+        await bank.post(
+            f"/v1/loans/{loan['id']}/repayments", json={"amount": "1.00", "repaid_on": "2024-04-10"}
+        ),
+        422,
+        "#/body/repaid_on",
+    )
+    assert_problem(
+        await bank.post(
+            f"/v1/loans/{loan['id']}/repayments",
+            json={"amount": "30000.01", "repaid_on": "2024-04-12"},
+        ),
+        422,
+        "#/body/amount",
+    )
+    second = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-04-01", "period_end": "2024-05-01", "on": "2024-05-02"},
+    )
+    # 10 days on 50,000 and 20 days on 30,000 at 4.35%.
+    assert (
+        second.json()["amount"]
+        == f"{round((5_000_000 * 0.0435 * 10 + 3_000_000 * 0.0435 * 20) / 365) / 100:.2f}"
+    )
+
+    overdue = await bank.post(
+        f"/v1/loans/{loan['id']}/overdue", json={"overdue_since": "2024-06-01"}
+    )
+    assert overdue.json()["status"] == "overdue"
+    defaulted = await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-15"})
+    assert (
+        defaulted.json()["status"] == "defaulted"
+        and defaulted.json()["subsidy_stopped_on"] == "2024-06-15"
+    )
+    partial = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-06-01", "period_end": "2024-07-01", "on": "2024-07-02"},
+    )
+    assert (
+        partial.status_code == 201
+        and partial.json()["days"] == 14
+        and partial.json()["period_end"] == "2024-06-15"
+    )
+    stopped = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-07-01", "period_end": "2024-08-01", "on": "2024-08-02"},
+    )
+    assert "stopped" in assert_problem(stopped, 409)["detail"]
+
+    assert (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()["balance"] == "0.00"
+    deposit = await client.post(
+        f"/v1/risk-compensation/{COUNTY}/deposits",
+        json={"source": "central", "year": 2024, "amount": "5000.00", "on": "2024-07-03"},
+    )
+    assert deposit.status_code == 201, deposit.text
+    compensated = await client.post(
+        f"/v1/loans/{loan['id']}/compensation", json={"amount": "3000.00", "on": "2024-07-04"}
+    )
+    assert compensated.status_code == 201, compensated.text
+    assert (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()["balance"] == "2000.00"
+    too_much = await client.post(
+        f"/v1/loans/{loan['id']}/compensation", json={"amount": "2000.01", "on": "2024-07-05"}
+    )
+    assert_problem(too_much, 409, "#/body/amount")
+
+    unmasked = (await client.get(f"/v1/loans/{loan['id']}")).json()
+    assert unmasked["borrower_id_number"] == BORROWER  # officer with pii:read
+    assert (await client.get("/v1/ledger/trial-balance")).json()["balanced"]
+
+
+async def test_misuse_is_for_officers_and_banks_see_only_their_loans(
+    app, client, bank, borrower_household, make_token
+):
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    assert_problem(
+        await bank.post(f"/v1/loans/{loan['id']}/misuse", json={"on": "2024-05-01"}), 403
+    )
+    misused = await client.post(
+        f"/v1/loans/{loan['id']}/misuse", json={"on": "2024-05-01", "note": "bought a car"}
+    )
+    assert misused.json()["status"] == "misused"
+    async with api_client(
+        app, make_token("22", scopes=["loans:report"], client_id="bank-2")
+    ) as other_bank:
+        assert_problem(await other_bank.get(f"/v1/loans/{loan['id']}"), 404)
+        assert (await other_bank.get("/v1/loans")).json()["items"] == []
+    async with api_client(app, make_token("220581")) as neighbour:
+        assert_problem(await neighbour.get(f"/v1/loans/{loan['id']}"), 404)

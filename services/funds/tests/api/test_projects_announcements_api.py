@@ -1,0 +1,289 @@
+"""Project library and public notice: beneficiaries checked against the register, approval
+authority by level and amount, the lifecycle, the notice gate, objections and rate limits."""
+
+from datetime import date, timedelta
+
+import pytest
+from funds_testkit import (
+    COUNTY,
+    OTHER_VILLAGE,
+    VILLAGE,
+    after_notice,
+    announced_project,
+    assert_problem,
+    change_status,
+    open_fund,
+    project_body,
+    register_household,
+    today,
+)
+
+from fupin_kit.testing.plugin import api_client
+
+
+async def test_beneficiaries_are_checked_against_the_register(app, client):
+    registered = await register_household(app)
+    elsewhere = await register_household(app, village=OTHER_VILLAGE)
+    applied = await register_household(app, status="applied")
+    removed = await register_household(app)
+    await change_status(app, removed, "removed", date(2024, 1, 10))
+    for household, reason in [
+        ("ghost", "unknown"),
+        (elsewhere, "not in the project's villages"),
+        (applied, "not registered"),
+        (removed, "removed"),
+    ]:
+        response = await client.post(
+            "/v1/projects", json=project_body(beneficiaries=[registered, household])
+        )
+        body = assert_problem(response, 422, "#/body/beneficiaries/1")
+        assert reason.split()[0] in body["detail"], body
+    assert (await client.get("/v1/projects")).json()["items"] == []
+    ok = await client.post("/v1/projects", json=project_body(beneficiaries=[registered]))
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["category"] == "key_task" and ok.json()["status"] == "proposed"
+    service = await client.post(
+        "/v1/projects", json=project_body(project_type="purchased_public_service")
+    )
+    assert service.json()["category"] == "measure"
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        ({"village_codes": ["220581001001"]}, "#/body/village_codes/0"),
+        ({"village_codes": [VILLAGE, VILLAGE]}, "#/body/village_codes/1"),
+        ({"project_type": "casino"}, "#/body/project_type"),
+        ({"budget": [{"source": "central", "amount": "0"}]}, "#/body/budget/0/amount"),
+        (
+            {
+                "budget": [
+                    {"source": "central", "amount": "1"},
+                    {"source": "central", "amount": "2"},
+                ]
+            },
+            "#/body/budget/1/source",
+        ),
+        ({"region_code": "2206"}, "#/body/region_code"),
+        ({"year": 1999}, "#/body/year"),
+    ],
+)
+async def test_bad_projects_are_refused(client, change, pointer):
+    response = await client.post("/v1/projects", json=project_body(**change))
+    assert_problem(response, 422, pointer)
+
+
+async def test_approval_authority_by_level_and_amount(app, client, make_token):
+    small = (await client.post("/v1/projects", json=project_body())).json()
+    large = (
+        await client.post(
+            "/v1/projects",
+            json=project_body(budget=[{"source": "central", "amount": "1000000.01"}]),
+        )
+    ).json()
+    township_project = (
+        await client.post("/v1/projects", json=project_body(region_code="220622100"))
+    ).json()
+    async with api_client(app, make_token("220622100")) as township:
+        assert_problem(
+            await township.post(f"/v1/projects/{small['id']}/approve", json={}), 404
+        )  # not its region
+        body = assert_problem(
+            await township.post(f"/v1/projects/{township_project['id']}/approve", json={}), 403
+        )
+        assert "township level may not approve" in body["detail"]
+    async with api_client(app, make_token(COUNTY)) as county:
+        approved = await county.post(
+            f"/v1/projects/{small['id']}/approve", json={"on": "2024-02-02"}
+        )
+        assert approved.status_code == 200 and approved.json()["approved_level"] == "county"
+        body = assert_problem(
+            await county.post(f"/v1/projects/{large['id']}/approve", json={}), 403
+        )
+        assert "higher level" in body["detail"]
+    async with api_client(app, make_token("2206")) as city:
+        approved = await city.post(f"/v1/projects/{large['id']}/approve", json={"on": "2024-02-02"})
+        assert approved.status_code == 200 and approved.json()["approved_level"] == "city"
+    # The limit is data: the province lowers the county limit.
+    etag_get = await client.get("/v1/approval-authorities")
+    county_row = next(a for a in etag_get.json() if a["level"] == "county")
+    changed = await client.put(
+        "/v1/approval-authorities/county",
+        json={"max_budget": "100.00"},
+        headers={"If-Match": f'W/"authority-county-{county_row["version"]}"'},
+    )
+    assert changed.status_code == 200 and changed.json()["max_budget"] == "100.00"
+
+
+async def test_lifecycle_with_notice_gate_and_illegal_transitions(client):
+    await open_fund(client, amount="100000.00")
+    project = await announced_project(client)
+    pid = project["id"]
+    assert project["status"] == "announced" and project["notice_ends_on"] == "2024-02-16"
+    assert_problem(
+        await client.post(f"/v1/projects/{pid}/complete", json={"on": "2024-03-01"}), 409
+    )
+    assert_problem(await client.post(f"/v1/projects/{pid}/start", json={"on": "2024-02-16"}), 409)
+    started = await client.post(f"/v1/projects/{pid}/start", json={"on": after_notice(project)})
+    assert started.status_code == 200, started.text
+    assert_problem(
+        await client.post(f"/v1/projects/{pid}/complete", json={"on": "2024-02-01"}),
+        422,
+        "#/body/on",
+    )
+    for action, on in [("complete", "2024-05-01"), ("accept", "2024-05-10")]:
+        assert (
+            await client.post(f"/v1/projects/{pid}/{action}", json={"on": on})
+        ).status_code == 200
+    assert_problem(
+        await client.post(f"/v1/projects/{pid}/evaluate", json={"on": "2024-06-01"}),
+        422,
+        "#/body/note",
+    )
+    evaluated = await client.post(
+        f"/v1/projects/{pid}/evaluate", json={"on": "2024-06-01", "note": "income +12%"}
+    )
+    assert evaluated.json()["status"] == "evaluated"
+    assert_problem(await client.post(f"/v1/projects/{pid}/approve", json={}), 409)
+
+
+async def test_etag_update_only_while_proposed(client):
+    created = await client.post("/v1/projects", json=project_body())
+    pid = created.json()["id"]
+    read = await client.get(f"/v1/projects/{pid}")
+    assert_problem(await client.patch(f"/v1/projects/{pid}", json={"name": "x"}), 428)
+    assert_problem(
+        await client.patch(
+            f"/v1/projects/{pid}", json={"name": "x"}, headers={"If-Match": 'W/"stale"'}
+        ),
+        412,
+    )
+    changed = await client.patch(
+        f"/v1/projects/{pid}", json={"name": "renamed"}, headers={"If-Match": read.headers["etag"]}
+    )
+    assert changed.status_code == 200 and changed.json()["name"] == "renamed"
+    await client.post(f"/v1/projects/{pid}/approve", json={})
+    fresh = await client.get(f"/v1/projects/{pid}")
+    refused = await client.patch(
+        f"/v1/projects/{pid}", json={"name": "y"}, headers={"If-Match": fresh.headers["etag"]}
+    )
+    assert_problem(refused, 422)
+
+
+async def test_open_objection_blocks_money_until_resolved(app, client):
+    await open_fund(client, amount="1000.00", on=today() - timedelta(days=30))
+    announce_on = today() - timedelta(days=3)
+    project = await announced_project(client, announce_on=announce_on)
+    async with api_client(app) as anyone:
+        public = await anyone.get(f"/v1/public/announcements/{project['id']}")
+        assert public.status_code == 404  # announcements have their own ids
+        listing = (
+            await anyone.get(
+                "/v1/public/announcements",
+                params={"region": COUNTY, "active_on": today().isoformat()},
+            )
+        ).json()
+        notice = next(n for n in listing["items"] if n["subject_id"] == project["id"])
+        filed = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections",
+            json={"text": "the cooperative is a relative's", "contact": "13800001111"},
+        )
+        assert filed.status_code == 201, filed.text
+    later = (today() + timedelta(days=10)).isoformat()
+    blocked = await client.post(
+        f"/v1/projects/{project['id']}/fundings",
+        json={"source": "central", "amount": "10.00", "on": later},
+    )
+    body = assert_problem(blocked, 409)
+    assert body["open_objections"] == 1
+    objections = (await client.get(f"/v1/announcements/{notice['id']}/objections")).json()
+    assert objections[0]["contact"] == "13800001111"  # the test caller holds pii:read
+    resolved = await client.post(
+        f"/v1/objections/{filed.json()['id']}/resolution",
+        json={"outcome": "dismissed", "resolution": "checked: no relation"},
+    )
+    assert resolved.status_code == 200 and resolved.json()["outcome"] == "dismissed"
+    again = await client.post(
+        f"/v1/objections/{filed.json()['id']}/resolution",
+        json={"outcome": "upheld", "resolution": "x"},
+    )
+    assert_problem(again, 409)
+    funded = await client.post(
+        f"/v1/projects/{project['id']}/fundings",
+        json={"source": "central", "amount": "10.00", "on": later},
+    )
+    assert funded.status_code == 201, funded.text
+
+
+async def test_upheld_objection_rejects_the_project(app, client, make_token):
+    project = await announced_project(client, announce_on=today())
+    listing = (
+        await client.get(
+            "/v1/public/announcements", params={"region": COUNTY, "active_on": today().isoformat()}
+        )
+    ).json()
+    notice = next(n for n in listing["items"] if n["subject_id"] == project["id"])
+    async with api_client(app) as anyone:
+        filed = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections",
+            json={"text": "fake beneficiaries"},
+        )
+    async with api_client(app, make_token("220581")) as neighbour:
+        assert_problem(
+            await neighbour.post(
+                f"/v1/objections/{filed.json()['id']}/resolution",
+                json={"outcome": "upheld", "resolution": "x"},
+            ),
+            404,
+        )
+        objections = await neighbour.get(f"/v1/announcements/{notice['id']}/objections")
+        assert_problem(objections, 404)
+    async with api_client(app, make_token(COUNTY, scopes=[])) as county:
+        masked = (await county.get(f"/v1/announcements/{notice['id']}/objections")).json()
+        assert masked[0]["contact"] is None
+        upheld = await county.post(
+            f"/v1/objections/{filed.json()['id']}/resolution",
+            json={"outcome": "upheld", "resolution": "confirmed"},
+        )
+        assert upheld.status_code == 200, upheld.text
+    read = (await client.get(f"/v1/projects/{project['id']}")).json()
+    assert read["status"] == "rejected" and "objection upheld" in read["rejected_reason"]
+
+
+async def test_objections_outside_the_notice_and_rate_limited(app, client, settings):
+    project = await announced_project(client, announce_on=today() - timedelta(days=30))
+    listing = (await client.get("/v1/public/announcements", params={"region": COUNTY})).json()
+    old = next(n for n in listing["items"] if n["subject_id"] == project["id"])
+    async with api_client(app) as anyone:
+        assert_problem(
+            await anyone.post(
+                f"/v1/public/announcements/{old['id']}/objections", json={"text": "late"}
+            ),
+            409,
+        )
+        assert_problem(
+            await anyone.post(
+                f"/v1/public/announcements/{old['id']}/objections", json={"text": ""}
+            ),
+            422,
+            "#/body/text",
+        )
+    current = await announced_project(client, announce_on=today())
+    listing = (
+        await client.get(
+            "/v1/public/announcements", params={"region": COUNTY, "active_on": today().isoformat()}
+        )
+    ).json()
+    notice = next(n for n in listing["items"] if n["subject_id"] == current["id"])
+    async with api_client(app) as anyone:
+        statuses = [
+            (
+                await anyone.post(
+                    f"/v1/public/announcements/{notice['id']}/objections",
+                    json={"text": f"objection {i}"},
+                )
+            ).status_code
+            for i in range(settings.objection_rate_limit + 1)
+        ]
+    assert statuses[:-1] == [201] * settings.objection_rate_limit
+    assert statuses[-1] == 429

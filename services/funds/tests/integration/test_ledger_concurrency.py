@@ -1,0 +1,186 @@
+"""Ledger invariants under real concurrency (requests really commit, real PostgreSQL): many
+disbursements racing on one account never overdraw it, the entries always balance, and
+concurrent retries with one Idempotency-Key have one effect."""
+
+import asyncio
+import uuid
+
+from sqlalchemy import text
+
+from fupin_kit.testing.plugin import bearer
+
+COUNTY = "220621"  # 抚松县: its own region, so committed data does not meet other tests'
+
+
+async def prepare(client, headers, year: int, project_amount: str) -> tuple[str, int]:
+    fund = await client.post(
+        "/v1/funds",
+        headers=headers,
+        json={
+            "region_code": COUNTY,
+            "source": "central",
+            "year": year,
+            "name": "race",
+            "amount": "1000000.00",
+            "on": f"{year}-01-02",
+        },
+    )
+    assert fund.status_code == 201, fund.text
+    project = await client.post(
+        "/v1/projects",
+        headers=headers,
+        json={
+            "name": "race",
+            "project_type": "water",
+            "year": year,
+            "region_code": COUNTY,
+            "village_codes": ["220621100001"],
+            "implementing_unit": "u",
+            "budget": [{"source": "central", "amount": "1000000.00"}],
+            "on": f"{year}-01-03",
+        },
+    )
+    assert project.status_code == 201, project.text
+    pid = project.json()["id"]
+    for action, day in (("approve", "01-04"), ("announce", "01-05")):
+        assert (
+            await client.post(
+                f"/v1/projects/{pid}/{action}", headers=headers, json={"on": f"{year}-{day}"}
+            )
+        ).status_code == 200
+    funded = await client.post(
+        f"/v1/projects/{pid}/fundings",
+        headers=headers,
+        json={"source": "central", "amount": project_amount, "on": f"{year}-02-01"},
+    )
+    assert funded.status_code == 201, funded.text
+    return pid, funded.json()["to_account_id"]
+
+
+async def ledger_state(engine, account_id: int) -> dict:
+    async with engine.connect() as conn:
+        totals = (
+            await conn.execute(
+                text(
+                    "SELECT coalesce(sum(amount_fen) FILTER (WHERE side = 'debit'), 0),"
+                    " coalesce(sum(amount_fen) FILTER (WHERE side = 'credit'), 0) FROM "
+                    "ledger_postings"
+                )
+            )
+        ).one()
+        mismatched = await conn.scalar(
+            text(
+                "SELECT count(*) FROM accounts a WHERE a.balance_fen <> coalesce((SELECT "
+                "sum(CASE WHEN p.side = a.normal_side"
+                " THEN p.amount_fen ELSE -p.amount_fen END) FROM ledger_postings p WHERE "
+                "p.account_id = a.id), 0)"
+            )
+        )
+        balance = await conn.scalar(
+            text("SELECT balance_fen FROM accounts WHERE id = :i"), {"i": account_id}
+        )
+        payments = await conn.scalar(
+            text(
+                "SELECT count(*) FROM ledger_entries WHERE credit_account_id = :i AND kind = "
+                "'project_payment'"
+            ),
+            {"i": account_id},
+        )
+        negative = await conn.scalar(text("SELECT count(*) FROM accounts WHERE balance_fen < 0"))
+    return {
+        "debits": totals[0],
+        "credits": totals[1],
+        "mismatched": mismatched,
+        "balance": balance,
+        "payments": payments,
+        "negative": negative,
+    }
+
+
+async def test_fifty_concurrent_disbursements_never_overdraw(committed_client, make_token, engine):
+    headers = bearer(
+        make_token("22", subject=f"race-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    pid, account = await prepare(committed_client, headers, 2031, "30.00")
+
+    async def pay() -> int:
+        response = await committed_client.post(
+            f"/v1/projects/{pid}/payments",
+            json={"amount": "1.00", "payee": "racer", "on": "2031-02-02"},
+            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*[pay() for _ in range(50)])
+    assert statuses.count(201) == 30 and statuses.count(409) == 20, statuses
+    state = await ledger_state(engine, account)
+    assert state["balance"] == 0 and state["payments"] == 30 and state["negative"] == 0
+    assert state["debits"] == state["credits"] and state["mismatched"] == 0
+    trial = (await committed_client.get("/v1/ledger/trial-balance", headers=headers)).json()
+    assert trial["balanced"] and trial["debits"] == trial["credits"]
+
+
+async def test_concurrent_retries_with_one_key_pay_once(committed_client, make_token, engine):
+    headers = bearer(
+        make_token("22", subject=f"retry-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    pid, account = await prepare(committed_client, headers, 2032, "100.00")
+    retry = {**headers, "Idempotency-Key": "pay-the-builder-once"}
+    responses = await asyncio.gather(
+        *[
+            committed_client.post(
+                f"/v1/projects/{pid}/payments",
+                json={"amount": "40.00", "payee": "b", "on": "2032-02-02"},
+                headers=retry,
+            )
+            for _ in range(8)
+        ]
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["entry_id"] for r in responses}) == 1
+    state = await ledger_state(engine, account)
+    assert state["payments"] == 1 and state["balance"] == 6000
+
+
+async def test_opposite_transfers_do_not_deadlock(committed_client, make_token, engine):
+    """Reversals move money back while new payments move it forward between the same accounts."""
+    headers = bearer(
+        make_token("22", subject=f"both-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    pid, account = await prepare(committed_client, headers, 2033, "100.00")
+    first = [
+        (
+            await committed_client.post(
+                f"/v1/projects/{pid}/payments",
+                headers=headers,
+                json={"amount": "1.00", "payee": "b", "on": "2033-02-02"},
+            )
+        ).json()["entry_id"]
+        for _ in range(10)
+    ]
+    forward = [
+        committed_client.post(
+            f"/v1/projects/{pid}/payments",
+            headers=headers,
+            json={"amount": "1.00", "payee": "b", "on": "2033-02-02"},
+        )
+        for _ in range(10)
+    ]
+    backward = [
+        committed_client.post(
+            f"/v1/entries/{entry}/reversal",
+            headers=headers,
+            json={"reason": "duplicate", "on": "2033-02-02"},
+        )
+        for entry in first
+    ]
+    responses = await asyncio.gather(*forward, *backward)
+    assert {r.status_code for r in responses} == {201}, [
+        r.text for r in responses if r.status_code != 201
+    ]
+    state = await ledger_state(engine, account)
+    assert (
+        state["balance"] == 10000 - 1000
+        and state["mismatched"] == 0
+        and state["debits"] == state["credits"]
+    )

@@ -1,0 +1,33 @@
+from datetime import date
+
+from fupin_funds.households.eligibility import StatusPoint, eligible_at, status_at
+
+HISTORY = [
+    StatusPoint("identified", date(2020, 1, 1)),
+    StatusPoint("exited", date(2022, 6, 30)),
+    StatusPoint("returned", date(2026, 3, 1)),
+]
+
+
+def test_status_as_of_a_date():
+    assert status_at(HISTORY, date(2019, 12, 31)) is None
+    assert status_at(HISTORY, date(2021, 1, 1)).status == "identified"
+    assert status_at(HISTORY, date(2022, 6, 30)).status == "exited"
+
+
+def test_eligibility_through_the_transition_period():
+    assert eligible_at(HISTORY, date(2021, 1, 1), 36).eligible
+    assert eligible_at(HISTORY, date(2025, 6, 30), 36).eligible  # last day of the transition
+    late = eligible_at(HISTORY, date(2025, 7, 1), 36)
+    assert not late.eligible and "transition" in late.reason
+    assert eligible_at(HISTORY, date(2026, 3, 1), 36).eligible  # returned to poverty
+    assert not eligible_at(HISTORY, date(2019, 1, 1), 36).eligible
+
+
+def test_removed_is_never_eligible():
+    removed = [
+        StatusPoint("identified", date(2020, 1, 1)),
+        StatusPoint("removed", date(2021, 1, 1)),
+    ]
+    verdict = eligible_at(removed, date(2021, 5, 1), 36)
+    assert not verdict.eligible and "removed" in verdict.reason

@@ -1,0 +1,42 @@
+"""Loaders that check the caller's jurisdiction (404 outside it), and the service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends
+
+from fupin_kit.auth import CallerDep
+from fupin_kit.db import SessionDep
+from fupin_kit.problems import NotFound
+from fupin_registry.crosscheck.models import Flag
+from fupin_registry.crosscheck.repository import CrosscheckRepository
+from fupin_registry.crosscheck.service import CrosscheckService
+from fupin_registry.privacy import PrivacyDep
+
+
+async def load_flag(flag_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Flag:
+    flag = await CrosscheckRepository(session).get_flag(flag_id)
+    if flag is None:
+        raise NotFound("flag not found")
+    caller.require_region(flag.village_code, "flag")
+    return flag
+
+
+async def load_flag_for_update(flag_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Flag:
+    """The flag, row-locked until the request's transaction ends (one review wins)."""
+    flag = await CrosscheckRepository(session).get_flag(flag_id, for_update=True)
+    if flag is None:
+        raise NotFound("flag not found")
+    caller.require_region(flag.village_code, "flag")
+    return flag
+
+
+def get_service(session: SessionDep, privacy: PrivacyDep) -> CrosscheckService:
+    return CrosscheckService(session, privacy)
+
+
+FlagDep = Annotated[Flag, Depends(load_flag)]
+FlagForUpdateDep = Annotated[Flag, Depends(load_flag_for_update)]
+CrosscheckServiceDep = Annotated[CrosscheckService, Depends(get_service)]

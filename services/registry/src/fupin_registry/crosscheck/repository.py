@@ -1,0 +1,199 @@
+"""SQL of the cross-department comparison: entries by blind index, matching, flags, reports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_registry.crosscheck.models import Flag, ReferenceList
+
+CLOSED = "('removed', 'natural_decrease', 'rejected')"
+
+# One open flag per household and kind; a member whose flag of this kind was already reviewed
+# (confirmed or dismissed) is not flagged again by a later list: the review stands.
+_MATCH = f"""
+WITH matches AS (
+    SELECT DISTINCT ON (m.household_id) m.household_id, m.id AS member_id, h.village_code
+      FROM reference_entries e
+      JOIN members m ON m.id_index = e.id_index AND m.active
+      JOIN households h ON h.id = m.household_id
+     WHERE e.list_id = :list_id
+       AND h.village_code LIKE :prefix
+       AND h.status NOT IN {CLOSED}
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
+                        AND f.kind = :kind AND f.status = 'open')
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
+                        AND f.kind = :kind AND f.status IN ('confirmed', 'dismissed'))
+     ORDER BY m.household_id, m.id
+)
+INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
+SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
+  FROM matches
+ON CONFLICT (household_id, kind, source) WHERE status = 'open' DO NOTHING
+RETURNING id, household_id, village_code
+"""  # noqa: S608 - only module constants are interpolated
+
+_DUPLICATES = f"""
+SELECT m.id_index,
+       jsonb_agg(jsonb_build_object(
+           'household_id', h.id, 'village_code', h.village_code,
+           'household_number', h.household_number, 'status', h.status,
+           'attribute', h.attribute, 'member_active', m.active)
+           ORDER BY h.village_code, h.household_number) AS households
+  FROM members m
+  JOIN households h ON h.id = m.household_id
+ WHERE h.village_code LIKE :prefix AND m.left_on IS NULL
+   AND (CAST(:after AS bytea) IS NULL OR m.id_index > CAST(:after AS bytea))
+ GROUP BY m.id_index
+HAVING count(DISTINCT m.household_id) FILTER (WHERE h.status NOT IN {CLOSED}) > 1
+    OR (CAST(:include_closed AS boolean) AND count(DISTINCT m.household_id) > 1
+        AND bool_or(m.active))
+ ORDER BY m.id_index
+ LIMIT :limit
+"""  # noqa: S608 - only module constants are interpolated
+
+# People of the dibao list, grouped into the civil-affairs households, with any register
+# membership they have in the caller's jurisdiction.
+_DIBAO_PEOPLE = f"""
+WITH people AS (
+    SELECT e.id_index, e.detail ->> 'household_ref' AS household_ref,
+           e.detail ->> 'village_code' AS village_code
+      FROM reference_entries e
+     WHERE e.list_id = :list_id
+       AND (e.detail ->> 'village_code' IS NULL OR e.detail ->> 'village_code' LIKE :prefix)
+), held AS (
+    SELECT p.household_ref, p.village_code, p.id_index, h.id AS household_id,
+           h.village_code AS h_village, h.household_number, h.status, h.attribute, m.active
+      FROM people p
+      LEFT JOIN members m ON m.id_index = p.id_index AND m.left_on IS NULL
+      LEFT JOIN households h ON h.id = m.household_id AND h.status NOT IN {CLOSED}
+                             AND h.village_code LIKE :prefix
+)
+SELECT household_ref, min(village_code) AS village_code, count(DISTINCT id_index) AS people,
+       COALESCE(jsonb_agg(DISTINCT jsonb_build_object(
+           'household_id', household_id, 'village_code', h_village,
+           'household_number', household_number, 'status', status, 'attribute', attribute,
+           'member_active', active)) FILTER (WHERE household_id IS NOT NULL), '[]') AS households,
+       bool_or(household_id IS NOT NULL) AS registered,
+       bool_or(attribute IN ('dibao', 'dibao_poor')) AS as_dibao
+  FROM held
+ GROUP BY COALESCE(household_ref, encode(id_index, 'hex')), household_ref
+ ORDER BY min(village_code), household_ref
+"""  # noqa: S608 - only module constants are interpolated
+
+_REGISTER_DIBAO_MISSING = f"""
+SELECT h.id AS household_id, h.village_code, h.household_number, h.attribute
+  FROM households h
+ WHERE h.village_code LIKE :prefix AND h.attribute IN ('dibao', 'dibao_poor')
+   AND h.status NOT IN {CLOSED}
+   AND NOT EXISTS (
+        SELECT 1 FROM members m JOIN reference_entries e ON e.id_index = m.id_index
+         WHERE m.household_id = h.id AND m.left_on IS NULL AND e.list_id = :list_id)
+ ORDER BY h.village_code, h.household_number
+ LIMIT :limit
+"""  # noqa: S608 - only module constants are interpolated
+
+
+def like_prefix(jurisdiction: str) -> str:
+    return jurisdiction.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class CrosscheckRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_list(self, reference_list: ReferenceList) -> None:
+        self.session.add(reference_list)
+        await self.session.flush()
+
+    async def get_list(self, list_id: uuid.UUID) -> ReferenceList | None:
+        return await self.session.get(ReferenceList, list_id)
+
+    async def latest_list(self, kind: str) -> ReferenceList | None:
+        query = (
+            select(ReferenceList)
+            .where(ReferenceList.kind == kind)
+            .order_by(ReferenceList.created_at.desc(), ReferenceList.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def add_entries(self, list_id: uuid.UUID, entries: Sequence[tuple[bytes, str]]) -> None:
+        """(blind index, detail as JSON text) pairs, by COPY."""
+        if not entries:
+            return
+        connection = await self.session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        await raw.copy_records_to_table(
+            "reference_entries",
+            records=[(list_id, index, detail) for index, detail in entries],
+            columns=["list_id", "id_index", "detail"],
+        )
+
+    async def match(self, list_id: uuid.UUID, kind: str, jurisdiction: str) -> list[Any]:
+        result = await self.session.execute(
+            text(_MATCH),
+            {
+                "list_id": list_id,
+                "kind": kind,
+                "source": str(list_id),
+                "prefix": like_prefix(jurisdiction),
+            },
+        )
+        return list(result)
+
+    async def set_counts(self, list_id: uuid.UUID, rows: int, matches: int) -> None:
+        await self.session.execute(
+            update(ReferenceList)
+            .where(ReferenceList.id == list_id)
+            .values(row_count=rows, match_count=matches, updated_at=func.now())
+        )
+
+    async def get_flag(self, flag_id: uuid.UUID, *, for_update: bool = False) -> Flag | None:
+        query = select(Flag).where(Flag.id == flag_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def list_flags(
+        self, where: list[Any], *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Flag]:
+        query = select(Flag).where(*where)
+        if after is not None:
+            query = query.where(func.row(Flag.created_at, Flag.id) < func.row(after[0], after[1]))
+        query = query.order_by(Flag.created_at.desc(), Flag.id.desc()).limit(limit)
+        return list((await self.session.execute(query)).scalars())
+
+    async def duplicates(
+        self, jurisdiction: str, after: bytes | None, limit: int, include_closed: bool
+    ) -> list[Any]:
+        result = await self.session.execute(
+            text(_DUPLICATES),
+            {
+                "prefix": like_prefix(jurisdiction),
+                "after": after,
+                "limit": limit,
+                "include_closed": include_closed,
+            },
+        )
+        return list(result)
+
+    async def dibao_people(self, list_id: uuid.UUID, jurisdiction: str) -> list[Any]:
+        result = await self.session.execute(
+            text(_DIBAO_PEOPLE), {"list_id": list_id, "prefix": like_prefix(jurisdiction)}
+        )
+        return list(result)
+
+    async def register_dibao_missing(
+        self, list_id: uuid.UUID, jurisdiction: str, limit: int
+    ) -> list[Any]:
+        result = await self.session.execute(
+            text(_REGISTER_DIBAO_MISSING),
+            {"list_id": list_id, "prefix": like_prefix(jurisdiction), "limit": limit},
+        )
+        return list(result)

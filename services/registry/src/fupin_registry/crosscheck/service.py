@@ -1,0 +1,339 @@
+"""Cross-department comparison: reference lists in, flags out, review, reports.
+
+A partner agency uploads a CSV list (UTF-8 or GB18030) with an ID-number column and detail
+columns. Each valid ID number is stored only as its blind index (HMAC; the clear number never
+reaches the database); detail columns that carry personal data (names, phones, ID numbers) are
+dropped. Members are matched by blind index in SQL and every matched household in the
+uploader's jurisdiction gets an open flag with a ``FlagRaised`` event. Reviewers confirm a flag
+— which opens a removal case (a natural-decrease case for deaths) — or dismiss it with a reason;
+both send ``FlagResolved``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_events.registry import FlagRaised, FlagResolved
+from fupin_events.values import business_today
+from fupin_kit.auth import Caller
+from fupin_kit.outbox import add_event, add_events
+from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
+from fupin_registry.access import require_writer
+from fupin_registry.crosscheck.models import Flag, ReferenceList
+from fupin_registry.crosscheck.repository import CrosscheckRepository
+from fupin_registry.crosscheck.schemas import (
+    FLAG_KIND,
+    DibaoEntry,
+    DibaoReport,
+    FlagConfirm,
+    FlagDismiss,
+    HouseholdRef,
+    ListKind,
+    ReferenceListUploaded,
+    RegisterDibaoHousehold,
+    RowProblem,
+)
+from fupin_registry.households.models import Household
+from fupin_registry.identification import domain as workflow
+from fupin_registry.identification.models import Case, CaseStep
+from fupin_registry.imports.columns import normalise_header
+from fupin_registry.imports.readers import UnreadableFile, sniff
+from fupin_registry.imports.rows import check_id_number
+from fupin_registry.privacy import Privacy
+
+UPLOAD_SCOPE = "crosscheck:upload"
+ID_HEADERS = {
+    normalise_header(h) for h in ("证件号码", "身份证号码", "身份证号", "公民身份号码", "id_number")
+}
+# Detail columns never stored: they would put personal data next to the blind index.
+PERSONAL_HEADERS = ("姓名", "name", "电话", "phone", "证件", "身份证", "账号", "account")
+DIBAO_HOUSEHOLD_HEADERS = {
+    normalise_header(h) for h in ("低保户编号", "户编号", "household_ref", "低保证号")
+}
+DIBAO_VILLAGE_HEADERS = {
+    normalise_header(h) for h in ("行政区划代码(村)", "行政区划代码", "village_code")
+}
+MAX_PROBLEMS = 100
+COPY_BATCH = 10_000
+
+
+def _lines(path: Path, encoding: str) -> Iterator[str]:
+    with path.open(encoding=encoding, newline="") as handle:
+        yield from handle
+
+
+class CrosscheckService:
+    def __init__(self, session: AsyncSession, privacy: Privacy) -> None:
+        self.session = session
+        self.privacy = privacy
+        self.repository = CrosscheckRepository(session)
+
+    # --- reference lists ------------------------------------------------------------------
+
+    async def upload(
+        self, path: Path, kind: ListKind, agency: str, caller: Caller
+    ) -> ReferenceListUploaded:
+        caller.require_scope(UPLOAD_SCOPE)
+        try:
+            facts = sniff(path)
+        except UnreadableFile as exc:
+            raise Unprocessable("#/body/file", str(exc)) from exc
+        if facts.kind != "csv":
+            raise Unprocessable("#/body/file", "reference lists are CSV files (UTF-8 or GB18030)")
+        reference_list = ReferenceList(
+            id=uuid.uuid4(),
+            kind=kind,
+            agency=agency,
+            uploaded_by=caller.actor,
+            row_count=0,
+            match_count=0,
+        )
+        await self.repository.add_list(reference_list)
+        stored, problems, rejected = await self._store_entries(
+            path, facts.encoding or "utf-8-sig", reference_list.id, kind
+        )
+        flags = 0
+        if kind in FLAG_KIND:
+            flags = await self._raise_flags(reference_list.id, FLAG_KIND[kind], caller.jurisdiction)
+        await self.repository.set_counts(reference_list.id, stored, flags)
+        await self.session.refresh(reference_list)
+        return ReferenceListUploaded.model_validate(
+            {**_attrs(reference_list), "rejected_rows": rejected, "problems": problems}
+        )
+
+    async def _store_entries(
+        self, path: Path, encoding: str, list_id: uuid.UUID, kind: ListKind
+    ) -> tuple[int, list[RowProblem], int]:
+        try:
+            reader = csv.reader(_lines(path, encoding))
+            header = next(reader, None)
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(
+                "#/body/file", f"the file is not valid {encoding} text: {exc}"
+            ) from exc
+        if not header:
+            raise Unprocessable("#/body/file", "the file is empty")
+        names = [normalise_header(h) for h in header]
+        id_column = next((i for i, n in enumerate(names) if n in ID_HEADERS), None)
+        if id_column is None:
+            raise Unprocessable(
+                "#/body/file", "no ID-number column: name it 证件号码 (or 身份证号码, id_number)"
+            )
+        detail_columns = [
+            (i, header[i].strip())
+            for i, n in enumerate(names)
+            if i != id_column and n and not any(p in n for p in PERSONAL_HEADERS)
+        ]
+        household_column = next(
+            (i for i, n in enumerate(names) if n in DIBAO_HOUSEHOLD_HEADERS), None
+        )
+        village_column = next((i for i, n in enumerate(names) if n in DIBAO_VILLAGE_HEADERS), None)
+        problems: list[RowProblem] = []
+        rejected = stored = 0
+        batch: list[tuple[bytes, str]] = []
+        today = business_today()
+        try:
+            for row_number, cells in enumerate(reader, start=2):
+                if not any(c.strip() for c in cells):
+                    continue
+                value = cells[id_column].strip().upper() if id_column < len(cells) else ""
+                reason = check_id_number(value, today) if value else "the ID number is empty"
+                if reason:
+                    rejected += 1
+                    if len(problems) < MAX_PROBLEMS:
+                        problems.append(RowProblem(row=row_number, reason=reason))
+                    continue
+                detail = {
+                    name: cells[i].strip()
+                    for i, name in detail_columns
+                    if i < len(cells) and cells[i].strip()
+                }
+                if kind == ListKind.DIBAO:
+                    if household_column is not None and household_column < len(cells):
+                        detail["household_ref"] = cells[household_column].strip() or None
+                    if village_column is not None and village_column < len(cells):
+                        detail["village_code"] = cells[village_column].strip() or None
+                batch.append((self.privacy.index.of(value), json.dumps(detail, ensure_ascii=False)))
+                if len(batch) >= COPY_BATCH:
+                    await self.repository.add_entries(list_id, batch)
+                    stored += len(batch)
+                    batch = []
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise Unprocessable(
+                "#/body/file", f"the file cannot be read at row {reader.line_num}: {exc}"
+            ) from exc
+        await self.repository.add_entries(list_id, batch)
+        return stored + len(batch), problems, rejected
+
+    async def _raise_flags(self, list_id: uuid.UUID, flag_kind: str, jurisdiction: str) -> int:
+        raised = await self.repository.match(list_id, flag_kind, jurisdiction)
+        await add_events(
+            self.session,
+            [
+                (
+                    FlagRaised(
+                        flag_id=str(r.id),
+                        household_id=str(r.household_id),
+                        village_code=r.village_code,
+                        kind=flag_kind,
+                        source=str(list_id),
+                    ),
+                    str(r.household_id),
+                )
+                for r in raised
+            ],
+        )
+        return len(raised)
+
+    # --- review ---------------------------------------------------------------------------
+
+    async def confirm(self, flag: Flag, body: FlagConfirm, caller: Caller) -> Flag:
+        require_writer(caller)
+        self._require_open(flag)
+        household = await self.session.get(Household, flag.household_id, with_for_update=True)
+        assert household is not None
+        kind = (
+            workflow.CaseKind.NATURAL_DECREASE
+            if flag.kind == "death"
+            else workflow.CaseKind.REMOVAL
+        )
+        on = business_today()
+        try:
+            view = workflow.open_case(kind, household.status, on)
+        except workflow.WorkflowError as error:
+            raise InvalidTransition(f"cannot open a {kind} case: {error.detail}") from error
+        open_case = await self.session.scalar(
+            Case.__table__.select()
+            .with_only_columns(Case.id)
+            .where(Case.household_id == household.id, Case.state.notin_(("approved", "rejected")))
+        )
+        if open_case is not None:
+            raise Conflict(
+                f"the household already has an open case {open_case};"
+                " finish it before confirming this flag"
+            )
+        reason = f"cross-department check: {flag.kind} (list {flag.source})"
+        if body.reason:
+            reason += f": {body.reason}"
+        if kind == workflow.CaseKind.NATURAL_DECREASE:
+            reason = f"death: {reason}"
+        case = Case(
+            id=uuid.uuid4(),
+            kind=kind,
+            household_id=household.id,
+            village_code=household.village_code,
+            state=view.state,
+            year=on.year,
+            reason=reason,
+            opened_on=on,
+            last_step_on=on,
+            suspended=False,
+            version=1,
+        )
+        self.session.add(case)
+        await self.session.flush()
+        self.session.add(
+            CaseStep(
+                case_id=case.id,
+                step="applied",
+                from_state=None,
+                to_state=case.state,
+                actor=caller.actor,
+                effective_on=on,
+                evidence={"flag_id": str(flag.id), "reference_list": flag.source},
+            )
+        )
+        return await self._resolve(flag, "confirmed", body.reason, caller, case.id)
+
+    async def dismiss(self, flag: Flag, body: FlagDismiss, caller: Caller) -> Flag:
+        require_writer(caller)
+        self._require_open(flag)
+        return await self._resolve(flag, "dismissed", body.reason, caller, None)
+
+    @staticmethod
+    def _require_open(flag: Flag) -> None:
+        if flag.status != "open":
+            raise InvalidTransition(f"the flag is already {flag.status}")
+
+    async def _resolve(
+        self,
+        flag: Flag,
+        outcome: str,
+        reason: str | None,
+        caller: Caller,
+        case_id: uuid.UUID | None,
+    ) -> Flag:
+        flag.status = outcome
+        flag.resolution_reason = reason
+        flag.resolved_by = caller.actor
+        flag.resolved_at = datetime.now(UTC)
+        flag.follow_up_case_id = case_id
+        await self.session.flush()
+        await add_event(
+            self.session,
+            FlagResolved(
+                flag_id=str(flag.id),
+                household_id=str(flag.household_id),
+                village_code=flag.village_code,
+                outcome=outcome,
+                reason=reason,
+            ),
+            subject=str(flag.household_id),
+        )
+        return flag
+
+    # --- reports --------------------------------------------------------------------------
+
+    async def dibao_report(
+        self, reference_list: ReferenceList, caller: Caller, limit: int
+    ) -> DibaoReport:
+        missing, mismatched = [], []
+        truncated = False
+        for row in await self.repository.dibao_people(reference_list.id, caller.jurisdiction):
+            entry = DibaoEntry(
+                household_ref=row.household_ref,
+                village_code=row.village_code,
+                people=row.people,
+                register_households=[HouseholdRef(**h) for h in row.households],
+            )
+            target = (
+                mismatched
+                if row.registered and not row.as_dibao
+                else missing
+                if not row.registered
+                else None
+            )
+            if target is None:
+                continue
+            if len(target) >= limit:
+                truncated = True
+                continue
+            target.append(entry)
+        register = await self.repository.register_dibao_missing(
+            reference_list.id, caller.jurisdiction, limit + 1
+        )
+        if len(register) > limit:
+            truncated, register = True, register[:limit]
+        return DibaoReport(
+            list_id=reference_list.id,
+            missing_from_register=missing,
+            registered_without_dibao_attribute=mismatched,
+            missing_from_dibao_list=[RegisterDibaoHousehold(**r._mapping) for r in register],
+            truncated=truncated,
+        )
+
+
+def _attrs(obj: Any) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
+
+__all__ = ["CrosscheckService", "UPLOAD_SCOPE", "io"]

@@ -1,0 +1,48 @@
+"""Workflow refusals as problem+json: what was refused, and why, in the client's terms."""
+
+from __future__ import annotations
+
+from fupin_kit.problems import Conflict, InvalidTransition, ProblemError, Unprocessable
+
+from fupin_registry.identification import domain
+
+
+class OpenCaseExists(Conflict):
+    slug, title = "open-case-exists", "The household already has an open case"
+
+
+class NoticeRunning(InvalidTransition):
+    slug, title = "notice-running", "The public notice has not ended"
+
+
+class CaseSuspended(InvalidTransition):
+    slug, title = "case-suspended", "An objection suspends the case"
+
+
+class ExitCriteriaNotMet(Conflict):
+    slug, title = "exit-criteria-not-met", "The household does not meet the exit criteria"
+
+
+class ExcludedByRule(Conflict):
+    slug, title = "excluded", "Open cross-department flags exclude the household"
+
+
+class QuotaExceeded(Conflict):
+    slug, title = "quota-exceeded", "Approving would exceed the quota"
+
+
+_BY_ERROR: dict[type[domain.WorkflowError], type[ProblemError]] = {
+    domain.NoticeRunning: NoticeRunning,
+    domain.CaseSuspended: CaseSuspended,
+    domain.ExitCriteriaNotMet: ExitCriteriaNotMet,
+    domain.ExclusionBlocks: ExcludedByRule,
+    domain.QuotaExceeded: QuotaExceeded,
+    domain.IllegalStep: InvalidTransition,
+}
+
+
+def problem_for(error: domain.WorkflowError) -> ProblemError:
+    if isinstance(error, domain.InvalidInput):
+        return Unprocessable(error.pointer or "#/body", error.detail)
+    problem_type = _BY_ERROR.get(type(error), InvalidTransition)
+    return problem_type(error.detail, **error.facts)

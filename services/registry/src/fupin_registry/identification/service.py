@@ -1,0 +1,412 @@
+"""Runs the workflow: gathers the facts, asks the state machine, applies the transition.
+
+Every step is recorded (CaseStep: actor, time, business date, evidence); a status change goes
+through the household service (version, history, HouseholdStatusChanged event).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fupin_events.values import business_today
+from fupin_kit.audit import AuditRecord, AuditTrail
+from fupin_kit.auth import Caller
+from fupin_kit.problems import Forbidden, NotFound, Unprocessable
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_registry.access import Tier, require_tier, require_writer
+from fupin_registry.config import Settings
+from fupin_registry.households.domain import per_capita_net_income
+from fupin_registry.households.models import Household
+from fupin_registry.households.service import HouseholdService
+from fupin_registry.identification import domain
+from fupin_registry.identification.domain import CaseKind, CaseState, Command, Policy, Transition
+from fupin_registry.identification.exceptions import OpenCaseExists, problem_for
+from fupin_registry.identification.models import Case, CaseStep, Objection
+from fupin_registry.identification.repository import CaseRepository, ExclusionRuleRepository
+from fupin_registry.identification.schemas import (
+    AppraisalCreate,
+    ApprovalCreate,
+    CaseCreate,
+    CaseRead,
+    CaseStepRead,
+    Evidence,
+    NoticeCompletion,
+    ObjectionCreate,
+    ObjectionRead,
+    ObjectionResolution,
+    ReviewCreate,
+)
+from fupin_registry.privacy import Privacy, audit_unmasked_read
+from fupin_registry.quotas.service import QuotaService
+from fupin_registry.regions.directory import RegionDirectory
+
+
+def business_date(on: date | None) -> date:
+    today = business_today()
+    if on is None:
+        return today
+    if on > today:
+        raise Unprocessable("#/body/on", "a step cannot be dated in the future")
+    return on
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        privacy: Privacy,
+        regions: RegionDirectory,
+        settings: Settings,
+    ) -> None:
+        self.session = session
+        self.privacy = privacy
+        self.settings = settings
+        self.cases = CaseRepository(session)
+        self.rules = ExclusionRuleRepository(session)
+        self.households = HouseholdService(
+            session, privacy=privacy, regions=regions, settings=settings
+        )
+        self.quotas = QuotaService(session, regions)
+        self.policy = Policy(
+            notice_days=settings.notice_days,
+            pass_share=settings.appraisal_pass_share,
+            counts_abstentions=settings.appraisal_counts_abstentions,
+            min_votes=settings.appraisal_min_votes,
+        )
+
+    # --- opening --------------------------------------------------------------------------
+
+    async def open(self, body: CaseCreate, caller: Caller) -> Case:
+        require_writer(caller)
+        household = await self.households.households.get(body.household_id, for_update=True)
+        if household is None or not caller.sees(household.village_code):
+            raise Unprocessable("#/body/household_id", "no such household in your jurisdiction")
+        require_tier(caller, household.village_code, Tier.VILLAGE)
+        if body.kind in (CaseKind.REMOVAL, CaseKind.NATURAL_DECREASE) and not body.reason:
+            raise Unprocessable("#/body/reason", f"a {body.kind} case needs a reason")
+        if body.kind == CaseKind.NATURAL_DECREASE and body.decrease_cause is None:
+            raise Unprocessable(
+                "#/body/decrease_cause", "say whether the household died out or moved away"
+            )
+        on = business_date(body.on)
+        try:
+            view = domain.open_case(body.kind, household.status, on)
+        except domain.WorkflowError as error:
+            raise problem_for(error) from error
+        if await self.cases.open_case_of(household.id) is not None:
+            raise OpenCaseExists("the household already has an open case; finish it first")
+        reason = body.reason
+        if body.kind == CaseKind.NATURAL_DECREASE:
+            reason = f"{body.decrease_cause}: {body.reason}"
+        case = Case(
+            id=uuid.uuid4(),
+            kind=body.kind,
+            household_id=household.id,
+            village_code=household.village_code,
+            state=view.state,
+            year=on.year,
+            reason=reason,
+            opened_on=on,
+            last_step_on=on,
+            suspended=False,
+            version=1,
+        )
+        await self.cases.add(case)
+        await self._step(case, "applied", None, caller, on, body.evidence, {})
+        return case
+
+    # --- steps ----------------------------------------------------------------------------
+
+    async def appraise(self, case: Case, body: AppraisalCreate, caller: Caller) -> list[str]:
+        on = business_date(body.on)
+        unmet: list[str] = []
+        if case.kind == CaseKind.EXIT:
+            household = await self._household(case)
+            unmet = domain.unmet_exit_criteria(
+                await self._per_capita_by_year(household),
+                self.settings.poverty_lines,
+                {need.value: secured for need, secured in body.basic_needs.items()},
+                required_needs=self.settings.exit_basic_needs,
+                stable_years=self.settings.exit_stable_years,
+            )
+        command = domain.Appraise(
+            on, body.votes_for, body.votes_against, body.votes_abstain, tuple(unmet)
+        )
+        extra = (
+            {"basic_needs": {k.value: v for k, v in body.basic_needs.items()}}
+            if body.basic_needs
+            else {}
+        )
+        await self._run(case, command, caller, body.evidence, extra)
+        return []
+
+    async def complete_notice(
+        self, case: Case, body: NoticeCompletion, caller: Caller
+    ) -> list[str]:
+        await self._run(
+            case, domain.CompleteNotice(business_date(body.on)), caller, body.evidence, {}
+        )
+        return []
+
+    async def review(self, case: Case, body: ReviewCreate, caller: Caller) -> list[str]:
+        command = domain.Review(business_date(body.on), body.decision == "approve", body.reason)
+        await self._run(case, command, caller, body.evidence, {})
+        return []
+
+    async def approve(self, case: Case, body: ApprovalCreate, caller: Caller) -> list[str]:
+        """County approval: exclusion rules block or warn, the quota refuses or is overridden."""
+        on = business_date(body.on)
+        approve = body.decision == "approve"
+        flags = await self.rules.open_flags(case.household_id) if approve else []
+        blocking = tuple(sorted({kind for kind, effect in flags if effect == "block"}))
+        warnings = [f"open flag: {kind}" for kind, effect in flags if effect != "block"]
+        over: list[Any] = []
+        if approve and case.kind in domain.QUOTA_KINDS:
+            self._check_tier(case, caller)  # before taking quota locks
+            people = len(await self.households.households.members(case.household_id))
+            positions = await self.quotas.positions_for_approval(case.village_code, on.year, people)
+            over = [p for p in positions if p.exceeded]
+        override = False
+        if over and body.quota_override_reason:
+            if not set(self.settings.quota_override_roles) & caller.roles:
+                raise Forbidden("approving beyond the quota needs the quota_override role")
+            override = True
+        command = domain.Approve(
+            on, approve, body.reason, blocking, tuple(p.region_code for p in over), override
+        )
+        transition = await self._run(case, command, caller, body.evidence, {"warnings": warnings})
+        if transition.quota_override:
+            case.quota_override_reason = body.quota_override_reason
+            await AuditTrail(self.session).append(
+                AuditRecord(
+                    caller.actor,
+                    "quota.override",
+                    "case",
+                    str(case.id),
+                    {
+                        "reason": body.quota_override_reason,
+                        "household_id": str(case.household_id),
+                        "over": [
+                            {
+                                "region": p.region_code,
+                                "year": p.year,
+                                "quota": p.quota,
+                                "used": p.used,
+                                "adding": p.adding,
+                            }
+                            for p in over
+                        ],
+                    },
+                )
+            )
+            await self.session.flush()
+        return warnings
+
+    async def raise_objection(self, case: Case, body: ObjectionCreate, caller: Caller) -> list[str]:
+        on = business_date(body.on)
+        transition = self._decide(case, domain.RaiseObjection(on))
+        objection = Objection(
+            id=uuid.uuid4(),
+            case_id=case.id,
+            content=body.content,
+            contact_enc=self.privacy.seal(body.contact, "phone"),
+            status="open",
+        )
+        await self.cases.add_objection(objection)
+        await self._apply(
+            case, transition, caller, on, Evidence(), {"objection_id": str(objection.id)}
+        )
+        return []
+
+    async def resolve_objection(
+        self, case: Case, objection_id: uuid.UUID, body: ObjectionResolution, caller: Caller
+    ) -> list[str]:
+        objection = await self.cases.objection(case.id, objection_id)
+        if objection is None:
+            raise NotFound("objection not found")
+        if objection.status != "open":
+            raise problem_for(domain.IllegalStep(f"the objection is already {objection.status}"))
+        on = business_date(body.on)
+        others = await self.cases.open_objections(case.id) - 1
+        command = domain.ResolveObjection(on, body.outcome == "upheld", body.resolution, others)
+        await self._run(case, command, caller, Evidence(), {"objection_id": str(objection.id)})
+        objection.status = body.outcome
+        objection.resolution = body.resolution
+        objection.resolved_by = caller.actor
+        objection.resolved_at = datetime.now(UTC)
+        await self.session.flush()
+        return []
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def read(self, case: Case, caller: Caller, warnings: list[str] | None = None) -> CaseRead:
+        steps = await self.cases.steps(case.id)
+        objections = await self.cases.objections(case.id)
+        contacts = [o for o in objections if o.contact_enc is not None]
+        if contacts:
+            await audit_unmasked_read(self.session, caller, "case", str(case.id), ["phone"])
+        return CaseRead(
+            id=case.id,
+            kind=case.kind,
+            household_id=case.household_id,
+            village_code=case.village_code,
+            state=case.state,
+            suspended=case.suspended,
+            year=case.year,
+            opened_on=case.opened_on,
+            notice_ends_on=case.notice_ends_on,
+            version=case.version,
+            reason=case.reason,
+            notice_started_on=case.notice_started_on,
+            last_step_on=case.last_step_on,
+            rejection_reason=case.rejection_reason,
+            quota_override_reason=case.quota_override_reason,
+            steps=[
+                CaseStepRead(
+                    step=s.step,
+                    from_state=s.from_state,
+                    to_state=s.to_state,
+                    actor=s.actor,
+                    at=s.at,
+                    effective_on=s.effective_on,
+                    evidence=s.evidence,
+                )
+                for s in steps
+            ],
+            objections=[
+                ObjectionRead(
+                    id=o.id,
+                    content=o.content,
+                    contact=self.privacy.reveal(o.contact_enc, "phone", caller),
+                    status=o.status,
+                    resolution=o.resolution,
+                    resolved_by=o.resolved_by,
+                    resolved_at=o.resolved_at,
+                    raised_at=o.created_at,
+                )
+                for o in objections
+            ],
+            warnings=warnings or [],
+        )
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _check_tier(self, case: Case, caller: Caller) -> None:
+        require_writer(caller)
+        require_tier(caller, case.village_code, domain.tier_for(self._view(case)))
+
+    def _view(self, case: Case) -> domain.CaseView:
+        return domain.CaseView(
+            kind=CaseKind(case.kind),
+            state=CaseState(case.state),
+            opened_on=case.opened_on,
+            last_step_on=case.last_step_on,
+            suspended=case.suspended,
+            notice_started_on=case.notice_started_on,
+            notice_ends_on=case.notice_ends_on,
+        )
+
+    def _decide(self, case: Case, command: Command) -> Transition:
+        try:
+            return domain.decide(self._view(case), command, self.policy)
+        except domain.WorkflowError as error:
+            raise problem_for(error) from error
+
+    async def _run(
+        self,
+        case: Case,
+        command: Command,
+        caller: Caller,
+        evidence: Evidence,
+        extra: dict[str, Any],
+    ) -> Transition:
+        self._check_tier(case, caller)
+        transition = self._decide(case, command)
+        await self._apply(case, transition, caller, command.on, evidence, extra)
+        return transition
+
+    async def _apply(
+        self,
+        case: Case,
+        transition: Transition,
+        caller: Caller,
+        on: date,
+        evidence: Evidence,
+        extra: dict[str, Any],
+    ) -> None:
+        from_state = case.state
+        after = transition.case
+        case.state = after.state
+        case.suspended = after.suspended
+        case.last_step_on = after.last_step_on
+        case.notice_started_on = after.notice_started_on
+        case.notice_ends_on = after.notice_ends_on
+        if transition.rejection_reason:
+            case.rejection_reason = transition.rejection_reason
+        case.version += 1
+        await self.session.flush()
+        await self._step(
+            case,
+            transition.step,
+            from_state,
+            caller,
+            on,
+            evidence,
+            {**transition.evidence, **extra},
+        )
+        if transition.household_status is not None:
+            household = await self._household(case)
+            await self.households.change_status(
+                household,
+                transition.household_status,
+                actor=caller.actor,
+                effective_on=on,
+                reason=transition.rejection_reason or case.reason,
+                case_id=str(case.id),
+            )
+
+    async def _step(
+        self,
+        case: Case,
+        step: str,
+        from_state: str | None,
+        caller: Caller,
+        on: date,
+        evidence: Evidence,
+        facts: dict[str, Any],
+    ) -> None:
+        recorded = {**evidence.model_dump(exclude_none=True), **facts}
+        await self.cases.add_step(
+            CaseStep(
+                case_id=case.id,
+                step=step,
+                from_state=from_state,
+                to_state=case.state,
+                actor=caller.actor,
+                effective_on=on,
+                evidence=recorded,
+            )
+        )
+
+    async def _household(self, case: Case) -> Household:
+        household = await self.households.households.get(case.household_id, for_update=True)
+        assert household is not None  # cases reference households by foreign key
+        return household
+
+    async def _per_capita_by_year(self, household: Household) -> dict[int, Decimal]:
+        size = len(await self.households.households.members(household.id))
+        by_year: dict[int, dict[str, Decimal]] = defaultdict(dict)
+        for income in await self.households.households.incomes(household.id):
+            by_year[income.year][income.source] = Decimal(income.amount)
+        result = {}
+        for year, amounts in by_year.items():
+            value = per_capita_net_income(amounts, size)
+            if value is not None:
+                result[year] = value
+        return result

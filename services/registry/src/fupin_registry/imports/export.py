@@ -1,0 +1,282 @@
+"""Files going out: the template, row-error reports and the jurisdiction's register.
+
+Exports use the template's headers so that an exported file imports again. CSV is streamed
+row by row (UTF-8 with BOM, which Excel opens correctly); XLSX is written with xlsxwriter in
+``constant_memory`` mode to a temporary file, every cell as text so ID numbers stay digits.
+Personal fields are masked unless the caller holds ``pii:read``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_kit.auth import Caller
+from fupin_registry.households.domain import per_capita_net_income
+from fupin_registry.imports.columns import (
+    ATTRIBUTE_LABELS,
+    CAUSE_LABELS,
+    COLUMNS,
+    EDUCATION_LABELS,
+    ETHNICITY_LABELS,
+    HEADERS,
+    HEALTH_LABELS,
+    HOUSING_LABELS,
+    INCOME_COLUMNS,
+    LABOUR_LABELS,
+    RELATION_LABELS,
+    SCHOOL_LABELS,
+    SEX_LABELS,
+    STANDARD_LABELS,
+    STATUS_LABELS,
+    SUPPORT_LABELS,
+    YES_NO,
+    label_of,
+)
+from fupin_registry.privacy import MASKS, PII_READ_SCOPE, Privacy
+
+BOM = "\ufeff"
+BATCH = 2_000
+EXPORTED_STATUSES = ("identified", "exited", "returned")
+ERROR_HEADERS = ("行号", "列", "内容", "原因")
+PII_HEADERS = {
+    BY: field
+    for BY, field in (
+        ("证件号码", "id_number"),
+        ("姓名", "name"),
+        ("联系电话", "phone"),
+        ("开户银行账号", "bank_account"),
+    )
+}
+
+# Households of the jurisdiction with their current members and their latest year of incomes.
+_REGISTER = """
+SELECT h.id, h.village_code, h.household_number, h.attribute, h.support_type, h.primary_cause,
+       h.secondary_causes, h.identification_standard, h.status, h.year, h.registered_on,
+       h.exited_on, h.phone_enc, h.bank_account_enc, h.housing_safety, h.drinking_water_safe,
+       inc.year AS income_year, inc.amounts,
+       count(*) OVER (PARTITION BY h.id) AS size,
+       m.id_number_enc, m.name_enc, m.sex, m.birth_date, m.relation, m.ethnicity, m.education,
+       m.school_status, m.health, m.disability, m.labour_ability, m.migrant_months,
+       m.medical_insurance, m.pension_insurance
+  FROM households h
+  JOIN members m ON m.household_id = h.id AND m.left_on IS NULL
+  LEFT JOIN LATERAL (
+        SELECT i.year, jsonb_object_agg(i.source, i.amount::text) AS amounts
+          FROM household_incomes i
+         WHERE i.household_id = h.id
+         GROUP BY i.year ORDER BY i.year DESC LIMIT 1
+  ) inc ON true
+ WHERE h.village_code LIKE :prefix AND h.status = ANY(:statuses)
+ ORDER BY h.village_code, h.household_number, m.relation <> 'head', m.birth_date, m.id
+"""
+
+
+def _escape_like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _yes_no(value: bool) -> str:
+    return "是" if value else "否"
+
+
+class RegisterRows:
+    """The register as rows of template cells (lists of text), personal fields as allowed."""
+
+    def __init__(self, session: AsyncSession, privacy: Privacy, caller: Caller) -> None:
+        self.session = session
+        self.privacy = privacy
+        self.clear = caller.has_scope(PII_READ_SCOPE)
+        self.jurisdiction = caller.jurisdiction
+        self.count = 0
+
+    def _reveal(self, blob: bytes | None, field: str) -> str:
+        if blob is None:
+            return ""
+        value = self.privacy.open(blob, field) or ""
+        return value if self.clear else MASKS[field](value)
+
+    def _cells(self, r: Any) -> list[str]:
+        amounts = {k: Decimal(v) for k, v in (r.amounts or {}).items()}
+        per_capita = per_capita_net_income(amounts, r.size) if amounts else None
+        by_field: dict[str, str] = {
+            "village_code": r.village_code,
+            "household_number": r.household_number,
+            "attribute": label_of(ATTRIBUTE_LABELS, r.attribute),
+            "support_type": label_of(SUPPORT_LABELS, r.support_type),
+            "primary_cause": label_of(CAUSE_LABELS, r.primary_cause),
+            "secondary_causes": "、".join(
+                label_of(CAUSE_LABELS, c) for c in r.secondary_causes or []
+            ),
+            "identification_standard": label_of(STANDARD_LABELS, r.identification_standard),
+            "status": label_of(STATUS_LABELS, r.status),
+            "year": str(r.year),
+            "registered_on": r.registered_on.isoformat() if r.registered_on else "",
+            "exited_on": r.exited_on.isoformat() if r.exited_on else "",
+            "phone": self._reveal(r.phone_enc, "phone"),
+            "bank_account": self._reveal(r.bank_account_enc, "bank_account"),
+            "housing_safety": label_of(HOUSING_LABELS, r.housing_safety),
+            "drinking_water_safe": _yes_no(r.drinking_water_safe),
+            "income_year": str(r.income_year) if r.income_year else "",
+            "per_capita_net_income": f"{per_capita:.2f}" if per_capita is not None else "",
+            "name": self._reveal(r.name_enc, "name"),
+            "id_number": self._reveal(r.id_number_enc, "id_number"),
+            "sex": label_of(SEX_LABELS, r.sex),
+            "birth_date": r.birth_date.isoformat(),
+            "relation": label_of(RELATION_LABELS, r.relation),
+            "ethnicity": label_of(ETHNICITY_LABELS, r.ethnicity),
+            "education": label_of(EDUCATION_LABELS, r.education) if r.education else "",
+            "school_status": label_of(SCHOOL_LABELS, r.school_status) if r.school_status else "",
+            "health": label_of(HEALTH_LABELS, r.health),
+            "disability": r.disability or "",
+            "labour_ability": label_of(LABOUR_LABELS, r.labour_ability),
+            "migrant_months": str(r.migrant_months),
+            "medical_insurance": _yes_no(r.medical_insurance),
+            "pension_insurance": _yes_no(r.pension_insurance),
+        }
+        for header, source in INCOME_COLUMNS.items():
+            amount = amounts.get(source.value)
+            by_field[next(c.field for c in COLUMNS if c.header == header)] = (
+                f"{amount:.2f}" if amount is not None else ""
+            )
+        return [by_field.get(c.field, "") for c in COLUMNS]
+
+    async def batches(self) -> AsyncIterator[list[list[str]]]:
+        result = await self.session.stream(
+            text(_REGISTER).execution_options(yield_per=BATCH),
+            {"prefix": _escape_like(self.jurisdiction), "statuses": list(EXPORTED_STATUSES)},
+        )
+        async for partition in result.partitions(BATCH):
+            rows = [self._cells(r) for r in partition]
+            self.count += len(rows)
+            yield rows
+
+
+def csv_text(rows: Iterable[Iterable[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue()
+
+
+async def stream_csv(
+    header: Iterable[str], batches: AsyncIterator[list[list[str]]]
+) -> AsyncIterator[bytes]:
+    yield (BOM + csv_text([header])).encode()
+    async for rows in batches:
+        yield csv_text(rows).encode()
+
+
+class XlsxFile:
+    """An .xlsx written row by row to a temporary file (constant memory), all cells text."""
+
+    def __init__(self, sheet_name: str, header: Iterable[str]) -> None:
+        handle = tempfile.NamedTemporaryFile(prefix="fupin-export-", suffix=".xlsx", delete=False)
+        handle.close()
+        self.path = Path(handle.name)
+        self.book = xlsxwriter.Workbook(
+            str(self.path),
+            {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False},
+        )
+        self.sheet = self.book.add_worksheet(sheet_name)
+        self.bold = self.book.add_format({"bold": True})
+        self.sheet.write_row(0, 0, list(header), self.bold)
+        self.next_row = 1
+
+    def write(self, rows: list[list[str]]) -> None:
+        write_string = self.sheet.write_string
+        for cells in rows:
+            for column, value in enumerate(cells):
+                if value:
+                    write_string(self.next_row, column, value)
+            self.next_row += 1
+
+    def close(self) -> Path:
+        self.book.close()
+        return self.path
+
+
+def template_xlsx() -> bytes:
+    """The import template: headers (text-formatted columns) and an instructions sheet."""
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet("贫困户信息")
+    instructions = book.add_worksheet("填写说明")
+    as_text = book.add_format({"num_format": "@"})
+    required = book.add_format({"bold": True, "bg_color": "#FCE4D6", "num_format": "@"})
+    optional = book.add_format({"bold": True, "bg_color": "#DDEBF7", "num_format": "@"})
+    for index, column in enumerate(COLUMNS):
+        sheet.write_string(0, index, column.header, required if column.required else optional)
+        sheet.set_column(index, index, max(10, len(column.header) * 2), as_text)
+        if column.choices and len("、".join(column.choices)) < 200:
+            sheet.data_validation(
+                1,
+                index,
+                100_000,
+                index,
+                {
+                    "validate": "list",
+                    "source": list(column.choices),
+                    "ignore_blank": True,
+                    "error_type": "warning",
+                },
+            )
+    sheet.freeze_panes(1, 0)
+    notes = ("列名", "必填", "示例", "说明", "可选值")
+    instructions.write_row(0, 0, notes, required)
+    for row, column in enumerate(COLUMNS, start=1):
+        instructions.write_row(
+            row,
+            0,
+            [
+                column.header,
+                "是" if column.required else "否",
+                column.example,
+                column.note,
+                "、".join(column.choices),
+            ],
+        )
+    instructions.set_column(0, 0, 30)
+    instructions.set_column(3, 4, 60)
+    instructions.write_string(
+        len(COLUMNS) + 2,
+        0,
+        "每行一名家庭成员；同一户的各行须相邻，户信息在每行重复（空白视为与首行相同）。",
+    )
+    book.close()
+    return buffer.getvalue()
+
+
+def template_csv() -> bytes:
+    return (BOM + csv_text([HEADERS])).encode()
+
+
+def error_cells(
+    errors: Iterable[Any], reveal: Callable[[bytes | None, str], str]
+) -> list[list[str]]:
+    return [
+        [str(e.row_number), e.column_name, reveal(e.value_enc, e.column_name), e.reason]
+        for e in errors
+    ]
+
+
+__all__ = [
+    "ERROR_HEADERS",
+    "HEADERS",
+    "PII_HEADERS",
+    "RegisterRows",
+    "XlsxFile",
+    "YES_NO",
+    "error_cells",
+    "stream_csv",
+    "template_csv",
+    "template_xlsx",
+]

@@ -1,0 +1,264 @@
+"""Reading uploaded spreadsheets as rows of text, in bounded memory.
+
+* CSV: UTF-8 (with or without BOM) or GB18030/GBK, detected from the first 64 KiB; decoded
+  line by line so that one undecodable line rejects one row, not the file.
+* XLSX up to ``import_calamine_max_bytes`` of sheet XML and legacy XLS: python-calamine, which
+  also reports merged cells. Larger XLSX sheets: :mod:`.xlsx_stream`, a streaming reader.
+
+Every cell becomes text: ID numbers and dates must never pass through a float. A number cell
+that cannot hold its digits exactly (more than 2^53, i.e. 16+ digits) becomes a
+:data:`LOSSY_NUMBER` marker that the row validation rejects with the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fupin_registry.imports.columns import (
+    HeaderError,
+    HeaderMap,
+    column_letter,
+    header_score,
+    map_headers,
+)
+
+SNIFF_BYTES = 64 * 1024
+HEADER_SEARCH_ROWS = 10
+# NUL never occurs in spreadsheet text, so it marks a number whose digits were lost.
+LOSSY_NUMBER = "\x00"
+MAX_EXACT = 2**53
+
+
+class UnreadableFile(ValueError):
+    """The file is not a spreadsheet this service reads, with the precise reason."""
+
+
+@dataclass
+class FileFacts:
+    kind: str  # csv, xlsx, xls
+    encoding: str | None = None  # csv only
+    notes: list[str] = field(default_factory=list)
+
+
+def sniff(path: Path) -> FileFacts:
+    """Decide what the upload is from its content (never trust the file name alone)."""
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head.strip():
+        raise UnreadableFile("the file is empty")
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except zipfile.BadZipFile as exc:
+            raise UnreadableFile(
+                f"the file looks like an .xlsx workbook but is damaged: {exc}"
+            ) from exc
+        if "xl/workbook.xml" not in names:
+            raise UnreadableFile(
+                "the file is a ZIP archive but not an .xlsx workbook"
+                " (an .ods, .docx or other archive?)"
+            )
+        return FileFacts("xlsx")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return FileFacts("xls")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(
+            "the file is UTF-16 text; save it as 'CSV UTF-8' or as an .xlsx workbook"
+        )
+    if head.startswith(b"%PDF"):
+        raise UnreadableFile("the file is a PDF document, not a spreadsheet")
+    if b"\x00" in head:
+        raise UnreadableFile("the file is binary, not a spreadsheet (.xlsx) or CSV text")
+    return FileFacts("csv", encoding=detect_encoding(head))
+
+
+def detect_encoding(head: bytes) -> str:
+    """utf-8-sig when the sample is valid UTF-8, else gb18030 (which covers GBK and GB2312)."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8-sig"
+    except UnicodeDecodeError as utf8_error:
+        try:
+            codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
+            return "gb18030"
+        except UnicodeDecodeError as gb_error:
+            raise UnreadableFile(
+                "the text is neither UTF-8 nor GB18030/GBK: byte 0x"
+                f"{head[utf8_error.start]:02X} at offset {utf8_error.start} is not UTF-8 and"
+                f" byte 0x{head[gb_error.start]:02X} at offset {gb_error.start} is not GB18030;"
+                " save the file as"
+                " 'CSV UTF-8' or .xlsx"
+            ) from gb_error
+
+
+@dataclass
+class RawRow:
+    number: int  # as the spreadsheet program shows it (1-based; the header is a row too)
+    cells: list[str]
+    problem: str | None = None  # set when the row could not be read faithfully
+
+
+class SheetRows:
+    """The data rows of the first sheet below the header, with the header mapping."""
+
+    def __init__(self, rows: Iterator[RawRow], facts: FileFacts) -> None:
+        self.facts = facts
+        self._rows = rows
+        self.header_row, self.headers = self._find_header()
+        self.merged: list[
+            tuple[int, int, int, int]
+        ] = []  # (first row, first col, last row, last col)
+
+    def _find_header(self) -> tuple[int, HeaderMap]:
+        best: tuple[int, RawRow] | None = None
+        for _ in range(HEADER_SEARCH_ROWS):
+            row = next(self._rows, None)
+            if row is None:
+                break
+            if not any(row.cells):
+                continue
+            score = header_score(row.cells)
+            if best is None or score > best[0]:
+                best = (score, row)
+            if score >= 3:
+                break
+        if best is None:
+            raise HeaderError("the sheet has no rows")
+        score, row = best
+        if score == 0:
+            found = ", ".join(c.strip() for c in row.cells if c.strip())[:200]
+            detail = f" (read as {self.facts.encoding})" if self.facts.encoding else ""
+            raise HeaderError(
+                f"no template header row found in the first {HEADER_SEARCH_ROWS} rows{detail};"
+                f" first row holds: {found}; download the template from /v1/imports/template.xlsx"
+            )
+        return row.number, map_headers(row.cells)
+
+    def __iter__(self) -> Iterator[RawRow]:
+        return self._rows
+
+
+def open_sheet(path: Path, facts: FileFacts, calamine_max_bytes: int) -> SheetRows:
+    if facts.kind == "csv":
+        return SheetRows(_csv_rows(path, facts), facts)
+    if facts.kind == "xlsx" and _sheet_xml_size(path) > calamine_max_bytes:
+        from fupin_registry.imports.xlsx_stream import stream_rows
+
+        return SheetRows(stream_rows(path, facts), facts)
+    return _calamine_sheet(path, facts)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
+    encoding = facts.encoding or "utf-8-sig"
+    bad_lines: dict[int, str] = {}
+
+    def lines() -> Iterator[str]:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number == 1 and encoding == "utf-8-sig" and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[3:]
+                try:
+                    yield raw.decode(encoding.removesuffix("-sig"))
+                except UnicodeDecodeError as exc:
+                    bad_lines[number] = (
+                        f"line {number} is not valid {encoding.removesuffix('-sig').upper()} text"
+                        f" (byte 0x{raw[exc.start]:02X} at position {exc.start + 1})"
+                    )
+                    yield raw.decode(encoding.removesuffix("-sig"), errors="replace")
+
+    source = lines()
+    first = next(source, "")
+    delimiter = max(",\t;", key=first.count) if first else ","
+
+    def chained() -> Iterator[str]:
+        yield first
+        yield from source
+
+    reader = csv.reader(chained(), delimiter=delimiter)
+    record = 0
+    last_line = 0
+    try:
+        for cells in reader:
+            record += 1
+            problem = None
+            if bad_lines:
+                for line in range(last_line + 1, reader.line_num + 1):
+                    if line in bad_lines:
+                        problem = bad_lines.pop(line)
+            last_line = reader.line_num
+            yield RawRow(record, list(map(str.strip, cells)), problem)
+    except csv.Error as exc:
+        raise UnreadableFile(f"the CSV text is malformed at line {reader.line_num}: {exc}") from exc
+
+
+# --- XLSX/XLS with calamine ------------------------------------------------------------------
+
+
+def _sheet_xml_size(path: Path) -> int:
+    with zipfile.ZipFile(path) as archive:
+        return max(
+            (i.file_size for i in archive.infolist() if i.filename.startswith("xl/worksheets/")),
+            default=0,
+        )
+
+
+def cell_text(value: object) -> str:
+    """A calamine value as text; integers exactly, dates as ISO dates."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            if abs(value) >= MAX_EXACT:
+                return LOSSY_NUMBER + f"{value:.15g}"
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _calamine_sheet(path: Path, facts: FileFacts) -> SheetRows:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        sheet = workbook.get_sheet_by_index(0)
+        merged = sheet.merged_cell_ranges or []
+        start = sheet.start or (0, 0)
+    except (CalamineError, ValueError, OSError) as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+
+    def rows() -> Iterator[RawRow]:
+        for offset, values in enumerate(sheet.iter_rows()):
+            pad = [""] * start[1]
+            yield RawRow(start[0] + offset + 1, pad + [cell_text(v) for v in values])
+
+    result = SheetRows(rows(), facts)
+    result.merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged]
+    if result.merged:
+        ranges = ", ".join(merged_ref(m) for m in result.merged[:10])
+        facts.notes.append(f"the sheet has merged cells ({ranges}); rows they cover are rejected")
+    return result
+
+
+def merged_ref(area: tuple[int, int, int, int]) -> str:
+    r1, c1, r2, c2 = area
+    return f"{column_letter(c1)}{r1}:{column_letter(c2)}{r2}"

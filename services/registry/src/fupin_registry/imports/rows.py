@@ -1,0 +1,611 @@
+"""Row validation: text cells → register values, or precise errors (row, column, value, reason).
+
+A chunk of rows is validated at once with a pydantic ``TypeAdapter(list[MemberRow])`` (shapes,
+closed vocabularies by Chinese label, numbers, dates); a chunk with errors is validated again
+without its bad rows. Rules pydantic cannot see follow in plain Python: the GB 11643 check
+character, village codes against the region table and the caller's jurisdiction, income
+ceilings, agreement between the rows of one household, exactly one head.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import mul
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from fupin_registry.imports.columns import (
+    ATTRIBUTE_LABELS,
+    BY_FIELD,
+    CAUSE_LABELS,
+    COLUMNS,
+    DEFAULT_SUPPORT,
+    EDUCATION_LABELS,
+    ETHNICITY_LABELS,
+    HEALTH_LABELS,
+    HOUSEHOLD_FIELDS,
+    HOUSING_LABELS,
+    LABOUR_LABELS,
+    RELATION_LABELS,
+    SCHOOL_LABELS,
+    SEX_LABELS,
+    STANDARD_LABELS,
+    STATUS_LABELS,
+    SUPPORT_LABELS,
+    YES_NO,
+    HeaderMap,
+)
+from fupin_registry.imports.readers import LOSSY_NUMBER, RawRow
+from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
+
+_DATE_FORMS = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$|^(\d{4})(\d{2})(\d{2})$")
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
+_NAME_SYMBOLS = re.compile(r"[0-9@#$%\\]")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_SEPARATORS = re.compile(r"[、,，;；/\s]+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _date_text(value: Any) -> Any:
+    """Accept 2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 and 20150630."""
+    if isinstance(value, str):
+        match = _DATE_FORMS.match(value)
+        if match:
+            y, m, d = (g for g in match.groups() if g is not None)
+            return f"{int(y):04d}-{int(m):02d}-{int(d):02d}"
+    return value
+
+
+def _labels(mapping: dict[str, Any]) -> Any:
+    return Literal[tuple(mapping)]  # type: ignore[valid-type]
+
+
+Text = Annotated[str, Field(max_length=200)]
+Date = Annotated[dt.date, BeforeValidator(_date_text)]
+# Amounts stay text through pydantic (its Decimal parsing costs more than all other columns
+# together) and become Decimal once the pattern has proven them plain non-negative numbers.
+Amount = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$")]
+YesNo = Literal["是", "否"]
+
+
+class MemberRow(BaseModel):
+    """One spreadsheet row as text, checked for shape; labels are still Chinese here."""
+
+    # The readers strip every cell already.
+    model_config = ConfigDict(extra="forbid")
+
+    village_code: Annotated[str, Field(pattern=r"^\d{12}$")]
+    household_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,32}$")]
+    attribute: _labels(ATTRIBUTE_LABELS)  # type: ignore[valid-type]
+    support_type: _labels(SUPPORT_LABELS) | None = None  # type: ignore[valid-type]
+    primary_cause: _labels(CAUSE_LABELS)  # type: ignore[valid-type]
+    secondary_causes: Text | None = None
+    identification_standard: _labels(STANDARD_LABELS) | None = None  # type: ignore[valid-type]
+    status: _labels(STATUS_LABELS) | None = None  # type: ignore[valid-type]
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    registered_on: Date | None = None
+    exited_on: Date | None = None
+    phone: Annotated[str, Field(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")] | None = None
+    bank_account: Annotated[str, Field(pattern=r"^\d{12,30}$")] | None = None
+    housing_safety: _labels(HOUSING_LABELS) | None = None  # type: ignore[valid-type]
+    drinking_water_safe: YesNo | None = None
+    income_year: Annotated[int, Field(ge=2000, le=2100)] | None = None
+    wages: Amount | None = None
+    production: Amount | None = None
+    property: Amount | None = None
+    transfer: Amount | None = None
+    production_costs: Amount | None = None
+    name: Annotated[str, Field(min_length=1, max_length=50)]
+    id_number: Annotated[str, Field(max_length=40)]
+    sex: Literal["男", "女"] | None = None
+    birth_date: Date | None = None
+    relation: _labels(RELATION_LABELS)  # type: ignore[valid-type]
+    ethnicity: _labels(ETHNICITY_LABELS) | None = None  # type: ignore[valid-type]
+    education: _labels(EDUCATION_LABELS) | None = None  # type: ignore[valid-type]
+    school_status: _labels(SCHOOL_LABELS) | None = None  # type: ignore[valid-type]
+    health: _labels(HEALTH_LABELS) | None = None  # type: ignore[valid-type]
+    disability: Annotated[str, Field(max_length=100)] | None = None
+    labour_ability: _labels(LABOUR_LABELS) | None = None  # type: ignore[valid-type]
+    migrant_months: Annotated[int, Field(ge=0, le=12)] | None = None
+    medical_insurance: YesNo | None = None
+    pension_insurance: YesNo | None = None
+
+
+ROWS = TypeAdapter(list[MemberRow])
+INCOME_FIELDS = ("wages", "production", "property", "transfer", "production_costs")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str  # the template header ("" for the whole row)
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What validation needs besides the row: reference data and configured limits."""
+
+    villages: frozenset[str]
+    jurisdiction: str
+    max_income: Decimal
+    max_members: int
+    earliest_year: int
+    today: dt.date
+
+
+@dataclass
+class Member:
+    row: int
+    id_number: str
+    name: str
+    sex: str
+    birth_date: dt.date
+    relation: str
+    ethnicity: str
+    education: str | None
+    school_status: str | None
+    health: str
+    disability: str | None
+    labour_ability: str
+    migrant_months: int
+    medical_insurance: bool
+    pension_insurance: bool
+
+
+@dataclass
+class Household:
+    village_code: str
+    household_number: str
+    attribute: str
+    support_type: str
+    primary_cause: str
+    secondary_causes: list[str]
+    identification_standard: str
+    status: str
+    year: int
+    registered_on: dt.date | None
+    exited_on: dt.date | None
+    phone: str | None
+    bank_account: str | None
+    housing_safety: str
+    drinking_water_safe: bool
+    income_year: int
+    incomes: dict[str, Decimal]
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def first_row(self) -> int:
+        return self.members[0].row
+
+    @property
+    def last_row(self) -> int:
+        return self.members[-1].row
+
+
+@dataclass
+class Checked:
+    """A validated row: its household part and its member part (or its errors)."""
+
+    row: int
+    key: tuple[str, str]
+    household_cells: tuple[str | None, ...]
+    household: Household | None
+    member: Member | None
+    errors: list[RowError]
+
+
+class RowDicts:
+    """Rows as {field: text}; a blank household cell repeats the household's previous row.
+
+    Holds the previous row across batches, so a household may straddle two batches.
+    """
+
+    def __init__(self, headers: HeaderMap) -> None:
+        # 年人均纯收入 is computed by the register and never read.
+        self.positions = [
+            (n, i) for n, i in headers.positions.items() if n != "per_capita_net_income"
+        ]
+        self.key: tuple[str | None, str | None] = (None, None)
+        self.household: dict[str, str] = {}
+
+    def __call__(self, rows: Iterable[RawRow]) -> list[tuple[RawRow, dict[str, str]]]:
+        out = []
+        for raw in rows:
+            cells = raw.cells
+            size = len(cells)
+            values = {name: cells[i] for name, i in self.positions if i < size and cells[i]}
+            key = (values.get("village_code"), values.get("household_number"))
+            if key == self.key and key[0] and key[1]:
+                missing = self.household.keys() - values.keys()
+                for name in missing:
+                    values[name] = self.household[name]
+            else:
+                self.key = key
+                self.household = {n: values[n] for n in HOUSEHOLD_FIELDS if n in values}
+            out.append((raw, values))
+        return out
+
+
+def row_dicts(rows: Iterable[RawRow], headers: HeaderMap) -> list[tuple[RawRow, dict[str, str]]]:
+    return RowDicts(headers)(rows)
+
+
+def _header(field_name: str) -> str:
+    column = BY_FIELD.get(field_name)
+    return column.header if column else field_name
+
+
+def _reason(error: dict[str, Any], field_name: str) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required: the cell is empty"
+    if kind == "literal_error":
+        choices = BY_FIELD[field_name].choices or ()
+        extra = "" if field_name != "ethnicity" else "；56 个民族的全称，如 汉族、朝鲜族、满族"
+        return "not one of: " + "、".join(choices) + extra if choices else error["msg"]
+    if kind == "string_pattern_mismatch" and field_name in INCOME_FIELDS:
+        return _amount_reason(str(error.get("input", "")))
+    if kind == "string_pattern_mismatch":
+        return {
+            "village_code": "a village code has exactly 12 digits",
+            "household_number": "letters, digits and '-' only, at most 32 characters",
+            "phone": "not a phone number (11-digit mobile or 0-area-code landline)",
+            "bank_account": "a bank account number has 12 to 30 digits",
+        }.get(field_name, error["msg"])
+    if kind in ("decimal_parsing", "decimal_type"):
+        return "not a number"
+    if kind == "greater_than_equal":
+        return "cannot be negative" if field_name in INCOME_FIELDS else error["msg"]
+    if kind in ("decimal_max_places",):
+        return "at most two decimal places (fen)"
+    if kind in ("decimal_max_digits", "decimal_whole_digits"):
+        return "implausibly large"
+    if kind.startswith("date") or kind.startswith("datetime"):
+        return "not a real date (YYYY-MM-DD): " + error["msg"].split(",", 1)[-1].strip()
+    return error["msg"]
+
+
+def _amount_reason(text: str) -> str:
+    try:
+        amount = Decimal(text.replace(",", ""))
+    except ArithmeticError:
+        return "not a number"
+    if not amount.is_finite():
+        return "not a number"
+    if amount < 0:
+        return "cannot be negative"
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        return "at most two decimal places (fen)"
+    return "implausibly large"
+
+
+def _pydantic_errors(raw: RawRow, values: dict[str, str], error: dict[str, Any]) -> RowError:
+    field_name = str(error["loc"][1]) if len(error["loc"]) > 1 else ""
+    return RowError(
+        raw.number, _header(field_name), values.get(field_name, ""), _reason(error, field_name)
+    )
+
+
+def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
+    """Problems of the cell text itself, before shapes: lost digits, control characters."""
+    errors = []
+    if raw.problem:
+        errors.append(RowError(raw.number, "", "", raw.problem))
+    if not _SUSPECT.search("".join(values.values())):
+        return errors  # the usual case: one scan of the whole row
+    for name in list(values):
+        text = values[name]
+        if text.startswith(LOSSY_NUMBER):
+            errors.append(
+                RowError(
+                    raw.number,
+                    _header(name),
+                    text[1:],
+                    "stored as a number: the spreadsheet kept only 15 significant digits and the"
+                    " rest are lost; format the column as text and enter the value again",
+                )
+            )
+            del values[name]
+        elif _CONTROL.search(text):
+            errors.append(RowError(raw.number, _header(name), "", "contains control characters"))
+            del values[name]
+        elif "\n" in text or "\r" in text or "\t" in text:
+            values[name] = _WHITESPACE.sub(" ", text)
+    return errors
+
+
+def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list[Checked]:
+    """Validate a chunk of rows; every row comes back, valid or with its errors."""
+    pre = [_pre_checks(raw, values) for raw, values in batch]
+    dicts = [values for _, values in batch]
+    try:
+        models: list[MemberRow | None] = list(ROWS.validate_python(dicts))
+        shape_errors: dict[int, list[RowError]] = {}
+    except ValidationError as exc:
+        shape_errors = {}
+        for error in exc.errors(include_url=False):
+            position = int(error["loc"][0])
+            raw, values = batch[position]
+            shape_errors.setdefault(position, []).append(_pydantic_errors(raw, values, error))
+        keep = [i for i in range(len(batch)) if i not in shape_errors]
+        valid = iter(ROWS.validate_python([dicts[i] for i in keep]))
+        models = [None if i in shape_errors else next(valid) for i in range(len(batch))]
+    checked = []
+    last_cells: tuple[str | None, ...] | None = None
+    last_household: Household | None = None
+    for position, ((raw, values), model) in enumerate(zip(batch, models, strict=True)):
+        errors = pre[position] + shape_errors.get(position, [])
+        # A cell already reported for its text is not reported again as missing.
+        reported = {e.column for e in pre[position]}
+        errors = [
+            e for e in errors if not (e.reason.startswith("required") and e.column in reported)
+        ]
+        key = (values.get("village_code", ""), values.get("household_number", ""))
+        cells = tuple(map(values.get, HOUSEHOLD_FIELDS))
+        household = member = None
+        if model is not None:
+            if cells == last_cells:
+                # Same household columns as the row before: same household, checked already.
+                household = last_household
+            else:
+                household, more = _convert_household(raw.number, model, values, rules)
+                errors += more
+                last_cells, last_household = cells, household
+            member, more = _convert_member(raw.number, model, values, rules)
+            errors += more
+            if household is None or member is None:
+                household = member = None
+        checked.append(Checked(raw.number, key, cells, household, member, errors))
+    return checked
+
+
+def check_id_number(text: str, today: dt.date) -> str | None:
+    """The reason an ID number is not valid (GB 11643), or None."""
+    value = text.strip().upper()
+    if _SCIENTIFIC.match(value):
+        return (
+            "written in exponent form: the spreadsheet stored the ID number as a number and lost"
+            " its last digits; format the column as text and enter it again"
+        )
+    if not _ID_SHAPE.match(value):
+        return (
+            "a resident ID number has 17 digits and a check digit or X"
+            f" (got {len(value)} characters)"
+        )
+    try:
+        born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        born = f"{value[6:10]}-{value[10:12]}-{value[12:14]}"
+        return f"the birth date {born} in the ID number is not a real date"
+    if born.year < 1900 or born > today:
+        return f"the birth date {born.isoformat()} in the ID number is impossible"
+    expected = _ID_CHECK[sum(map(mul, map(int, value[:17]), _ID_WEIGHTS)) % 11]
+    if expected != value[17]:
+        return f"wrong check character: {value[17]} given, {expected} expected for these 17 digits"
+    return None
+
+
+def _convert_household(
+    number: int, row: MemberRow, values: dict[str, str], rules: Rules
+) -> tuple[Household | None, list[RowError]]:
+    """The household columns of a row (checked once per household: the rows repeat them)."""
+    errors: list[RowError] = []
+
+    def fail(field_name: str, reason: str) -> None:
+        errors.append(RowError(number, _header(field_name), values.get(field_name, ""), reason))
+
+    if row.village_code not in rules.villages:
+        fail("village_code", f"region {row.village_code} is not a village in the region table")
+    elif not row.village_code.startswith(rules.jurisdiction):
+        fail(
+            "village_code",
+            f"village {row.village_code} is outside your jurisdiction {rules.jurisdiction}",
+        )
+    if not rules.earliest_year <= row.year <= rules.today.year:
+        fail("year", f"must lie between {rules.earliest_year} and {rules.today.year}")
+    primary = CAUSE_LABELS[row.primary_cause]
+    secondary: list[str] = []
+    if row.secondary_causes:
+        for label in _SEPARATORS.split(row.secondary_causes):
+            if not label:
+                continue
+            cause = CAUSE_LABELS.get(label)
+            if cause is None:
+                fail("secondary_causes", f"'{label}' is not one of: " + "、".join(CAUSE_LABELS))
+            elif cause == primary:
+                fail("secondary_causes", f"'{label}' is already the primary cause")
+            elif cause in secondary:
+                fail("secondary_causes", f"'{label}' is given twice")
+            else:
+                secondary.append(cause)
+        if len(secondary) > 2:
+            fail("secondary_causes", "at most two secondary causes")
+    amounts = ((name, getattr(row, name)) for name in INCOME_FIELDS)
+    incomes = {name: Decimal(text) for name, text in amounts if text is not None}
+    for name, amount in incomes.items():
+        if amount > rules.max_income:
+            fail(name, f"implausibly large (above {rules.max_income} yuan a year)")
+    if (
+        row.income_year is not None
+        and not rules.earliest_year - 1 <= row.income_year <= rules.today.year
+    ):
+        fail("income_year", f"must lie between {rules.earliest_year - 1} and {rules.today.year}")
+    for name in ("registered_on", "exited_on"):
+        when = getattr(row, name)
+        if when is not None and when > rules.today:
+            fail(name, "lies in the future")
+    status = STATUS_LABELS[row.status] if row.status else HouseholdStatus.IDENTIFIED
+    if row.exited_on is not None and status != HouseholdStatus.EXITED:
+        fail("exited_on", "only an exited household (已脱贫) has an exit date")
+    if errors:
+        return None, errors
+    attribute = ATTRIBUTE_LABELS[row.attribute]
+    household = Household(
+        village_code=row.village_code,
+        household_number=row.household_number,
+        attribute=attribute,
+        support_type=(
+            SUPPORT_LABELS[row.support_type] if row.support_type else DEFAULT_SUPPORT[attribute]
+        ),
+        primary_cause=primary,
+        secondary_causes=secondary,
+        identification_standard=(
+            STANDARD_LABELS[row.identification_standard]
+            if row.identification_standard
+            else "national"
+        ),
+        status=status,
+        year=row.year,
+        registered_on=row.registered_on,
+        exited_on=row.exited_on,
+        phone=row.phone,
+        bank_account=row.bank_account,
+        housing_safety=HOUSING_LABELS[row.housing_safety] if row.housing_safety else "safe",
+        drinking_water_safe=YES_NO[row.drinking_water_safe] if row.drinking_water_safe else True,
+        income_year=row.income_year or row.year,
+        incomes=incomes,
+    )
+    return household, errors
+
+
+def _convert_member(
+    number: int, row: MemberRow, values: dict[str, str], rules: Rules
+) -> tuple[Member | None, list[RowError]]:
+    errors: list[RowError] = []
+
+    def fail(field_name: str, reason: str) -> None:
+        errors.append(RowError(number, _header(field_name), values.get(field_name, ""), reason))
+
+    reason = check_id_number(row.id_number, rules.today)
+    if reason:
+        fail("id_number", reason)
+    id_number = row.id_number.upper()
+    if _NAME_SYMBOLS.search(row.name):
+        fail("name", "a name has no digits or symbols")
+    health = HEALTH_LABELS[row.health] if row.health else "healthy"
+    if health == "disabled" and not row.disability:
+        fail("disability", "required when 健康状况 is 残疾: kind and grade of the disability")
+    if errors:
+        return None, errors
+    sex = "male" if int(id_number[16]) % 2 else "female"
+    born = dt.date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    if row.sex is not None and SEX_LABELS[row.sex] != sex:
+        fail("sex", "does not match the sex encoded in the ID number")
+    if row.birth_date is not None and row.birth_date != born:
+        fail("birth_date", f"does not match the birth date in the ID number ({born.isoformat()})")
+    if errors:
+        return None, errors
+    member = Member(
+        row=number,
+        id_number=id_number,
+        name=row.name,
+        sex=sex,
+        birth_date=born,
+        relation=RELATION_LABELS[row.relation],
+        ethnicity=ETHNICITY_LABELS[row.ethnicity] if row.ethnicity else "han",
+        education=EDUCATION_LABELS[row.education] if row.education else None,
+        school_status=SCHOOL_LABELS[row.school_status] if row.school_status else None,
+        health=health,
+        disability=row.disability,
+        labour_ability=LABOUR_LABELS[row.labour_ability] if row.labour_ability else "ordinary",
+        migrant_months=row.migrant_months or 0,
+        medical_insurance=YES_NO[row.medical_insurance] if row.medical_insurance else True,
+        pension_insurance=YES_NO[row.pension_insurance] if row.pension_insurance else False,
+    )
+    return member, errors
+
+
+def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
+    """Rules over all rows of one household; the rows are all valid on their own."""
+    first = rows[0]
+    errors = []
+    # Household columns repeat on every row: a blank repeats the first row, others must agree.
+    for row in rows[1:]:
+        for position, text in enumerate(row.household_cells):
+            expected = first.household_cells[position]
+            if text and text != expected:
+                name = HOUSEHOLD_FIELDS[position]
+                errors.append(
+                    RowError(
+                        row.row,
+                        _header(name),
+                        text,
+                        f"differs from row {first.row} of the same household ('{expected or ''}')",
+                    )
+                )
+    heads = [r for r in rows if r.member and r.member.relation == Relation.HEAD]
+    if len(heads) != 1:
+        rows_text = ", ".join(str(r.row) for r in heads) if heads else "none"
+        errors.append(
+            RowError(
+                first.row,
+                _header("relation"),
+                "",
+                f"a household has exactly one head (户主); found {len(heads)} (rows: {rows_text})",
+            )
+        )
+    if len(rows) > max_members:
+        errors.append(RowError(first.row, "", "", f"a household has at most {max_members} members"))
+    seen: dict[str, int] = {}
+    for row in rows:
+        if row.member is None:
+            continue
+        earlier = seen.get(row.member.id_number)
+        if earlier is not None:
+            errors.append(
+                RowError(
+                    row.row,
+                    _header("id_number"),
+                    "",
+                    f"this person is already listed at row {earlier}",
+                )
+            )
+        seen.setdefault(row.member.id_number, row.row)
+    return errors
+
+
+def rejected_with_household(rows: list[Checked], bad_rows: set[int]) -> list[RowError]:
+    """The other rows of a rejected household: nothing of a household is half-written."""
+    listed = ", ".join(str(r) for r in sorted(bad_rows)[:10])
+    return [
+        RowError(r.row, "", "", f"not imported: the household's row(s) {listed} have errors")
+        for r in rows
+        if r.row not in bad_rows
+    ]
+
+
+def assemble(rows: list[Checked]) -> Household:
+    household = rows[0].household
+    assert household is not None
+    household.members = [r.member for r in rows if r.member is not None]
+    return household
+
+
+__all__ = [
+    "COLUMNS",
+    "Checked",
+    "Household",
+    "IncomeSource",
+    "Member",
+    "MemberRow",
+    "RowError",
+    "Rules",
+    "assemble",
+    "check_id_number",
+    "check_rows",
+    "household_errors",
+    "rejected_with_household",
+    "RowDicts",
+    "row_dicts",
+]

@@ -1,0 +1,133 @@
+"""Statistics in SQL: group the register (now, or as of an instant from its history) by region
+prefix ``substr(village_code, 1, n)`` and by status, attribute or primary cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Select, cast, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_registry.households.models import Household, HouseholdVersion, Member
+from fupin_registry.regions.models import Region
+
+GROUP_KEYS = ("status", "attribute", "primary_cause")
+
+
+@dataclass(frozen=True)
+class RegisterFilter:
+    region: str
+    prefix_length: int
+    as_of: datetime | None = None
+    year: int | None = None
+
+
+def _current_base(where: RegisterFilter) -> Select[Any]:
+    people = (
+        select(func.count())
+        .where(Member.household_id == Household.id, Member.left_on.is_(None))
+        .correlate(Household)
+        .scalar_subquery()
+    )
+    query = select(
+        Household.village_code.label("village_code"),
+        Household.status.label("status"),
+        Household.attribute.label("attribute"),
+        Household.primary_cause.label("primary_cause"),
+        Household.year.label("year"),
+        people.label("people"),
+    ).where(Household.village_code.startswith(where.region, autoescape=True))
+    if where.year is not None:
+        query = query.where(Household.year == where.year)
+    return query
+
+
+def _historical_base(where: RegisterFilter) -> Select[Any]:
+    """The version of every household in force just before ``as_of``."""
+    snapshot = HouseholdVersion.snapshot
+    year = cast(snapshot["year"].astext, Integer)
+    query = select(
+        HouseholdVersion.village_code.label("village_code"),
+        HouseholdVersion.status.label("status"),
+        snapshot["attribute"].astext.label("attribute"),
+        snapshot["primary_cause"].astext.label("primary_cause"),
+        year.label("year"),
+        func.jsonb_array_length(snapshot["members"]).label("people"),
+    ).where(
+        HouseholdVersion.village_code.startswith(where.region, autoescape=True),
+        HouseholdVersion.valid_from < where.as_of,
+        or_(HouseholdVersion.valid_to.is_(None), HouseholdVersion.valid_to >= where.as_of),
+    )
+    if where.year is not None:
+        query = query.where(year == where.year)
+    return query
+
+
+def register_base(where: RegisterFilter) -> Any:
+    return (_current_base(where) if where.as_of is None else _historical_base(where)).subquery(
+        "base"
+    )
+
+
+class StatisticsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def register(
+        self, where: RegisterFilter, by: str | None
+    ) -> list[tuple[str, str | None, int, int]]:
+        """(region code, key, households, people) per region at the level and per key."""
+        base = register_base(where)
+        region = func.substr(base.c.village_code, 1, where.prefix_length).label("region_code")
+        people = func.coalesce(func.sum(base.c.people), 0)
+        if by in GROUP_KEYS:
+            key = base.c[by]
+            query = (
+                select(region, key, func.count(), people)
+                .group_by(region, key)
+                .order_by(region, key)
+            )
+        else:
+            query = (
+                select(region, literal(None), func.count(), people)
+                .group_by(region)
+                .order_by(region)
+            )
+        return [(r[0], r[1], int(r[2]), int(r[3])) for r in await self.session.execute(query)]
+
+    async def poor_people(self, where: RegisterFilter, statuses: list[str]) -> dict[str, int]:
+        base = register_base(where)
+        region = func.substr(base.c.village_code, 1, where.prefix_length).label("region_code")
+        query = (
+            select(region, func.coalesce(func.sum(base.c.people), 0))
+            .where(base.c.status.in_(statuses))
+            .group_by(region)
+        )
+        return {r[0]: int(r[1]) for r in await self.session.execute(query)}
+
+    async def rural_population(
+        self, region: str, prefix_length: int
+    ) -> list[tuple[str, str, int | None]]:
+        """Regions at the level under ``region`` with their rural population: the region's own
+        figure, or else the sum of its villages' figures."""
+        villages = Region.__table__.alias("villages")
+        village_sum = (
+            select(func.sum(villages.c.rural_population))
+            .where(villages.c.level == "village", villages.c.code.startswith(Region.code))
+            .correlate(Region)
+            .scalar_subquery()
+        )
+        query = (
+            select(Region.code, Region.name, func.coalesce(Region.rural_population, village_sum))
+            .where(
+                func.length(Region.code) == prefix_length,
+                Region.code.startswith(region, autoescape=True),
+            )
+            .order_by(Region.code)
+        )
+        return [
+            (r[0], r[1], None if r[2] is None else int(r[2]))
+            for r in await self.session.execute(query)
+        ]

@@ -1,0 +1,118 @@
+"""HTTP routes of register statistics (/v1/statistics), computed in SQL, now or as of a date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
+from fupin_kit.auth import Caller, CallerDep
+from fupin_kit.db import SessionDep
+from fupin_kit.problems import Unprocessable, problem_responses
+
+from fupin_registry.regions.directory import RegionsDep
+from fupin_registry.statistics.repository import RegisterFilter, StatisticsRepository
+from fupin_registry.statistics.schemas import (
+    GroupBy,
+    IncidenceRow,
+    IncidenceStatistics,
+    Level,
+    RegisterRow,
+    RegisterStatistics,
+)
+
+router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
+LEVEL_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
+FOUR_PLACES = Decimal("0.0001")
+RegionQuery = Annotated[RegionPrefix | None, Query(description="defaults to your jurisdiction")]
+AsOfQuery = Annotated[date | None, Query(description="business date; computed from history")]
+YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="identification year")]
+
+
+def _filter(
+    caller: Caller, region: str | None, level: str, as_of: date | None, year: int | None
+) -> RegisterFilter:
+    region = region or caller.jurisdiction
+    caller.require_region_write(region)
+    length = LEVEL_LENGTH[level]
+    if length < len(region):
+        raise Unprocessable("#/query/level", f"{level} is above the region {region}")
+    instant = None
+    if as_of is not None:
+        if as_of > business_today():
+            raise Unprocessable("#/query/as_of", "cannot be in the future")
+        instant = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
+    return RegisterFilter(region=region, prefix_length=length, as_of=instant, year=year)
+
+
+@router.get(
+    "/register",
+    responses=problem_responses(401, 403, 422),
+    summary="Households and people per region at a level, by status, attribute or cause",
+)
+async def register_statistics(
+    session: SessionDep,
+    caller: CallerDep,
+    regions: RegionsDep,
+    region: RegionQuery = None,
+    level: Level = "county",
+    by: GroupBy | None = None,
+    as_of: AsOfQuery = None,
+    year: YearQuery = None,
+) -> RegisterStatistics:
+    where = _filter(caller, region, level, as_of, year)
+    column = "primary_cause" if by == "cause" else by
+    rows = await StatisticsRepository(session).register(where, column)
+    return RegisterStatistics(
+        region=where.region,
+        level=level,
+        by=by,
+        as_of=as_of,
+        rows=[
+            RegisterRow(
+                region_code=code, region_name=regions.name_of(code), key=key, households=h, people=p
+            )
+            for code, key, h, p in rows
+        ],
+    )
+
+
+@router.get(
+    "/poverty-incidence",
+    responses=problem_responses(401, 403, 422),
+    summary="Poverty incidence: poor people / rural population per region",
+)
+async def poverty_incidence(
+    request: Request,
+    session: SessionDep,
+    caller: CallerDep,
+    region: RegionQuery = None,
+    level: Level = "county",
+    as_of: AsOfQuery = None,
+) -> IncidenceStatistics:
+    where = _filter(caller, region, level, as_of, None)
+    statuses = list(request.app.state.settings.poor_statuses)
+    repository = StatisticsRepository(session)
+    poor = await repository.poor_people(where, statuses)
+    rows = []
+    for code, name, rural in await repository.rural_population(where.region, where.prefix_length):
+        people = poor.get(code, 0)
+        incidence = None
+        if rural:
+            incidence = (Decimal(people) / Decimal(rural)).quantize(
+                FOUR_PLACES, rounding=ROUND_HALF_UP
+            )
+        rows.append(
+            IncidenceRow(
+                region_code=code,
+                region_name=name,
+                poor_people=people,
+                rural_population=rural,
+                incidence=incidence,
+            )
+        )
+    return IncidenceStatistics(
+        region=where.region, level=level, as_of=as_of, poor_statuses=statuses, rows=rows
+    )

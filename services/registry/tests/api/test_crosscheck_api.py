@@ -1,0 +1,291 @@
+"""Reference lists → flags → review, and the comparison reports (real PostgreSQL via the app)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sqlalchemy import text
+
+from fupin_kit.testing.plugin import api_client
+from fupin_registry.imports.samples import HouseholdMaker, header
+
+VILLAGES = ["220102001001", "220102001002"]
+
+
+def register_csv(rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header(), *rows])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def sample(count: int, seed: int, attribute: str | None = None) -> list[list[str]]:
+    rows = [r for h in HouseholdMaker(VILLAGES, seed=seed).households(count) for r in h]
+    if attribute:
+        for r in rows:
+            r[2] = attribute
+    return rows
+
+
+def list_csv(header_row: list[str], rows: list[list[str]], encoding: str = "utf-8") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header_row, *rows])
+    return buffer.getvalue().encode(encoding)
+
+
+async def import_rows(client, rows) -> dict:
+    response = await client.post(
+        "/v1/imports", files={"file": ("r.csv", register_csv(rows), "text/csv")}
+    )
+    assert response.status_code == 202, response.text
+    job = (await client.get(f"/v1/imports/{response.json()['id']}")).json()
+    assert job["state"] == "completed" and job["rows_rejected"] == 0, job
+    return job
+
+
+async def upload_list(client, kind: str, content: bytes, **extra):
+    return await client.post(
+        "/v1/crosscheck/lists",
+        files={"file": ("list.csv", content, "text/csv")},
+        data={"kind": kind, **extra},
+    )
+
+
+def agency(app, make_token, jurisdiction="22"):
+    return api_client(
+        app, make_token(jurisdiction, scopes=["crosscheck:upload"], roles=[], client_id="gaj-22")
+    )
+
+
+async def outbox_types(app) -> list[str]:
+    async with app.state.sessionmaker() as session:
+        return list(
+            (await session.execute(text("SELECT event_type FROM outbox ORDER BY id"))).scalars()
+        )
+
+
+async def test_crosscheck_vehicle_list_raises_flags_and_events(app, client, make_token):
+    rows = sample(3, seed=31)
+    await import_rows(client, rows)
+    owner = rows[0]
+    content = list_csv(
+        ["证件号码", "姓名", "号牌号码", "车辆类型"],
+        [
+            [owner[23], owner[22], "吉A12345", "小型轿车"],
+            ["220102199001010113", "某", "吉B1", "轿车"],
+            ["not-an-id", "x", "y", "z"],
+        ],
+    )
+    async with agency(app, make_token) as partner:
+        response = await upload_list(partner, "vehicles", content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["match_count"] == 1
+    assert body["row_count"] == 2 and body["rejected_rows"] == 1
+    assert body["problems"][0]["row"] == 4
+    async with app.state.sessionmaker() as session:
+        details = list(
+            (
+                await session.execute(
+                    text("SELECT detail FROM reference_entries WHERE list_id = :l"),
+                    {"l": body["id"]},
+                )
+            ).scalars()
+        )
+        stored = json.dumps(details, ensure_ascii=False)
+    assert owner[23] not in stored and owner[22] not in stored and "小型轿车" in stored
+    flags = (await client.get("/v1/flags", params={"kind": "vehicle", "status": "open"})).json()[
+        "items"
+    ]
+    assert len(flags) == 1 and flags[0]["source"] == body["id"]
+    assert "fupin.registry.flag.raised.v1" in await outbox_types(app)
+
+
+async def test_crosscheck_upload_needs_the_scope(client):
+    response = await upload_list(client, "vehicles", list_csv(["证件号码"], []))
+    assert response.status_code == 403
+
+
+async def test_crosscheck_bad_list_files(app, make_token):
+    async with agency(app, make_token) as partner:
+        no_id = await upload_list(partner, "deaths", list_csv(["姓名", "日期"], [["a", "b"]]))
+        assert no_id.status_code == 422 and "证件号码" in no_id.json()["errors"][0]["detail"]
+        binary = await upload_list(partner, "deaths", b"\x00\x01\x02binary")
+        assert binary.status_code == 422 and binary.json()["errors"][0]["pointer"] == "#/body/file"
+        wrong_kind = await upload_list(partner, "planes", list_csv(["证件号码"], []))
+        assert wrong_kind.status_code == 422
+
+
+async def test_crosscheck_confirm_opens_a_removal_case_and_dismiss_needs_reason(
+    app, client, make_token
+):
+    rows = sample(2, seed=32)
+    await import_rows(client, rows)
+    numbers = sorted({r[1] for r in rows})
+    first = next(r for r in rows if r[1] == numbers[0])
+    second = next(r for r in rows if r[1] == numbers[1])
+    async with agency(app, make_token) as partner:
+        await upload_list(
+            partner,
+            "public_employees",
+            list_csv(["证件号码", "单位"], [[first[23], "某局"], [second[23], "某局"]]),
+        )
+    flags = (await client.get("/v1/flags", params={"status": "open"})).json()["items"]
+    assert len(flags) == 2
+    confirm = await client.post(
+        f"/v1/flags/{flags[0]['id']}/confirm",
+        json={"reason": "在编人员"},
+        headers={"Idempotency-Key": "confirm-1"},
+    )
+    assert confirm.status_code == 200, confirm.text
+    confirmed = confirm.json()
+    assert confirmed["status"] == "confirmed" and confirmed["follow_up_case_id"]
+    replay = await client.post(
+        f"/v1/flags/{flags[0]['id']}/confirm",
+        json={"reason": "在编人员"},
+        headers={"Idempotency-Key": "confirm-1"},
+    )
+    assert replay.status_code == 200 and replay.json() == confirmed
+    again = await client.post(f"/v1/flags/{flags[0]['id']}/confirm", json={})
+    assert again.status_code == 409
+    async with app.state.sessionmaker() as session:
+        case = (
+            await session.execute(
+                text("SELECT kind, state, household_id FROM cases WHERE id = :id"),
+                {"id": confirmed["follow_up_case_id"]},
+            )
+        ).one()
+        steps = (
+            await session.execute(
+                text("SELECT count(*) FROM case_steps WHERE case_id = :id"),
+                {"id": confirmed["follow_up_case_id"]},
+            )
+        ).scalar_one()
+    assert (
+        case.kind == "removal" and str(case.household_id) == flags[0]["household_id"] and steps == 1
+    )
+    missing_reason = await client.post(f"/v1/flags/{flags[1]['id']}/dismiss", json={})
+    assert missing_reason.status_code == 422
+    dismissed = await client.post(
+        f"/v1/flags/{flags[1]['id']}/dismiss", json={"reason": "同名不同人"}
+    )
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+    types = await outbox_types(app)
+    assert types.count("fupin.registry.flag.resolved.v1") == 2
+    # A reviewed match (confirmed or dismissed) is not raised again by the next list.
+    async with agency(app, make_token) as partner:
+        body = (
+            await upload_list(
+                partner, "public_employees", list_csv(["证件号码"], [[first[23]], [second[23]]])
+            )
+        ).json()
+    assert body["match_count"] == 0
+
+
+async def test_crosscheck_death_confirm_opens_natural_decrease(app, client, make_token):
+    rows = sample(1, seed=33)
+    await import_rows(client, rows)
+    async with agency(app, make_token) as partner:
+        await upload_list(
+            partner, "deaths", list_csv(["证件号码", "死亡日期"], [[rows[0][23], "2016-01-01"]])
+        )
+    flag = (await client.get("/v1/flags", params={"kind": "death"})).json()["items"][0]
+    response = await client.post(f"/v1/flags/{flag['id']}/confirm", json={})
+    assert response.status_code == 200, response.text
+    async with app.state.sessionmaker() as session:
+        kind = (
+            await session.execute(
+                text("SELECT kind FROM cases WHERE id = :id"),
+                {"id": response.json()["follow_up_case_id"]},
+            )
+        ).scalar_one()
+    assert kind == "natural_decrease"
+
+
+async def test_crosscheck_flags_are_jurisdiction_checked(app, client, make_token):
+    rows = sample(1, seed=34)
+    await import_rows(client, rows)
+    async with agency(app, make_token) as partner:
+        await upload_list(partner, "companies", list_csv(["证件号码"], [[rows[0][23]]]))
+    flag = (await client.get("/v1/flags", params={"kind": "company"})).json()["items"][0]
+    async with api_client(app, make_token("220581", roles=["officer"])) as other:
+        assert (await other.get(f"/v1/flags/{flag['id']}")).status_code == 404
+        assert (
+            await other.post(f"/v1/flags/{flag['id']}/dismiss", json={"reason": "x"})
+        ).status_code == 404
+        assert (await other.get("/v1/flags")).json()["items"] == []
+    # An agency of another county matches nothing here.
+    async with agency(app, make_token, "220581") as partner:
+        body = (
+            await upload_list(partner, "vehicles", list_csv(["证件号码"], [[rows[0][23]]]))
+        ).json()
+    assert body["match_count"] == 0
+
+
+async def test_crosscheck_flag_pagination(app, client, make_token):
+    rows = sample(5, seed=35)
+    await import_rows(client, rows)
+    heads = [r for r in rows if r[26] == "户主"]
+    async with agency(app, make_token) as partner:
+        await upload_list(
+            partner, "urban_housing", list_csv(["证件号码"], [[r[23]] for r in heads])
+        )
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, "kind": "urban_housing", **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/flags", params=params)).json()
+        seen += [f["id"] for f in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == len(heads)
+    assert (await client.get("/v1/flags", params={"cursor": "!!"})).status_code == 422
+
+
+async def test_crosscheck_dibao_report_both_directions(app, client, make_token):
+    dibao_rows = sample(2, seed=36, attribute="低保贫困户")
+    ordinary = sample(1, seed=37)
+    for r in ordinary:
+        r[1] = "900001"
+    await import_rows(client, dibao_rows + ordinary)
+    dibao_numbers = sorted({r[1] for r in dibao_rows})
+    on_list = [r for r in dibao_rows if r[1] == dibao_numbers[0]]
+    entries = [["MZ-1", VILLAGES[0], r[23]] for r in on_list]
+    entries.append(["MZ-2", VILLAGES[0], ordinary[0][23]])  # registered, but not as dibao
+    entries.append(["MZ-3", VILLAGES[1], "22010219500101014X"])  # not registered at all
+    async with agency(app, make_token) as partner:
+        response = await upload_list(
+            partner, "dibao", list_csv(["低保户编号", "行政区划代码", "证件号码"], entries)
+        )
+    assert response.status_code == 201, response.text
+    report = (await client.get("/v1/crosscheck/reports/dibao")).json()
+    assert [e["household_ref"] for e in report["missing_from_register"]] == ["MZ-3"]
+    assert [e["household_ref"] for e in report["registered_without_dibao_attribute"]] == ["MZ-2"]
+    assert [h["household_number"] for h in report["missing_from_dibao_list"]] == [dibao_numbers[1]]
+
+
+async def test_crosscheck_duplicate_id_report(app, client):
+    rows = sample(2, seed=38)
+    await import_rows(client, rows)
+    numbers = sorted({r[1] for r in rows})
+    async with app.state.sessionmaker() as session:
+        # Legacy data: the same person left on the list of a second household (inactive there).
+        await session.execute(
+            text("""
+            INSERT INTO members (id, household_id, id_index, id_number_enc, name_enc, sex,
+                                 birth_date, relation, active)
+            SELECT gen_random_uuid(), h2.id, m.id_index, m.id_number_enc, m.name_enc, m.sex,
+                   m.birth_date, 'other', false
+              FROM members m JOIN households h1 ON h1.id = m.household_id
+              JOIN households h2 ON h2.household_number = :second
+             WHERE h1.household_number = :first AND m.relation = 'head'
+             LIMIT 1"""),
+            {"first": numbers[0], "second": numbers[1]},
+        )
+        await session.commit()
+    report = (await client.get("/v1/crosscheck/reports/duplicate-ids")).json()
+    assert len(report["items"]) == 1
+    households = report["items"][0]["households"]
+    assert sorted(h["household_number"] for h in households) == numbers
+    assert sorted(h["member_active"] for h in households) == [False, True]

@@ -1,0 +1,270 @@
+"""Upload → job → report, bad files, and jurisdiction for /v1/imports and /v1/exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import xlsxwriter
+from sqlalchemy import text
+
+from fupin_kit.testing.plugin import bearer
+from fupin_registry.imports.samples import HouseholdMaker, header
+
+CHANGCHUN_VILLAGES = ["220102001001", "220102001002"]  # county 220102
+OTHER_COUNTY_VILLAGE = "220581001001"
+
+
+def csv_bytes(rows: list[list[str]], encoding: str = "utf-8-sig") -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header(), *rows])
+    return buffer.getvalue().encode(encoding)
+
+
+def xlsx_bytes(rows: list[list[object]], head: list[str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, head or header())
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            if isinstance(value, str):
+                if value:
+                    sheet.write_string(number, column, value)
+            else:
+                sheet.write(number, column, value)
+    book.close()
+    return buffer.getvalue()
+
+
+def sample(count: int, villages: list[str] | None = None, seed: int = 1) -> list[list[str]]:
+    maker = HouseholdMaker(villages or CHANGCHUN_VILLAGES, seed=seed)
+    return [row for household in maker.households(count) for row in household]
+
+
+async def upload(client, content: bytes, name: str = "register.csv", headers=None):
+    return await client.post(
+        "/v1/imports",
+        files={"file": (name, content, "application/octet-stream")},
+        headers=headers or {},
+    )
+
+
+async def run(client, content: bytes, name: str = "register.csv", headers=None) -> dict:
+    response = await upload(client, content, name, headers)
+    assert response.status_code == 202, response.text
+    job = (await client.get(f"/v1/imports/{response.json()['id']}", headers=headers or {})).json()
+    return job
+
+
+async def error_report(client, job_id: str, headers=None) -> list[list[str]]:
+    response = await client.get(f"/v1/imports/{job_id}/errors.csv", headers=headers or {})
+    assert response.status_code == 200, response.text
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:]
+
+
+async def test_imports_csv_upload_commits_households_and_reports_progress(client, db_session):
+    rows = sample(5)
+    job = await run(client, csv_bytes(rows))
+    assert job["state"] == "completed", job
+    assert job["rows_read"] == len(rows)
+    assert job["rows_committed"] == len(rows)
+    assert job["rows_rejected"] == 0
+    assert job["households_created"] == 5
+    assert job["encoding"] == "utf-8-sig"
+    search = await client.get("/v1/households", params={"region": "220102"})
+    assert search.status_code == 200, search.text
+
+
+async def test_imports_same_file_twice_creates_nothing_new(client):
+    content = csv_bytes(sample(4, seed=2))
+    first = await run(client, content)
+    assert first["households_created"] == 4
+    second = await run(client, content)
+    assert second["state"] == "completed"
+    assert second["households_created"] == 0
+    assert second["rows_committed"] == 0
+    assert second["households_unchanged"] == 4
+    assert second["rows_unchanged"] == first["rows_committed"]
+
+
+async def test_imports_gbk_csv_is_detected(client):
+    job = await run(client, csv_bytes(sample(2, seed=3), encoding="gb18030"))
+    assert job["state"] == "completed", job
+    assert job["encoding"] == "gb18030"
+    assert job["households_created"] == 2
+
+
+async def test_imports_xlsx_with_numeric_ids_and_dates(client):
+    rows: list[list[object]] = [list(r) for r in sample(2, seed=4)]
+    rows[0][23] = float(rows[0][23])  # an 18-digit ID stored as a number: digits lost
+    job = await run(client, xlsx_bytes(rows), "register.xlsx")
+    assert job["state"] == "completed", job
+    report = await error_report(client, job["id"])
+    reasons = [r[3] for r in report if r[0] == "2"]
+    assert any("stored as a number" in reason for reason in reasons), report
+    first_household_size = sum(1 for r in rows if r[1] == rows[0][1])
+    assert job["rows_rejected"] == first_household_size
+    assert job["households_created"] == 1
+
+
+async def test_imports_bad_rows_are_reported_and_whole_households_rejected(client):
+    rows = sample(3, seed=5)
+    bad = [list(r) for r in rows]
+    first_number = bad[0][1]
+    bad[0][23] = bad[0][23][:17] + ("0" if bad[0][23][17] != "0" else "1")  # wrong check char
+    second = [r for r in bad if r[1] != first_number]
+    second[0][0] = "220102999999"  # unknown village
+    job = await run(client, csv_bytes(bad))
+    assert job["state"] == "completed"
+    report = await error_report(client, job["id"])
+    by_row = {}
+    for row, column, value, reason in report:
+        by_row.setdefault(int(row), []).append((column, value, reason))
+    assert any("check character" in r for _, _, r in by_row[2]), by_row
+    assert any(
+        c == "行政区划代码(村)" and "not a village" in r for c, _, r in sum(by_row.values(), [])
+    )
+    committed_numbers = {r[1] for r in bad} - {first_number, second[0][1]}
+    assert job["households_created"] == len(committed_numbers)
+    assert job["rows_rejected"] + job["rows_committed"] == job["rows_read"]
+
+
+async def test_imports_missing_headers_fail_fast_with_names(client):
+    head = [h for h in header() if h not in ("证件号码", "户属性")]
+    content = ("\ufeff" + ",".join(head) + "\n").encode()
+    job = await run(client, content)
+    assert job["state"] == "failed"
+    assert "证件号码" in job["failure_reason"] and "户属性" in job["failure_reason"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"%PDF-1.4 binary", "PDF"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        (b"\xff\xfe" + "证件号码".encode("utf-16-le"), "UTF-16"),
+        (b"PK\x03\x04not really a zip", "damaged"),
+    ],
+)
+async def test_imports_non_spreadsheets_are_refused_at_upload(client, content, needle):
+    response = await upload(client, content, "file.xlsx")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["errors"][0]["pointer"] == "#/body/file"
+    assert needle in body["errors"][0]["detail"]
+
+
+async def test_imports_rows_outside_jurisdiction_are_rejected(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    token = make_token("220102", scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as client:
+        rows = sample(2, villages=[OTHER_COUNTY_VILLAGE], seed=6) + sample(1, seed=7)
+        job = await run(client, csv_bytes(rows))
+        assert job["state"] == "completed"
+        report = await error_report(client, job["id"])
+        assert any("outside your jurisdiction" in r[3] for r in report)
+        assert job["households_created"] == 1
+
+
+async def test_imports_jobs_are_invisible_outside_jurisdiction(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    async with api_client(app, make_token("220102", roles=["officer"])) as county:
+        job = await run(county, csv_bytes(sample(1, seed=8)))
+    async with api_client(app, make_token("220581", roles=["officer"])) as other:
+        assert (await other.get(f"/v1/imports/{job['id']}")).status_code == 404
+        assert (await other.get(f"/v1/imports/{job['id']}/errors.csv")).status_code == 404
+    async with api_client(app, make_token("22", roles=["officer"])) as province:
+        assert (await province.get(f"/v1/imports/{job['id']}")).status_code == 200
+
+
+async def test_imports_export_reimports_and_masks_without_pii_scope(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    village = "220102001003"
+    rows = sample(3, villages=[village], seed=9)
+    # A village-level officer: the export holds exactly this village's register.
+    token = make_token(village, scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as client:
+        await run(client, csv_bytes(rows))
+        exported = await client.get("/v1/exports/households.csv")
+        assert exported.status_code == 200
+        lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        assert lines[0] == header()
+        assert {line[23] for line in lines[1:]} == {r[23] for r in rows}
+        async with app.state.sessionmaker() as session:
+            audited = await session.execute(
+                text("SELECT count(*) FROM audit_log WHERE action = 'pii.export_unmasked'")
+            )
+            assert audited.scalar_one() >= 1
+        again = await run(client, exported.content)
+        assert again["households_created"] == 0
+        assert again["households_unchanged"] == 3
+        assert again["rows_rejected"] == 0, await error_report(client, again["id"])
+
+    async with api_client(app, make_token(village, roles=["officer"])) as masked:
+        body = (await masked.get("/v1/exports/households.csv")).content.decode("utf-8-sig")
+        assert rows[0][23] not in body
+        assert "********" in body
+    other_token = make_token("220581", roles=["officer"], scopes=["pii:read"])
+    async with api_client(app, other_token) as other:
+        body = (await other.get("/v1/exports/households.csv")).content.decode("utf-8-sig")
+        assert rows[0][23] not in body
+
+
+async def test_imports_templates_download(client):
+    response = await client.get("/v1/imports/template.xlsx")
+    assert response.status_code == 200
+    assert response.content[:2] == b"PK"
+    response = await client.get("/v1/imports/template.csv")
+    assert response.content.decode("utf-8-sig").strip().split(",") == header()
+
+
+async def test_imports_requires_a_writer(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    async with api_client(app, make_token("220102", roles=["viewer"])) as viewer:
+        response = await upload(viewer, csv_bytes(sample(1)))
+        assert response.status_code == 403
+
+
+async def test_imports_xlsx_export_has_text_cells(client):
+    rows = sample(2, seed=10)
+    await run(client, csv_bytes(rows))
+    response = await client.get("/v1/exports/households.xlsx")
+    assert response.status_code == 200
+    from python_calamine import CalamineWorkbook
+
+    sheet = (
+        CalamineWorkbook.from_filelike(io.BytesIO(response.content))
+        .get_sheet_by_index(0)
+        .to_python()
+    )
+    assert sheet[0] == header()
+    assert all(isinstance(cell, str) for cell in sheet[1])
+    assert {r[23] for r in rows} <= {line[23] for line in sheet[1:]}
+
+
+async def test_imports_events_and_history_written(client, db_session):
+    rows = sample(2, seed=11)
+    job = await run(client, csv_bytes(rows))
+    assert job["households_created"] == 2
+    response = await client.get("/v1/households", params={"region": "220102"})
+    assert response.status_code == 200
+
+
+__all__ = ["bearer"]
+
+
+async def test_imports_oversized_upload_is_refused(app, client, tmp_path):
+    app.state.settings = app.state.settings.model_copy(
+        update={"import_max_file_bytes": 2048, "import_dir": tmp_path}
+    )
+    response = await upload(client, csv_bytes(sample(20, seed=12)))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert list(tmp_path.iterdir()) == []  # the partial copy is removed

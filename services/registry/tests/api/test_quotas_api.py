@@ -1,0 +1,109 @@
+"""Quotas over HTTP: split down the region tree, never above the parent, never negative."""
+
+from fupin_kit.testing.plugin import api_client
+from sqlalchemy import text
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status, pointer=None):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    if pointer:
+        assert pointer in [e["pointer"] for e in body.get("errors", [])], body
+    return body
+
+
+async def test_split_down_the_tree(client, app, make_token):
+    province = make_token("22", roles=["officer"])
+    async with api_client(app, province) as p:
+        assert (await p.put("/v1/quotas/2206/2017", json={"quota": 1000})).status_code == 200
+        first = await p.put("/v1/quotas/220622/2017", json={"quota": 600})
+        assert first.status_code == 200, first.text
+        assert first.json() == {
+            "region_code": "220622",
+            "region_name": "靖宇县",
+            "year": 2017,
+            "quota": 600,
+            "parent_code": "2206",
+            "set_by": "user:officer-1",
+            "used": 0,
+            "children_total": 0,
+        }
+        assert (await p.put("/v1/quotas/220621/2017", json={"quota": 400})).status_code == 200
+        over = await p.put("/v1/quotas/220623/2017", json={"quota": 1})
+        assert "would total 1001" in assert_problem(over, 409, "#/body/quota")["detail"]
+        # changing a child is measured against its siblings, not against itself
+        assert (await p.put("/v1/quotas/220622/2017", json={"quota": 550})).status_code == 200
+        assert (await p.put("/v1/quotas/220623/2017", json={"quota": 50})).status_code == 200
+        # a parent cannot drop below what it already split
+        assert_problem(
+            await p.put("/v1/quotas/2206/2017", json={"quota": 999}), 409, "#/body/quota"
+        )
+        assert (await p.put("/v1/quotas/2206/2017", json={"quota": 1000})).status_code == 200
+        assert_problem(
+            await p.put("/v1/quotas/220622/2017", json={"quota": -1}), 422, "#/body/quota"
+        )
+        assert_problem(
+            await p.put("/v1/quotas/229999/2017", json={"quota": 1}), 422, "#/path/region_code"
+        )
+        assert_problem(await p.put("/v1/quotas/2206221/2017", json={"quota": 1}), 422)
+        assert_problem(await p.put("/v1/quotas/220622/1999", json={"quota": 1}), 422)
+
+        listed = (
+            await p.get("/v1/quotas", params={"parent": "2206", "year": 2017, "limit": 2})
+        ).json()
+        assert [q["region_code"] for q in listed["items"]] == ["220621", "220622"]
+        rest = (
+            await p.get(
+                "/v1/quotas",
+                params={"parent": "2206", "year": 2017, "cursor": listed["next_cursor"]},
+            )
+        ).json()
+        assert [q["region_code"] for q in rest["items"]] == ["220623"] and rest[
+            "next_cursor"
+        ] is None
+        parent = (await p.get("/v1/quotas/2206/2017")).json()
+        assert parent["children_total"] == 1000
+
+    async with app.state.sessionmaker() as session:
+        events = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT payload FROM outbox"
+                        " WHERE event_type = 'fupin.registry.quota.set.v1' AND key = '220622'"
+                        " ORDER BY id"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [e["data"]["quota"] for e in events] == [600, 550]
+    assert events[0]["data"] == {
+        "region_code": "220622",
+        "year": 2017,
+        "quota": 600,
+        "parent_code": "2206",
+    }
+
+
+async def test_the_level_above_sets_a_quota(client, app, make_token):
+    async with api_client(app, make_token("220622", roles=["officer"])) as county:
+        own = await county.put("/v1/quotas/220622/2018", json={"quota": 10})
+        assert_problem(own, 403)
+        assert (
+            await county.put("/v1/quotas/220622100/2018", json={"quota": 10})
+        ).status_code == 200
+        assert_problem(await county.put("/v1/quotas/220581/2018", json={"quota": 10}), 403)
+        assert_problem(await county.get("/v1/quotas/220581/2018"), 404)
+        assert (await county.get("/v1/quotas", params={"parent": "2205", "year": 2018})).json()[
+            "items"
+        ] == []
+    async with api_client(app, make_token("220622", roles=["auditor"])) as auditor:
+        assert_problem(await auditor.put("/v1/quotas/220622100/2018", json={"quota": 10}), 403)
+    # the test client is a provincial administrator: it may set any quota, the province's too
+    assert (await client.put("/v1/quotas/22/2018", json={"quota": 100000})).status_code == 200
+    assert_problem(await client.get("/v1/quotas/22/2019"), 404)

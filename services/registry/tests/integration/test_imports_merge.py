@@ -1,0 +1,240 @@
+"""The chunked COPY + merge against real PostgreSQL: idempotency, whole households, bounds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fupin_events.envelope import decode
+from fupin_events.registry import HouseholdRegistered
+from fupin_kit.auth import Caller
+from fupin_registry.households.models import Household, HouseholdVersion
+from fupin_registry.households.repository import HouseholdRepository
+from fupin_registry.households.snapshot import snapshot_of
+from fupin_registry.imports.pipeline import PreparedChunk
+from fupin_registry.imports.samples import HouseholdMaker, header
+from fupin_registry.imports.service import ImportRunner, create_job
+from fupin_registry.privacy import Privacy
+
+VILLAGES = ["220622100001", "220622100005"]
+ACTOR = "user:importer"
+
+
+@pytest.fixture
+async def sessionmaker(engine):
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield async_sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        await transaction.rollback()
+
+
+def csv_file(tmp_path: Path, rows: list[list[str]]) -> Path:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header(), *rows])
+    path = tmp_path / f"{uuid.uuid4().hex}.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return path
+
+
+async def import_file(sessionmaker, settings, path: Path, *, chunk_rows: int = 10_000, chunks=None):
+    settings = settings.model_copy(
+        update={
+            "import_workers": 0,
+            "import_chunk_rows": chunk_rows,
+            "import_dir": path.parent / "jobs",
+        }
+    )
+    caller = Caller(subject="importer", roles=frozenset({"officer"}), jurisdiction="220622")
+    with path.open("rb") as handle:
+        job, config = await create_job(sessionmaker, settings, caller, handle, path.name)
+
+    async def record(chunk: PreparedChunk) -> None:
+        if chunks is not None:
+            chunks.append(chunk)
+
+    await ImportRunner(sessionmaker, settings, Privacy(settings), on_chunk=record).run(
+        job.id, config, ACTOR
+    )
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(text("SELECT * FROM import_jobs WHERE id = :id"), {"id": job.id})
+        ).one()
+        return row._mapping
+
+
+async def count(sessionmaker, sql: str, **params) -> int:
+    async with sessionmaker() as session:
+        return int((await session.execute(text(sql), params)).scalar_one())
+
+
+def rows_of(households: int, seed: int) -> list[list[str]]:
+    return [row for h in HouseholdMaker(VILLAGES, seed=seed).households(households) for row in h]
+
+
+async def test_imports_merge_twice_creates_nothing_new(sessionmaker, settings, tmp_path):
+    path = csv_file(tmp_path, rows_of(30, seed=21))
+    tables = ("households", "members", "household_incomes", "household_versions", "outbox")
+    first = await import_file(sessionmaker, settings, path, chunk_rows=25)
+    assert first["state"] == "completed", first["failure_reason"]
+    assert first["households_created"] == 30
+    before = {t: await count(sessionmaker, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608
+    second = await import_file(sessionmaker, settings, path, chunk_rows=25)
+    after = {t: await count(sessionmaker, f"SELECT count(*) FROM {t}") for t in tables}  # noqa: S608
+    assert after == before
+    assert second["households_unchanged"] == 30
+    assert second["rows_unchanged"] == first["rows_committed"]
+    assert await count(sessionmaker, "SELECT count(*) FROM import_staged_members") == 0
+    assert await count(sessionmaker, "SELECT count(*) FROM import_staged_households") == 0
+
+
+async def test_imports_chunks_are_bounded_and_never_split_a_household(
+    sessionmaker, settings, tmp_path
+):
+    path = csv_file(tmp_path, rows_of(40, seed=22))
+    chunks: list[PreparedChunk] = []
+    job = await import_file(sessionmaker, settings, path, chunk_rows=12, chunks=chunks)
+    assert job["chunks_committed"] == len(chunks) > 3
+    seen: set[str] = set()
+    for chunk in chunks:
+        # A chunk closes at the first household boundary at or after the limit (≤ 6 members).
+        assert chunk.rows_valid + chunk.rows_rejected <= 12 + 6
+        numbers = {line.split("\t")[7] for line in chunk.households_copy.decode().splitlines()}
+        assert not numbers & seen
+        seen |= numbers
+    assert len(seen) == 40
+
+
+async def test_imports_snapshot_and_event_match_the_household_code(
+    sessionmaker, settings, tmp_path
+):
+    path = csv_file(tmp_path, rows_of(3, seed=23))
+    await import_file(sessionmaker, settings, path)
+    async with sessionmaker() as session:
+        households = (
+            (
+                await session.execute(
+                    select(Household)
+                    .where(Household.village_code.in_(VILLAGES))
+                    .order_by(Household.household_number)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert len(households) == 3
+        repository = HouseholdRepository(session)
+        for household in households:
+            version = (
+                await session.execute(
+                    select(HouseholdVersion).where(HouseholdVersion.household_id == household.id)
+                )
+            ).scalar_one()
+            expected = snapshot_of(
+                household,
+                await repository.members(household.id),
+                await repository.incomes(household.id),
+                await repository.measures(household.id),
+            )
+            assert version.snapshot == expected
+            assert version.action == "imported" and version.actor == ACTOR
+            payload = (
+                await session.execute(
+                    text("SELECT payload FROM outbox WHERE key = :k"), {"k": str(household.id)}
+                )
+            ).scalar_one()
+            event = decode(__import__("json").dumps(payload))
+            assert isinstance(event.data, HouseholdRegistered)
+            assert event.data.member_count == len(expected["members"])
+            assert event.data.member_indexes == [m["id_index"] for m in expected["members"]]
+
+
+async def test_imports_person_in_two_households_rejects_the_later_household(
+    sessionmaker, settings, tmp_path
+):
+    rows = rows_of(3, seed=24)
+    numbers = sorted({r[1] for r in rows})
+    first_id = next(r[23] for r in rows if r[1] == numbers[0])
+    last_rows = [r for r in rows if r[1] == numbers[2]]
+    last_rows[-1][23] = first_id
+    if last_rows[-1][26] == "户主":
+        last_rows[-1][26] = "其他"
+        last_rows[0][26] = "户主" if len(last_rows) > 1 else "户主"
+    job = await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
+    assert job["households_created"] == 2
+    assert job["rows_rejected"] == len(last_rows)
+    async with sessionmaker() as session:
+        reasons = (
+            (
+                await session.execute(
+                    text("SELECT reason FROM import_errors WHERE job_id = :j"), {"j": job["id"]}
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert any("also listed in another household" in r for r in reasons), reasons
+
+
+async def test_imports_member_already_registered_elsewhere(sessionmaker, settings, tmp_path):
+    rows = rows_of(2, seed=25)
+    await import_file(
+        sessionmaker,
+        settings,
+        csv_file(
+            tmp_path,
+            rows[:1] if rows[0][1] != rows[1][1] else [r for r in rows if r[1] == rows[0][1]],
+        ),
+    )
+    moved = [list(r) for r in rows if r[1] != rows[0][1]]
+    taken_id = rows[0][23]
+    moved[-1][23] = taken_id
+    if len(moved) == 1:
+        moved[0][26] = "户主"
+    elif moved[-1][26] == "户主":
+        moved[-1][26], moved[0][26] = "其他", "户主"
+    job = await import_file(sessionmaker, settings, csv_file(tmp_path, moved))
+    assert job["households_created"] == 0
+    assert job["rows_rejected"] == len(moved)
+    async with sessionmaker() as session:
+        reasons = (
+            (
+                await session.execute(
+                    text("SELECT reason FROM import_errors WHERE job_id = :j"), {"j": job["id"]}
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert any(r.startswith("member already registered in household 220622") for r in reasons), (
+        reasons
+    )
+
+
+async def test_imports_error_values_are_encrypted_at_rest(sessionmaker, settings, tmp_path):
+    rows = rows_of(1, seed=26)
+    wrong = rows[0][23][:17] + ("1" if rows[0][23][17] != "1" else "2")
+    rows[0][23] = wrong
+    job = await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
+    async with sessionmaker() as session:
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT value_enc FROM import_errors"
+                    " WHERE job_id = :j AND column_name = '证件号码'"
+                ),
+                {"j": job["id"]},
+            )
+        ).scalar_one()
+    assert wrong.encode() not in bytes(stored)
+    assert Privacy(settings).open(bytes(stored), "import_error_value") == wrong
+
+
+__all__ = ["AsyncSession"]

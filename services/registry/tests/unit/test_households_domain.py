@@ -1,0 +1,115 @@
+"""Pure household rules: identity from the ID number, causes, heads, incomes; tiers; IDs."""
+
+import random
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from fupin_events.values import validate_resident_id
+from fupin_registry.access import Tier, tier_allows
+from fupin_registry.households.domain import (
+    cause_findings,
+    duplicate_positions,
+    head_findings,
+    identity_findings,
+    income_findings,
+    net_income,
+    per_capita_net_income,
+)
+from fupin_registry.synthetic import PeopleFactory, resident_id
+
+ID = resident_id("220622", date(1970, 5, 1), 12, "male")
+
+
+def test_synthetic_ids_are_valid_and_encode_birth_and_sex():
+    assert validate_resident_id(ID) == ID and ID.startswith("22062219700501")
+    factory = PeopleFactory("220581", seed=3)
+    ids = {factory.id_number() for _ in range(2000)}
+    assert len(ids) == 2000 and all(validate_resident_id(i) == i for i in ids)
+    female = resident_id("220581", date(2001, 2, 28), 7, "female")
+    assert int(female[16]) % 2 == 0
+    with pytest.raises(ValueError):
+        resident_id("2205", date(2001, 1, 1), 1, "male")
+    # every check character, X included, comes out right
+    rng = random.Random(1)
+    checks = {
+        resident_id("220622", date(1980, 1, 1 + rng.randrange(28)), rng.randrange(500), "male")[-1]
+        for _ in range(400)
+    }
+    assert "X" in checks and len(checks) == 11
+
+
+def test_identity_is_derived_and_must_match():
+    assert identity_findings(ID, None, None, "#/body/members/0") == []
+    assert identity_findings(ID, date(1970, 5, 1), "male", "#/body/members/0") == []
+    findings = identity_findings(ID, date(1970, 5, 2), "female", "#/body/members/0")
+    assert [f.pointer for f in findings] == ["#/body/members/0/birth_date", "#/body/members/0/sex"]
+
+
+@pytest.mark.parametrize(
+    ("primary", "secondary", "bad"),
+    [
+        ("illness", [], False),
+        ("illness", ["disaster", "lack_of_land"], False),
+        ("illness", ["illness"], True),
+        ("illness", ["disaster", "disaster"], True),
+        ("illness", ["disaster", "lack_of_land", "lack_of_water"], True),
+    ],
+)
+def test_causes(primary, secondary, bad):
+    findings = cause_findings(primary, secondary)
+    assert bool(findings) is bad
+    assert all(f.pointer == "#/body/secondary_causes" for f in findings)
+
+
+def test_exactly_one_head_and_duplicates():
+    assert head_findings(["head", "spouse", "child"], "#/body/members") == []
+    assert head_findings(["spouse"], "#/body/members")[0].detail.endswith("(found 0)")
+    assert head_findings(["head", "head"], "#/body/members")[0].detail.endswith("(found 2)")
+    assert duplicate_positions([b"a", b"b", b"a", b"c", b"b"]) == [2, 4]
+
+
+def test_per_capita_net_income():
+    amounts = {
+        "wages": Decimal("3000"),
+        "production": Decimal("2500"),
+        "transfer": Decimal("900.50"),
+        "property": Decimal("0"),
+        "production_costs": Decimal("700"),
+    }
+    assert net_income(amounts) == Decimal("5700.50")
+    assert per_capita_net_income(amounts, 3) == Decimal("1900.17")
+    assert per_capita_net_income(amounts, 0) is None
+    assert per_capita_net_income({"production_costs": Decimal("100")}, 2) == Decimal("-50.00")
+    assert per_capita_net_income({}, 4) == Decimal("0.00")
+
+
+def test_income_guards():
+    ceiling = Decimal("10000000")
+    assert income_findings({"wages": Decimal("5")}, ceiling, "#/body") == []
+    assert income_findings({"wages": Decimal("-1")}, ceiling, "#/body")[0].pointer == "#/body/wages"
+    assert (
+        income_findings({"wages": Decimal("10000001")}, ceiling, "#/body")[0].pointer
+        == "#/body/wages"
+    )
+    total = income_findings(
+        {"wages": Decimal("6000000"), "production": Decimal("6000000")}, ceiling, "#/body"
+    )
+    assert [f.pointer for f in total] == ["#/body"]
+
+
+@pytest.mark.parametrize(
+    ("jurisdiction", "tier", "allowed"),
+    [
+        ("220622100201", Tier.VILLAGE, True),
+        ("220622100201", Tier.TOWNSHIP, False),
+        ("220622100", Tier.TOWNSHIP, True),
+        ("220622100", Tier.COUNTY, False),
+        ("220622", Tier.COUNTY, True),
+        ("22", Tier.COUNTY, True),
+        ("220581", Tier.VILLAGE, False),  # does not see the village at all
+        ("220622101", Tier.TOWNSHIP, False),  # another township
+    ],
+)
+def test_tiered_responsibility(jurisdiction, tier, allowed):
+    assert tier_allows(jurisdiction, "220622100201", tier) is allowed

@@ -1,0 +1,367 @@
+"""Pure import rules: header mapping, encoding detection, cell text, row validation, readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+from fupin_kit.crypto import BlindIndex, FieldCipher, parse_keyring
+from fupin_registry.config import Settings
+from fupin_registry.imports.columns import (
+    HEADERS,
+    HeaderError,
+    column_letter,
+    map_headers,
+    normalise_header,
+)
+from fupin_registry.imports.pipeline import Sealer
+from fupin_registry.imports.readers import (
+    LOSSY_NUMBER,
+    FileFacts,
+    UnreadableFile,
+    cell_text,
+    detect_encoding,
+    open_sheet,
+    sniff,
+)
+from fupin_registry.imports.rows import (
+    RawRow,
+    Rules,
+    check_id_number,
+    check_rows,
+    household_errors,
+    row_dicts,
+)
+from fupin_registry.imports.samples import HouseholdMaker, header, resident_id
+
+TODAY = dt.date(2026, 6, 1)
+RULES = Rules(
+    villages=frozenset({"220102001001", "220102001002", "220581001001"}),
+    jurisdiction="220102",
+    max_income=Decimal("10000000"),
+    max_members=20,
+    earliest_year=2013,
+    today=TODAY,
+)
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+def test_imports_headers_map_with_aliases_full_width_and_marks():
+    cells = list(HEADERS)
+    cells[0] = "＊村行政区划代码"
+    cells[HEADERS.index("务工时间(月)")] = "务工时间（月）"
+    cells[HEADERS.index("证件号码")] = " 身份证号码\n"
+    cells.append("备注")
+    mapping = map_headers(cells)
+    assert mapping.positions["village_code"] == 0
+    assert mapping.positions["migrant_months"] == HEADERS.index("务工时间(月)")
+    assert mapping.positions["id_number"] == HEADERS.index("证件号码")
+    assert mapping.ignored == ("备注",)
+
+
+def test_imports_missing_and_duplicate_headers_are_named():
+    cells = [h for h in HEADERS if h not in ("姓名", "户编号")] + ["身份证号"]
+    with pytest.raises(HeaderError) as error:
+        map_headers(cells)
+    message = str(error.value)
+    assert "missing required columns: 户编号, 姓名" in message
+    assert "证件号码 (columns" in message
+
+
+def test_imports_header_normalisation_and_letters():
+    assert normalise_header("务工时间（月）") == "务工时间(月)"
+    assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+
+
+# --- encodings and file kinds -------------------------------------------------------------------
+
+
+def test_imports_encoding_detection():
+    text = "证件号码,姓名\n220102199001010113,张三\n"
+    assert detect_encoding(text.encode("utf-8")) == "utf-8-sig"
+    assert detect_encoding(("\ufeff" + text).encode("utf-8")) == "utf-8-sig"
+    assert detect_encoding(text.encode("gbk")) == "gb18030"
+    assert detect_encoding(text.encode("gb18030")) == "gb18030"
+    # A UTF-8 sample cut inside a character is still UTF-8.
+    assert detect_encoding(text.encode("utf-8")[:4]) == "utf-8-sig"
+
+
+def test_imports_unreadable_encoding_is_reported_precisely():
+    with pytest.raises(UnreadableFile) as error:
+        detect_encoding(b"abc\x80\xff\xfe")
+    assert "neither UTF-8 nor GB18030" in str(error.value) and "offset 3" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "empty"),
+        (b"%PDF-1.7", "PDF"),
+        (b"\xff\xfeA\x00", "UTF-16"),
+        (b"GIF89a\x00\x01", "binary"),
+    ],
+)
+def test_imports_sniff_refuses_non_spreadsheets(tmp_path, content, needle):
+    path = tmp_path / "f"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFile, match=needle):
+        sniff(path)
+
+
+def test_imports_sniff_refuses_a_zip_that_is_not_a_workbook(tmp_path):
+    path = tmp_path / "f.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("word/document.xml", "<w/>")
+    with pytest.raises(UnreadableFile, match="not an .xlsx workbook"):
+        sniff(path)
+
+
+def test_imports_csv_undecodable_line_rejects_only_that_row(tmp_path):
+    path = tmp_path / "f.csv"
+    good = ",".join(HEADERS).encode("gb18030") + b"\n"
+    path.write_bytes(good + "a,b\n".encode("gb18030") + b"c,\x81\x30\n" + "d,e\n".encode("gb18030"))
+    facts = FileFacts("csv", encoding="gb18030")
+    rows = list(open_sheet(path, facts, 0))
+    assert [r.problem is not None for r in rows] == [False, True, False]
+    assert "line 3 is not valid GB18030" in rows[1].problem
+
+
+# --- cell text ------------------------------------------------------------------------------------
+
+
+def test_imports_cell_text_never_goes_through_float():
+    assert cell_text(220102.0) == "220102"
+    assert cell_text(13904351234.0) == "13904351234"
+    assert cell_text(1.5) == "1.5"
+    assert cell_text(2.20102199001011e17).startswith(LOSSY_NUMBER)
+    assert cell_text(dt.datetime(2015, 6, 30)) == "2015-06-30"
+    assert cell_text(dt.date(2015, 6, 30)) == "2015-06-30"
+    assert cell_text(True) == "是"
+    assert cell_text(None) == ""
+
+
+# --- ID numbers ---------------------------------------------------------------------------
+
+
+def test_imports_id_number_reasons():
+    valid = resident_id("220102", 1990, 1, 1, 5, "male")
+    assert check_id_number(valid, TODAY) is None
+    assert check_id_number(valid.lower(), TODAY) is None
+    wrong = valid[:17] + ("0" if valid[17] != "0" else "1")
+    assert "wrong check character" in check_id_number(wrong, TODAY)
+    assert "1990-02-30 in the ID number is not a real date" in check_id_number(
+        "220102199002300011", TODAY
+    )
+    assert "impossible" in check_id_number(resident_id("220102", 2030, 1, 1, 1, "male"), TODAY)
+    assert "exponent form" in check_id_number("2.20102E+17", TODAY)
+    assert "17 digits" in check_id_number("22010219900101", TODAY)
+
+
+# --- rows and households ------------------------------------------------------------------
+
+
+def household_rows(count: int = 1, seed: int = 1) -> list[list[str]]:
+    maker = HouseholdMaker(["220102001001"], seed=seed)
+    return [row for h in maker.households(count) for row in h]
+
+
+def check(rows: list[list[str]]):
+    raws = [RawRow(number, row) for number, row in enumerate(rows, start=2)]
+    return check_rows(row_dicts(raws, map_headers(header())), RULES)
+
+
+def test_imports_valid_rows_convert_to_register_values():
+    rows = household_rows()
+    checked = check(rows)
+    assert all(not c.errors for c in checked), [c.errors for c in checked]
+    first = checked[0]
+    assert first.household is not None and first.member is not None
+    assert first.household.attribute in {"ordinary_poor", "dibao_poor", "wubao"}
+    assert first.member.relation == "head"
+    assert first.member.birth_date == dt.date(
+        int(rows[0][23][6:10]), int(rows[0][23][10:12]), int(rows[0][23][12:14])
+    )
+    assert isinstance(first.household.incomes["wages"], Decimal)
+
+
+def column(name: str) -> int:
+    return HEADERS.index(name)
+
+
+@pytest.mark.parametrize(
+    ("header_name", "value", "reason"),
+    [
+        ("户属性", "贫困户", "not one of: 一般贫困户、低保户、五保户、低保贫困户"),
+        ("行政区划代码(村)", "2201020010", "exactly 12 digits"),
+        ("行政区划代码(村)", "220102999999", "not a village"),
+        ("行政区划代码(村)", "220581001001", "outside your jurisdiction 220102"),
+        ("工资性收入", "-5", "cannot be negative"),
+        ("工资性收入", "99999999", "implausibly large"),
+        ("工资性收入", "12.345", "two decimal places"),
+        ("务工时间(月)", "13", "less than or equal to 12"),
+        ("识别年度", "2012", "between 2013 and 2026"),
+        ("登记日期", "2015-02-30", "not a real date"),
+        ("出生日期", "1901-01-01", "does not match the birth date"),
+        ("性别", "女", "does not match the sex"),
+        ("次要致贫原因", "因病、因病", "given twice"),
+        ("姓名", "", "required: the cell is empty"),
+        ("联系电话", "12345", "not a phone number"),
+        ("民族", "火星族", "汉族"),
+        ("健康状况", "残疾", "required when 健康状况 is 残疾"),
+        ("证件号码", LOSSY_NUMBER + "2.20102199001011E+17", "kept only 15 significant digits"),
+    ],
+)
+def test_imports_row_errors_name_column_and_reason(header_name, value, reason):
+    rows = household_rows()
+    rows[0][column(header_name)] = value
+    if header_name == "出生日期" or header_name == "性别":
+        pass
+    errors = check(rows)[0].errors
+    assert errors, "expected an error"
+    assert any(reason in e.reason for e in errors), errors
+    named = "残疾情况" if header_name == "健康状况" else header_name
+    assert any(e.column == named for e in errors), errors
+    assert all(e.row == 2 for e in errors)
+
+
+def test_imports_dates_in_common_forms_are_accepted():
+    rows = household_rows()
+    for form in ("2015/6/30", "2015.06.30", "2015年6月30日", "20150630"):
+        rows[0][column("登记日期")] = form
+        checked = check(rows)[0]
+        assert not checked.errors, (form, checked.errors)
+        assert checked.household.registered_on == dt.date(2015, 6, 30)
+
+
+def test_imports_household_rules_over_rows():
+    rows = household_rows(1, seed=3)
+    while len(rows) < 2:
+        rows = household_rows(1, seed=len(rows) + 4)
+    rows[1][column("户属性")] = "五保户" if rows[0][column("户属性")] != "五保户" else "低保户"
+    rows[1][column("与户主关系")] = "户主"
+    checked = check(rows)
+    errors = household_errors(checked, 20)
+    reasons = " | ".join(e.reason for e in errors)
+    assert "differs from row 2 of the same household" in reasons
+    assert "exactly one head" in reasons
+
+
+def test_imports_blank_household_cells_repeat_the_first_row():
+    rows = household_rows(1, seed=5)
+    while len(rows) < 2:
+        rows = household_rows(1, seed=len(rows) + 6)
+    for name in ("户属性", "主要致贫原因", "工资性收入"):
+        rows[1][column(name)] = ""
+    checked = check(rows)
+    assert not household_errors(checked, 20)
+
+
+# --- encryption compatibility ---------------------------------------------------------------------
+
+
+def test_imports_bulk_sealer_matches_the_kit_cipher_and_index():
+    settings = Settings()
+    sealer = Sealer(settings.pii_keys, settings.blind_index_key)
+    cipher = FieldCipher(parse_keyring(settings.pii_keys))
+    number = resident_id("220102", 1990, 1, 1, 5, "male")
+    assert cipher.decrypt(sealer.seal(number, b"id_number"), "id_number") == number
+    import base64
+
+    assert sealer.index(number) == BlindIndex(base64.b64decode(settings.blind_index_key)).of(number)
+
+
+# --- xlsx readers ---------------------------------------------------------------------------------
+
+
+def workbook(
+    tmp_path: Path, rows: list[list[object]], *, merge: bool = False, title: bool = False
+) -> Path:
+    path = tmp_path / "book.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    date_format = book.add_format({"num_format": "yyyy-mm-dd"})
+    offset = 0
+    if title:
+        sheet.write_string(0, 0, "某县建档立卡贫困户信息表")
+        offset = 1
+    sheet.write_row(offset, 0, header())
+    for number, row in enumerate(rows, start=offset + 1):
+        for index, value in enumerate(row):
+            if isinstance(value, dt.date):
+                sheet.write_datetime(
+                    number, index, dt.datetime.combine(value, dt.time()), date_format
+                )
+            elif isinstance(value, str):
+                if value:
+                    sheet.write_string(number, index, value)
+            else:
+                sheet.write_number(number, index, value)
+    sheet.write_formula(offset + 1, len(header()) + 1, "=1+1", None, 2)
+    if merge:
+        sheet.merge_range(offset + 1, 40, offset + 2, 40, "merged")
+    book.close()
+    return path
+
+
+def test_imports_calamine_and_streaming_readers_agree(tmp_path):
+    rows: list[list[object]] = [list(r) for r in household_rows(3, seed=7)]
+    rows[0][column("登记日期")] = dt.date(2015, 6, 30)
+    rows[0][column("工资性收入")] = 3200
+    rows[0][column("联系电话")] = 13904351234
+    rows[1][column("证件号码")] = 2.20102199001011e17
+    path = workbook(tmp_path, rows, title=True)
+    facts = sniff(path)
+    whole = open_sheet(path, facts, calamine_max_bytes=10**9)
+    streamed = open_sheet(path, FileFacts("xlsx"), calamine_max_bytes=0)
+    assert whole.header_row == streamed.header_row == 2
+    a = [(r.number, r.cells[: len(HEADERS)]) for r in whole]
+    b = [(r.number, r.cells[: len(HEADERS)]) for r in streamed]
+    assert a == b
+    assert a[0][1][column("登记日期")] == "2015-06-30"
+    assert a[0][1][column("工资性收入")] == "3200"
+    assert a[0][1][column("联系电话")] == "13904351234"
+    assert a[1][1][column("证件号码")].startswith(LOSSY_NUMBER)
+
+
+def test_imports_streaming_reader_recovers_full_digit_numbers_and_notes(tmp_path):
+    rows = household_rows(1, seed=8)
+    path = workbook(tmp_path, rows, merge=True)
+    # Rewrite the first ID cell as a number holding all 18 digits in the XML text.
+    source = zipfile.ZipFile(path)
+    sheet = source.read("xl/worksheets/sheet1.xml").decode()
+    number = rows[0][column("证件号码")]
+    import re
+
+    pattern = re.compile(r'<c r="X2"[^>]*>.*?</c>')
+    assert pattern.search(sheet)
+    rebuilt = tmp_path / "rebuilt.xlsx"
+    with zipfile.ZipFile(rebuilt, "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = pattern.sub(f'<c r="X2"><v>{number}</v></c>', sheet).encode()
+            out.writestr(item, data)
+    facts = FileFacts("xlsx")
+    streamed = open_sheet(rebuilt, facts, calamine_max_bytes=0)
+    first = next(iter(streamed))
+    assert first.cells[column("证件号码")] == number
+    list(streamed)
+    assert any("merged cells" in n for n in facts.notes)
+    assert any("formulas" in n for n in facts.notes)
+
+
+def test_imports_calamine_reports_merged_rows(tmp_path):
+    path = workbook(tmp_path, household_rows(2, seed=9), merge=True)
+    sheet = open_sheet(path, sniff(path), calamine_max_bytes=10**9)
+    assert sheet.merged and sheet.merged[0][0] == 2
+
+
+__all__ = ["io"]
