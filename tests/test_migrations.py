@@ -35,5 +35,7 @@ def test_one_head(service):
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_migrations_match_models(service):
-    with migrated_database(SERVICES[service], ROOT / "services" / service / "alembic.ini", "check") as url:
+    with migrated_database(
+        SERVICES[service], ROOT / "services" / service / "alembic.ini", "check"
+    ) as url:
         command.check(config_for(service, url))  # raises when models and migrations differ

@@ -1,9 +1,8 @@
 from pathlib import Path
 
-from fupin_kit.testing.service import service_fixtures
-
 from fupin_evaluation.config import Settings
 from fupin_evaluation.main import create_app
+from fupin_kit.testing.service import service_fixtures
 
 globals().update(
     service_fixtures(

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from fupin_kit.testing.service import service_fixtures
-
 from fupin_registry.config import Settings
 from fupin_registry.main import create_app
 

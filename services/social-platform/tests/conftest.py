@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from fupin_kit.testing.service import service_fixtures
-
 from fupin_social.config import Settings
 from fupin_social.main import create_app
 

@@ -1,1 +1,3 @@
-"""fupin evaluation: County assessment on poverty-alleviation results (考核), the ten key tasks, quarterly dispatch and reports, key-county exit."""
+"""fupin evaluation: County assessment on poverty-alleviation results (考核), the ten key tasks,
+quarterly dispatch and reports, key-county exit.
+"""

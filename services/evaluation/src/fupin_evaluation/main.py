@@ -2,10 +2,9 @@
 
 from fastapi import FastAPI
 
-from fupin_kit.app import create_service_app
-
 from fupin_evaluation.config import Settings
 from fupin_evaluation.consumers import build_consumers
+from fupin_kit.app import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -13,7 +12,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="fupin evaluation",
-        description="County assessment on poverty-alleviation results (考核), the ten key tasks, quarterly dispatch and reports, key-county exit.",
+        description=(
+            "County assessment on poverty-alleviation results (考核), the ten key tasks, "
+            "quarterly dispatch and reports, key-county exit."
+        ),
         routers=[],
         consumers=build_consumers,
     )

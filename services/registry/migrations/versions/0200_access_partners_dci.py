@@ -80,7 +80,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dci_transactions")),
         sa.UniqueConstraint("correlation_id", name=op.f("uq_dci_transactions_correlation_id")),
-        sa.UniqueConstraint("sender_id", "message_id", name=op.f("uq_dci_transactions_sender_id_message_id")),
+        sa.UniqueConstraint(
+            "sender_id", "message_id", name=op.f("uq_dci_transactions_sender_id_message_id")
+        ),
     )
     op.create_index(
         "ix_dci_transactions_sender_transaction",
@@ -149,7 +151,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dci_notifications")),
         sa.UniqueConstraint(
-            "subscription_code", "event_id", name=op.f("uq_dci_notifications_subscription_code_event_id")
+            "subscription_code",
+            "event_id",
+            name=op.f("uq_dci_notifications_subscription_code_event_id"),
         ),
     )
     op.create_index(

@@ -30,34 +30,59 @@ class Settings(ServiceSettings):
 
     # --- personal data protection ---
     pii_keys: str = Field(_DEV_PII_KEYS, description="'id:base64,...'; the first key encrypts")
-    blind_index_key: str = Field(_DEV_BLIND_INDEX_KEY, description="base64, >= 32 bytes, never in the DB")
+    blind_index_key: str = Field(
+        _DEV_BLIND_INDEX_KEY, description="base64, >= 32 bytes, never in the DB"
+    )
 
     # --- households and dynamic management ---
     poverty_lines: dict[int, Decimal] = Field(
         default_factory=lambda: {
-            2013: Decimal("2736"), 2014: Decimal("2800"), 2015: Decimal("2855"),
-            2016: Decimal("3026"), 2017: Decimal("3335"), 2018: Decimal("3535"),
-            2019: Decimal("3747"), 2020: Decimal("4000"),
+            2013: Decimal("2736"),
+            2014: Decimal("2800"),
+            2015: Decimal("2855"),
+            2016: Decimal("3026"),
+            2017: Decimal("3335"),
+            2018: Decimal("3535"),
+            2019: Decimal("3747"),
+            2020: Decimal("4000"),
         },
         description="per-capita net income poverty line by year, yuan (current prices)",
     )
-    max_household_income: Decimal = Field(Decimal("10000000"), description="absurd-income guard, yuan/year")
+    max_household_income: Decimal = Field(
+        Decimal("10000000"), description="absurd-income guard, yuan/year"
+    )
     max_household_members: int = Field(20, ge=1, le=100, description="members per household")
-    earliest_register_year: int = Field(2013, ge=2000, le=2100, description="first year of the register")
+    earliest_register_year: int = Field(
+        2013, ge=2000, le=2100, description="first year of the register"
+    )
 
     # --- identification workflow ---
     notice_days: int = Field(7, ge=1, le=60, description="public notice period, days")
     appraisal_pass_share: Decimal = Field(
-        Decimal("0.5"), ge=0, lt=1, description="votes for must exceed this share of the votes counted"
+        Decimal("0.5"),
+        ge=0,
+        lt=1,
+        description="votes for must exceed this share of the votes counted",
     )
-    appraisal_counts_abstentions: bool = Field(True, description="abstentions count in the denominator")
-    appraisal_min_votes: int = Field(1, ge=1, le=1000, description="fewest votes an appraisal may have")
+    appraisal_counts_abstentions: bool = Field(
+        True, description="abstentions count in the denominator"
+    )
+    appraisal_min_votes: int = Field(
+        1, ge=1, le=1000, description="fewest votes an appraisal may have"
+    )
     exit_stable_years: int = Field(
-        1, ge=1, le=5, description="latest years with incomes that must each be above that year's line"
+        1,
+        ge=1,
+        le=5,
+        description="latest years with incomes that must each be above that year's line",
     )
     exit_basic_needs: list[str] = Field(
         default_factory=lambda: [
-            "food", "clothing", "compulsory_education", "basic_medical_care", "housing_safety"
+            "food",
+            "clothing",
+            "compulsory_education",
+            "basic_medical_care",
+            "housing_safety",
         ],
         description="两不愁三保障: the needs an exit appraisal must confirm as secured",
     )
@@ -86,7 +111,8 @@ class Settings(ServiceSettings):
         1, ge=0, le=8, description="processes parsing and encrypting (0: a thread of the API)"
     )
     import_calamine_max_bytes: int = Field(
-        64 * 1024 * 1024, ge=0,
+        64 * 1024 * 1024,
+        ge=0,
         description="xlsx sheets up to this uncompressed size are read whole with calamine;"
         " larger ones are streamed",
     )
@@ -107,40 +133,69 @@ class Settings(ServiceSettings):
         None, description="Ed25519 private key (PEM) signing DCI responses; ephemeral in dev/test"
     )
     dci_sender_id: str = Field("registry.fupin.example", description="our DCI sender/receiver id")
-    dci_signature_max_age_seconds: int = Field(600, ge=10, le=86400, description="expires - created")
-    dci_clock_skew_seconds: int = Field(300, ge=0, le=3600, description="tolerated clock difference")
-    dci_max_requests_per_message: int = Field(20, ge=1, le=1000, description="search/subscribe items")
+    dci_signature_max_age_seconds: int = Field(
+        600, ge=10, le=86400, description="expires - created"
+    )
+    dci_clock_skew_seconds: int = Field(
+        300, ge=0, le=3600, description="tolerated clock difference"
+    )
+    dci_max_requests_per_message: int = Field(
+        20, ge=1, le=1000, description="search/subscribe items"
+    )
     dci_default_page_size: int = Field(50, ge=1, le=1000)
     dci_max_page_size: int = Field(500, ge=1, le=5000)
     dci_require_consent: bool = Field(True, description="every search criteria must carry consent")
     dci_callback_timeout_seconds: float = Field(10.0, gt=0, le=120)
-    dci_callback_attempts: int = Field(5, ge=1, le=20, description="tries per callback or notification")
-    dci_callback_backoff_seconds: float = Field(1.0, gt=0, le=600, description="doubles per attempt")
-    dci_notify_poll_seconds: float = Field(1.0, gt=0, le=60, description="notification sender idle poll")
+    dci_callback_attempts: int = Field(
+        5, ge=1, le=20, description="tries per callback or notification"
+    )
+    dci_callback_backoff_seconds: float = Field(
+        1.0, gt=0, le=600, description="doubles per attempt"
+    )
+    dci_notify_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="notification sender idle poll"
+    )
 
     # --- bank eligibility (贴息贷款资格核验) ---
-    eligibility_age_min: int = Field(18, ge=0, le=120, description="youngest borrower, years, inclusive")
-    eligibility_age_max: int = Field(60, ge=0, le=120, description="oldest borrower, years, inclusive")
+    eligibility_age_min: int = Field(
+        18, ge=0, le=120, description="youngest borrower, years, inclusive"
+    )
+    eligibility_age_max: int = Field(
+        60, ge=0, le=120, description="oldest borrower, years, inclusive"
+    )
     eligibility_statuses: list[str] = Field(
         default_factory=lambda: ["identified", "returned"],
-        description="household statuses that qualify (exited qualifies within the transition period)",
+        description=(
+            "household statuses that qualify (exited qualifies within the transition period)"
+        ),
     )
     eligibility_exit_transition_years: int = Field(
-        3, ge=0, le=20, description="years after exited_on during which an exited household qualifies"
+        3,
+        ge=0,
+        le=20,
+        description="years after exited_on during which an exited household qualifies",
     )
-    eligibility_answer_valid_days: int = Field(30, ge=0, le=366, description="validity of a yes answer")
+    eligibility_answer_valid_days: int = Field(
+        30, ge=0, le=366, description="validity of a yes answer"
+    )
     eligibility_batch_max: int = Field(1000, ge=1, le=10000, description="items per batch request")
-    eligibility_rate_per_second: float = Field(50.0, gt=0, le=1e7, description="checks/s per client")
+    eligibility_rate_per_second: float = Field(
+        50.0, gt=0, le=1e7, description="checks/s per client"
+    )
     eligibility_rate_burst: int = Field(2000, ge=1, le=10**8, description="bucket size, checks")
     eligibility_pool_size: int = Field(8, ge=1, le=100, description="dedicated asyncpg connections")
     eligibility_audit_writers: int = Field(
         2, ge=1, le=8, description="audit flushes in flight at once (each on its own connection)"
     )
-    eligibility_audit_max_batch: int = Field(5000, ge=1, le=100000, description="audit rows per flush")
+    eligibility_audit_max_batch: int = Field(
+        5000, ge=1, le=100000, description="audit rows per flush"
+    )
     eligibility_audit_max_pending: int = Field(
         50000, ge=1, le=10**7, description="audit rows waiting before new checks are refused (503)"
     )
-    eligibility_token_cache_size: int = Field(1024, ge=0, le=100000, description="verified tokens kept")
+    eligibility_token_cache_size: int = Field(
+        1024, ge=0, le=100000, description="verified tokens kept"
+    )
 
     def _keys_outside_dev(self) -> None:
         if self.environment == "prod" and (

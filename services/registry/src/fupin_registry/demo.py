@@ -26,9 +26,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import asyncpg
+
 from fupin_events.registry import QuotaSet
 from fupin_events.values import BUSINESS_TZ
-
 from fupin_registry.config import Settings
 from fupin_registry.households import events as household_events
 from fupin_registry.households.bulk import (

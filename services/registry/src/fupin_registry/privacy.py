@@ -17,11 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
-from fupin_kit.crypto import BlindIndex, FieldCipher, mask_account, mask_id_number, mask_name, mask_phone, parse_keyring
+from fupin_kit.crypto import (
+    BlindIndex,
+    FieldCipher,
+    mask_account,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    parse_keyring,
+)
 from fupin_registry.config import Settings
 
 PII_READ_SCOPE = "pii:read"
-MASKS = {"id_number": mask_id_number, "name": mask_name, "phone": mask_phone, "bank_account": mask_account}
+MASKS = {
+    "id_number": mask_id_number,
+    "name": mask_name,
+    "phone": mask_phone,
+    "bank_account": mask_account,
+}
 
 
 @dataclass
@@ -66,5 +79,11 @@ async def audit_unmasked_read(
     """Record that ``caller`` read personal fields in clear (only when it actually did)."""
     if caller.has_scope(PII_READ_SCOPE) and fields:
         await AuditTrail(session).append(
-            AuditRecord(caller.actor, "pii.read_unmasked", object_type, object_id, {"fields": sorted(fields)})
+            AuditRecord(
+                caller.actor,
+                "pii.read_unmasked",
+                object_type,
+                object_id,
+                {"fields": sorted(fields)},
+            )
         )

@@ -1,7 +1,6 @@
 """Run the registry relay and consumers without the HTTP API: python -m fupin_registry.worker"""
 
 from fupin_kit.worker import run_worker
-
 from fupin_registry.config import Settings
 from fupin_registry.consumers import build_consumers
 

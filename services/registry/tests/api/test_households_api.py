@@ -6,10 +6,11 @@ import uuid
 from datetime import date
 
 import pytest
+from sqlalchemy import text
+
 from fupin_events.envelope import decode
 from fupin_kit.testing.plugin import api_client, bearer
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
-from sqlalchemy import text
 
 VILLAGE = "220622100201"  # 靖安村, 靖宇县
 OTHER_COUNTY_VILLAGE = "220581001200"  # 建国村, 梅河口市

@@ -4,9 +4,10 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
+
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
-from sqlalchemy import text
 
 VILLAGE = "220622100203"  # 永生村, 靖宇镇, 靖宇县
 D0 = date(2016, 3, 1)

@@ -1,7 +1,8 @@
 """Quotas over HTTP: split down the region tree, never above the parent, never negative."""
 
-from fupin_kit.testing.plugin import api_client
 from sqlalchemy import text
+
+from fupin_kit.testing.plugin import api_client
 
 PROBLEM = "application/problem+json"
 

@@ -4,9 +4,10 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
+
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
-from sqlalchemy import text
 
 TOWNSHIP = "220622103"  # 那尔轰镇
 VILLAGE_A = "220622103200"

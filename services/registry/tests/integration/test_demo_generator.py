@@ -11,13 +11,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
+
 from fupin_events.values import birth_date_of, sex_of, validate_resident_id
 from fupin_kit.testing.database import upgrade
 from fupin_registry import demo
 from fupin_registry.config import Settings
 from fupin_registry.households.domain import per_capita_net_income
 from fupin_registry.privacy import Privacy
-from sqlalchemy.engine import make_url
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 

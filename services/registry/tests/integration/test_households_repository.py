@@ -4,6 +4,9 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
 from fupin_kit.auth import Caller
 from fupin_registry.config import Settings
 from fupin_registry.crosscheck.models import Flag
@@ -20,8 +23,6 @@ from fupin_registry.regions.directory import load_directory
 from fupin_registry.regions.repository import RegionRepository
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 from fupin_registry.vocabulary import HouseholdStatus
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 VILLAGE = "220622105200"
 OFFICER = Caller(

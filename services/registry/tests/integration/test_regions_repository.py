@@ -4,6 +4,7 @@ import csv
 from importlib.resources import files
 
 import pytest
+
 from fupin_kit.problems import Unprocessable
 from fupin_registry.regions.directory import load_directory
 from fupin_registry.regions.repository import RegionRepository

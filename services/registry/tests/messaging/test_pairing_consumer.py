@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
 from fupin_events.envelope import new_event
 from fupin_events.teams import CadrePaired
 from fupin_kit.auth import Caller
@@ -20,7 +22,6 @@ from fupin_registry.privacy import Privacy
 from fupin_registry.regions.directory import load_directory
 from fupin_registry.regions.repository import RegionRepository
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
-from sqlalchemy import text
 
 pytestmark = pytest.mark.kafka
 VILLAGE = "220622104200"

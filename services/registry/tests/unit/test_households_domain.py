@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+
 from fupin_events.values import validate_resident_id
 from fupin_registry.access import Tier, tier_allows
 from fupin_registry.households.domain import (

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+
 from fupin_registry.access import Tier
 from fupin_registry.identification.domain import (
     FINAL_STATES,

@@ -3,7 +3,6 @@
 from fastapi import FastAPI
 
 from fupin_kit.app import create_service_app
-
 from fupin_social.config import Settings
 from fupin_social.consumers import build_consumers
 
@@ -13,7 +12,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="fupin social platform",
-        description="Public poverty information, donor project listings with IATI export, pledges and donations, investment projects, commendations (社会扶贫信息平台).",
+        description=(
+            "Public poverty information, donor project listings with IATI export, pledges and "
+            "donations, investment projects, commendations (社会扶贫信息平台)."
+        ),
         routers=[],
         consumers=build_consumers,
     )

@@ -1,7 +1,6 @@
 """Run the teams relay and consumers without the HTTP API: python -m fupin_teams.worker"""
 
 from fupin_kit.worker import run_worker
-
 from fupin_teams.config import Settings
 from fupin_teams.consumers import build_consumers
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+
 from fupin_events.envelope import EventData, new_event
 from fupin_kit.outbox import outbox_row
 

@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound, PreconditionFailed, PreconditionRequired
-
 from fupin_registry.config import Settings
 from fupin_registry.households.models import Household
 from fupin_registry.households.repository import HouseholdRepository

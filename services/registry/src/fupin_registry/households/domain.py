@@ -11,7 +11,6 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from fupin_events.values import CENT, birth_date_of, sex_of
-
 from fupin_registry.vocabulary import IncomeSource
 
 INCOME_SOURCES = (

@@ -7,7 +7,6 @@ from datetime import date
 from decimal import Decimal
 
 from fupin_events import registry as ev
-
 from fupin_registry.households.bulk import HouseholdRow, MemberRow
 from fupin_registry.households.domain import per_capita_net_income
 from fupin_registry.households.models import AssistanceMeasure, Household, HouseholdIncome, Member

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fupin_kit.problems import Conflict, FieldError, ProblemError, Unprocessable
-
 from fupin_registry.households.domain import Finding
 
 

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fupin_kit.db import TimestampMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -26,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fupin_kit.db import TimestampMixin
 from fupin_registry.db import Base
 
 

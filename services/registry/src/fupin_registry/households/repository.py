@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fupin_kit.auth import Caller
 from sqlalchemy import any_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.households.models import (
     AssistanceMeasure,

@@ -8,13 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
+
 from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, Unprocessable, problem_responses
-
 from fupin_registry.households.dependencies import (
     HouseholdDep,
     HouseholdForUpdateDep,

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fupin_events.values import Money, ResidentId, VillageCode
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from fupin_events.values import Money, ResidentId, VillageCode
 from fupin_registry.vocabulary import (
     Education,
     Health,

@@ -11,12 +11,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_events.envelope import EventData
 from fupin_events.values import birth_date_of, business_today, sex_of
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.access import require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households import events

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from fupin_kit.auth import Caller
-
 from fupin_registry.households.bulk import HouseholdRow, IncomeRow, MeasureRow, MemberRow
 from fupin_registry.households.domain import net_income, per_capita_net_income
 from fupin_registry.households.models import AssistanceMeasure, Household, HouseholdIncome, Member

@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
+
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound
-
 from fupin_registry.identification.models import Case
 from fupin_registry.identification.repository import CaseRepository
 from fupin_registry.identification.service import WorkflowService

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fupin_kit.problems import Conflict, InvalidTransition, ProblemError, Unprocessable
-
 from fupin_registry.identification import domain
 
 

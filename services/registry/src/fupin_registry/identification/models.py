@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from fupin_kit.db import TimestampMixin
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -23,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fupin_kit.db import TimestampMixin
 from fupin_registry.db import Base
 
 

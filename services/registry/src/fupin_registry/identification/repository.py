@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from fupin_kit.auth import Caller
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.identification.domain import FINAL_STATES
 from fupin_registry.identification.models import Case, CaseStep, ExclusionRule, Objection

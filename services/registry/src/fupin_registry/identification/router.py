@@ -9,14 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
 from fupin_events.values import RegionPrefix
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import PreconditionFailed, Unprocessable, problem_responses
-from pydantic import BaseModel
-
 from fupin_registry.access import require_admin
 from fupin_registry.identification.dependencies import CaseDep, CaseForUpdateDep, WorkflowServiceDep
 from fupin_registry.identification.domain import CaseKind, CaseState

@@ -12,12 +12,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.access import Tier, require_tier, require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households.domain import per_capita_net_income

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_events.catalog import spec_for_model
 from fupin_events.envelope import CloudEvent
 from fupin_events.teams import CadrePaired
 from fupin_events.topics import Topic, dead_letter_topic
 from fupin_kit.inbox import EventConsumer
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.pairing.service import PairingService
 from fupin_registry.privacy import Privacy
 from fupin_registry.regions.directory import RegionDirectory

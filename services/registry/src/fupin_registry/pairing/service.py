@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_events.envelope import CloudEvent
 from fupin_events.teams import CadrePaired
 from fupin_kit.logging import get_logger
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.config import Settings
 from fupin_registry.households.repository import HouseholdRepository
 from fupin_registry.households.service import HouseholdService

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from fupin_kit.db import SessionDep
 
+from fupin_kit.db import SessionDep
 from fupin_registry.quotas.service import QuotaService
 from fupin_registry.regions.directory import RegionsDep
 

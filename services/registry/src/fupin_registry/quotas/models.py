@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fupin_kit.db import TimestampMixin
 from sqlalchemy import CheckConstraint, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fupin_kit.db import TimestampMixin
 from fupin_registry.db import Base
 
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
-from fupin_kit.auth import Caller
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.auth import Caller
 from fupin_registry.households.models import Household, Member
 from fupin_registry.quotas.models import Quota
 from fupin_registry.vocabulary import HouseholdStatus

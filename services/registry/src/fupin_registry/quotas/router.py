@@ -3,11 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+
 from fupin_events.values import RegionPrefix
 from fupin_kit.auth import CallerDep
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, problem_responses
-
 from fupin_registry.quotas.dependencies import QuotaServiceDep
 from fupin_registry.quotas.schemas import QuotaRead, QuotaUpdate
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from fupin_events.registry import QuotaSet
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
 from fupin_kit.problems import Forbidden
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from fupin_registry.access import ADMIN_ROLE, require_writer
 from fupin_registry.quotas.exceptions import QuotaTreeViolation
 from fupin_registry.quotas.models import Quota

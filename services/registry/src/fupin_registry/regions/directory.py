@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+
 from fupin_kit.db import SessionDep
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import Unprocessable
-
 from fupin_registry.regions.repository import RegionRepository
 
 

@@ -1,11 +1,11 @@
 """HTTP routes of the regions domain: reference data for codes, names and rural population."""
 
 from fastapi import APIRouter
+
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import NotFound, problem_responses
-
 from fupin_registry.access import require_admin
 from fupin_registry.regions.repository import RegionRepository
 from fupin_registry.regions.schemas import RegionRead, RuralPopulationUpdate

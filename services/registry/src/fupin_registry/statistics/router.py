@@ -7,11 +7,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+
 from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import Unprocessable, problem_responses
-
 from fupin_registry.regions.directory import RegionsDep
 from fupin_registry.statistics.repository import RegisterFilter, StatisticsRepository
 from fupin_registry.statistics.schemas import (
