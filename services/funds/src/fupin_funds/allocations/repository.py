@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.allocations.models import (
@@ -108,7 +108,7 @@ class AllocationRepository:
                 CountyAssessment.published_on.desc(),
                 CountyAssessment.assessment_id.desc(),
             )
-            .distinct(CountyAssessment.county_code)
+            .ext(distinct_on(CountyAssessment.county_code))
         )
         return list(rows.scalars())
 
