@@ -22,6 +22,7 @@ import io
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -151,6 +152,22 @@ async def raw_copy(url: str) -> float:
     return sum(per_table.values())
 
 
+def import_in_own_process(url: str, path: Path, workers: int) -> dict[str, float]:
+    """Run the import in a fresh process, so that its peak RSS is the import's alone."""
+    completed = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps([url, str(path), workers])],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def one(spec: str) -> None:
+    url, path, workers = json.loads(spec)
+    result = asyncio.run(run_import(url, Path(path), workers))
+    own, children = peak_mib()
+    print(json.dumps({**result, "peak_rss_mib": own, "peak_rss_children_mib": children}))
+
+
 def main() -> None:
     if os.environ.get("BENCH_TRACE"):
         import faulthandler
@@ -162,19 +179,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="import_workers (0: a thread)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fupin-bench")
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        one(args.one)
+        return
     paths = generate(args.rows, args.cache, args.formats.split(","))
     if args.generate_only:
         return
     base_url = os.environ.get("REGISTRY_DATABASE_URL") or Settings().database_url
     results = {}
     for kind in args.formats.split(","):
-        with migrated_database(base_url, ALEMBIC_INI, label="bench") as url:
-            imported = asyncio.run(run_import(url, paths[kind], args.workers))
-            own, children = peak_mib()
+        database = migrated_database(base_url, ALEMBIC_INI, label="bench")
+        url = database.__enter__()
+        try:
+            imported = import_in_own_process(url, paths[kind], args.workers)
+            own, children = imported["peak_rss_mib"], imported["peak_rss_children_mib"]
             print(f"{kind:5} import {imported['rows'] / imported['seconds']:>9,.0f} member rows/s"
                   f" ({imported['rows']:,} rows in {imported['seconds']:.1f} s)", flush=True)
             copy_seconds = asyncio.run(raw_copy(url))
+        finally:
+            try:
+                database.__exit__(None, None, None)
+            except Exception as exc:  # a stray connection must not cost the measured figures
+                print(f"      could not drop the benchmark database: {exc}", flush=True)
         rate = imported["rows"] / imported["seconds"]
         baseline = imported["rows"] / copy_seconds
         results[kind] = {
