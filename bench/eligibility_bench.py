@@ -14,7 +14,8 @@ What it does, in a fresh migrated database (dropped afterwards):
    (10 % absent), and reads requests/s and the 99th percentile latency;
 4. the batch form: 4 connections POSTing batches of 1,000 checks, in checks/s (baseline: the
    same batch lookup with ``= ANY($1)``);
-5. counts the audit rows: every answered check must have one (and the chain is verified).
+5. counts the audited checks (a single check's own record, each item of a batch's record):
+   every answered check must be there (and the chain is verified).
 
 Writes bench/results/eligibility.json: metric, value, unit, baseline, ratio, cores, p99_ms,
 batch_checks_per_s (+ details). Targets: ratio >= 0.75 with p99 < 20 ms; batch >= 50,000 checks/s.
@@ -101,6 +102,17 @@ end
 # --- the baseline app (uvicorn --factory eligibility_bench:create_baseline_app) ------------------
 
 
+# The baseline's single lookup: the registry's FIND_MANY for one person (active membership
+# first, then the latest one).
+FIND_ONE = """
+SELECT m.active, h.status, h.exited_on, h.village_code
+FROM members m JOIN households h ON h.id = m.household_id
+WHERE m.id_index = $1 AND starts_with(h.village_code, $2)
+ORDER BY m.active DESC, m.updated_at DESC
+LIMIT 1
+"""
+
+
 class Check(BaseModel):
     id_number: str
     purpose: str
@@ -115,7 +127,7 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     import asyncpg
     from fastapi import FastAPI
 
-    from fupin_registry.eligibility.repository import FIND_MANY, FIND_ONE, _keep_session
+    from fupin_registry.eligibility.repository import FIND_MANY, _keep_session
 
     dsn = os.environ["ELIGIBILITY_BENCH_DSN"]
     key = base64.b64decode(os.environ["ELIGIBILITY_BENCH_INDEX_KEY"])
@@ -144,7 +156,7 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
         indexes = [index(i.id_number) for i in body.items]
         async with pools["db"].acquire() as conn:
             rows = await conn.fetch(FIND_MANY, list(set(indexes)), "22")
-        found = {bytes(r[0]): r[2] for r in rows}
+        found = {bytes(r[4]): r[1] for r in rows}  # (active, status, exited_on, village, key)
         return {"items": [{"found": i in found, "status": found.get(i)} for i in indexes]}
 
     return app
@@ -279,7 +291,12 @@ async def audit_count(url: str) -> tuple[int, bool]:
         async with engine.connect() as conn:
             count = (
                 await conn.execute(
-                    text("SELECT count(*) FROM audit_log WHERE action = 'eligibility.check'")
+                    # A single check has its own record; a batch's one record lists its checks.
+                    text(
+                        "SELECT coalesce(sum(CASE WHEN object_type = 'eligibility_batch'"
+                        " THEN jsonb_array_length(details->'members') ELSE 1 END), 0)"
+                        " FROM audit_log WHERE action = 'eligibility.check'"
+                    )
                 )
             ).scalar_one()
             report = await verify_chain(conn)
@@ -537,7 +554,7 @@ def main() -> None:
         finally:
             for server in servers:
                 stop_server(server)
-        audit_rows, chain_ok = asyncio.run(audit_count(url))
+        audited, chain_ok = asyncio.run(audit_count(url))
 
     ratio = single["per_s"] / base_single["per_s"]
     batch_rate = batch["checks_per_s"]
@@ -545,7 +562,7 @@ def main() -> None:
         ratio >= 0.75
         and single["p99_ms"] < 20
         and batch_rate >= 50_000
-        and audit_rows >= answered
+        and audited >= answered
         and chain_ok
     )
     result = {
@@ -569,7 +586,7 @@ def main() -> None:
         "batch_connections": BATCH_CONNECTIONS,
         "seconds": args.seconds,
         "answered_checks": answered,
-        "audit_rows": audit_rows,
+        "audited_checks": audited,
         "audit_chain_ok": chain_ok,
         "targets": {"ratio": 0.75, "p99_ms": 20, "batch_checks_per_s": 50_000},
         "passed": passed,
@@ -583,7 +600,7 @@ def main() -> None:
         f"batch {batch_rate:,.0f} checks/s (>= 50,000)"
     )
     print(
-        f"audit rows {audit_rows:,} for {answered:,} answered checks; "
+        f"{audited:,} audited checks for {answered:,} answered; "
         f"chain {'verifies' if chain_ok else 'BROKEN'}"
     )
     print(f"{'PASS' if passed else 'BELOW TARGET'} -> {RESULT.relative_to(ROOT)}")

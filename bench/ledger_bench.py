@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +148,18 @@ async def baseline(dsn: str, clients: int, seconds: float) -> dict:
     )
     await admin.execute("INSERT INTO bench_baseline VALUES (1, 1000000000000)")
     connections = [await asyncpg.connect(dsn) for _ in range(clients)]
+    backends = [conn.get_server_pid() for conn in connections]
+
+    def backend_seconds() -> float:
+        ticks = 0
+        for pid in backends:
+            try:
+                ticks += _ticks(Path(f"/proc/{pid}/stat").read_text())
+            except OSError:
+                pass
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    cpu_before = backend_seconds()
     done = 0
     deadline = time.perf_counter() + seconds
 
@@ -166,11 +179,17 @@ async def baseline(dsn: str, clients: int, seconds: float) -> dict:
     started = time.perf_counter()
     await asyncio.gather(*[worker(c) for c in connections])
     elapsed = time.perf_counter() - started
+    postgres_cpu_us = (backend_seconds() - cpu_before) / max(1, done) * 1e6
     for conn in connections:
         await conn.close()
     await admin.execute("DROP TABLE bench_baseline")
     await admin.close()
-    return {"ok": done, "elapsed": elapsed, "rate": done / elapsed}
+    return {
+        "ok": done,
+        "elapsed": elapsed,
+        "rate": done / elapsed,
+        "postgres_cpu_us": postgres_cpu_us,
+    }
 
 
 def load_main(argv: list[str]) -> None:
@@ -205,6 +224,37 @@ def run_load_process(spec: dict) -> dict:
 
 
 # --- orchestration --------------------------------------------------------------------------------
+
+
+def _ticks(stat: str) -> int:
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_seconds(match: Callable[[int, str, str], bool]) -> float:
+    """User + system CPU of the live processes ``match(pid, stat, cmdline)`` selects."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if match(int(entry.name), stat, cmdline):
+            total += _ticks(stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_process(root: int) -> Callable[[int, str, str], bool]:
+    """The uvicorn process and its workers (children)."""
+    return lambda pid, stat, _: pid == root or int(stat.rsplit(")", 1)[1].split()[1]) == root
+
+
+def database_backends(database: str) -> Callable[[int, str, str], bool]:
+    """PostgreSQL backends connected to ``database`` (their title names it)."""
+    return lambda _, stat, cmdline: "(postgres)" in stat and f" {database} " in cmdline
 
 
 def free_port() -> int:
@@ -404,9 +454,14 @@ def main() -> int:
                 {**common, "project_id": project_id, "seconds": 2.0, "amount": "1.00"}
             )  # warm-up
             payments_before = asyncio.run(ledger_checks(dsn, account))["payments"]
+            database = dsn.rsplit("/", 1)[1]
+            server_cpu, backend_cpu = server_process(server.pid), database_backends(database)
+            cpu_before = cpu_seconds(server_cpu), cpu_seconds(backend_cpu)
             api = run_load_process(
                 {**common, "project_id": project_id, "seconds": args.seconds, "amount": "1.00"}
             )
+            api["server_cpu_us"] = (cpu_seconds(server_cpu) - cpu_before[0]) / api["ok"] * 1e6
+            api["postgres_cpu_us"] = (cpu_seconds(backend_cpu) - cpu_before[1]) / api["ok"] * 1e6
             throughput_checks = asyncio.run(ledger_checks(dsn, account))
             raw = run_load_process(
                 {"mode": "baseline", "dsn": dsn, "clients": args.clients, "seconds": args.seconds}
@@ -448,6 +503,9 @@ def main() -> int:
         "api_p50_ms": round(api["p50_ms"], 2),
         "api_p99_ms": round(api["p99_ms"], 2),
         "api_statuses": api["statuses"],
+        "api_server_cpu_us_per_disbursement": round(api["server_cpu_us"], 1),
+        "api_postgres_cpu_us_per_disbursement": round(api["postgres_cpu_us"], 1),
+        "baseline_postgres_cpu_us_per_update": round(raw["postgres_cpu_us"], 1),
         "overdrafts": overdrafts,
         "entries_balance": throughput_checks["entries_balance"] and drain_checks["entries_balance"],
         "overdraft_round": {
@@ -465,7 +523,14 @@ def main() -> int:
         f"API     {result['value']:>9.1f} disbursements/s  (p50 {result['api_p50_ms']} ms, p99 "
         f"{result['api_p99_ms']} ms)"
     )
-    print(f"raw SQL {result['baseline']:>9.1f} updates/s")
+    print(
+        f"        CPU per disbursement: API server {api['server_cpu_us']:.0f} us, PostgreSQL "
+        f"{api['postgres_cpu_us']:.0f} us"
+    )
+    print(
+        f"raw SQL {result['baseline']:>9.1f} updates/s  (PostgreSQL CPU per update "
+        f"{raw['postgres_cpu_us']:.0f} us)"
+    )
     print(
         f"ratio   {result['ratio']:.3f}  cores {cores}  overdrafts {overdrafts}  entries balance "
         f"{result['entries_balance']}"

@@ -40,6 +40,7 @@ def test_check_character_matches_the_standard_example():
         "110105194902300026",
         "11010529991231002X",
         "abcdefghijklmnopqr",
+        "１１０１０５１９４９１２３１００２X",  # full-width digits are not an ID number
     ],
 )
 def test_bad_resident_ids_are_refused(bad):
@@ -63,6 +64,21 @@ def test_region_codes_and_jurisdiction():
         TypeAdapter(RegionPrefix).validate_python("2206221")
     with pytest.raises(ValidationError):
         TypeAdapter(VillageCode).validate_python("220622")
+    for full_width in ("２２０６２２１００２０１", "２２"):  # codes are ASCII digits only
+        with pytest.raises(ValidationError):
+            TypeAdapter(VillageCode if len(full_width) == 12 else RegionPrefix).validate_python(
+                full_width
+            )
+
+
+def test_check_character_agrees_with_the_digit_by_digit_definition():
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    for number in range(0, 10**17, 7_654_321_987_653):
+        first17 = f"{number:017d}"
+        total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+        assert id_check_character(first17) == "10X98765432"[total % 11]
+    with pytest.raises(ValueError):
+        id_check_character("１" * 17)
 
 
 def test_money_is_decimal_with_two_places_never_float():
@@ -72,3 +88,19 @@ def test_money_is_decimal_with_two_places_never_float():
         with pytest.raises(ValidationError):
             money.validate_python(bad)
     assert to_fen(Decimal("12.34")) == 1234 and from_fen(1234) == Decimal("12.34")
+
+
+def test_business_today_turns_at_shanghai_midnight(monkeypatch):
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from fupin_events import values
+
+    midnight = datetime(2026, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    monkeypatch.setattr(values, "_today", (0.0, date.min))
+    monkeypatch.setattr(time, "time", lambda: midnight - 1)
+    assert values.business_today() == date(2026, 2, 28)
+    assert values.business_today() == date(2026, 2, 28)  # from the cache
+    monkeypatch.setattr(time, "time", lambda: midnight)
+    assert values.business_today() == date(2026, 3, 1)

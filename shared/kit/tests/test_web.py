@@ -168,3 +168,39 @@ async def test_concurrent_retries_with_one_key_have_one_effect(
             text("SELECT count(*) FROM widgets WHERE id = :i"), {"i": responses[0].json()["id"]}
         )
     assert count == 1
+
+
+async def test_a_command_commits_before_its_response_is_sent(settings, make_token):
+    """A failed commit must be answered as an error, so the session commits before the status
+    line leaves (and the transaction's locks are not held while the response is written)."""
+    from sample_app import create_app
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    order: list[str] = []
+
+    class RecordResponseStart:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            async def recorded(message):
+                if message["type"] == "http.response.start":
+                    order.append("response")
+                await send(message)
+
+            await self.app(scope, receive, recorded)
+
+    def committed(session: Session) -> None:
+        order.append("commit")
+
+    app = create_app(settings)
+    app.add_middleware(RecordResponseStart)
+    event.listen(Session, "after_commit", committed)
+    try:
+        async with api_client(app, make_token("22", roles=["officer"])) as client:
+            response = await client.post("/v1/widgets", json=GOOD)
+    finally:
+        event.remove(Session, "after_commit", committed)
+    assert response.status_code == 201, response.text
+    assert order == ["commit", "response"]

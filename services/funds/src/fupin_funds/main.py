@@ -9,9 +9,11 @@ from fupin_funds.announcements.router import router as objections
 from fupin_funds.common.admission import MoneyCommandAdmission
 from fupin_funds.config import Settings
 from fupin_funds.consumers import build_consumers
+from fupin_funds.disbursements.router import pay_from_project_lean
 from fupin_funds.disbursements.router import router as disbursements
 from fupin_funds.funds.router import router as funds
 from fupin_funds.households.router import router as households
+from fupin_funds.ledger.refusals import ledger_refusal
 from fupin_funds.ledger.router import router as ledger
 from fupin_funds.loans.router import risk as risk_compensation
 from fupin_funds.loans.router import router as loans
@@ -20,6 +22,7 @@ from fupin_funds.projects.router import router as projects
 from fupin_funds.regions.router import router as regions
 from fupin_funds.supervision.router import router as supervision
 from fupin_kit.app import create_service_app
+from fupin_kit.lean import install_lean_route
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=build_consumers,
     )
     app.add_middleware(MoneyCommandAdmission, limit=settings.money_command_concurrency)
+    install_lean_route(app, "/v1/projects/{project_id}/payments", pay_from_project_lean, "POST")
+    # Postings settle at commit; a refusal there is answered like one at posting time.
+    app.state.integrity_problems = [ledger_refusal]
     return app
 
 

@@ -103,21 +103,36 @@ async def test_fifty_concurrent_disbursements_never_overdraw(committed_client, m
     )
     pid, account = await prepare(committed_client, headers, 2031, "30.00")
 
-    async def pay() -> int:
-        response = await committed_client.post(
+    async def pay():
+        return await committed_client.post(
             f"/v1/projects/{pid}/payments",
             json={"amount": "1.00", "payee": "racer", "on": "2031-02-02"},
             headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         )
-        return response.status_code
 
-    statuses = await asyncio.gather(*[pay() for _ in range(50)])
+    responses = await asyncio.gather(*[pay() for _ in range(50)])
+    statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 30 and statuses.count(409) == 20, statuses
+    # Refused when their postings settled at commit: the same problem as a refusal up front.
+    refused = next(r for r in responses if r.status_code == 409)
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("insufficient-funds")
+    assert refused.json()["errors"][0]["pointer"] == "#/body/amount"
     state = await ledger_state(engine, account)
     assert state["balance"] == 0 and state["payments"] == 30 and state["negative"] == 0
     assert state["debits"] == state["credits"] and state["mismatched"] == 0
     trial = (await committed_client.get("/v1/ledger/trial-balance", headers=headers)).json()
     assert trial["balanced"] and trial["debits"] == trial["credits"]
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM ledger_settlements")) == 0
+        audited = await conn.scalar(
+            text(
+                "SELECT count(*) FROM audit_log a JOIN ledger_entries e ON e.id = a.object_id"
+                " WHERE e.credit_account_id = :i AND e.kind = 'project_payment'"
+            ),
+            {"i": account},
+        )
+    assert audited == 30  # every settled payment has its audit record, the refused ones none
 
 
 async def test_concurrent_retries_with_one_key_pay_once(committed_client, make_token, engine):

@@ -1,8 +1,10 @@
 """The ledger against real PostgreSQL: immutable entries, the CHECK guard, the conditional
 update, as-of balances, the audit chain written by ledger_post."""
 
+import dataclasses
 from datetime import date
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -49,6 +51,8 @@ async def _spend(ledger: Ledger, amount: int, on: date = date(2024, 1, 2)) -> Tr
         "UPDATE ledger_postings SET amount_fen = 1",
         "DELETE FROM ledger_postings",
         "TRUNCATE ledger_postings",
+        "DELETE FROM accounts",  # entries refer to accounts, which therefore never go
+        "TRUNCATE accounts CASCADE",
     ],
 )
 async def test_entries_and_postings_refuse_change(db_session, statement):
@@ -100,3 +104,23 @@ async def test_ledger_post_extends_the_kit_audit_chain(db_session):
         .all()
     )
     assert actions == ["ledger.direct_subsidy", "ledger.appropriation"]
+
+
+async def test_a_posting_to_an_account_that_does_not_exist_is_refused(db_session):
+    ledger = Ledger(db_session)
+    await _inflow(ledger, 500)
+    pool = await ledger.account(fund_pool("220622", "central", 2024))
+    ghost = dataclasses.replace(pool, id=pool.id + 10_000, normal_side="debit")
+    for to_account, from_account in ((ghost, pool), (pool, ghost)):
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="does not exist"):
+            async with db_session.begin_nested():
+                await ledger.transfer(
+                    Transfer(
+                        kind=EntryKind.APPROPRIATION,
+                        to_account=to_account,
+                        from_account=from_account,
+                        amount_fen=1,
+                        booked_on=date(2024, 1, 1),
+                        actor="test",
+                    )
+                )

@@ -184,17 +184,23 @@ class Settings(ServiceSettings):
     )
     eligibility_rate_burst: int = Field(2000, ge=1, le=10**8, description="bucket size, checks")
     eligibility_pool_size: int = Field(8, ge=1, le=100, description="dedicated asyncpg connections")
+    eligibility_lookups_in_flight: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="single-check lookups in flight at once (checks queued meanwhile share one)",
+    )
     eligibility_audit_writers: int = Field(
         2, ge=1, le=8, description="audit flushes in flight at once (each on its own connection)"
     )
     eligibility_audit_max_batch: int = Field(
-        5000, ge=1, le=100000, description="audit rows per flush"
+        5000, ge=1, le=100000, description="checks per audit flush"
     )
     eligibility_audit_max_pending: int = Field(
-        50000, ge=1, le=10**7, description="audit rows waiting before new checks are refused (503)"
-    )
-    eligibility_token_cache_size: int = Field(
-        1024, ge=0, le=100000, description="verified tokens kept"
+        50000,
+        ge=1,
+        le=10**7,
+        description="checks waiting for their audit record before new ones are refused (503)",
     )
 
     def _keys_outside_dev(self) -> None:

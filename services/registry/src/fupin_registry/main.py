@@ -1,5 +1,7 @@
 """fupin registry service (port 8101): the household register (建档立卡)."""
 
+import gc
+
 from fastapi import FastAPI
 
 from fupin_kit.app import create_service_app
@@ -8,6 +10,7 @@ from fupin_registry.consumers import build_consumers
 from fupin_registry.crosscheck.router import router as crosscheck_router
 from fupin_registry.dci.router import router as dci_router
 from fupin_registry.dci.runtime import start_dci, stop_dci
+from fupin_registry.eligibility.endpoint import install_fast_routes
 from fupin_registry.eligibility.router import router as eligibility_router
 from fupin_registry.eligibility.runtime import start_eligibility, stop_eligibility
 from fupin_registry.households.router import router as households_router
@@ -31,6 +34,19 @@ error is `application/problem+json`.
 """
 
 
+async def freeze_startup_objects(app: FastAPI) -> None:
+    """Move everything built at startup (modules, routes, schemas) out of the collector's
+    reach: they live as long as the process, and full collections walking them again and
+    again cost batch checks about a third of their CPU under load."""
+    gc.collect()
+    gc.freeze()
+
+
+async def thaw_objects(app: FastAPI) -> None:
+    """Hand frozen objects back to the collector (an app stopped inside a longer process)."""
+    gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = create_service_app(
@@ -38,7 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="fupin registry",
         description=DESCRIPTION,
         routers=[
-            # First: routes match in order, and bank checks are the hot path.
             eligibility_router,
             regions_router,
             households_router,
@@ -50,9 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dci_router,
         ],
         consumers=build_consumers,
-        on_startup=[warm_region_directory, start_eligibility, start_dci],
-        on_shutdown=[stop_dci, stop_eligibility],
+        on_startup=[warm_region_directory, start_eligibility, start_dci, freeze_startup_objects],
+        on_shutdown=[stop_dci, stop_eligibility, thaw_objects],
     )
+    # Bank checks are served by raw ASGI endpoints ahead of every route (the declared
+    # eligibility routes above stay for the OpenAPI document).
+    install_fast_routes(app)
     app.state.privacy = Privacy(settings)
     return app
 

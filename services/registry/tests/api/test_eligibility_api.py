@@ -222,7 +222,22 @@ async def test_jurisdiction_outside_is_indistinguishable_from_absent(
     }
 
 
-async def test_batch_answers_in_order_each_audited(running, bank, engine, settings):
+async def batch_records(engine, decision_ids: list[str]) -> list[dict]:
+    """The batch audit records holding any of ``decision_ids``."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT actor, action, object_type, object_id, details FROM audit_log"
+                " WHERE action = 'eligibility.check' AND object_type = 'eligibility_batch'"
+                " AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(details->'decision_ids') d"
+                " WHERE d = ANY(:ids)) ORDER BY seq"
+            ),
+            {"ids": decision_ids},
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+async def test_batch_answers_in_order_in_one_audit_record(running, bank, engine, settings):
     _, client = running
     privacy = Privacy(settings)
     yes, no_removed = resident_id(adult()), resident_id(adult())
@@ -233,7 +248,7 @@ async def test_batch_answers_in_order_each_audited(running, bank, engine, settin
         check(yes),
         check(absent, purpose="microcredit"),
         check(no_removed),
-        check(yes, purpose="four_rights_mortgage"),
+        check(yes, purpose="four_rights_mortgage", consent="CONSENT-4"),
     ]
     response = await client.post(
         "/v1/eligibility/checks/batch", json={"items": items}, headers=bank
@@ -243,16 +258,62 @@ async def test_batch_answers_in_order_each_audited(running, bank, engine, settin
     assert [a["reason_code"] for a in answers] == ["eligible", "not_found", "removed", "eligible"]
     assert all(set(a) == ANSWER_KEYS for a in answers)
     assert len({a["decision_id"] for a in answers}) == 4
-    rows = await audit_rows(engine, [a["decision_id"] for a in answers])
-    assert len(rows) == 4
-    by_decision = {r["details"]["decision_id"]: r for r in rows}
-    for item, answer in zip(items, answers, strict=True):
-        row = by_decision[answer["decision_id"]]
-        assert row["object_id"] == privacy.index.hex(item["id_number"])
-        assert row["details"]["purpose"] == item["purpose"]
-        assert row["details"]["reason_code"] == answer["reason_code"]
+    assert all(uuid.UUID(a["decision_id"]).version == 4 for a in answers)
+    assert yes not in response.text and absent not in response.text
+
+    [record] = await batch_records(engine, [a["decision_id"] for a in answers])
+    assert record["actor"].startswith("client:bank-")
+    assert uuid.UUID(record["object_id"])
+    details = record["details"]
+    assert details == {
+        "members": [privacy.index.hex(item["id_number"]) for item in items],
+        "decision_ids": [a["decision_id"] for a in answers],
+        "eligible": [a["eligible"] for a in answers],
+        "reason_codes": [a["reason_code"] for a in answers],
+        "valid_until": [a["valid_until"] for a in answers],
+        "purposes": [item["purpose"] for item in items],
+        "consent_references": [item["consent_reference"] for item in items],
+    }
+    assert yes not in str(record) and absent not in str(record)  # never the clear ID number
     async with engine.connect() as conn:
         assert (await verify_chain(conn)).ok
+
+
+async def test_every_check_about_a_member_is_found_in_singles_and_batches(
+    running, bank, engine, settings
+):
+    app, client = running
+    privacy = Privacy(settings)
+    person, other = resident_id(adult()), resident_id(adult())
+    await seed_household(engine, privacy, members=[(person, True), (other, True)])
+    single = (
+        await client.post("/v1/eligibility/checks", json=check(person, consent="S-1"), headers=bank)
+    ).json()
+    batch = (
+        await client.post(
+            "/v1/eligibility/checks/batch",
+            json={
+                "items": [check(other), check(person, consent="B-2"), check(person, "microcredit")]
+            },
+            headers=bank,
+        )
+    ).json()["items"]
+
+    found = await app.state.eligibility.history.checks_about(privacy.index.hex(person))
+    assert [c["decision_id"] for c in found] == [
+        single["decision_id"],
+        batch[1]["decision_id"],
+        batch[2]["decision_id"],
+    ]
+    assert [c["consent_reference"] for c in found] == ["S-1", "B-2", "CONSENT-1"]
+    assert [c["purpose"] for c in found][2] == "microcredit"
+    assert all(c["actor"].startswith("client:bank-") and c["eligible"] for c in found)
+    [about_other] = await app.state.eligibility.history.checks_about(privacy.index.hex(other))
+    assert about_other["decision_id"] == batch[0]["decision_id"]
+    assert (
+        await app.state.eligibility.history.checks_about(privacy.index.hex(resident_id(adult())))
+        == []
+    )
 
 
 async def test_batch_limit_is_configuration(settings, bank):
@@ -323,6 +384,7 @@ async def test_concurrent_checks_are_group_committed_and_chain_verifies(
     person = resident_id(adult())
     await seed_household(engine, Privacy(settings), members=[(person, True)])
     flushes_before = app.state.eligibility.audit.flushes
+    lookups_before = app.state.eligibility.service.lookups.lookups
     responses = await asyncio.gather(
         *(
             client.post(
@@ -336,6 +398,9 @@ async def test_concurrent_checks_are_group_committed_and_chain_verifies(
     rows = await audit_rows(engine, ids)
     assert sorted(r["details"]["decision_id"] for r in rows) == sorted(ids)
     assert app.state.eligibility.audit.flushes - flushes_before < 40  # batched, not one per check
+    # checks arriving together share their lookups too, each still answered about its person
+    assert app.state.eligibility.service.lookups.lookups - lookups_before < 40
+    assert {r.json()["reason_code"] for r in responses} == {"eligible"}
     async with engine.connect() as conn:
         report = await verify_chain(conn)
     assert report.ok, report.problems

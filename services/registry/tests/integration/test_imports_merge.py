@@ -18,6 +18,7 @@ from fupin_registry.households.models import Household, HouseholdVersion
 from fupin_registry.households.repository import HouseholdRepository
 from fupin_registry.households.snapshot import snapshot_of
 from fupin_registry.imports.pipeline import PreparedChunk
+from fupin_registry.imports.repository import ImportRepository
 from fupin_registry.imports.samples import HouseholdMaker, header
 from fupin_registry.imports.service import ImportRunner, create_job
 from fupin_registry.privacy import Privacy
@@ -44,10 +45,12 @@ def csv_file(tmp_path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-async def import_file(sessionmaker, settings, path: Path, *, chunk_rows: int = 10_000, chunks=None):
+async def import_file(
+    sessionmaker, settings, path: Path, *, chunk_rows: int = 10_000, chunks=None, workers: int = 0
+):
     settings = settings.model_copy(
         update={
-            "import_workers": 0,
+            "import_workers": workers,
             "import_chunk_rows": chunk_rows,
             "import_dir": path.parent / "jobs",
         }
@@ -91,8 +94,126 @@ async def test_imports_merge_twice_creates_nothing_new(sessionmaker, settings, t
     assert after == before
     assert second["households_unchanged"] == 30
     assert second["rows_unchanged"] == first["rows_committed"]
-    assert await count(sessionmaker, "SELECT count(*) FROM import_staged_members") == 0
-    assert await count(sessionmaker, "SELECT count(*) FROM import_staged_households") == 0
+
+
+async def test_imports_chunk_registered_meanwhile_is_classified_again(
+    sessionmaker, settings, tmp_path, monkeypatch
+):
+    path = csv_file(tmp_path, rows_of(8, seed=29))
+    first = await import_file(sessionmaker, settings, path)
+    assert first["households_created"] == 8
+    classify = ImportRepository.classify
+    calls = []
+
+    async def stale_once(self, chunk):
+        # The first classification misses what is registered, as if another writer committed
+        # the households between classification and COPY: the COPY's unique violation must
+        # roll the chunk back and classify it again.
+        calls.append(chunk.number)
+        return [] if len(calls) == 1 else await classify(self, chunk)
+
+    monkeypatch.setattr(ImportRepository, "classify", stale_once)
+    second = await import_file(sessionmaker, settings, path)
+    assert calls == [1, 1]
+    assert second["state"] == "completed", second["failure_reason"]
+    assert second["households_created"] == 0 and second["households_unchanged"] == 8
+    assert (
+        await count(
+            sessionmaker, "SELECT count(*) FROM households WHERE village_code = ANY(:v)", v=VILLAGES
+        )
+        == 8
+    )
+
+
+async def test_imports_two_parser_processes_commit_in_file_order(sessionmaker, settings, tmp_path):
+    rows = rows_of(40, seed=27)
+    rows.append(list(rows[0]))  # the first household again at the end: rejected, reported
+    chunks: list[PreparedChunk] = []
+    job = await import_file(
+        sessionmaker, settings, csv_file(tmp_path, rows), chunk_rows=12, chunks=chunks, workers=2
+    )
+    assert job["state"] == "completed", job["failure_reason"]
+    assert [c.number for c in chunks] == list(range(1, len(chunks) + 1))
+    assert job["chunks_committed"] == len(chunks) > 3
+    assert job["households_created"] == 40
+    assert job["rows_committed"] == len(rows) - 1 and job["rows_rejected"] == 1
+    async with sessionmaker() as session:
+        reasons = (
+            (
+                await session.execute(
+                    text("SELECT reason FROM import_errors WHERE job_id = :j"), {"j": job["id"]}
+                )
+            )
+            .scalars()
+            .all()
+        )
+        actors = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT DISTINCT v.actor FROM household_versions v"
+                        " JOIN households h ON h.id = v.household_id WHERE h.village_code = ANY(:v)"
+                    ),
+                    {"v": VILLAGES},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(reasons) == 1 and "appeared earlier in the file" in reasons[0]
+    assert actors == [ACTOR]
+
+
+async def test_imports_snapshots_and_payloads_use_lz4_where_the_server_has_it(
+    sessionmaker, settings, tmp_path
+):
+    async with sessionmaker() as session:
+        has_lz4 = (
+            await session.execute(
+                text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                    " WHERE name = 'default_toast_compression'"
+                )
+            )
+        ).scalar_one()
+    if not has_lz4:
+        pytest.skip("this PostgreSQL is built without lz4")
+    rows = rows_of(20, seed=28)
+    await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
+    async with sessionmaker() as session:
+        methods = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT DISTINCT pg_column_compression(v.snapshot)"
+                        " FROM household_versions v JOIN households h ON h.id = v.household_id"
+                        " WHERE h.village_code = ANY(:v)"
+                        " AND pg_column_compression(v.snapshot) IS NOT NULL"
+                    ),
+                    {"v": VILLAGES},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        declared = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT attcompression::text FROM pg_attribute"
+                        " WHERE (attrelid, attname) IN"
+                        " (('household_versions'::regclass, 'snapshot'),"
+                        " ('outbox'::regclass, 'payload'))"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert declared == ["l", "l"]
+    # Snapshots above the TOAST threshold (about 2 KB: households of several members) are
+    # compressed, with lz4; smaller ones are stored as they are.
+    assert methods == ["lz4"]
 
 
 async def test_imports_chunks_are_bounded_and_never_split_a_household(
@@ -106,7 +227,9 @@ async def test_imports_chunks_are_bounded_and_never_split_a_household(
     for chunk in chunks:
         # A chunk closes at the first household boundary at or after the limit (≤ 6 members).
         assert chunk.rows_valid + chunk.rows_rejected <= 12 + 6
-        numbers = {line.split("\t")[7] for line in chunk.households_copy.decode().splitlines()}
+        lines = chunk.copies["households"].decode().splitlines()
+        numbers = {line.split("\t")[2] for line in lines}
+        assert len(numbers) == len(lines) == len(chunk.household_ids)
         assert not numbers & seen
         seen |= numbers
     assert len(seen) == 40

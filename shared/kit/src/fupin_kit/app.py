@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from fupin_kit.auth import TokenVerifier
-from fupin_kit.db import create_engine, create_sessionmaker
+from fupin_kit.db import DriverConnections, create_engine, create_sessionmaker
 from fupin_kit.errors import install_handlers
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.logging import configure_logging, get_logger
@@ -119,6 +119,11 @@ def create_service_app(
         app.state.sessionmaker = getattr(app.state, "sessionmaker", None) or create_sessionmaker(
             engine
         )
+        owns_drivers = getattr(app.state, "driver_connections", None) is None
+        if owns_drivers:
+            app.state.driver_connections = DriverConnections(
+                settings.asyncpg_dsn, settings.database_pool_size
+            )
         app.state.kafka_probe = KafkaProbe(settings.kafka_bootstrap)
         for hook in on_startup:
             await hook(app)
@@ -130,6 +135,9 @@ def create_service_app(
             await background.close()
             for hook in on_shutdown:
                 await hook(app)
+            if owns_drivers:
+                await app.state.driver_connections.close()
+                app.state.driver_connections = None
             if owns_engine:
                 await engine.dispose()
 

@@ -9,21 +9,26 @@ the caller's jurisdiction answers 404, as if it did not exist.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
 from fupin_kit.problems import Forbidden, NotFound, Unauthorized
 from fupin_kit.settings import ServiceSettings
 
-_JURISDICTION = re.compile(r"^\d{2}(\d{2}(\d{2}(\d{3}(\d{3})?)?)?)?$")
+_JURISDICTION = re.compile(r"^[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?$")
 
 
 class Caller(BaseModel):
+    # Frozen: one verified caller is shared by every request carrying the same token.
+    model_config = ConfigDict(frozen=True)
+
     subject: str
     roles: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
@@ -78,8 +83,23 @@ class TokenVerifier:
         self.key = jwt.algorithms.get_default_algorithms()[algorithms[0]].prepare_key(
             settings.public_key_pem()
         )
+        # Verified tokens by their exact text, until their ``exp``: a client calling many times
+        # with one token pays for the signature check once. Only successes are kept.
+        self.cache_size = settings.jwt_cache_size
+        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
 
     def verify(self, token: str) -> Caller:
+        entry = self._verified.get(token)
+        if entry is not None and entry[1] > time.time():
+            return entry[0]
+        caller, expires = self._verify(token)
+        if self.cache_size:
+            self._verified[token] = (caller, expires)
+            while len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return caller
+
+    def _verify(self, token: str) -> tuple[Caller, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -111,7 +131,7 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(scope, str) or not isinstance(roles, list):
             raise Unauthorized("token scope or roles malformed")
-        return Caller(
+        caller = Caller(
             subject=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),
             scopes=frozenset(scope.split()),
@@ -119,6 +139,7 @@ class TokenVerifier:
             client_id=claims.get("client_id"),
             display_name=claims.get("name"),
         )
+        return caller, float(claims["exp"])
 
 
 def get_caller(request: Request) -> Caller:

@@ -6,11 +6,13 @@ success and rolls back on error.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import (
@@ -80,4 +82,45 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session commits when the route function returns, before the response is
+# sent, so a failed commit is answered as an error and locks are not held while it is written.
+# (FastAPI's default for generator dependencies runs their exit after the response is sent.)
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class DriverConnections:
+    """Plain asyncpg connections for a service's hottest statements, off the ORM session.
+
+    Outside a transaction each statement commits by itself, so a command written as one
+    statement holds its row locks only for that statement and its commit. The pool opens on
+    first use; tests replace the whole object (``fupin_kit.testing``) with one that runs inside
+    the test's rolled-back transaction.
+    """
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self.dsn = dsn
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = self._pool or await self._open()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.size,
+                    server_settings={"timezone": "UTC", "application_name": "fupin-hot-path"},
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -74,7 +75,16 @@ async def _data_error(request: Request, exc: DataError) -> JSONResponse:
     return problem_response(request, problem)
 
 
+IntegrityTranslator = Callable[[IntegrityError], ProblemError | None]
+
+
 async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+    # A service may name the problem behind its own constraints (for example one a deferred
+    # trigger raises at commit): ``app.state.integrity_problems`` is a list of translators.
+    for translate in getattr(request.app.state, "integrity_problems", ()):
+        problem = translate(exc)
+        if problem is not None:
+            return problem_response(request, problem)
     log.warning("request.integrity_error", error=str(exc.orig))
     return problem_response(
         request,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic_core import to_jsonable_python
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,8 +38,57 @@ IdempotencyKey = Annotated[
 ]
 
 
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def checked_key(value: str | None) -> str | None:
+    """An ``Idempotency-Key`` header read outside FastAPI's parameter validation."""
+    if value is None:
+        return None
+    if not KEY_PATTERN.match(value):
+        raise Unprocessable(
+            "#/header/Idempotency-Key", "1 to 200 printable ASCII characters, no spaces"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    request_hash: str
+    status_code: int | None
+    response: Any
+
+
+async def stored_response(session: AsyncSession, *, caller: str, key: str) -> StoredResponse | None:
+    """What the first request with (caller, key) answered, once it has committed."""
+    row = (
+        await session.execute(
+            select(
+                IdempotencyRecord.request_hash,
+                IdempotencyRecord.status_code,
+                IdempotencyRecord.response,
+            ).where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
+        )
+    ).first()
+    return None if row is None else StoredResponse(*row)
+
+
+async def stored_response_on(connection: Any, *, caller: str, key: str) -> StoredResponse | None:
+    """``stored_response`` on a plain asyncpg connection (``fupin_kit.db.DriverConnections``)."""
+    row = await connection.fetchrow(
+        "SELECT request_hash, status_code, response::text FROM idempotency_keys"
+        " WHERE caller = $1 AND key = $2",
+        caller,
+        key,
+    )
+    if row is None:
+        return None
+    return StoredResponse(row[0], row[1], None if row[2] is None else json.loads(row[2]))
+
+
 def fingerprint(payload: Any) -> str:
-    encoded = json.dumps(jsonable_encoder(payload), sort_keys=True, separators=(",", ":"))
+    """A digest of a request (models, lists, dicts and plain values) for comparing retries."""
+    encoded = json.dumps(to_jsonable_python(payload), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
@@ -61,14 +113,8 @@ async def run_idempotent(
         .returning(text("1"))
     )
     if reserved.first() is None:
-        stored = (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.caller == caller, IdempotencyRecord.key == key
-                )
-            )
-        ).scalar_one()
-        if stored.request_hash != request_fingerprint:
+        stored = await stored_response(session, caller=caller, key=key)
+        if stored is None or stored.request_hash != request_fingerprint:
             raise Unprocessable(
                 "#/header/Idempotency-Key",
                 "this Idempotency-Key was already used with a different request",

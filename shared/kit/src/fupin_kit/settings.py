@@ -41,6 +41,12 @@ class ServiceSettings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_public_key: str | None = None
     jwt_leeway_seconds: int = 30
+    jwt_cache_size: int = Field(
+        4096,
+        ge=0,
+        description="verified tokens kept until they expire, so repeated calls with one token "
+        "skip the signature check (0 turns the cache off)",
+    )
 
     @model_validator(mode="after")
     def _secrets_outside_dev(self) -> ServiceSettings:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from fupin_funds.ledger.repository import AccountRef, LedgerRepository
+from fupin_funds.ledger.repository import AccountRef
 
 _PAYMENT_CONTEXT = """
 SELECT p.id, p.region_code, p.status, p.year, a.ends_on,
@@ -53,11 +52,13 @@ class PaymentContext:
 
 
 class PaymentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.ledger = LedgerRepository(session)
+    """On a plain asyncpg connection (``fupin_kit.db.DriverConnections``)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
 
     async def context(self, project_id: str) -> PaymentContext | None:
-        row = await (await self.ledger.driver()).fetchrow(_PAYMENT_CONTEXT, project_id)
+        row = await self.connection.fetchrow(_PAYMENT_CONTEXT, project_id)
         if row is None:
             return None
 

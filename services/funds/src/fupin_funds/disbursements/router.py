@@ -1,19 +1,20 @@
-"""Disbursement commands. Each runs its checks and writes inside ``run_idempotent`` and then posts
-the balances as the last statement of the transaction, so the hot account's row lock is held
-only for that statement and the commit. A replayed key posts nothing."""
+"""Disbursement commands. Each runs its checks (and, except payments, its ``run_idempotent``
+reservation) first and posts last; the balances settle at commit, so the hot account's row lock is
+held only while the commit runs. A replayed key posts nothing. Payments from a project, the
+busiest command, reserve their key in the posting statement itself (``payments``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
-from fupin_funds.disbursements.dependencies import PaymentContextDep
+from fupin_funds.disbursements import payments
 from fupin_funds.disbursements.schemas import (
     DirectSubsidyCreate,
     DisbursementRead,
@@ -23,13 +24,13 @@ from fupin_funds.disbursements.schemas import (
 from fupin_funds.disbursements.service import (
     prepare_direct_subsidy,
     prepare_project_funding,
-    prepare_project_payment,
 )
 from fupin_funds.ledger.service import Ledger, Transfer
 from fupin_funds.projects.dependencies import LockedProjectDep
-from fupin_kit.auth import Caller
+from fupin_kit.auth import Caller, get_caller
 from fupin_kit.db import SessionDep
-from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
+from fupin_kit.idempotency import IdempotencyKey, checked_key, fingerprint, run_idempotent
+from fupin_kit.lean import json_body, path_text
 from fupin_kit.problems import problem_responses
 
 router = APIRouter(tags=["disbursements"])
@@ -58,7 +59,8 @@ async def disburse(
         command=command,
     )
     for transfer in pending:
-        await Ledger(session).post(transfer)
+        # Disbursements read no balance afterwards: settle at commit (see ledger/service.py).
+        await Ledger(session).post(transfer, settle_at_commit=True)
     return response
 
 
@@ -92,20 +94,23 @@ async def fund_project(
     summary="Pay from a project to a beneficiary household or a payee",
 )
 async def pay_from_project(
-    project: PaymentContextDep,
+    project_id: Annotated[str, Path(min_length=1, max_length=64)],
     body: ProjectPaymentCreate,
     request: Request,
-    session: SessionDep,
     caller: CallerDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    settings = request.app.state.settings
+    return await _pay(request, caller, project_id, body, key)
 
-    async def prepare() -> tuple[DisbursementRead, Transfer]:
-        on = business_date(body.on, settings)
-        return await prepare_project_payment(session, settings, caller, project, body, on)
 
-    return await disburse(session, caller, key, fingerprint([project.project_id, body]), prepare)
+async def _pay(
+    request: Request, caller: Caller, project_id: str, body: ProjectPaymentCreate, key: str | None
+) -> JSONResponse:
+    state = request.app.state
+    status, answer, headers = await payments.pay_from_project(
+        state.driver_connections, state.sessionmaker, state.settings, caller, project_id, body, key
+    )
+    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 @router.post(
@@ -129,3 +134,14 @@ async def pay_household_subsidy(
         return await prepare_direct_subsidy(session, settings, caller, body, on)
 
     return await disburse(session, caller, key, fingerprint(body), prepare)
+
+
+async def pay_from_project_lean(request: Request) -> Response:
+    """``POST /v1/projects/{project_id}/payments`` as a lean route (fupin_kit.lean): the same
+    checks and the same service call as ``pay_from_project``, resolved without FastAPI's
+    dependency machinery, since this is the command that runs hottest."""
+    caller = get_caller(request)
+    key = checked_key(request.headers.get("idempotency-key"))
+    project_id = path_text(request, "project_id", 64)
+    body = await json_body(request, ProjectPaymentCreate)
+    return await _pay(request, caller, project_id, body, key)

@@ -3,6 +3,8 @@ balances last (``Ledger.post``), right before the request's transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,40 +151,46 @@ async def prepare_project_funding(
 
 
 async def prepare_project_payment(
-    session: AsyncSession,
+    open_session: Callable[[], AbstractAsyncContextManager[AsyncSession]],
     settings: Settings,
     caller: Caller,
     project: PaymentContext,
     body: ProjectPaymentCreate,
     on: date,
 ) -> tuple[DisbursementRead, Transfer]:
-    """Project account → household subsidies (a beneficiary) or bank settlement (a payee)."""
+    """Project account → household subsidies (a beneficiary) or bank settlement (a payee). The
+    ORM session is opened only for what the payment context does not hold: a beneficiary's
+    checks, and the county account the county's first payment creates."""
     caller.require_region_write(project.region_code)
     _state_gate(project.status)
     check_gate(project.notice_ends_on, project.open_objections, on)
-    ledger = Ledger(session)
     if body.household_id is not None:
-        if not await ProjectRepository(session).is_beneficiary(
-            project.project_id, body.household_id
-        ):
-            raise Unprocessable(
-                "#/body/household_id",
-                f"household {body.household_id} is not a beneficiary of this project",
-            )
-        await eligible_household(session, settings, body.household_id, on)
-        kind, known = EntryKind.HOUSEHOLD_PAYMENT, project.household_subsidy
+        kind, to_account = EntryKind.HOUSEHOLD_PAYMENT, project.household_subsidy
         target = county_account(AccountKind.HOUSEHOLD_SUBSIDY, project.region_code)
     else:
         if body.payee is None:
             raise Unprocessable("#/body/payee", "name the payee, or pay a beneficiary household")
-        kind, known = EntryKind.PROJECT_PAYMENT, project.bank_settlement
+        kind, to_account = EntryKind.PROJECT_PAYMENT, project.bank_settlement
         target = county_account(AccountKind.BANK_SETTLEMENT, project.region_code)
     source = project.account
     if source is None:
         raise InsufficientFunds(0)
+    if body.household_id is not None or to_account is None:
+        async with open_session() as session:
+            if body.household_id is not None:
+                if not await ProjectRepository(session).is_beneficiary(
+                    project.project_id, body.household_id
+                ):
+                    raise Unprocessable(
+                        "#/body/household_id",
+                        f"household {body.household_id} is not a beneficiary of this project",
+                    )
+                await eligible_household(session, settings, body.household_id, on)
+            if to_account is None:
+                to_account = await Ledger(session).account(target)
     transfer = Transfer(
         kind=kind,
-        to_account=known or await ledger.account(target),
+        to_account=to_account,
         from_account=source,
         amount_fen=to_fen(body.amount),
         booked_on=on,
@@ -193,7 +201,7 @@ async def prepare_project_payment(
         source=project.source,
         year=project.year,
     )
-    ledger.stage(transfer, [disbursed(transfer, project.region_code)])
+    Ledger.stage(transfer, [disbursed(transfer, project.region_code)])
     return _read(transfer), transfer
 
 

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fupin_funds.db import Base
@@ -63,8 +65,11 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(Text)
     booked_on: Mapped[date] = mapped_column(Date)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    debit_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
-    credit_account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    # No foreign keys to accounts: a key-share lock on the hot account row per posting, taken by
+    # the check, meets the balance update at commit (migration 0006). ``ledger_post`` refuses
+    # unknown accounts and accounts cannot be deleted.
+    debit_account_id: Mapped[int] = mapped_column(BigInteger)
+    credit_account_id: Mapped[int] = mapped_column(BigInteger)
     debit_region: Mapped[str] = mapped_column(Text)
     credit_region: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text, default="")
@@ -92,7 +97,29 @@ class LedgerPosting(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     entry_id: Mapped[str] = mapped_column(Text, ForeignKey("ledger_entries.id"))
-    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigInteger)  # see LedgerEntry: no foreign key
     side: Mapped[str] = mapped_column(Text)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     booked_on: Mapped[date] = mapped_column(Date)
+
+
+class LedgerSettlement(Base):
+    """A posting's settlement (balance deltas, audit record): a trigger (migration 0006) applies
+    it at the end of the posting statement, or at COMMIT when ``settle_at_commit``, then deletes
+    the row, so the table stays empty."""
+
+    __tablename__ = "ledger_settlements"
+
+    entry_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    accounts: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    deltas: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    booked_on: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    occurred_text: Mapped[str] = mapped_column(Text)
+    amount_pointer: Mapped[str] = mapped_column(Text)
+    date_pointer: Mapped[str] = mapped_column(Text)
+    settle_at_commit: Mapped[bool] = mapped_column(Boolean)

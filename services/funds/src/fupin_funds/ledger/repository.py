@@ -23,6 +23,20 @@ from fupin_kit.audit import canonical
 
 
 @dataclass(frozen=True)
+class IdempotentWrite:
+    """The idempotency record a posting reserves in its own statement (kit table
+    ``idempotency_keys``), with the response a retry with the same key replays."""
+
+    caller: str
+    key: str
+    request_hash: str
+    response: dict[str, Any]
+
+    def parameters(self) -> tuple[str, str, str, str]:
+        return (self.caller, self.key, self.request_hash, json.dumps(self.response))
+
+
+@dataclass(frozen=True)
 class AccountKey:
     kind: str
     region_code: str
@@ -54,16 +68,23 @@ _ACCOUNT_COLUMNS = (
     Account.balance_fen,
 )
 
-# One statement per posting: the entry, its two postings and its outbox events are inserted, then
-# ledger_post moves the balances (conditionally) and appends the audit record. If ledger_post
-# refuses, the caller raises and the whole transaction, inserts included, rolls back.
+# One statement per posting: the entry, its two postings, its outbox events and its settlement
+# (the balance deltas and audit record, applied by a trigger at the end of the statement or, with
+# $36, when the transaction commits: migration 0006). With an idempotency key ($30-$33) the key's
+# record, response included, is reserved in the same statement, and nothing else is written when
+# the key is already taken: the statement then returns 0 and the caller replays the response.
 _POST = (
-    "WITH entry AS ("
+    "WITH reserved AS ("
+    " INSERT INTO idempotency_keys (caller, key, request_hash, status_code, response)"
+    " SELECT $30, $31, $32, 201, $33::jsonb WHERE $31::text IS NOT NULL"
+    " ON CONFLICT (caller, key) DO NOTHING RETURNING 1),"
+    " entry AS ("
     " INSERT INTO ledger_entries (id, kind, booked_on, amount_fen, debit_account_id, "
     "credit_account_id,"
     " debit_region, credit_region, source, year, project_id, household_id, loan_id, allocation_id,"
     " reverses_entry_id, memo, actor)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17"
+    " WHERE $31::text IS NULL OR EXISTS (SELECT 1 FROM reserved)"
     " RETURNING id),"
     " postings AS (INSERT INTO ledger_postings (entry_id, account_id, side, amount_fen, booked_on)"
     " SELECT entry.id, leg.account_id, leg.side, $4, $3 FROM entry,"
@@ -71,10 +92,14 @@ _POST = (
     " events AS (INSERT INTO outbox (event_id, topic, key, event_type, payload)"
     " SELECT e.event_id, e.topic, e.key, e.event_type, e.payload::jsonb FROM entry,"
     " unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[])"
-    " AS e(event_id, topic, key, event_type, payload))"
-    " SELECT ledger_post($23::bigint[], $24::bigint[], $3, $17, $25, 'ledger_entry', $1, $26, "
-    "$27, $28, $29)"
-    " FROM entry"
+    " AS e(event_id, topic, key, event_type, payload)),"
+    " settlement AS (INSERT INTO ledger_settlements (entry_id, accounts, deltas, booked_on, actor,"
+    " action, details, digest, occurred_at, occurred_text, amount_pointer, date_pointer,"
+    " settle_at_commit)"
+    " SELECT entry.id, $23::bigint[], $24::bigint[], $3, $17, $25, $26, $27, $28, $29, $34, $35,"
+    " $36"
+    " FROM entry)"
+    " SELECT count(*) FROM entry"
 )
 _ENTRY_COLUMNS = (
     "id",
@@ -101,15 +126,39 @@ _FIND_ACCOUNT = (
 )
 
 
+_DRIVER = "fupin_funds.driver"
+
+
 class LedgerRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, session: AsyncSession | None, connection: Any = None) -> None:
+        self.session = session  # type: ignore[assignment]
+        self._connection = connection
+
+    @classmethod
+    def on_connection(cls, connection: Any) -> LedgerRepository:
+        """Posting only, on a plain asyncpg connection (``fupin_kit.db.DriverConnections``)."""
+        return cls(None, connection)
 
     async def driver(self) -> Any:
-        """The asyncpg connection carrying this session's transaction."""
+        """The asyncpg connection carrying this session's transaction (looked up once per
+        transaction and savepoint: asking the session also makes it emit a pending SAVEPOINT)."""
+        if self._connection is not None:
+            return self._connection
+        cached = self.session.info.get(_DRIVER)
+        if cached is not None and cached[0] == self._transactions():
+            return cached[1]
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        return raw.driver_connection
+        driver = raw.driver_connection
+        self.session.info[_DRIVER] = (self._transactions(), driver)
+        return driver
+
+    def _transactions(self) -> tuple[Any, Any]:
+        session = self.session.sync_session
+        transaction = session.get_transaction()
+        if transaction is None:
+            return (None, None)
+        return (transaction, session.get_nested_transaction())
 
     async def find(self, key: AccountKey) -> AccountRef | None:
         row = await (await self.driver()).fetchrow(
@@ -152,10 +201,18 @@ class LedgerRepository:
         deltas: list[tuple[int, int]],
         action: str,
         details: dict[str, Any],
-    ) -> str | None:
-        """Write the entry with its postings and events, apply the balance deltas (accounts in id
-        order, decreases conditional) and append the audit record, in one round trip.
-        Returns None on success, else ``insufficient:<id>`` or ``backdated:<id>``."""
+        *,
+        pointers: tuple[str, str] = ("#/body/amount", "#/body/on"),
+        idempotency: IdempotentWrite | None = None,
+        settle_at_commit: bool = False,
+    ) -> bool:
+        """Write the entry with its postings, events and settlement (balance deltas, accounts in
+        id order, decreases conditional; the audit record) in one round trip. The settlement is
+        applied by this statement, or by the commit with ``settle_at_commit``, and fails with
+        ``ledger_sufficient_funds`` or ``ledger_booking_order`` if a balance would go negative
+        or a date is out of order (``pointers``: the request fields those refusals blame).
+
+        Returns False, writing nothing, when ``idempotency`` names a key already used."""
         ordered = sorted(deltas)
         body = canonical(details)
         occurred = datetime.now(UTC)
@@ -165,7 +222,7 @@ class LedgerRepository:
         payloads = [
             json.dumps(e["payload"], separators=(",", ":"), ensure_ascii=False) for e in events
         ]
-        result: str | None = await (await self.driver()).fetchval(
+        written: int = await (await self.driver()).fetchval(
             _POST,
             *[entry[c] for c in _ENTRY_COLUMNS],
             *columns,
@@ -177,8 +234,11 @@ class LedgerRepository:
             hashlib.sha256(body.encode()).hexdigest(),
             occurred,
             occurred.isoformat(),
+            *(idempotency.parameters() if idempotency else (None, None, None, None)),
+            *pointers,
+            settle_at_commit,
         )
-        return result
+        return written == 1
 
     async def entry(self, entry_id: str) -> LedgerEntry | None:
         return await self.session.get(LedgerEntry, entry_id)

@@ -1,5 +1,5 @@
-"""Transfers between accounts: prepare (entry and postings, uncontended) then post (the
-conditional balance updates and the audit record, one round trip, last before commit)."""
+"""Transfers between accounts: prepare (accounts, checks) then post (entry, postings, events and
+settlement in one statement; the balances and the audit record settle at commit)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_events.envelope import EventData, new_event
 from fupin_events.values import from_fen
 from fupin_funds.common.vocabulary import CREDIT_NORMAL, AccountKind, EntryKind
-from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
 from fupin_funds.ledger.models import LedgerEntry
-from fupin_funds.ledger.repository import AccountKey, AccountRef, LedgerRepository
+from fupin_funds.ledger.refusals import ledger_refusal
+from fupin_funds.ledger.repository import (
+    AccountKey,
+    AccountRef,
+    IdempotentWrite,
+    LedgerRepository,
+)
 from fupin_kit.outbox import outbox_row
 
 
@@ -81,9 +87,14 @@ class Transfer:
 
 
 class Ledger:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, repository: LedgerRepository | None = None) -> None:
         self.session = session
-        self.repository = LedgerRepository(session)
+        self.repository = repository or LedgerRepository(session)
+
+    @classmethod
+    def on_connection(cls, connection: Any) -> Ledger:
+        """A ledger that only posts, on a plain asyncpg connection outside the ORM session."""
+        return cls(None, LedgerRepository.on_connection(connection))  # type: ignore[arg-type]
 
     async def account(self, key: AccountKey) -> AccountRef:
         return await self.repository.get_or_create(key, normal_side(key.kind))
@@ -91,9 +102,8 @@ class Ledger:
     async def existing(self, key: AccountKey) -> AccountRef | None:
         return await self.repository.find(key)
 
-    def stage(
-        self, transfer: Transfer, events: list[tuple[EventData, str]] | None = None
-    ) -> Transfer:
+    @staticmethod
+    def stage(transfer: Transfer, events: list[tuple[EventData, str]] | None = None) -> Transfer:
         """Attach the events that will be written with the entry (nothing touches the database)."""
         transfer.events = [
             outbox_row(new_event(data, subject=subject)) for data, subject in events or []
@@ -105,42 +115,52 @@ class Ledger:
         transfer: Transfer,
         amount_pointer: str = "#/body/amount",
         date_pointer: str = "#/body/on",
-    ) -> None:
-        """Write the entry, its postings and events, and move the balances, in one statement.
-        Decreases are conditional, so no balance ever goes below zero; callers make this the last
-        statement before commit so the contended row and audit locks are held only that long."""
+        idempotency: IdempotentWrite | None = None,
+        settle_at_commit: bool = False,
+    ) -> bool:
+        """Write the entry, its postings, events and settlement in one statement; the settlement
+        moves the balances (decreases conditional, so no balance ever goes below zero) and
+        appends the audit record. It runs within this statement, or with ``settle_at_commit``
+        (commands that read no balance afterwards) when the transaction commits, so the
+        contended row and audit locks are held only while the commit runs. A refusal raises
+        InsufficientFunds / BackdatedPosting, here or from the commit (see ``refusals``).
+
+        Returns False, writing nothing, when ``idempotency`` names a key already used."""
         to_, from_ = transfer.to_account, transfer.from_account
-        refused = await self.repository.post(
-            {
-                "id": transfer.entry_id,
-                "kind": str(transfer.kind),
-                "booked_on": transfer.booked_on,
-                "amount": transfer.amount_fen,
-                "debit": to_.id,
-                "credit": from_.id,
-                "debit_region": to_.region_code,
-                "credit_region": from_.region_code,
-                "source": transfer.source or to_.source or from_.source,
-                "year": transfer.year or to_.year or from_.year,
-                "project_id": transfer.project_id,
-                "household_id": transfer.household_id,
-                "loan_id": transfer.loan_id,
-                "allocation_id": transfer.allocation_id,
-                "reverses": transfer.reverses_entry_id,
-                "memo": transfer.memo,
-                "actor": transfer.actor,
-            },
-            transfer.events,
-            transfer.deltas(),
-            f"ledger.{transfer.kind}",
-            transfer.audit_details(),
-        )
-        if refused is None:
-            return
-        reason, _, account_id = refused.partition(":")
-        if reason == "backdated":
-            raise BackdatedPosting(int(account_id), date_pointer)
-        raise InsufficientFunds(int(account_id), amount_pointer)
+        try:
+            return await self.repository.post(
+                {
+                    "id": transfer.entry_id,
+                    "kind": str(transfer.kind),
+                    "booked_on": transfer.booked_on,
+                    "amount": transfer.amount_fen,
+                    "debit": to_.id,
+                    "credit": from_.id,
+                    "debit_region": to_.region_code,
+                    "credit_region": from_.region_code,
+                    "source": transfer.source or to_.source or from_.source,
+                    "year": transfer.year or to_.year or from_.year,
+                    "project_id": transfer.project_id,
+                    "household_id": transfer.household_id,
+                    "loan_id": transfer.loan_id,
+                    "allocation_id": transfer.allocation_id,
+                    "reverses": transfer.reverses_entry_id,
+                    "memo": transfer.memo,
+                    "actor": transfer.actor,
+                },
+                transfer.events,
+                transfer.deltas(),
+                f"ledger.{transfer.kind}",
+                transfer.audit_details(),
+                pointers=(amount_pointer, date_pointer),
+                idempotency=idempotency,
+                settle_at_commit=settle_at_commit,
+            )
+        except asyncpg.CheckViolationError as exc:
+            refusal = ledger_refusal(exc)
+            if refusal is None:
+                raise
+            raise refusal from exc
 
     async def transfer(
         self,

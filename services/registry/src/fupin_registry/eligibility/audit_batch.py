@@ -1,6 +1,7 @@
 """Group commit for eligibility audit records.
 
-Every check appends its record to an in-process queue and waits on a future. One writer task
+Every check (or batch of checks) appends its record to an in-process queue and waits on a
+future. One writer task
 takes everything queued, appends it to the hash chain in a single transaction with the kit's
 ``AuditTrail.append_many`` (which takes the chain's advisory lock, so other writers and other
 replicas interleave safely) and resolves the futures only after the commit. While one flush is
@@ -71,8 +72,9 @@ class AuditBatcher:
         self.writers = writers
         self.max_batch = max_batch
         self.max_pending = max_pending
-        self._queue: deque[tuple[list[AuditRecord], asyncio.Future[None]]] = deque()
-        self._pending_rows = 0
+        # (records, checks they cover, the future answered after the commit)
+        self._queue: deque[tuple[list[AuditRecord], int, asyncio.Future[None]]] = deque()
+        self._pending_checks = 0
         self._wake = asyncio.Event()
         self._closing = False
         self._idle: list[asyncpg.Connection | None] = [None] * writers
@@ -92,17 +94,19 @@ class AuditBatcher:
             await self._task
         await self.disconnect()
 
-    async def write(self, records: list[AuditRecord]) -> None:
-        """Return once ``records`` are committed to the audit chain (or raise 503)."""
+    async def write(self, records: list[AuditRecord], checks: int) -> None:
+        """Return once ``records`` (covering ``checks`` checks) are committed to the audit
+        chain, or raise 503. Limits count checks: a batch's one record weighs what its checks
+        weigh in the flush (details size, insert and hashing work)."""
         if self._closing or self._task is None or self._task.done():
             raise AuditUnavailable()
-        if self._pending_rows + len(records) > self.max_pending:
+        if self._pending_checks + checks > self.max_pending:
             raise AuditUnavailable(
                 "too many checks are waiting for their audit records; retry shortly"
             )
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((records, done))
-        self._pending_rows += len(records)
+        self._queue.append((records, checks, done))
+        self._pending_checks += checks
         self._wake.set()
         await done
 
@@ -150,11 +154,13 @@ class AuditBatcher:
     def _take(self) -> tuple[list[AuditRecord], list[asyncio.Future[None]]]:
         batch: list[AuditRecord] = []
         waiting: list[asyncio.Future[None]] = []
-        while self._queue and (not batch or len(batch) + len(self._queue[0][0]) <= self.max_batch):
-            records, future = self._queue.popleft()
+        taken = 0
+        while self._queue and (not batch or taken + self._queue[0][1] <= self.max_batch):
+            records, checks, future = self._queue.popleft()
             batch.extend(records)
             waiting.append(future)
-        self._pending_rows -= len(batch)
+            taken += checks
+        self._pending_checks -= taken
         return batch, waiting
 
     async def _flush(

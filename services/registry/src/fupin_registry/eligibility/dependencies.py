@@ -1,17 +1,17 @@
-"""The one dependency of the eligibility routes: the running runtime and the verified caller.
+"""Who may check: the running runtime and the verified caller holding ``eligibility:check``.
 
-Kept to a single async dependency on the hot path (each dependency costs per request, and a
-synchronous one would run in the thread pool).
+``authorize`` is shared by the raw ASGI fast path (``endpoint.py``) and the declared FastAPI
+routes, so both answer 401/403/503 with the same wording.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from fupin_kit.auth import Caller, get_caller
+from fupin_kit.auth import Caller
 from fupin_kit.problems import Unauthorized
 from fupin_registry.eligibility.exceptions import EligibilityUnavailable
 from fupin_registry.eligibility.runtime import EligibilityRuntime
@@ -25,18 +25,30 @@ class EligibilityContext:
     runtime: EligibilityRuntime
 
 
-async def get_context(request: Request) -> EligibilityContext:
-    """The bearer's identity (401 without a valid token) holding ``eligibility:check`` (403)."""
-    runtime: EligibilityRuntime | None = getattr(request.app.state, "eligibility", None)
+def running(state: Any) -> EligibilityRuntime:
+    runtime: EligibilityRuntime | None = getattr(state, "eligibility", None)
     if runtime is None:
         raise EligibilityUnavailable("the eligibility runtime was not started with the app")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        get_caller(request)  # raises the kit's 401 with its exact wording
+    return runtime
+
+
+def authorize(runtime: EligibilityRuntime, authorization: str | None) -> Caller:
+    """The bearer's identity (401 without a valid token) holding ``eligibility:check`` (403)."""
+    if not authorization:
         raise Unauthorized("a bearer token is required")
-    caller = runtime.tokens.caller(token.strip())
-    request.state.caller = caller
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    caller = runtime.tokens.verify(token)
     caller.require_scope(ELIGIBILITY_SCOPE)
+    return caller
+
+
+async def get_context(request: Request) -> EligibilityContext:
+    runtime = running(request.app.state)
+    caller = authorize(runtime, request.headers.get("authorization"))
+    request.state.caller = caller
     return EligibilityContext(caller, runtime)
 
 

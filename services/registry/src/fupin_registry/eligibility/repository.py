@@ -2,26 +2,25 @@
 
 Each statement is prepared once per pooled connection (asyncpg's statement cache) and looks
 members up by blind index only; the bank's jurisdiction is part of the WHERE clause, so a person
-outside it is not found at all.
+outside it is not found at all. ``CheckHistory`` reads back, for investigators, every check
+the audit trail holds about a member.
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import asyncpg
 
 from fupin_registry.eligibility.rules import Standing
 
-# Active membership first, then the latest one: a person has at most one active household.
-FIND_ONE = """
-SELECT m.active, h.status, h.exited_on, h.village_code
-FROM members m JOIN households h ON h.id = m.household_id
-WHERE m.id_index = $1 AND starts_with(h.village_code, $2)
-ORDER BY m.active DESC, m.updated_at DESC
-LIMIT 1
-"""
+StandingRow = Standing | asyncpg.Record
 
+# Per person, active membership first, then the latest one (a person has at most one active
+# household). The columns of ``Standing`` first, then the key.
 FIND_MANY = """
-SELECT DISTINCT ON (m.id_index) m.id_index, m.active, h.status, h.exited_on, h.village_code
+SELECT DISTINCT ON (m.id_index) m.active, h.status, h.exited_on, h.village_code, m.id_index
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = ANY($1::bytea[]) AND starts_with(h.village_code, $2)
 ORDER BY m.id_index, m.active DESC, m.updated_at DESC
@@ -32,15 +31,14 @@ class StandingRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def find_one(self, id_index: bytes, jurisdiction: str) -> Standing | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(FIND_ONE, id_index, jurisdiction)
-        return None if row is None else Standing(row[0], row[1], row[2], row[3])
-
-    async def find_many(self, id_indexes: list[bytes], jurisdiction: str) -> dict[bytes, Standing]:
+    # The rows are returned as they come: they index like ``Standing`` (same column order),
+    # and building a tuple per row would be pure cost in batches.
+    async def find_many(
+        self, id_indexes: list[bytes], jurisdiction: str
+    ) -> dict[bytes, StandingRow]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(FIND_MANY, id_indexes, jurisdiction)
-        return {r[0]: Standing(r[1], r[2], r[3], r[4]) for r in rows}
+        return {r[4]: r for r in rows}
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
@@ -57,3 +55,49 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
         reset=_keep_session,
         server_settings={"application_name": "fupin-eligibility", "timezone": "UTC"},
     )
+
+
+# Every check about one member, wherever its audit record is: a single check's record is about
+# the member (object_id = blind-index hex); a batch's record holds its checks in columns
+# (details.members[i], details.decision_ids[i], ...), found by JSONB containment and unnested.
+CHECKS_ABOUT = """
+SELECT seq, 0::bigint AS position, occurred_at, actor, details AS check
+FROM audit_log
+WHERE action = 'eligibility.check' AND object_type = 'member' AND object_id = $1
+UNION ALL
+SELECT a.seq, m.i, a.occurred_at, a.actor, jsonb_build_object(
+    'decision_id', a.details->'decision_ids'->(m.i::int - 1),
+    'eligible', a.details->'eligible'->(m.i::int - 1),
+    'reason_code', a.details->'reason_codes'->(m.i::int - 1),
+    'valid_until', a.details->'valid_until'->(m.i::int - 1),
+    'purpose', a.details->'purposes'->(m.i::int - 1),
+    'consent_reference', a.details->'consent_references'->(m.i::int - 1))
+FROM audit_log a
+CROSS JOIN LATERAL jsonb_array_elements_text(a.details->'members') WITH ORDINALITY AS m(member, i)
+WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
+  AND a.details @> jsonb_build_object('members', jsonb_build_array($1::text))
+  AND m.member = $1
+ORDER BY seq, position
+"""
+
+
+class CheckHistory:
+    """What was answered about a member, for investigators (singles and batch items alike)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def checks_about(self, member_hex: str) -> list[dict[str, Any]]:
+        """One entry per check: audit ``seq``, ``occurred_at``, ``actor`` and the check's
+        fields (decision id, eligible, reason code, valid until, purpose, consent reference)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(CHECKS_ABOUT, member_hex)
+        return [
+            {
+                "seq": row["seq"],
+                "occurred_at": row["occurred_at"],
+                "actor": row["actor"],
+                **json.loads(row["check"]),
+            }
+            for row in rows
+        ]

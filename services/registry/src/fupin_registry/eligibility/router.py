@@ -1,9 +1,15 @@
-"""HTTP routes of the bank eligibility API (贴息贷款资格核验)."""
+"""HTTP routes of the bank eligibility API (贴息贷款资格核验).
 
-from fastapi import APIRouter
+These declarations are what the OpenAPI document describes. In the running app the same
+operations are served first by the raw ASGI endpoints of ``endpoint.py`` (installed by
+``main.py``); both paths call ``handlers.py``.
+"""
 
-from fupin_kit.problems import Unprocessable, problem_responses
+from fastapi import APIRouter, Response
+
+from fupin_kit.problems import problem_responses
 from fupin_registry.eligibility.dependencies import EligibilityContextDep
+from fupin_registry.eligibility.handlers import answer_batch, answer_one
 from fupin_registry.eligibility.schemas import (
     EligibilityBatchCreate,
     EligibilityBatchRead,
@@ -25,6 +31,7 @@ _PROBLEMS = problem_responses(401, 403, 422, 429, 503)
         "outside the bank's jurisdiction is answered like one absent from the register "
         "(`not_found`). Every check is in the audit trail before the answer is returned."
     ),
+    response_model=EligibilityCheckRead,
     responses={
         **_PROBLEMS,
         200: {
@@ -43,10 +50,9 @@ _PROBLEMS = problem_responses(401, 403, 422, 429, 503)
 )
 async def check_eligibility(
     body: EligibilityCheckCreate, context: EligibilityContextDep
-) -> EligibilityCheckRead:
-    caller, runtime = context.caller, context.runtime
-    runtime.limiter.charge(caller.client_id or caller.subject, 1)
-    return await runtime.service.check(caller, body)
+) -> Response:
+    answer = await answer_one(context.runtime, context.caller, body)
+    return Response(answer, media_type="application/json")
 
 
 @router.post(
@@ -54,15 +60,14 @@ async def check_eligibility(
     summary="Check many people at once (answers in request order)",
     description=(
         "Up to `eligibility_batch_max` items (default 1,000). Each item counts against the rate "
-        "limit and gets its own decision id and audit record."
+        "limit and gets its own decision id; the batch's one audit record lists every check "
+        "before the answers are returned."
     ),
+    response_model=EligibilityBatchRead,
     responses=_PROBLEMS,
 )
 async def check_eligibility_batch(
     body: EligibilityBatchCreate, context: EligibilityContextDep
-) -> EligibilityBatchRead:
-    caller, runtime = context.caller, context.runtime
-    if len(body.items) > runtime.batch_max:
-        raise Unprocessable("#/body/items", f"a batch holds at most {runtime.batch_max} items")
-    runtime.limiter.charge(caller.client_id or caller.subject, len(body.items))
-    return await runtime.service.check_many(caller, body.items)
+) -> Response:
+    answer = await answer_batch(context.runtime, context.caller, body)
+    return Response(answer, media_type="application/json")

@@ -7,9 +7,10 @@ and the borrower's age on the check date lies in the configured range (both ends
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from fupin_events.registry import HouseholdStatus
 from fupin_registry.config import Settings
@@ -41,7 +42,8 @@ class EligibilityRules:
 
 
 class Standing(NamedTuple):
-    """What the register says about one person (found by blind index)."""
+    """What the register says about one person (found by blind index); the lookups return
+    database rows with these columns in this order."""
 
     active: bool
     status: str
@@ -75,34 +77,56 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
+_ONE_DAY = timedelta(days=1)
+
+
+class DayRules:
+    """The rules bound to one business date, with everything that depends only on the date
+    computed once: a batch (or a day of single checks) decides many people against it.
+    Negative decisions are shared objects (they differ only by reason)."""
+
+    def __init__(self, rules: EligibilityRules, today: date) -> None:
+        self.rules = rules
+        self.today = today
+        self.answer_until = today + timedelta(days=rules.answer_valid_days)
+        # A negative answer may change with the next register update: valid for the day only.
+        self.no = {reason: Decision(False, reason, today) for reason in ReasonCode}
+
+    def decide(self, standing: Sequence[Any] | None, birth_date: date) -> Decision:
+        """``standing`` is a ``Standing`` or a database row in the same column order."""
+        no = self.no
+        if standing is None:
+            return no[ReasonCode.NOT_FOUND]
+        rules = self.rules
+        status = standing[1]
+        if status == _REMOVED:
+            return no[ReasonCode.REMOVED]
+        if status == _NATURAL_DECREASE:
+            return no[ReasonCode.NATURAL_DECREASE]
+        today, until = self.today, self.answer_until
+        if status not in rules.statuses:
+            if status != _EXITED:
+                return no[ReasonCode.NOT_REGISTERED]
+            exited_on = standing[2]
+            if exited_on is None:
+                return no[ReasonCode.EXITED_BEYOND_TRANSITION]
+            transition_ends = add_years(exited_on, rules.transition_years)
+            if today >= transition_ends:
+                return no[ReasonCode.EXITED_BEYOND_TRANSITION]
+            until = min(until, transition_ends - _ONE_DAY)
+        if not standing[0]:
+            return no[ReasonCode.MEMBER_INACTIVE]
+        age = age_on(birth_date, today)
+        if not rules.age_min <= age <= rules.age_max:
+            return no[ReasonCode.AGE_OUT_OF_RANGE]
+        return Decision(
+            True,
+            ReasonCode.ELIGIBLE,
+            min(until, add_years(birth_date, rules.age_max + 1) - _ONE_DAY),
+        )
+
+
 def decide(
     standing: Standing | None, birth_date: date, today: date, rules: EligibilityRules
 ) -> Decision:
-    def no(reason: ReasonCode) -> Decision:
-        # A negative answer may change with the next register update: valid for the day only.
-        return Decision(False, reason, today)
-
-    if standing is None:
-        return no(ReasonCode.NOT_FOUND)
-    status = standing.status
-    if status == _REMOVED:
-        return no(ReasonCode.REMOVED)
-    if status == _NATURAL_DECREASE:
-        return no(ReasonCode.NATURAL_DECREASE)
-    limits = [today + timedelta(days=rules.answer_valid_days)]
-    if status not in rules.statuses:
-        if status != _EXITED:
-            return no(ReasonCode.NOT_REGISTERED)
-        if standing.exited_on is None:
-            return no(ReasonCode.EXITED_BEYOND_TRANSITION)
-        transition_ends = add_years(standing.exited_on, rules.transition_years)
-        if today >= transition_ends:
-            return no(ReasonCode.EXITED_BEYOND_TRANSITION)
-        limits.append(transition_ends - timedelta(days=1))
-    if not standing.active:
-        return no(ReasonCode.MEMBER_INACTIVE)
-    age = age_on(birth_date, today)
-    if not rules.age_min <= age <= rules.age_max:
-        return no(ReasonCode.AGE_OUT_OF_RANGE)
-    limits.append(add_years(birth_date, rules.age_max + 1) - timedelta(days=1))
-    return Decision(True, ReasonCode.ELIGIBLE, min(limits))
+    return DayRules(rules, today).decide(standing, birth_date)

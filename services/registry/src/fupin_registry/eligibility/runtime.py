@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import asyncpg
 from fastapi import FastAPI
 
+from fupin_kit.auth import TokenVerifier
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.audit_batch import AuditBatcher
+from fupin_registry.eligibility.blind_index import MemberIndex
+from fupin_registry.eligibility.lookups import CoalescedLookups
 from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
-from fupin_registry.eligibility.repository import StandingRepository, create_pool
+from fupin_registry.eligibility.repository import CheckHistory, StandingRepository, create_pool
 from fupin_registry.eligibility.rules import EligibilityRules
 from fupin_registry.eligibility.service import EligibilityService
-from fupin_registry.eligibility.tokens import VerifiedTokens
 from fupin_registry.privacy import Privacy
 
 
@@ -22,8 +25,9 @@ class EligibilityRuntime:
     pool: asyncpg.Pool
     audit: AuditBatcher
     limiter: TokenBucketLimiter
-    tokens: VerifiedTokens
+    tokens: TokenVerifier  # the kit's, which caches verified tokens until they expire
     service: EligibilityService
+    history: CheckHistory
     batch_max: int
 
 
@@ -43,16 +47,35 @@ async def start_eligibility(app: FastAPI) -> None:
     )
     audit.start()
     privacy: Privacy = getattr(app.state, "privacy", None) or Privacy(settings)
+    index = _member_index(privacy)
+    standings = StandingRepository(pool)
     app.state.eligibility = EligibilityRuntime(
         pool=pool,
         audit=audit,
         limiter=TokenBucketLimiter(
             settings.eligibility_rate_per_second, settings.eligibility_rate_burst
         ),
-        tokens=VerifiedTokens(app.state.token_verifier, settings.eligibility_token_cache_size),
-        service=EligibilityService(StandingRepository(pool), audit, rules, privacy.index),
+        tokens=app.state.token_verifier,
+        service=EligibilityService(
+            standings,
+            audit,
+            rules,
+            index,
+            CoalescedLookups(standings, settings.eligibility_lookups_in_flight),
+        ),
+        history=CheckHistory(pool),
         batch_max=settings.eligibility_batch_max,
     )
+
+
+def _member_index(privacy: Privacy) -> MemberIndex:
+    """The registry's blind index for the check path; refused at startup unless it reproduces
+    ``Privacy.index`` exactly (every lookup would miss)."""
+    index = MemberIndex(base64.b64decode(privacy.settings.blind_index_key))
+    for probe in ("22062219800101123X", "110101199003077777"):
+        if index.of(probe) != privacy.index.of(probe):
+            raise ValueError("the eligibility blind index does not match the registry's")
+    return index
 
 
 async def stop_eligibility(app: FastAPI) -> None:

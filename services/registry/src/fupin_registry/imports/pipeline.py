@@ -2,7 +2,8 @@
 
 :func:`produce` turns a file into :class:`PreparedChunk` objects: whole households only (a
 household never straddles two chunks), personal fields already encrypted and blind-indexed,
-rows already in PostgreSQL's COPY text format for the staging tables. It is pure computation
+rows already in PostgreSQL's COPY text format for the register's tables (households, members,
+incomes, history versions, outbox). It is pure computation
 over the file, so it runs in a separate process (``import_workers`` ≥ 1) while the API
 process merges the previous chunk, or in a thread (``import_workers = 0``).
 """
@@ -10,6 +11,7 @@ process merges the previous chunk, or in a thread (``import_workers = 0``).
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import multiprocessing
 import os
@@ -39,60 +41,63 @@ from fupin_registry.imports.rows import (
 
 VALIDATION_BATCH = 2_000
 
-HOUSEHOLD_COPY_COLUMNS = (
-    "job_id",
-    "chunk",
-    "household_id",
-    "first_row",
-    "last_row",
-    "member_count",
-    "village_code",
-    "household_number",
-    "attribute",
-    "support_type",
-    "primary_cause",
-    "secondary_causes",
-    "identification_standard",
-    "status",
-    "year",
-    "registered_on",
-    "exited_on",
-    "phone_enc",
-    "bank_account_enc",
-    "housing_safety",
-    "drinking_water_safe",
-    "income_year",
-    "wages",
-    "production",
-    "property",
-    "transfer",
-    "production_costs",
-    "snapshot",
-    "event_id",
-    "event",
-)
-MEMBER_COPY_COLUMNS = (
-    "job_id",
-    "chunk",
-    "household_id",
-    "member_id",
-    "row_number",
-    "id_index",
-    "id_number_enc",
-    "name_enc",
-    "sex",
-    "birth_date",
-    "relation",
-    "ethnicity",
-    "education",
-    "school_status",
-    "health",
-    "disability",
-    "labour_ability",
-    "migrant_months",
-    "medical_insurance",
-    "pension_insurance",
-)
+# The chunk is COPYed straight into the register's tables, in this order (parents first, for
+# the foreign keys); the columns each table's COPY text holds.
+COPY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "households": (
+        "id",
+        "village_code",
+        "household_number",
+        "attribute",
+        "support_type",
+        "primary_cause",
+        "secondary_causes",
+        "identification_standard",
+        "phone_enc",
+        "bank_account_enc",
+        "housing_safety",
+        "drinking_water_safe",
+        "status",
+        "year",
+        "registered_on",
+        "exited_on",
+        "version",
+    ),
+    "members": (
+        "id",
+        "household_id",
+        "id_index",
+        "id_number_enc",
+        "name_enc",
+        "sex",
+        "birth_date",
+        "relation",
+        "ethnicity",
+        "education",
+        "school_status",
+        "health",
+        "disability",
+        "labour_ability",
+        "migrant_months",
+        "medical_insurance",
+        "pension_insurance",
+        "active",
+    ),
+    "household_incomes": ("household_id", "year", "source", "amount"),
+    "household_versions": (
+        "household_id",
+        "version",
+        "village_code",
+        "status",
+        "actor",
+        "action",
+        "changed",
+        "snapshot",
+    ),
+    "outbox": ("event_id", "topic", "key", "event_type", "payload"),
+}
+TABLES = tuple(COPY_COLUMNS)
+INCOME_SOURCES = ("wages", "production", "property", "transfer", "production_costs")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class ProducerConfig:
     calamine_max_bytes: int
     pii_keys: str
     blind_index_key: str
+    actor: str = ""  # who the history versions name (set when the job starts)
 
 
 @dataclass
@@ -118,15 +124,47 @@ class Opened:
 
 @dataclass
 class PreparedChunk:
+    """Whole valid households, ready for COPY, plus what classification and the report need.
+
+    ``copies[table]`` holds the COPY text of every household of the chunk in file order and
+    ``ends[table][i]`` the byte offset where household ``i``'s lines end, so the merge can leave
+    out households the register already has without rebuilding anything.
+    """
+
     number: int
-    households_copy: bytes
-    members_copy: bytes
-    household_rows: dict[str, list[int]]  # staged household id → its row numbers
+    copies: dict[str, bytes]
+    ends: dict[str, list[int]]
+    household_ids: list[str]
+    household_keys: list[tuple[str, str]]  # (village code, household number)
+    member_households: list[int]  # position in household_ids of each member row
+    member_rows: list[int]
+    member_indexes: list[bytes]  # blind indexes, in member_rows order
     errors: list[RowError]
     rows_read: int
     rows_valid: int
     rows_rejected: int
     rows_empty: int
+
+    def rows_by_household(self) -> list[list[int]]:
+        """The row numbers of each household, by position."""
+        rows: list[list[int]] = [[] for _ in self.household_ids]
+        for row, position in zip(self.member_rows, self.member_households, strict=True):
+            rows[position].append(row)
+        return rows
+
+    def copies_without(self, left_out: set[int]) -> dict[str, bytes]:
+        """The COPY text of each table without the households at the ``left_out`` positions."""
+        if not left_out:
+            return self.copies
+        kept: dict[str, bytes] = {}
+        for table, blob in self.copies.items():
+            ends, view, start, parts = self.ends[table], memoryview(blob), 0, []
+            for position, end in enumerate(ends):
+                if position not in left_out and end > start:
+                    parts.append(view[start:end])
+                start = end
+            kept[table] = b"".join(parts)
+        return kept
 
 
 @dataclass
@@ -158,13 +196,34 @@ class Sealer:
         self._aead = AESGCM(ring[active])
         self._prefix = bytes([len(active)]) + active.encode()
         self._index_key = base64.b64decode(blind_index_key)
+        self._nonces = _RandomPool(NONCE_BYTES)
 
     def seal(self, value: str, field_name: bytes) -> bytes:
-        nonce = os.urandom(12)
+        nonce = self._nonces.take()
         return self._prefix + nonce + self._aead.encrypt(nonce, value.encode(), field_name)
 
     def index(self, id_number: str) -> bytes:
         return hmac.digest(self._index_key, id_number.encode(), "sha256")
+
+
+class _RandomPool:
+    """Fresh random values of ``size`` bytes from one ``os.urandom`` call per few thousand:
+    the same kernel randomness as one call per value, without a system call each time."""
+
+    def __init__(self, size: int, batch: int = 4096) -> None:
+        self._size = size
+        self._batch = batch
+        self._values: list[bytes] = []
+
+    def take(self) -> bytes:
+        if not self._values:
+            blob = os.urandom(self._size * self._batch)
+            size = self._size
+            self._values = [blob[i : i + size] for i in range(0, len(blob), size)]
+        return self._values.pop()
+
+
+NONCE_BYTES = 12
 
 
 def _text(value: str) -> str:
@@ -185,17 +244,19 @@ def _bool(value: bool) -> str:
 
 
 def _b64(value: bytes | None) -> str | None:
-    return None if value is None else base64.b64encode(value).decode()
+    # binascii directly: base64.b64encode is a Python wrapper around the same call.
+    return None if value is None else binascii.b2a_base64(value, newline=False).decode()
 
 
 def _json(value: dict[str, Any]) -> str:
     """A JSON document as a COPY text field (JSON escapes hold backslashes)."""
-    return orjson.dumps(value).decode().replace("\\", "\\\\")
+    text = orjson.dumps(value).decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
 
 
-def _new_id() -> str:
+def _new_id(pool: _RandomPool) -> str:
     """A random (version 4) UUID as text, without the cost of ``uuid.UUID`` objects."""
-    raw = bytearray(os.urandom(16))
+    raw = bytearray(pool.take())
     raw[6] = (raw[6] & 0x0F) | 0x40
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
@@ -209,6 +270,7 @@ class EventSpec:
     source: str
     type: str
     dataschema: str | None
+    topic: str
 
     @classmethod
     def registered(cls) -> EventSpec:
@@ -216,80 +278,93 @@ class EventSpec:
         from fupin_events.registry import HouseholdRegistered
 
         spec = spec_for_model(HouseholdRegistered)
-        return cls(f"/fupin/{spec.producer}", spec.type, spec.dataschema)
+        return cls(f"/fupin/{spec.producer}", spec.type, spec.dataschema, spec.topic.value)
+
+
+def _copy_text(value: str) -> str:
+    """Any text as a COPY text field (the actor comes from a token, not from validation)."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+@dataclass
+class _Tables:
+    """COPY text per table, grown one household at a time, with each household's end offset."""
+
+    parts: dict[str, list[bytes]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    ends: dict[str, list[int]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    sizes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLES, 0))
+
+    def add(self, table: str, text: str) -> None:
+        if text:
+            blob = text.encode()
+            self.parts[table].append(blob)
+            self.sizes[table] += len(blob)
+        self.ends[table].append(self.sizes[table])
 
 
 def to_copy(
     households: list[Household],
-    job_id: str,
-    chunk: int,
     sealer: Sealer,
+    ids: _RandomPool,
     today: date,
     events: EventSpec,
-) -> tuple[bytes, bytes, dict[str, list[int]]]:
-    """COPY text for the staging tables, with each household's history snapshot and event.
+    actor: str,
+) -> tuple[dict[str, bytes], dict[str, list[int]], list[str], list[bytes]]:
+    """COPY text for the register's tables, with each household's history snapshot and event.
 
     The snapshot has the keys of ``households.snapshot.snapshot_of`` and the event is the
     envelope ``fupin_events.envelope.new_event`` makes (both checked by tests); building them
-    here keeps that work out of the database's merge.
+    here keeps that work out of the database and out of the process that merges.
+    Returns the COPY text and household end offsets per table, the household ids and the
+    members' blind indexes (in row order).
     """
-    prefix = f"{job_id}\t{chunk}\t"
-    household_lines: list[str] = []
-    member_lines: list[str] = []
-    rows: dict[str, list[int]] = {}
+    tables = _Tables()
+    add = tables.add
+    household_ids: list[str] = []
+    member_indexes: list[bytes] = []
     seal, index = sealer.seal, sealer.index
     event_time = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    version_prefix = "\t1\t"
+    version_actor = "\t" + _copy_text(actor) + "\timported\t{}\t"
+    outbox_middle = "\t" + _copy_text(events.topic) + "\t"
+    outbox_type = "\t" + _copy_text(events.type) + "\t"
     for h in households:
-        household_id = _new_id()
-        rows[household_id] = [m.row for m in h.members]
-        registered_on = h.registered_on or today  # every imported status is a registered one
+        household_id = _new_id(ids)
+        household_ids.append(household_id)
+        registered_on = (
+            h.registered_on or today
+        ).isoformat()  # every imported status is registered
         phone = seal(h.phone, b"phone") if h.phone else None
         bank_account = seal(h.bank_account, b"bank_account") if h.bank_account else None
         people = []
+        member_lines = []
         for m in h.members:
-            member_id = _new_id()  # text order = byte order = PostgreSQL's uuid order
+            member_id = _new_id(ids)  # text order = byte order = PostgreSQL's uuid order
+            id_index = index(m.id_number)
+            id_index_hex = id_index.hex()
+            id_number_enc = seal(m.id_number, b"id_number")
+            name_enc = seal(m.name, b"name")
+            birth_date = m.birth_date.isoformat()
+            member_indexes.append(id_index)
             people.append(
                 (
                     (m.relation != "head", m.birth_date, member_id),
                     m,
                     member_id,
-                    index(m.id_number),
-                    seal(m.id_number, b"id_number"),
-                    seal(m.name, b"name"),
+                    id_index_hex,
+                    id_number_enc,
+                    name_enc,
+                    birth_date,
                 )
             )
-        people.sort(key=lambda p: p[0])  # the order HouseholdRepository.members reads them
-        snapshot_members = []
-        household_prefix = prefix + household_id + "\t"
-        for _, m, member_id, id_index, id_number_enc, name_enc in people:
-            birth_date = m.birth_date.isoformat()
-            snapshot_members.append(
-                {
-                    "sex": m.sex,
-                    "relation": m.relation,
-                    "ethnicity": m.ethnicity,
-                    "education": m.education,
-                    "school_status": m.school_status,
-                    "health": m.health,
-                    "disability": m.disability,
-                    "labour_ability": m.labour_ability,
-                    "migrant_months": m.migrant_months,
-                    "medical_insurance": m.medical_insurance,
-                    "pension_insurance": m.pension_insurance,
-                    "id": member_id,
-                    "id_index": id_index.hex(),
-                    "id_number_enc": _b64(id_number_enc),
-                    "name_enc": _b64(name_enc),
-                    "birth_date": birth_date,
-                }
-            )
             member_lines.append(
-                household_prefix
-                + "\t".join(
+                "\t".join(
                     (
                         member_id,
-                        str(m.row),
-                        "\\\\x" + id_index.hex(),
+                        household_id,
+                        "\\\\x" + id_index_hex,
                         "\\\\x" + id_number_enc.hex(),
                         "\\\\x" + name_enc.hex(),
                         m.sex,
@@ -304,10 +379,33 @@ def to_copy(
                         str(m.migrant_months),
                         _bool(m.medical_insurance),
                         _bool(m.pension_insurance),
+                        "t",
                     )
                 )
             )
-        incomes = h.incomes
+        people.sort(key=lambda p: p[0])  # the order HouseholdRepository.members reads them
+        snapshot_members = [
+            {
+                "sex": m.sex,
+                "relation": m.relation,
+                "ethnicity": m.ethnicity,
+                "education": m.education,
+                "school_status": m.school_status,
+                "health": m.health,
+                "disability": m.disability,
+                "labour_ability": m.labour_ability,
+                "migrant_months": m.migrant_months,
+                "medical_insurance": m.medical_insurance,
+                "pension_insurance": m.pension_insurance,
+                "id": member_id,
+                "id_index": id_index_hex,
+                "id_number_enc": _b64(id_number_enc),
+                "name_enc": _b64(name_enc),
+                "birth_date": birth_date,
+            }
+            for _, m, member_id, id_index_hex, id_number_enc, name_enc, birth_date in people
+        ]
+        incomes = sorted(h.incomes.items())
         snapshot = {
             "village_code": h.village_code,
             "household_number": h.household_number,
@@ -326,17 +424,17 @@ def to_copy(
             "id": household_id,
             "phone_enc": _b64(phone),
             "bank_account_enc": _b64(bank_account),
-            "registered_on": registered_on.isoformat(),
+            "registered_on": registered_on,
             "exited_on": h.exited_on.isoformat() if h.exited_on else None,
             "cadre_paired_on": None,
             "members": snapshot_members,
             "incomes": [
                 {"year": h.income_year, "source": source, "amount": format(amount, ".2f")}
-                for source, amount in sorted(incomes.items())
+                for source, amount in incomes
             ],
             "measures": [],
         }
-        event_id = _new_id()
+        event_id = _new_id(ids)
         event = {
             "specversion": "1.0",
             "id": event_id,
@@ -356,17 +454,15 @@ def to_copy(
                 "status": h.status,
                 "member_count": len(snapshot_members),
                 "member_indexes": [m["id_index"] for m in snapshot_members],
-                "registered_on": registered_on.isoformat(),
+                "registered_on": registered_on,
                 "year": h.year,
             },
         }
-        household_lines.append(
+        add(
+            "households",
             "\t".join(
                 (
-                    prefix + household_id,
-                    str(h.members[0].row),
-                    str(h.members[-1].row),
-                    str(len(h.members)),
+                    household_id,
                     h.village_code,
                     _text(h.household_number),
                     h.attribute,
@@ -374,29 +470,44 @@ def to_copy(
                     h.primary_cause,
                     "{" + ",".join(h.secondary_causes) + "}",
                     h.identification_standard,
-                    h.status,
-                    str(h.year),
-                    registered_on.isoformat(),
-                    _opt(h.exited_on),
                     _bytea(phone),
                     _bytea(bank_account),
                     h.housing_safety,
                     _bool(h.drinking_water_safe),
-                    str(h.income_year),
-                    _opt(incomes.get("wages")),
-                    _opt(incomes.get("production")),
-                    _opt(incomes.get("property")),
-                    _opt(incomes.get("transfer")),
-                    _opt(incomes.get("production_costs")),
-                    _json(snapshot),
-                    event_id,
-                    _json(event),
+                    h.status,
+                    str(h.year),
+                    registered_on,
+                    _opt(h.exited_on),
+                    "1",
                 )
             )
+            + "\n",
         )
-    households_copy = ("\n".join(household_lines) + "\n").encode() if household_lines else b""
-    members_copy = ("\n".join(member_lines) + "\n").encode() if member_lines else b""
-    return households_copy, members_copy, rows
+        add("members", "\n".join(member_lines) + "\n")
+        income_year = str(h.income_year)
+        add(
+            "household_incomes",
+            "".join(
+                f"{household_id}\t{income_year}\t{source}\t{amount}\n" for source, amount in incomes
+            ),
+        )
+        add(
+            "household_versions",
+            household_id
+            + version_prefix
+            + h.village_code
+            + "\t"
+            + h.status
+            + version_actor
+            + _json(snapshot)
+            + "\n",
+        )
+        add(
+            "outbox",
+            event_id + outbox_middle + household_id + outbox_type + _json(event) + "\n",
+        )
+    copies = {table: b"".join(parts) for table, parts in tables.parts.items()}
+    return copies, tables.ends, household_ids, member_indexes
 
 
 class _Chunker:
@@ -405,11 +516,11 @@ class _Chunker:
     def __init__(self, config: ProducerConfig) -> None:
         self.config = config
         self.sealer = Sealer(config.pii_keys, config.blind_index_key)
+        self.ids = _RandomPool(16)
         self.events = EventSpec.registered()
-        self.seen: set[int] = set()  # hashes of finished household keys (contiguity check)
+        self.repeated: set[int] = set()  # first rows of households whose key came earlier
         self.group: list[Checked] = []
         self.households: list[Household] = []
-        self.staged_rows = 0
         self.errors: list[RowError] = []
         self.rows_read = self.rows_valid = self.rows_rejected = self.rows_empty = 0
         self.number = 0
@@ -426,19 +537,16 @@ class _Chunker:
             return
         errors = [e for r in rows for e in r.errors]
         key = rows[0].key
-        if all(key):
-            digest = hash(key)
-            if digest in self.seen:
-                errors.append(
-                    RowError(
-                        rows[0].row,
-                        "户编号",
-                        key[1],
-                        f"household {key[0]}/{key[1]} appeared earlier in the file; the rows of one"
-                        " household must be next to each other",
-                    )
+        if rows[0].row in self.repeated:
+            errors.append(
+                RowError(
+                    rows[0].row,
+                    "户编号",
+                    key[1],
+                    f"household {key[0]}/{key[1]} appeared earlier in the file; the rows of one"
+                    " household must be next to each other",
                 )
-            self.seen.add(digest)
+            )
         if not errors:
             errors = household_errors(rows, self.config.rules.max_members)
         if errors:
@@ -449,39 +557,52 @@ class _Chunker:
             return
         self.households.append(assemble(rows))
         self.rows_valid += len(rows)
-        self.staged_rows += len(rows)
 
-    def full(self) -> bool:
-        return self.staged_rows + len(self.errors) >= self.config.chunk_rows
-
-    def emit(self) -> PreparedChunk:
-        self.number += 1
-        households_copy, members_copy, rows = to_copy(
+    def emit(self, number: int) -> PreparedChunk:
+        self.number = number
+        copies, ends, household_ids, member_indexes = to_copy(
             self.households,
-            self.config.job_id,
-            self.number,
             self.sealer,
+            self.ids,
             self.config.rules.today,
             self.events,
+            self.config.actor,
         )
+        member_households: list[int] = []
+        member_rows: list[int] = []
+        for position, household in enumerate(self.households):
+            for member in household.members:
+                member_households.append(position)
+                member_rows.append(member.row)
         chunk = PreparedChunk(
             number=self.number,
-            households_copy=households_copy,
-            members_copy=members_copy,
-            household_rows=rows,
+            copies=copies,
+            ends=ends,
+            household_ids=household_ids,
+            household_keys=[(h.village_code, h.household_number) for h in self.households],
+            member_households=member_households,
+            member_rows=member_rows,
+            member_indexes=member_indexes,
             errors=self.errors,
             rows_read=self.rows_read,
             rows_valid=self.rows_valid,
             rows_rejected=self.rows_rejected,
             rows_empty=self.rows_empty,
         )
-        self.households, self.errors, self.staged_rows = [], [], 0
+        self.households, self.errors = [], []
         self.rows_read = self.rows_valid = self.rows_rejected = self.rows_empty = 0
         return chunk
 
 
-def produce(config: ProducerConfig) -> Iterator[Item]:
-    """The whole file as chunks; the first item is :class:`Opened`, the last :class:`Finished`."""
+def produce(config: ProducerConfig, worker: int = 0, workers: int = 1) -> Iterator[Item]:
+    """The file as chunks; the first item is :class:`Opened`, the last :class:`Finished`.
+
+    Chunk boundaries depend on the rows' household keys only (a chunk closes at the first
+    household that starts after ``chunk_rows`` rows), so ``workers`` processes reading the same
+    file agree on them: process ``worker`` validates and encrypts chunks ``worker + 1``,
+    ``worker + 1 + workers``, … and only reads past the others. The contiguity check (a
+    household's rows must be next to each other) sees every household of the file.
+    """
     try:
         sheet = open_sheet(Path(config.path), config.facts, config.calamine_max_bytes)
     except (HeaderError, UnreadableFile) as exc:
@@ -492,11 +613,16 @@ def produce(config: ProducerConfig) -> Iterator[Item]:
     yield Opened(sheet.header_row, list(headers.ignored), [merged_ref(m) for m in sheet.merged])
     chunker = _Chunker(config)
     to_dicts = RowDicts(headers)
+    village_at = headers.positions["village_code"]
+    number_at = headers.positions["household_number"]
     batch: list[RawRow] = []
+    number = 1  # the chunk being filled
+    rows_in_chunk = 0
+    last_key: tuple[str, str] | None = None
+    seen: set[int] = set()  # hashes of the household keys met so far
 
-    def validate(batch: list[RawRow]) -> Iterator[PreparedChunk]:
-        checked = check_rows(to_dicts(batch), config.rules)
-        for row in checked:
+    def validate(batch: list[RawRow]) -> None:
+        for row in check_rows(to_dicts(batch), config.rules):
             if row.row in merged_fields:
                 row.errors.append(
                     RowError(
@@ -508,23 +634,49 @@ def produce(config: ProducerConfig) -> Iterator[Item]:
                     )
                 )
             chunker.add(row)
-            if chunker.full():
-                yield chunker.emit()
+
+    def close() -> PreparedChunk:
+        validate(batch)
+        batch.clear()
+        chunker.finish_group()
+        return chunker.emit(number)
 
     try:
         for raw in sheet:
-            if not any(raw.cells):
-                chunker.rows_empty += 1
+            cells = raw.cells
+            mine = (number - 1) % workers == worker
+            if not any(cells):
+                if mine:
+                    chunker.rows_empty += 1
                 continue
-            batch.append(raw)
-            if len(batch) >= VALIDATION_BATCH:
-                yield from validate(batch)
-                batch = []
-        if batch:
-            yield from validate(batch)
-        chunker.finish_group()
-        if chunker.households or chunker.errors or chunker.rows_read or chunker.rows_empty:
-            yield chunker.emit()
+            size = len(cells)
+            key = (
+                cells[village_at] if village_at < size else "",
+                cells[number_at] if number_at < size else "",
+            )
+            if key != last_key or not all(key):  # a household starts
+                if rows_in_chunk >= config.chunk_rows:
+                    if mine:
+                        yield close()
+                    number += 1
+                    rows_in_chunk = 0
+                    mine = (number - 1) % workers == worker
+                last_key = key
+                if all(key):
+                    digest = hash(key)
+                    if digest in seen and mine:
+                        chunker.repeated.add(raw.number)
+                    seen.add(digest)
+            rows_in_chunk += 1
+            if mine:
+                batch.append(raw)
+                if len(batch) >= VALIDATION_BATCH:
+                    validate(batch)
+                    batch.clear()
+        if (number - 1) % workers == worker and (
+            rows_in_chunk or chunker.rows_empty or chunker.group or chunker.households
+        ):
+            yield close()
     except UnreadableFile as exc:
         yield Failed(str(exc))
         return
@@ -543,9 +695,9 @@ def _merged_by_row(merged: list[tuple[int, int, int, int]], header_row: int) -> 
 # --- running the producer in another process --------------------------------------------------
 
 
-def _child(config: ProducerConfig, out: Any) -> None:
+def _child(config: ProducerConfig, out: Any, worker: int, workers: int) -> None:
     try:
-        for item in produce(config):
+        for item in produce(config, worker, workers):
             out.put(item)
     except Exception as exc:  # reported to the job, never lost
         out.put(Failed(f"the file could not be processed: {type(exc).__name__}: {exc}"))
@@ -553,33 +705,58 @@ def _child(config: ProducerConfig, out: Any) -> None:
 
 
 class ProducerProcess:
-    """``produce`` in a child process, at most ``depth`` chunks ahead of the merge."""
+    """``produce`` in ``workers`` child processes, each at most ``depth`` chunks ahead.
 
-    def __init__(self, config: ProducerConfig, depth: int = 2) -> None:
+    Chunk ``n`` comes from process ``(n - 1) % workers``; reading the processes in turn hands
+    the chunks to the merge in file order, exactly as one process would.
+    """
+
+    def __init__(self, config: ProducerConfig, workers: int = 1, depth: int = 2) -> None:
         context = multiprocessing.get_context("spawn")
-        self.queue = context.Queue(maxsize=depth)
-        self.process = context.Process(target=_child, args=(config, self.queue), daemon=True)
-        self.process.start()
+        self.queues = [context.Queue(maxsize=depth) for _ in range(workers)]
+        self.processes = [
+            context.Process(target=_child, args=(config, queue, worker, workers), daemon=True)
+            for worker, queue in enumerate(self.queues)
+        ]
+        for process in self.processes:
+            process.start()
+        self.turn = 0
+        self.ended = False
 
-    def next(self, timeout: float = 5.0) -> Item | None:
+    def _get(self, worker: int, timeout: float) -> Item | None:
         while True:
             try:
-                return self.queue.get(timeout=timeout)  # type: ignore[no-any-return]
+                return self.queues[worker].get(timeout=timeout)  # type: ignore[no-any-return]
             except queue_module.Empty:
-                if not self.process.is_alive():
+                if not self.processes[worker].is_alive():
                     return Failed("the import process ended unexpectedly")
 
+    def next(self, timeout: float = 5.0) -> Item | None:
+        if self.ended:
+            return None
+        item = self._get(self.turn, timeout)
+        if isinstance(item, Opened):
+            for other in range(1, len(self.processes)):
+                self._get(other, timeout)  # the same header, opened by every process
+        elif isinstance(item, PreparedChunk):
+            self.turn = (self.turn + 1) % len(self.processes)
+        else:
+            self.ended = True  # Finished, Failed or the end of the stream
+        return item
+
     def close(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(timeout=10)
-        self.queue.close()
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+        for process, queue in zip(self.processes, self.queues, strict=True):
+            process.join(timeout=10)
+            queue.close()
 
 
 __all__ = [
     "HEADERS",
-    "HOUSEHOLD_COPY_COLUMNS",
-    "MEMBER_COPY_COLUMNS",
+    "COPY_COLUMNS",
+    "TABLES",
     "Failed",
     "Finished",
     "Opened",

@@ -1,12 +1,14 @@
-"""SQL of the import: jobs, errors, COPY into staging and the set-based merge of a chunk.
+"""SQL of the import: jobs, errors, and the set-based merge of a chunk.
 
-The merge of one chunk runs in one transaction: classify the staged households (already
-registered → unchanged; a member already active elsewhere, or listed in two households of the
-chunk → rejected), then one INSERT … SELECT per target table (households, members, incomes,
-history versions, outbox events), then delete the chunk from staging. History snapshots and
-event envelopes arrive ready in the staged rows (built by ``pipeline.to_copy`` in the parser
-process, with the keys of ``households.snapshot.snapshot_of`` and the envelope of
-``fupin_events.envelope.new_event``; tests compare them).
+The merge of one chunk runs in one transaction under an advisory lock: classify the chunk's
+households with two set-based lookups (already registered → unchanged; a member already active
+in another household → rejected; a person listed in two households of the chunk → the later
+one rejected), then COPY the remaining households straight into households, members, incomes,
+history versions and the outbox. The rows arrive as COPY text built by ``pipeline.to_copy`` in
+the parser process, history snapshots and event envelopes included (with the keys of
+``households.snapshot.snapshot_of`` and the envelope of ``fupin_events.envelope.new_event``;
+tests compare them), so the database parses each value once and nothing passes through an
+intermediate table.
 """
 
 from __future__ import annotations
@@ -20,129 +22,35 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_events.catalog import spec_for_model
-from fupin_events.registry import HouseholdRegistered
 from fupin_registry.imports.models import ImportJob, ImportRowError
-from fupin_registry.imports.pipeline import HOUSEHOLD_COPY_COLUMNS, MEMBER_COPY_COLUMNS
+from fupin_registry.imports.pipeline import COPY_COLUMNS, PreparedChunk
 
-WORK_MEM = "64MB"
-_ANALYZE = (
-    "ANALYZE import_staged_households (job_id, chunk, household_id, first_row, village_code,"
-    " household_number, outcome), import_staged_members (job_id, chunk, household_id, row_number,"
-    " id_index)"
-)
 MERGE_LOCK = 0x1A9_0127  # one merge at a time: cross-chunk "already registered" stays exact
 
-_STAGED = "job_id = :job AND chunk = :chunk"
-_DELETE_MEMBERS = "DELETE FROM import_staged_members WHERE job_id = :job AND chunk = :chunk"
-_DELETE_HOUSEHOLDS = "DELETE FROM import_staged_households WHERE job_id = :job AND chunk = :chunk"
-
-_CLASSIFY = f"""
-WITH staged AS (
-    SELECT household_id, village_code, household_number
-      FROM import_staged_households WHERE {_STAGED}
-), staged_members AS (
-    SELECT household_id, row_number, id_index FROM import_staged_members WHERE {_STAGED}
-), verdicts AS (
-    SELECT s.household_id, 'unchanged' AS outcome,
-           'household ' || s.village_code || '/' || s.household_number || ' is already registered'
-               AS reason,
-           NULL::int AS reason_row, 1 AS priority
-      FROM staged s
-      JOIN households h
-        ON h.village_code = s.village_code AND h.household_number = s.household_number
-    UNION ALL
-    SELECT m.household_id, 'rejected',
-           'member already registered in household ' || h.village_code || '/' || h.household_number,
-           m.row_number, 2
-      FROM staged_members m
-      JOIN members e ON e.id_index = m.id_index AND e.active
-      JOIN households h ON h.id = e.household_id
-    UNION ALL
-    SELECT m.household_id, 'rejected',
-           'this person is also listed in another household at row ' || f.row_number,
-           m.row_number, 3
-      FROM staged_members m
-      JOIN staged_members f
-        ON f.id_index = m.id_index AND f.row_number < m.row_number
-       AND f.household_id <> m.household_id
-), verdict AS (
-    SELECT DISTINCT ON (household_id) household_id, outcome, reason, reason_row
-      FROM verdicts ORDER BY household_id, priority, reason_row
-)
-UPDATE import_staged_households s
-   SET outcome = v.outcome, reason = v.reason, reason_row = v.reason_row
-  FROM verdict v
- WHERE s.job_id = :job AND s.chunk = :chunk AND s.household_id = v.household_id
-RETURNING s.household_id, s.outcome, s.reason, s.reason_row, s.member_count
-"""  # noqa: S608 - only module constants are interpolated
-
-_INSERT_HOUSEHOLDS = """
-INSERT INTO households (id, village_code, household_number, attribute, support_type, primary_cause,
-    secondary_causes, identification_standard, phone_enc, bank_account_enc, housing_safety,
-    drinking_water_safe, status, year, registered_on, exited_on, version)
-SELECT h.household_id, h.village_code, h.household_number, h.attribute, h.support_type,
-       h.primary_cause, h.secondary_causes, h.identification_standard, h.phone_enc,
-       h.bank_account_enc, h.housing_safety, h.drinking_water_safe, h.status, h.year,
-       h.registered_on, h.exited_on, 1
-  FROM import_staged_households h
- WHERE h.job_id = :job AND h.chunk = :chunk AND h.outcome IS NULL
- ORDER BY h.first_row
-"""  # noqa: S608 - only module constants are interpolated
-
-_INSERT_MEMBERS = """
-INSERT INTO members (id, household_id, id_index, id_number_enc, name_enc, sex, birth_date, relation,
-    ethnicity, education, school_status, health, disability, labour_ability, migrant_months,
-    medical_insurance, pension_insurance, active)
-SELECT m.member_id, m.household_id, m.id_index, m.id_number_enc, m.name_enc, m.sex, m.birth_date,
-       m.relation, m.ethnicity, m.education, m.school_status, m.health, m.disability,
-       m.labour_ability, m.migrant_months, m.medical_insurance, m.pension_insurance, true
-  FROM import_staged_members m
-  JOIN import_staged_households h
-    ON h.job_id = m.job_id AND h.chunk = m.chunk AND h.household_id = m.household_id
- WHERE m.job_id = :job AND m.chunk = :chunk AND h.outcome IS NULL
- ORDER BY m.row_number
+# unnest() of the chunk's keys against the unique (village_code, household_number) index.
+_REGISTERED_HOUSEHOLDS = """
+SELECT s.position - 1 AS position
+  FROM unnest(CAST(:villages AS text[]), CAST(:numbers AS text[]))
+       WITH ORDINALITY AS s(village_code, household_number, position)
+  JOIN households h
+    ON h.village_code = s.village_code AND h.household_number = s.household_number
 """
 
-_INCOME_VALUES = """CROSS JOIN LATERAL (VALUES
-    ('wages', h.wages), ('production', h.production), ('property', h.property),
-    ('transfer', h.transfer), ('production_costs', h.production_costs)) AS v(source, amount)"""
-
-_INSERT_INCOMES = f"""
-INSERT INTO household_incomes (household_id, year, source, amount)
-SELECT h.household_id, h.income_year, v.source, v.amount
-  FROM import_staged_households h
-  {_INCOME_VALUES}
- WHERE h.job_id = :job AND h.chunk = :chunk AND h.outcome IS NULL AND v.amount IS NOT NULL
-"""  # noqa: S608 - only module constants are interpolated
-
-# The history snapshot and the event envelope were built with the chunk (pipeline.to_copy).
-_INSERT_VERSIONS = """
-INSERT INTO household_versions (household_id, version, village_code, status, actor, action,
-    changed, snapshot)
-SELECT h.household_id, 1, h.village_code, h.status, CAST(:actor AS text), 'imported', '{}',
-       h.snapshot
-  FROM import_staged_households h
- WHERE h.job_id = :job AND h.chunk = :chunk AND h.outcome IS NULL
- ORDER BY h.first_row
-"""
-
-_INSERT_EVENTS = """
-INSERT INTO outbox (event_id, topic, key, event_type, payload)
-SELECT h.event_id, CAST(:topic AS text), h.household_id::text, CAST(:event_type AS text), h.event
-  FROM import_staged_households h
- WHERE h.job_id = :job AND h.chunk = :chunk AND h.outcome IS NULL
- ORDER BY h.first_row
+# unnest() of the chunk's blind indexes against the unique index of active members.
+_REGISTERED_MEMBERS = """
+SELECT s.position - 1 AS position, h.village_code, h.household_number
+  FROM unnest(CAST(:indexes AS bytea[])) WITH ORDINALITY AS s(id_index, position)
+  JOIN members e ON e.id_index = s.id_index AND e.active
+  JOIN households h ON h.id = e.household_id
 """
 
 
 @dataclass(frozen=True)
 class Verdict:
-    household_id: uuid.UUID
+    position: int  # of the household in the chunk
     outcome: str  # unchanged or rejected
     reason: str
     reason_row: int | None
-    member_count: int
 
 
 @dataclass(frozen=True)
@@ -216,7 +124,7 @@ class ImportRepository:
         async for error in result:
             yield error
 
-    # --- merge ----------------------------------------------------------------------------
+    # --- merge ---------------------------------------------------------------------------
 
     async def _raw(self) -> Any:
         connection = await self.session.connection()
@@ -227,51 +135,65 @@ class ImportRepository:
         """Begin the chunk's transaction with the merge lock (before any COPY, which would
         otherwise run outside the transaction on the raw connection)."""
         await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MERGE_LOCK})
-        # The member aggregates of a 10,000-row chunk are a few MiB: keep them off disk.
-        await self.session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
 
-    async def stage(self, households_copy: bytes, members_copy: bytes) -> None:
-        raw = await self._raw()
-        if households_copy:
-            await raw.copy_to_table(
-                "import_staged_households",
-                source=io.BytesIO(households_copy),
-                columns=list(HOUSEHOLD_COPY_COLUMNS),
-                format="text",
-            )
-        if members_copy:
-            await raw.copy_to_table(
-                "import_staged_members",
-                source=io.BytesIO(members_copy),
-                columns=list(MEMBER_COPY_COLUMNS),
-                format="text",
-            )
+    async def classify(self, chunk: PreparedChunk) -> list[Verdict]:
+        """Why households of the chunk must not be inserted (at most one verdict each).
 
-    async def merge(self, job_id: uuid.UUID, chunk: int, *, actor: str) -> MergeResult:
-        """Move one staged chunk into the register; returns what was not inserted and why."""
-        spec = spec_for_model(HouseholdRegistered)
-        params: dict[str, Any] = {"job": job_id, "chunk": chunk}
-        execute = self.session.execute
-        # Fresh statistics for the staged chunk, or the planner guesses one row and loops.
-        # Statistics of the filter and join columns only (the others cost time and change no
-        # plan); without them every estimate is one row and the joins become nested loops.
-        await execute(text(_ANALYZE))
-        verdicts = [
-            Verdict(r.household_id, r.outcome, r.reason, r.reason_row, r.member_count)
-            for r in await execute(text(_CLASSIFY), params)
-        ]
-        created = (await execute(text(_INSERT_HOUSEHOLDS), params)).rowcount
-        committed = (await execute(text(_INSERT_MEMBERS), params)).rowcount
-        await execute(text(_INSERT_INCOMES), params)
-        await execute(text(_INSERT_VERSIONS), {**params, "actor": actor})
-        await execute(
-            text(_INSERT_EVENTS), {**params, "topic": spec.topic.value, "event_type": spec.type}
+        Precedence as the report shows it: already registered, then a member active in another
+        household (the household's first such row), then a person listed earlier in another
+        household of this chunk.
+        """
+        verdicts: dict[int, Verdict] = {}
+        if not chunk.household_ids:
+            return []
+        villages = [key[0] for key in chunk.household_keys]
+        numbers = [key[1] for key in chunk.household_keys]
+        found = await self.session.execute(
+            text(_REGISTERED_HOUSEHOLDS), {"villages": villages, "numbers": numbers}
         )
-        await execute(text(_DELETE_MEMBERS), params)
-        await execute(text(_DELETE_HOUSEHOLDS), params)
-        return MergeResult(created, committed, verdicts)
+        for (position,) in found:
+            village, number = chunk.household_keys[position]
+            verdicts[position] = Verdict(
+                position, "unchanged", f"household {village}/{number} is already registered", None
+            )
+        taken = await self.session.execute(
+            text(_REGISTERED_MEMBERS), {"indexes": chunk.member_indexes}
+        )
+        candidates: list[tuple[int, int, str]] = []
+        for member, village, number in taken:
+            reason = f"member already registered in household {village}/{number}"
+            candidates.append((chunk.member_rows[member], member, reason))
+        first_seen: dict[bytes, int] = {}
+        for member, id_index in enumerate(chunk.member_indexes):
+            first = first_seen.setdefault(id_index, member)
+            if chunk.member_households[first] != chunk.member_households[member]:
+                earlier = chunk.member_rows[first]
+                reason = f"this person is also listed in another household at row {earlier}"
+                candidates.append((chunk.member_rows[member] + _LATER, member, reason))
+        for _, member, reason in sorted(candidates):
+            position = chunk.member_households[member]
+            if position not in verdicts:
+                verdicts[position] = Verdict(
+                    position, "rejected", reason, chunk.member_rows[member]
+                )
+        return sorted(verdicts.values(), key=lambda v: v.position)
 
-    async def discard_chunk(self, job_id: uuid.UUID, chunk: int) -> None:
-        params = {"job": job_id, "chunk": chunk}
-        await self.session.execute(text(_DELETE_MEMBERS), params)
-        await self.session.execute(text(_DELETE_HOUSEHOLDS), params)
+    async def insert(self, chunk: PreparedChunk, left_out: set[int]) -> tuple[int, int]:
+        """COPY the chunk's households except ``left_out`` into the register's tables;
+        returns (households, members) inserted."""
+        raw = await self._raw()
+        copied: dict[str, int] = {}
+        for table, blob in chunk.copies_without(left_out).items():
+            if not blob:
+                copied[table] = 0
+                continue
+            status = await raw.copy_to_table(
+                table, source=io.BytesIO(blob), columns=list(COPY_COLUMNS[table]), format="text"
+            )
+            copied[table] = int(status.split()[-1])
+        return copied["households"], copied["members"]
+
+
+# Sorting key offset: a "listed in another household" reason ranks after every "already
+# registered" reason of the chunk (rows are far below this).
+_LATER = 1 << 40

@@ -1,7 +1,8 @@
 """Row validation: text cells → register values, or precise errors (row, column, value, reason).
 
-A chunk of rows is validated at once with a pydantic ``TypeAdapter(list[MemberRow])`` (shapes,
-closed vocabularies by Chinese label, numbers, dates); a chunk with errors is validated again
+A chunk of rows is validated at once with pydantic ``TypeAdapter``s of the household and the
+member columns (shapes, closed vocabularies by Chinese label, numbers, dates; the household
+columns only where they differ from the row before); a chunk with errors is validated again
 without its bad rows. Rules pydantic cannot see follow in plain Python: the GB 11643 check
 character, village codes against the region table and the caller's jurisdiction, income
 ceilings, agreement between the rows of one household, exactly one head.
@@ -45,12 +46,13 @@ from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
 
 _DATE_FORMS = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$|^(\d{4})(\d{2})(\d{2})$")
 _SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
 _NAME_SYMBOLS = re.compile(r"[0-9@#$%\\]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of the ASCII codes of "0"
 _SEPARATORS = re.compile(r"[、,，;；/\s]+")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -77,11 +79,15 @@ Amount = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$")]
 YesNo = Literal["是", "否"]
 
 
-class MemberRow(BaseModel):
-    """One spreadsheet row as text, checked for shape; labels are still Chinese here."""
+class HouseholdColumns(BaseModel):
+    """The household columns of a row as text, checked for shape; labels still Chinese.
 
-    # The readers strip every cell already.
-    model_config = ConfigDict(extra="forbid")
+    They repeat on every member row, so a row whose household cells equal the row before's
+    is not validated again (the result would be the same).
+    """
+
+    # The readers strip every cell already; the member columns are in the same dict.
+    model_config = ConfigDict(extra="ignore")
 
     village_code: Annotated[str, Field(pattern=r"^\d{12}$")]
     household_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,32}$")]
@@ -104,6 +110,13 @@ class MemberRow(BaseModel):
     property: Amount | None = None
     transfer: Amount | None = None
     production_costs: Amount | None = None
+
+
+class MemberColumns(BaseModel):
+    """The member columns of a row as text, checked for shape; labels still Chinese."""
+
+    model_config = ConfigDict(extra="ignore")
+
     name: Annotated[str, Field(min_length=1, max_length=50)]
     id_number: Annotated[str, Field(max_length=40)]
     sex: Literal["男", "女"] | None = None
@@ -120,7 +133,8 @@ class MemberRow(BaseModel):
     pension_insurance: YesNo | None = None
 
 
-ROWS = TypeAdapter(list[MemberRow])
+HOUSEHOLD_ROWS = TypeAdapter(list[HouseholdColumns])
+MEMBER_ROWS = TypeAdapter(list[MemberColumns])
 INCOME_FIELDS = ("wages", "production", "property", "transfer", "production_costs")
 
 
@@ -325,48 +339,71 @@ def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
     return errors
 
 
+def _validate(
+    adapter: TypeAdapter[Any], batch: list[tuple[RawRow, dict[str, str]]], positions: list[int]
+) -> tuple[dict[int, Any], dict[int, list[RowError]]]:
+    """Validate the rows at ``positions`` at once; a list with errors is validated again
+    without its bad rows. Returns the models and the shape errors, by position."""
+    dicts = [batch[i][1] for i in positions]
+    errors: dict[int, list[RowError]] = {}
+    try:
+        return dict(zip(positions, adapter.validate_python(dicts), strict=True)), errors
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            position = positions[int(error["loc"][0])]
+            raw, values = batch[position]
+            errors.setdefault(position, []).append(_pydantic_errors(raw, values, error))
+    keep = [i for i in positions if i not in errors]
+    valid = adapter.validate_python([batch[i][1] for i in keep])
+    return dict(zip(keep, valid, strict=True)), errors
+
+
 def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list[Checked]:
     """Validate a chunk of rows; every row comes back, valid or with its errors."""
     pre = [_pre_checks(raw, values) for raw, values in batch]
-    dicts = [values for _, values in batch]
-    try:
-        models: list[MemberRow | None] = list(ROWS.validate_python(dicts))
-        shape_errors: dict[int, list[RowError]] = {}
-    except ValidationError as exc:
-        shape_errors = {}
-        for error in exc.errors(include_url=False):
-            position = int(error["loc"][0])
-            raw, values = batch[position]
-            shape_errors.setdefault(position, []).append(_pydantic_errors(raw, values, error))
-        keep = [i for i in range(len(batch)) if i not in shape_errors]
-        valid = iter(ROWS.validate_python([dicts[i] for i in keep]))
-        models = [None if i in shape_errors else next(valid) for i in range(len(batch))]
+    cells = [tuple(map(values.get, HOUSEHOLD_FIELDS)) for _, values in batch]
+    # Household columns: only where they differ from the row before (whose result would repeat).
+    fresh = [i for i in range(len(batch)) if i == 0 or cells[i] != cells[i - 1]]
+    households, household_errors_ = _validate(HOUSEHOLD_ROWS, batch, fresh)
+    members, member_errors = _validate(MEMBER_ROWS, batch, list(range(len(batch))))
     checked = []
     last_cells: tuple[str | None, ...] | None = None
     last_household: Household | None = None
-    for position, ((raw, values), model) in enumerate(zip(batch, models, strict=True)):
-        errors = pre[position] + shape_errors.get(position, [])
-        # A cell already reported for its text is not reported again as missing.
-        reported = {e.column for e in pre[position]}
-        errors = [
-            e for e in errors if not (e.reason.startswith("required") and e.column in reported)
-        ]
+    household_columns: HouseholdColumns | None = None
+    shape: list[RowError] = []
+    for position, (raw, values) in enumerate(batch):
+        if position in households or position in household_errors_:
+            household_columns = households.get(position)
+            shape = household_errors_.get(position, [])
+        errors = pre[position] + member_errors.get(position, [])
+        if shape:
+            # A repeated row with bad household cells reports them again, on its own row.
+            errors[len(pre[position]) : len(pre[position])] = [
+                RowError(raw.number, e.column, e.value, e.reason) for e in shape
+            ]
+        if pre[position]:
+            # A cell already reported for its text is not reported again as missing.
+            reported = {e.column for e in pre[position]}
+            errors = [
+                e for e in errors if not (e.reason.startswith("required") and e.column in reported)
+            ]
         key = (values.get("village_code", ""), values.get("household_number", ""))
-        cells = tuple(map(values.get, HOUSEHOLD_FIELDS))
+        row_cells = cells[position]
         household = member = None
-        if model is not None:
-            if cells == last_cells:
+        member_columns = members.get(position)
+        if household_columns is not None and member_columns is not None:
+            if row_cells == last_cells:
                 # Same household columns as the row before: same household, checked already.
                 household = last_household
             else:
-                household, more = _convert_household(raw.number, model, values, rules)
+                household, more = _convert_household(raw.number, household_columns, values, rules)
                 errors += more
-                last_cells, last_household = cells, household
-            member, more = _convert_member(raw.number, model, values, rules)
+                last_cells, last_household = row_cells, household
+            member, more = _convert_member(raw.number, member_columns, values, rules)
             errors += more
             if household is None or member is None:
                 household = member = None
-        checked.append(Checked(raw.number, key, cells, household, member, errors))
+        checked.append(Checked(raw.number, key, row_cells, household, member, errors))
     return checked
 
 
@@ -390,14 +427,15 @@ def check_id_number(text: str, today: dt.date) -> str | None:
         return f"the birth date {born} in the ID number is not a real date"
     if born.year < 1900 or born > today:
         return f"the birth date {born.isoformat()} in the ID number is impossible"
-    expected = _ID_CHECK[sum(map(mul, map(int, value[:17]), _ID_WEIGHTS)) % 11]
+    # Weighted sum over the ASCII codes, less the codes of "0": no int() per digit.
+    expected = _ID_CHECK[(sum(map(mul, value[:17].encode(), _ID_WEIGHTS)) - _ID_ZEROS) % 11]
     if expected != value[17]:
         return f"wrong check character: {value[17]} given, {expected} expected for these 17 digits"
     return None
 
 
 def _convert_household(
-    number: int, row: MemberRow, values: dict[str, str], rules: Rules
+    number: int, row: HouseholdColumns, values: dict[str, str], rules: Rules
 ) -> tuple[Household | None, list[RowError]]:
     """The household columns of a row (checked once per household: the rows repeat them)."""
     errors: list[RowError] = []
@@ -480,7 +518,7 @@ def _convert_household(
 
 
 def _convert_member(
-    number: int, row: MemberRow, values: dict[str, str], rules: Rules
+    number: int, row: MemberColumns, values: dict[str, str], rules: Rules
 ) -> tuple[Member | None, list[RowError]]:
     errors: list[RowError] = []
 
@@ -597,8 +635,9 @@ __all__ = [
     "Checked",
     "Household",
     "IncomeSource",
+    "HouseholdColumns",
     "Member",
-    "MemberRow",
+    "MemberColumns",
     "RowError",
     "Rules",
     "assemble",

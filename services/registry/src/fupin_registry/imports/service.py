@@ -2,8 +2,8 @@
 
 A job runs as a background task of the API process. The file is parsed, validated and
 encrypted by :mod:`.pipeline` (in a child process, or a thread), and each prepared chunk is
-staged with COPY and merged in its own transaction (:meth:`ImportRepository.merge`), so a
-failure loses at most the chunk in progress and never half of a household. Merging is
+classified and COPYed into the register in its own transaction (:meth:`ImportRunner.commit_chunk`),
+so a failure loses at most the chunk in progress and never half of a household. Merging is
 idempotent: a file imported again adds nothing (its households are counted unchanged), which
 is also how an interrupted job is resumed — upload the file again.
 """
@@ -11,6 +11,7 @@ is also how an interrupted job is resumed — upload the file again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -134,8 +136,8 @@ class _ThreadSource:
 
 
 class _ProcessSource:
-    def __init__(self, config: ProducerConfig) -> None:
-        self._process = ProducerProcess(config)
+    def __init__(self, config: ProducerConfig, workers: int) -> None:
+        self._process = ProducerProcess(config, workers)
 
     async def next(self) -> Item | None:
         return await asyncio.to_thread(self._process.next)
@@ -175,8 +177,11 @@ class ImportRunner:
         errors_kept = 0
         try:
             await self._set(job_id, state="running", started_at=_now(), heartbeat_at=_now())
+            config = dataclasses.replace(config, actor=actor)  # history versions name the actor
             source = (
-                _ProcessSource(config) if self.settings.import_workers else _ThreadSource(config)
+                _ProcessSource(config, self.settings.import_workers)
+                if self.settings.import_workers
+                else _ThreadSource(config)
             )
             while (item := await source.next()) is not None:
                 if isinstance(item, Failed):
@@ -189,7 +194,7 @@ class ImportRunner:
                         job_id, header_row=item.header_row, ignored_columns=item.ignored_columns
                     )
                 elif isinstance(item, PreparedChunk):
-                    outcome = await self.commit_chunk(job_id, item, actor)
+                    outcome = await self.commit_chunk(job_id, item)
                     errors_kept += outcome.errors
                     if self.on_chunk is not None:
                         await self.on_chunk(item)
@@ -225,15 +230,15 @@ class ImportRunner:
                 source.close()
             await asyncio.to_thread(Path(config.path).unlink, missing_ok=True)
 
-    async def commit_chunk(
-        self, job_id: uuid.UUID, chunk: PreparedChunk, actor: str
-    ) -> ChunkOutcome:
-        """Stage, merge and count one chunk in one transaction (retried once on a race)."""
+    async def commit_chunk(self, job_id: uuid.UUID, chunk: PreparedChunk) -> ChunkOutcome:
+        """Classify, copy and count one chunk in one transaction (retried once on a race).
+
+        The chunk's history versions name the actor the job was started with (``run``)."""
         for attempt in (1, 2):
             try:
                 async with session_scope(self.sessionmaker) as session:
-                    return await self._commit(ImportRepository(session), job_id, chunk, actor)
-            except IntegrityError:
+                    return await self._commit(ImportRepository(session), job_id, chunk)
+            except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
                 # Someone registered one of these people or households between classification
                 # and insert (outside the import lock): classify again.
                 if attempt == 2:
@@ -241,11 +246,12 @@ class ImportRunner:
         raise AssertionError("unreachable")
 
     async def _commit(
-        self, repository: ImportRepository, job_id: uuid.UUID, chunk: PreparedChunk, actor: str
+        self, repository: ImportRepository, job_id: uuid.UUID, chunk: PreparedChunk
     ) -> ChunkOutcome:
         await repository.lock()
-        await repository.stage(chunk.households_copy, chunk.members_copy)
-        result = await repository.merge(job_id, chunk.number, actor=actor)
+        verdicts = await repository.classify(chunk)
+        created, committed = await repository.insert(chunk, {v.position for v in verdicts})
+        result = MergeResult(created, committed, verdicts)
         outcome, sql_errors = self._outcome(result, chunk)
         errors = chunk.errors + sql_errors
         await repository.add_errors(
@@ -280,8 +286,9 @@ class ImportRunner:
     def _outcome(result: MergeResult, chunk: PreparedChunk) -> tuple[ChunkOutcome, list[RowError]]:
         errors: list[RowError] = []
         unchanged_households = unchanged_rows = rejected_rows = 0
+        rows_of = chunk.rows_by_household() if result.verdicts else []
         for verdict in result.verdicts:
-            rows = chunk.household_rows.get(str(verdict.household_id), [])
+            rows = rows_of[verdict.position]
             if verdict.outcome == "unchanged":
                 unchanged_households += 1
                 unchanged_rows += len(rows)

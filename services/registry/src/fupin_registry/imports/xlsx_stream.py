@@ -33,10 +33,13 @@ BLOCK = 4 * 1024 * 1024
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
-_ROW = re.compile(rb"<row\b([^>]*?)(?:/>|>(.*?)</row>)", re.S)
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+# A cell: column letters, style, type, then either the text of the usual inline string
+# (<is><t>…</t></is>, taken in the same match) or any other content.
 _CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="(\w+)")?[^>]*?(?:/>|>(.*?)</c>)', re.S
+    rb'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="(\w+)")?[^>]*?'
+    rb"(?:/>|>(?:<is><t(?: [^>]*)?>([^<]+)</t></is>|(.*?))</c>)",
+    re.S,
 )
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
@@ -49,6 +52,29 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 def _unescape(text: str) -> str:
     return html.unescape(text) if "&" in text else text
+
+
+def _row_parts(body: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(attributes, content) of each <row> element of ``body``, found with ``bytes.find``:
+    a regular expression scanning each row's few kilobytes for its end costs several times
+    more."""
+    position = 0
+    while (start := body.find(b"<row", position)) >= 0:
+        position = start + 4
+        if body[position : position + 1] not in (b" ", b">", b"/"):
+            continue  # another element, e.g. <rowBreaks>
+        close = body.find(b">", position)
+        if close < 0:
+            return
+        if body[close - 1 : close] == b"/":  # <row …/>: no cells
+            yield body[position : close - 1], b""
+            position = close + 1
+            continue
+        end = body.find(b"</row>", close)
+        if end < 0:
+            return
+        yield body[position:close], body[close + 1 : end]
+        position = end + 6
 
 
 def _column_index(letters: bytes) -> int:
@@ -149,6 +175,7 @@ def _rows(
 ) -> Iterator[RawRow]:
     formulas = 0
     tail = b""
+    columns: dict[bytes, int] = {}  # column letters → index
     with archive, archive.open(sheet_path) as handle:
         next_number = 1
         while True:
@@ -159,17 +186,21 @@ def _rows(
                 tail = data
                 continue
             body, tail = data[:end], data[end:]
-            for match in _ROW.finditer(body):
-                attrs, inner = match.group(1), match.group(2)
+            for attrs, inner in _row_parts(body):
                 numbered = _ROW_NUMBER.search(attrs)
                 number = int(numbered.group(1)) if numbered else next_number
                 next_number = number + 1
                 cells: list[str] = []
                 if inner:
-                    for letters, style, kind, content in _CELL.findall(inner):
-                        index = _column_index(letters)
+                    for letters, style, kind, inline, content in _CELL.findall(inner):
+                        index = columns.get(letters)
+                        if index is None:
+                            index = columns[letters] = _column_index(letters)
                         if index >= len(cells):
                             cells.extend([""] * (index + 1 - len(cells)))
+                        if inline:  # the common case, as xlsxwriter and others write text
+                            cells[index] = _unescape(inline.decode()).strip()
+                            continue
                         if not content:
                             continue
                         if kind == b"inlineStr":

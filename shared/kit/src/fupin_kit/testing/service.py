@@ -8,18 +8,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from fupin_kit.db import create_engine
 from fupin_kit.settings import ServiceSettings
 from fupin_kit.testing.database import migrated_database
 from fupin_kit.testing.plugin import api_client
+
+# The outer transaction of a rolled-back test never commits, so deferred constraints and
+# constraint triggers would never run: check them at the end of each statement instead, as the
+# commit of a request's own transaction would. (Tests of the commit itself use real commits.)
+IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+class SavepointDriverConnections:
+    """``DriverConnections`` inside a rolled-back test: the test's own connection, each use in a
+    savepoint (so a refused statement leaves the test's transaction usable)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self.connection.begin_nested():
+            raw = await self.connection.get_raw_connection()
+            yield raw.driver_connection
+
+    async def close(self) -> None:
+        return None
 
 
 def service_fixtures(
@@ -60,6 +84,7 @@ def service_fixtures(
         """A session whose work is rolled back after the test (commits become savepoints)."""
         async with engine.connect() as connection:
             transaction = await connection.begin()
+            await connection.execute(IMMEDIATE)
             session = AsyncSession(
                 bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
             )
@@ -74,11 +99,13 @@ def service_fixtures(
         """The app with every request inside one outer transaction, rolled back after the test."""
         async with engine.connect() as connection:
             transaction = await connection.begin()
+            await connection.execute(IMMEDIATE)
             application = create_app(settings)
             application.state.engine = engine
             application.state.sessionmaker = async_sessionmaker(
                 bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
             )
+            application.state.driver_connections = SavepointDriverConnections(connection)
             try:
                 yield application
             finally:

@@ -1,0 +1,99 @@
+"""Payments from a project are served by a lean route in front of the documented FastAPI route:
+the same validation, errors, idempotency and ledger effects, and still in the OpenAPI document."""
+
+import pytest
+from funds_testkit import after_notice, announced_project, assert_problem, open_fund
+
+from fupin_kit.lean import LeanRoute
+
+
+async def funded_project(client, amount: str = "100.00") -> tuple[str, int, str]:
+    await open_fund(client, amount="5000.00")
+    project = await announced_project(client)
+    on = after_notice(project)
+    funded = await client.post(
+        f"/v1/projects/{project['id']}/fundings",
+        json={"source": "central", "amount": amount, "on": on},
+    )
+    assert funded.status_code == 201, funded.text
+    return project["id"], funded.json()["to_account_id"], on
+
+
+async def balance(client, account: int) -> str:
+    return (await client.get(f"/v1/accounts/{account}")).json()["balance"]
+
+
+async def test_the_lean_route_serves_payments_and_the_operation_stays_documented(app, client):
+    first = app.router.routes[0]
+    assert isinstance(first, LeanRoute) and first.path == "/v1/projects/{project_id}/payments"
+    operation = app.openapi()["paths"]["/v1/projects/{project_id}/payments"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ProjectPaymentCreate"
+    )
+    pid, account, on = await funded_project(client)
+    paid = await client.post(
+        f"/v1/projects/{pid}/payments", json={"amount": "1.00", "payee": "builder", "on": on}
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["amount"] == "1.00" and paid.json()["kind"] == "project_payment"
+    assert await balance(client, account) == "99.00"
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/v1/projects/{project_id}/payments"' in metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "pointer"),
+    [
+        (b'{"amount": "1.00", "payee": "x"', "#/body"),  # truncated JSON
+        (b'{"amount": "1.005", "payee": "x"}', "#/body/amount"),
+        (b'{"amount": 1.5, "payee": "x"}', "#/body/amount"),  # floats are never money
+        (b'{"amount": "' + b"9" * 40 + b'", "payee": "x"}', "#/body/amount"),
+        (b'{"amount": "-1.00", "payee": "x"}', "#/body/amount"),
+        (b'{"amount": "1.00", "payee": "x", "colour": "red"}', "#/body/colour"),
+        (b'{"amount": "1.00", "payee": "x\\u0000y"}', "#/body/payee"),
+        (b'{"amount": "1.00", "payee": "x", "on": "2024-02-30"}', "#/body/on"),
+        (b"[1, 2]", "#/body"),
+    ],
+)
+async def test_bad_payments_are_named_and_nothing_moves(client, content, pointer):
+    pid, account, _ = await funded_project(client)
+    response = await client.post(
+        f"/v1/projects/{pid}/payments",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    body = assert_problem(response, 422)
+    assert any(e["pointer"].startswith(pointer) for e in body["errors"]), body
+    assert await balance(client, account) == "100.00"
+
+
+async def test_bad_headers_paths_and_tokens(app, client):
+    pid, account, on = await funded_project(client)
+    good = {"amount": "1.00", "payee": "x", "on": on}
+    spaced = await client.post(
+        f"/v1/projects/{pid}/payments", json=good, headers={"Idempotency-Key": "a key"}
+    )
+    assert_problem(spaced, 422, "#/header/Idempotency-Key")
+    long_id = await client.post(f"/v1/projects/{'p' * 65}/payments", json=good)
+    assert_problem(long_id, 422, "#/path/project_id")
+    assert_problem(await client.post("/v1/projects/nope/payments", json=good), 404)
+    anonymous = await client.post(
+        f"/v1/projects/{pid}/payments", json=good, headers={"Authorization": ""}
+    )
+    assert_problem(anonymous, 401)
+    assert await balance(client, account) == "100.00"
+
+
+async def test_a_key_replays_its_payment_and_refuses_another_request(client):
+    pid, account, on = await funded_project(client)
+    headers = {"Idempotency-Key": "pay-once"}
+    request = {"amount": "7.00", "payee": "builder", "on": on}
+    first = await client.post(f"/v1/projects/{pid}/payments", json=request, headers=headers)
+    again = await client.post(f"/v1/projects/{pid}/payments", json=request, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    other = await client.post(
+        f"/v1/projects/{pid}/payments", json={**request, "amount": "8.00"}, headers=headers
+    )
+    assert_problem(other, 422, "#/header/Idempotency-Key")
+    assert await balance(client, account) == "93.00"

@@ -1,0 +1,64 @@
+"""Decision ids and the hot path's blind index."""
+
+import base64
+import os
+import uuid
+
+from fupin_events.values import id_check_character
+from fupin_registry.config import Settings
+from fupin_registry.eligibility.blind_index import MemberIndex
+from fupin_registry.eligibility.service import decision_ids
+from fupin_registry.privacy import Privacy
+
+
+def test_decision_ids_are_canonical_random_v4_uuids():
+    ids = decision_ids(2000)
+    assert len(set(ids)) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text
+    assert {text[19] for text in ids} == set("89ab")  # every variant nibble occurs
+
+
+def test_member_index_is_the_registrys_blind_index():
+    for key in (os.urandom(32), os.urandom(48), os.urandom(100)):  # longer than a block too
+        settings = Settings(blind_index_key=base64.b64encode(key).decode())
+        index = MemberIndex(key)
+        blind = Privacy(settings).index
+        for serial in range(200):
+            body = f"220622198{serial % 10}0101{serial:03d}"
+            number = body + id_check_character(body)
+            assert index.of(number) == blind.of(number)
+
+
+async def test_coalesced_lookups_answer_each_check_and_share_statements():
+    import asyncio
+
+    from fupin_registry.eligibility.lookups import CoalescedLookups
+
+    class Standings:
+        def __init__(self):
+            self.calls: list[tuple[list[bytes], str]] = []
+
+        async def find_many(self, members, jurisdiction):
+            self.calls.append((sorted(members), jurisdiction))
+            await asyncio.sleep(0.01)
+            if b"boom" in members:
+                raise RuntimeError("database down")
+            return {m: ("row", m, jurisdiction) for m in members if m != b"absent"}
+
+    standings = Standings()
+    lookups = CoalescedLookups(standings, in_flight=1)  # type: ignore[arg-type]
+    wanted = [(bytes([i]), "22" if i % 2 else "2206") for i in range(10)] + [(b"absent", "22")]
+    found = await asyncio.gather(*(lookups.find(m, j) for m, j in wanted))
+    assert found[:10] == [("row", m, j) for m, j in wanted[:10]]
+    assert found[10] is None
+    assert len(standings.calls) < len(wanted)  # shared statements, one jurisdiction each
+    # each statement asks only for people checked in its jurisdiction
+    assert all((m, j) in wanted for members, j in standings.calls for m in members)
+    failing = await asyncio.gather(
+        lookups.find(b"boom", "22"), lookups.find(b"\x01", "22"), return_exceptions=True
+    )
+    assert all(isinstance(f, RuntimeError) for f in failing)
+    assert await lookups.find(b"\x02", "22") == ("row", b"\x02", "22")  # recovers

@@ -1,0 +1,60 @@
+"""Verified tokens are cached by their exact text until they expire; failures never are."""
+
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fupin_kit.auth import TokenVerifier, issue_token
+from fupin_kit.problems import Unauthorized
+from fupin_kit.settings import ServiceSettings
+
+
+@pytest.fixture
+def keys():
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def verifier(public: str, cache_size: int = 8) -> TokenVerifier:
+    return TokenVerifier(
+        ServiceSettings(environment="test", jwt_public_key=public, jwt_cache_size=cache_size)
+    )
+
+
+def test_a_verified_token_is_served_from_the_cache_until_it_expires(keys, monkeypatch):
+    private, public = keys
+    tokens = verifier(public)
+    token = issue_token(private, subject="officer-1", jurisdiction="220622", lifetime_seconds=60)
+    checks = []
+    verify_signature = tokens._verify
+    monkeypatch.setattr(tokens, "_verify", lambda t: checks.append(t) or verify_signature(t))
+    first = tokens.verify(token)
+    assert tokens.verify(token) is first and len(checks) == 1  # one signature check
+    assert first.jurisdiction == "220622"
+
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 61)  # past exp
+    tokens.verify(token)  # still within the leeway, but checked again rather than cached
+    assert len(checks) == 2
+
+
+def test_bad_tokens_are_refused_every_time_and_the_cache_is_bounded(keys):
+    private, public = keys
+    tokens = verifier(public, cache_size=2)
+    forged = issue_token(private, subject="x", jurisdiction="22")[:-4] + "AAAA"
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            tokens.verify(forged)
+    for n in range(5):
+        tokens.verify(issue_token(private, subject=f"user-{n}", jurisdiction="22"))
+    assert len(tokens._verified) == 2
