@@ -104,3 +104,15 @@ def test_business_today_turns_at_shanghai_midnight(monkeypatch):
     assert values.business_today() == date(2026, 2, 28)  # from the cache
     monkeypatch.setattr(time, "time", lambda: midnight)
     assert values.business_today() == date(2026, 3, 1)
+
+
+def test_birth_dates_are_parsed_once_and_only_plausible_years_are_kept():
+    from fupin_events import values
+
+    assert birth_date_of("11010519491231002X") is birth_date_of("22062219491231123X")
+    for impossible in ("110105185001010011", "110105299912310011"):
+        with pytest.raises(ValueError, match="impossible"):
+            birth_date_of(impossible)
+        assert impossible[6:14] not in values._BIRTH_DATES
+    with pytest.raises(ValueError, match="not a real date"):
+        birth_date_of("110105194902300026")

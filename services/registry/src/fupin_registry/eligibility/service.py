@@ -13,7 +13,7 @@ from datetime import date
 
 import orjson
 
-from fupin_events.values import business_today
+from fupin_events.values import birth_date_of, business_today
 from fupin_kit.audit import AuditRecord
 from fupin_kit.auth import Caller
 from fupin_registry.eligibility.audit_batch import AuditBatcher
@@ -56,7 +56,7 @@ def decision_ids(count: int) -> list[str]:
 
 def birth_date_in(resident_id: str) -> date:
     """The birth date of an already validated resident ID number (GB 11643: digits 7-14)."""
-    return date(int(resident_id[6:10]), int(resident_id[10:12]), int(resident_id[12:14]))
+    return birth_date_of(resident_id)
 
 
 class EligibilityService:
