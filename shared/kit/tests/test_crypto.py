@@ -1,6 +1,8 @@
 """Field encryption, key rotation, blind index and masking (pure unit tests)."""
 
 import base64
+import hashlib
+import hmac
 import os
 
 import pytest
@@ -44,6 +46,14 @@ def test_blind_index_is_keyed_and_normalised():
     assert a.of("11010519491231002X") != b.of("11010519491231002X")
     with pytest.raises(ValueError):
         BlindIndex(b"short")
+
+
+def test_blind_index_is_standard_hmac_sha256():
+    for key in (os.urandom(32), os.urandom(48), os.urandom(100)):  # longer than a block too
+        index = BlindIndex(key)
+        for serial in range(200):
+            value = f"22062219800101{serial:04d}"
+            assert index.of(value) == hmac.new(key, value.encode(), hashlib.sha256).digest()
 
 
 def test_masks():

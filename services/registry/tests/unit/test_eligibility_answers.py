@@ -1,14 +1,8 @@
-"""Decision ids and the hot path's blind index."""
+"""Decision ids and shared lookups."""
 
-import base64
-import os
 import uuid
 
-from fupin_events.values import id_check_character
-from fupin_registry.config import Settings
-from fupin_registry.eligibility.blind_index import MemberIndex
 from fupin_registry.eligibility.service import decision_ids
-from fupin_registry.privacy import Privacy
 
 
 def test_decision_ids_are_canonical_random_v4_uuids():
@@ -19,17 +13,6 @@ def test_decision_ids_are_canonical_random_v4_uuids():
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
         assert str(parsed) == text
     assert {text[19] for text in ids} == set("89ab")  # every variant nibble occurs
-
-
-def test_member_index_is_the_registrys_blind_index():
-    for key in (os.urandom(32), os.urandom(48), os.urandom(100)):  # longer than a block too
-        settings = Settings(blind_index_key=base64.b64encode(key).decode())
-        index = MemberIndex(key)
-        blind = Privacy(settings).index
-        for serial in range(200):
-            body = f"220622198{serial % 10}0101{serial:03d}"
-            number = body + id_check_character(body)
-            assert index.of(number) == blind.of(number)
 
 
 async def test_coalesced_lookups_answer_each_check_and_share_statements():

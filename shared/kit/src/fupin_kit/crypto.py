@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -51,14 +50,31 @@ class FieldCipher:
         return blob[1 : 1 + blob[0]].decode()
 
 
+_BLOCK = 64  # SHA-256 block size
+_INNER_PAD = bytes(x ^ 0x36 for x in range(256))
+_OUTER_PAD = bytes(x ^ 0x5C for x in range(256))
+
+
 class BlindIndex:
+    """HMAC-SHA256 of the normalised value (RFC 2104). The padded keys are hashed once and each
+    index copies those states: about a third of ``hmac.new`` per value, which matters for
+    imports and batch checks that index every ID number."""
+
     def __init__(self, key: bytes) -> None:
         if len(key) < 32:
             raise ValueError("the blind index key needs at least 32 bytes")
-        self._key = key
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
 
     def of(self, value: str) -> bytes:
-        return hmac.new(self._key, value.strip().upper().encode(), hashlib.sha256).digest()
+        inner = self._inner.copy()
+        inner.update(value.strip().upper().encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def hex(self, value: str) -> str:
         return self.of(value).hex()

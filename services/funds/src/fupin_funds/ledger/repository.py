@@ -126,9 +126,6 @@ _FIND_ACCOUNT = (
 )
 
 
-_DRIVER = "fupin_funds.driver"
-
-
 class LedgerRepository:
     def __init__(self, session: AsyncSession | None, connection: Any = None) -> None:
         self.session = session  # type: ignore[assignment]
@@ -140,25 +137,13 @@ class LedgerRepository:
         return cls(None, connection)
 
     async def driver(self) -> Any:
-        """The asyncpg connection carrying this session's transaction (looked up once per
-        transaction and savepoint: asking the session also makes it emit a pending SAVEPOINT)."""
+        """The asyncpg connection carrying this session's transaction, or the plain connection
+        this repository was made for."""
         if self._connection is not None:
             return self._connection
-        cached = self.session.info.get(_DRIVER)
-        if cached is not None and cached[0] == self._transactions():
-            return cached[1]
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        self.session.info[_DRIVER] = (self._transactions(), driver)
-        return driver
-
-    def _transactions(self) -> tuple[Any, Any]:
-        session = self.session.sync_session
-        transaction = session.get_transaction()
-        if transaction is None:
-            return (None, None)
-        return (transaction, session.get_nested_transaction())
+        return raw.driver_connection
 
     async def find(self, key: AccountKey) -> AccountRef | None:
         row = await (await self.driver()).fetchrow(

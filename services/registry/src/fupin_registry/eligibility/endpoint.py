@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from fupin_kit.auth import Caller
+from fupin_kit.lean import parse_json_body
 from fupin_registry.eligibility.dependencies import authorize, running
 from fupin_registry.eligibility.handlers import answer_batch, answer_one
 from fupin_registry.eligibility.runtime import EligibilityRuntime
@@ -52,11 +52,7 @@ class EligibilityEndpoint:
                 break
         caller = authorize(runtime, authorization)
         scope.setdefault("state", {})["caller"] = caller  # what request.state.caller reads
-        body = await _read_body(receive)
-        try:
-            parsed = self.model.model_validate_json(body)
-        except ValidationError as exc:
-            raise RequestValidationError(_body_errors(exc), body=body) from None
+        parsed = parse_json_body(self.model, await _read_body(receive))
         answer = await self.operation(runtime, caller, parsed)
         await send(
             {
@@ -66,14 +62,6 @@ class EligibilityEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": answer})
-
-
-def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """pydantic's errors located under ``body``, as FastAPI reports request bodies."""
-    return [
-        {**error, "loc": ("body", *error["loc"])}
-        for error in exc.errors(include_url=False, include_context=False, include_input=False)
-    ]
 
 
 async def _read_body(receive: Receive) -> bytes:

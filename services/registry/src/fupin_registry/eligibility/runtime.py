@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import asyncpg
@@ -11,7 +10,6 @@ from fastapi import FastAPI
 from fupin_kit.auth import TokenVerifier
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.audit_batch import AuditBatcher
-from fupin_registry.eligibility.blind_index import MemberIndex
 from fupin_registry.eligibility.lookups import CoalescedLookups
 from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
 from fupin_registry.eligibility.repository import CheckHistory, StandingRepository, create_pool
@@ -47,7 +45,7 @@ async def start_eligibility(app: FastAPI) -> None:
     )
     audit.start()
     privacy: Privacy = getattr(app.state, "privacy", None) or Privacy(settings)
-    index = _member_index(privacy)
+    index = privacy.index
     standings = StandingRepository(pool)
     app.state.eligibility = EligibilityRuntime(
         pool=pool,
@@ -66,16 +64,6 @@ async def start_eligibility(app: FastAPI) -> None:
         history=CheckHistory(pool),
         batch_max=settings.eligibility_batch_max,
     )
-
-
-def _member_index(privacy: Privacy) -> MemberIndex:
-    """The registry's blind index for the check path; refused at startup unless it reproduces
-    ``Privacy.index`` exactly (every lookup would miss)."""
-    index = MemberIndex(base64.b64decode(privacy.settings.blind_index_key))
-    for probe in ("22062219800101123X", "110101199003077777"):
-        if index.of(probe) != privacy.index.of(probe):
-            raise ValueError("the eligibility blind index does not match the registry's")
-    return index
 
 
 async def stop_eligibility(app: FastAPI) -> None:

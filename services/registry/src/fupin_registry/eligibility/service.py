@@ -16,8 +16,8 @@ import orjson
 from fupin_events.values import birth_date_of, business_today
 from fupin_kit.audit import AuditRecord
 from fupin_kit.auth import Caller
+from fupin_kit.crypto import BlindIndex
 from fupin_registry.eligibility.audit_batch import AuditBatcher
-from fupin_registry.eligibility.blind_index import MemberIndex
 from fupin_registry.eligibility.lookups import CoalescedLookups
 from fupin_registry.eligibility.repository import StandingRepository
 from fupin_registry.eligibility.rules import DayRules, EligibilityRules
@@ -65,7 +65,7 @@ class EligibilityService:
         standings: StandingRepository,
         audit: AuditBatcher,
         rules: EligibilityRules,
-        index: MemberIndex,
+        index: BlindIndex,
         lookups: CoalescedLookups,
     ) -> None:
         self.standings = standings
