@@ -31,7 +31,6 @@ import hmac
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +46,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
+from wrk import DONE_LUA, ensure_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = ROOT / "services" / "registry"
@@ -89,14 +89,8 @@ function request()
   if batch > 0 then return wrk.format("POST", path, headers, bodies[(counter % #bodies) + 1]) end
   return wrk.format("POST", path, headers, item(counter))
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %.1f %.1f\n", summary.requests, summary.duration,
-    e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
 """
+WRK_SCRIPT += DONE_LUA
 
 
 # --- the baseline app (uvicorn --factory eligibility_bench:create_baseline_app) ------------------
@@ -127,7 +121,8 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     import asyncpg
     from fastapi import FastAPI
 
-    from fupin_registry.eligibility.repository import FIND_MANY, _keep_session
+    from fupin_kit.db import hot_path_settings, keep_session
+    from fupin_registry.eligibility.repository import FIND_MANY
 
     dsn = os.environ["ELIGIBILITY_BENCH_DSN"]
     key = base64.b64decode(os.environ["ELIGIBILITY_BENCH_INDEX_KEY"])
@@ -135,8 +130,15 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
-        # Same pool settings as the registry's eligibility pool (no reset round trip on release).
-        pools["db"] = await asyncpg.create_pool(dsn, min_size=2, max_size=8, reset=_keep_session)
+        # Same pool settings as the registry's eligibility pool (no reset round trip on release,
+        # generic plans).
+        pools["db"] = await asyncpg.create_pool(
+            dsn,
+            min_size=2,
+            max_size=8,
+            reset=keep_session,
+            server_settings=hot_path_settings("eligibility-baseline"),
+        )
         yield
         await pools["db"].close()
 
@@ -314,26 +316,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=False, env=env, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"],
-            check=False,
-            env=env,
-            capture_output=True,
-        )
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk is required: apt-get install wrk")
-    return found
-
-
-def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    args: list[str], env: dict[str, str], port: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
@@ -344,7 +329,7 @@ def start_server(args: list[str], env: dict[str, str], port: int) -> subprocess.
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--no-access-log",
         "--log-level",
         "warning",
@@ -380,45 +365,19 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: the server's cost per check, whatever else runs."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def run_wrk(
-    wrk: str, script: Path, url: str, *, env: dict[str, str], connections: int, seconds: int
-) -> dict[str, float]:
-    command = [
-        wrk,
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        url,
-    ]
-    output = subprocess.run(
-        command,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    line = next(li for li in output.splitlines() if li.startswith("RESULT "))
-    requests, duration_us, bad_status, socket_errors, p50_us, p99_us = (
-        float(v) for v in line.split()[1:]
-    )
-    return {
-        "requests": requests,
-        "per_s": requests / (duration_us / 1e6),
-        "non_2xx": bad_status,
-        "socket_errors": socket_errors,
-        "p50_ms": p50_us / 1000,
-        "p99_ms": p99_us / 1000,
-    }
+    """User + system CPU time of a server (its process group: uvicorn and its workers): the
+    server's cost per check, whatever else runs."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pid:  # the process group, led by the server (start_new_session)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -430,6 +389,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="measured time per run")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes of both servers"
+    )
     parser.add_argument("--seed", type=int, default=20200615)
     args = parser.parse_args()
 
@@ -490,6 +452,7 @@ def main() -> None:
                 "REGISTRY_ELIGIBILITY_RATE_BURST": "100000000",
             },
             registry_port,
+            args.workers,
         )
         servers.append(registry)
         try:
@@ -505,6 +468,7 @@ def main() -> None:
                     "ELIGIBILITY_BENCH_INDEX_KEY": Settings(database_url=url).blind_index_key,
                 },
                 baseline_port,
+                args.workers,
             )
             servers.append(baseline)
 
@@ -572,6 +536,7 @@ def main() -> None:
         "baseline": round(base_single["per_s"], 1),
         "ratio": round(ratio, 3),
         "cores": os.cpu_count(),
+        "uvicorn_workers": args.workers,
         "p99_ms": round(single["p99_ms"], 2),
         "baseline_p99_ms": round(base_single["p99_ms"], 2),
         "batch_checks_per_s": round(batch_rate, 1),

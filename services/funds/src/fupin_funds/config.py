@@ -93,7 +93,13 @@ class Settings(ServiceSettings):
 
     # --- money commands ---
     money_command_concurrency: int = Field(
-        8, ge=1, le=1000, description="money-moving commands in flight per process (bulkhead)"
+        32, ge=1, le=1000, description="money-moving commands in flight per process (bulkhead)"
+    )
+    ledger_batch_size: int = Field(
+        64, ge=1, le=1000, description="most project payments posted by one group-commit statement"
+    )
+    ledger_batch_flushers: int = Field(
+        1, ge=1, le=16, description="group-commit statements in flight per process"
     )
 
     # --- exports ---

@@ -9,10 +9,12 @@ from fupin_funds.announcements.router import router as objections
 from fupin_funds.common.admission import MoneyCommandAdmission
 from fupin_funds.config import Settings
 from fupin_funds.consumers import build_consumers
+from fupin_funds.disbursements.payments import PaymentContexts
 from fupin_funds.disbursements.router import pay_from_project_lean
 from fupin_funds.disbursements.router import router as disbursements
 from fupin_funds.funds.router import router as funds
 from fupin_funds.households.router import router as households
+from fupin_funds.ledger.batches import PostingBatches
 from fupin_funds.ledger.refusals import ledger_refusal
 from fupin_funds.ledger.router import router as ledger
 from fupin_funds.loans.router import risk as risk_compensation
@@ -57,6 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_lean_route(app, "/v1/projects/{project_id}/payments", pay_from_project_lean, "POST")
     # Postings settle at commit; a refusal there is answered like one at posting time.
     app.state.integrity_problems = [ledger_refusal]
+    # Connections are looked up at each call: tests swap app.state.driver_connections.
+    app.state.payment_contexts = PaymentContexts(
+        lambda: app.state.driver_connections, settings.ledger_batch_size
+    )
+    app.state.posting_batches = PostingBatches(
+        lambda: app.state.driver_connections,
+        settings.ledger_batch_size,
+        settings.ledger_batch_flushers,
+    )
     return app
 
 

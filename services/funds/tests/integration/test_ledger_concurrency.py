@@ -7,6 +7,7 @@ import uuid
 
 from sqlalchemy import text
 
+from fupin_funds.ledger.batches import BATCH_SIZE
 from fupin_kit.testing.plugin import bearer
 
 COUNTY = "220621"  # 抚松县: its own region, so committed data does not meet other tests'
@@ -97,6 +98,14 @@ async def ledger_state(engine, account_id: int) -> dict:
     }
 
 
+def _batches_of_more_than_one() -> float:
+    samples = {s.name + s.labels.get("le", ""): s.value for s in BATCH_SIZE.collect()[0].samples}
+    return (
+        samples["fupin_ledger_batch_postings_count"]
+        - samples["fupin_ledger_batch_postings_bucket1.0"]
+    )
+
+
 async def test_fifty_concurrent_disbursements_never_overdraw(committed_client, make_token, engine):
     headers = bearer(
         make_token("22", subject=f"race-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
@@ -110,10 +119,12 @@ async def test_fifty_concurrent_disbursements_never_overdraw(committed_client, m
             headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         )
 
+    batched_before = _batches_of_more_than_one()
     responses = await asyncio.gather(*[pay() for _ in range(50)])
     statuses = [r.status_code for r in responses]
     assert statuses.count(201) == 30 and statuses.count(409) == 20, statuses
-    # Refused when their postings settled at commit: the same problem as a refusal up front.
+    assert _batches_of_more_than_one() > batched_before  # they were posted in group commits
+    # Refused inside a group-commit statement: the same problem as a refusal anywhere else.
     refused = next(r for r in responses if r.status_code == 409)
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["type"].endswith("insufficient-funds")

@@ -1,7 +1,5 @@
 """fupin registry service (port 8101): the household register (建档立卡)."""
 
-import gc
-
 from fastapi import FastAPI
 
 from fupin_kit.app import create_service_app
@@ -34,19 +32,6 @@ error is `application/problem+json`.
 """
 
 
-async def freeze_startup_objects(app: FastAPI) -> None:
-    """Move everything built at startup (modules, routes, schemas) out of the collector's
-    reach: they live as long as the process, and full collections walking them again and
-    again cost batch checks about a third of their CPU under load."""
-    gc.collect()
-    gc.freeze()
-
-
-async def thaw_objects(app: FastAPI) -> None:
-    """Hand frozen objects back to the collector (an app stopped inside a longer process)."""
-    gc.unfreeze()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = create_service_app(
@@ -65,8 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dci_router,
         ],
         consumers=build_consumers,
-        on_startup=[warm_region_directory, start_eligibility, start_dci, freeze_startup_objects],
-        on_shutdown=[stop_dci, stop_eligibility, thaw_objects],
+        on_startup=[warm_region_directory, start_eligibility, start_dci],
+        on_shutdown=[stop_dci, stop_eligibility],
     )
     # Bank checks are served by raw ASGI endpoints ahead of every route (the declared
     # eligibility routes above stay for the OpenAPI document).

@@ -1,7 +1,9 @@
-"""SQL of the disbursement path: everything a project payment needs to know, in one statement."""
+"""SQL of the disbursement path: everything a project payment needs to know, for any number of
+projects in one statement."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,7 +33,7 @@ SELECT p.id, p.region_code, p.status, p.year, a.ends_on,
   LEFT JOIN accounts subsidy ON subsidy.kind = 'household_subsidy' AND subsidy.region_code =
       left(p.region_code, 6)
        AND subsidy.source = '' AND subsidy.year = 0 AND subsidy.ref_id = ''
- WHERE p.id = $1
+ WHERE p.id = ANY ($1::text[])
 """
 
 
@@ -57,23 +59,26 @@ class PaymentRepository:
     def __init__(self, connection: Any) -> None:
         self.connection = connection
 
-    async def context(self, project_id: str) -> PaymentContext | None:
-        row = await self.connection.fetchrow(_PAYMENT_CONTEXT, project_id)
-        if row is None:
-            return None
+    async def contexts(self, project_ids: Sequence[str]) -> list[PaymentContext | None]:
+        """Each project's context, in the order asked (None: no such project)."""
+        rows = await self.connection.fetch(_PAYMENT_CONTEXT, list(set(project_ids)))
+        found = {row[0]: _context(row) for row in rows}
+        return [found.get(project_id) for project_id in project_ids]
 
-        def account(first: int) -> AccountRef | None:
-            return None if row[first] is None else AccountRef(*row[first : first + 8])
 
-        return PaymentContext(
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            row[5],
-            int(row[6]),
-            account(7),
-            account(15),
-            account(23),
-        )
+def _context(row: Any) -> PaymentContext:
+    def account(first: int) -> AccountRef | None:
+        return None if row[first] is None else AccountRef(*row[first : first + 8])
+
+    return PaymentContext(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        int(row[6]),
+        account(7),
+        account(15),
+        account(23),
+    )

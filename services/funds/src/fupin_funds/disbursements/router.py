@@ -99,18 +99,26 @@ async def pay_from_project(
     request: Request,
     caller: CallerDep,
     key: IdempotencyKey = None,
-) -> JSONResponse:
+) -> Response:
     return await _pay(request, caller, project_id, body, key)
 
 
 async def _pay(
     request: Request, caller: Caller, project_id: str, body: ProjectPaymentCreate, key: str | None
-) -> JSONResponse:
+) -> Response:
     state = request.app.state
     status, answer, headers = await payments.pay_from_project(
-        state.driver_connections, state.sessionmaker, state.settings, caller, project_id, body, key
+        state.driver_connections,
+        state.payment_contexts,
+        state.posting_batches,
+        state.sessionmaker,
+        state.settings,
+        caller,
+        project_id,
+        body,
+        key,
     )
-    return JSONResponse(answer, status_code=status, headers=headers)
+    return Response(answer, status_code=status, headers=headers, media_type="application/json")
 
 
 @router.post(

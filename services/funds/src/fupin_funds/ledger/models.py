@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,10 +56,24 @@ class LedgerEntry(Base):
         CheckConstraint("amount_fen > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
         Index("ix_ledger_entries_project_id", "project_id"),
-        Index("ix_ledger_entries_household_id", "household_id"),
-        Index("ix_ledger_entries_loan_id", "loan_id"),
-        Index("ix_ledger_entries_allocation_id", "allocation_id"),
-        Index("uq_ledger_entries_reverses", "reverses_entry_id", unique=True),
+        # The sparse references are indexed only where present (migration 0008).
+        Index(
+            "ix_ledger_entries_household_id",
+            "household_id",
+            postgresql_where=text("household_id IS NOT NULL"),
+        ),
+        Index("ix_ledger_entries_loan_id", "loan_id", postgresql_where=text("loan_id IS NOT NULL")),
+        Index(
+            "ix_ledger_entries_allocation_id",
+            "allocation_id",
+            postgresql_where=text("allocation_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_ledger_entries_reverses",
+            "reverses_entry_id",
+            unique=True,
+            postgresql_where=text("reverses_entry_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)

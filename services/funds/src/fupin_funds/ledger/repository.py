@@ -30,10 +30,10 @@ class IdempotentWrite:
     caller: str
     key: str
     request_hash: str
-    response: dict[str, Any]
+    response: str  # JSON text
 
     def parameters(self) -> tuple[str, str, str, str]:
-        return (self.caller, self.key, self.request_hash, json.dumps(self.response))
+        return (self.caller, self.key, self.request_hash, self.response)
 
 
 @dataclass(frozen=True)

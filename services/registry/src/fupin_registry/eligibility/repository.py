@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from fupin_kit.db import hot_path_settings, keep_session
 from fupin_registry.eligibility.rules import Standing
 
 StandingRow = Standing | asyncpg.Record
@@ -41,19 +42,13 @@ class StandingRepository:
         return {r[4]: r for r in rows}
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    return None
-
-
 async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         dsn,
         min_size=min(2, size),
         max_size=size,
-        # The pool only runs read-only prepared lookups and never changes session state, so
-        # the reset round trip asyncpg makes on every release is pure cost.
-        reset=_keep_session,
-        server_settings={"application_name": "fupin-eligibility", "timezone": "UTC"},
+        reset=keep_session,
+        server_settings=hot_path_settings("fupin-eligibility"),
     )
 
 

@@ -1,0 +1,130 @@
+"""Group commit for the hottest postings: payments that arrive together are posted together.
+
+Payments against one account serialise on its row lock, and each transaction pays a commit and a
+WAL flush of its own. ``PostingBatches`` queues the transfers of concurrent requests in this
+process and posts each queue in ONE statement (``ledger_post_batch``, migration 0007) that
+commits by itself: the accounts are locked once, every transfer is checked against the running
+balances, the accepted ones are written set-based and the refused ones write nothing. Each
+request gets its own answer (``Posted``); batching itself is ``fupin_kit.batching.Coalescer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from prometheus_client import Histogram
+
+from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
+from fupin_funds.ledger.repository import IdempotentWrite
+from fupin_funds.ledger.service import Transfer
+from fupin_kit.audit import canonical
+from fupin_kit.batching import Coalescer
+from fupin_kit.problems import ProblemError
+
+BATCH_SIZE = Histogram(
+    "fupin_ledger_batch_postings",
+    "Transfers posted per group-commit statement",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+
+_POST_BATCH = "SELECT ledger_post_batch(" + ", ".join(f"${n}" for n in range(1, 34)) + ")"
+
+
+class Connections(Protocol):
+    def acquire(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Posted:
+    """One transfer's answer: posted, its key already used (replay it), or refused."""
+
+    outcome: str | None  # None: posted; "used"; "insufficient:<account>"; "backdated:<account>"
+
+    @property
+    def posted(self) -> bool:
+        return self.outcome is None
+
+    @property
+    def key_used(self) -> bool:
+        return self.outcome == "used"
+
+    def refusal(self, amount_pointer: str, date_pointer: str) -> ProblemError:
+        assert self.outcome is not None and not self.key_used
+        reason, _, account = self.outcome.partition(":")
+        if reason == "insufficient":
+            return InsufficientFunds(int(account), amount_pointer)
+        if reason == "backdated":
+            return BackdatedPosting(int(account), date_pointer)
+        raise RuntimeError(f"ledger_post_batch refused a transfer: {self.outcome}")
+
+
+def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, ...]:
+    """One transfer as a row of ``ledger_post_batch``'s column arrays."""
+    assert len(transfer.events) <= 1, "a batched transfer carries at most one event"
+    to_, from_ = transfer.to_account, transfer.from_account
+    (_, debit_delta), (_, credit_delta) = transfer.deltas()
+    event = transfer.events[0] if transfer.events else None
+    details = canonical(transfer.audit_details())
+    occurred = datetime.now(UTC)
+    return (
+        *(idempotency.parameters() if idempotency else (None, None, None, None)),
+        transfer.entry_id,
+        str(transfer.kind),
+        transfer.booked_on,
+        transfer.amount_fen,
+        to_.id,
+        from_.id,
+        to_.region_code,
+        from_.region_code,
+        transfer.source or to_.source or from_.source,
+        transfer.year or to_.year or from_.year,
+        transfer.project_id,
+        transfer.household_id,
+        transfer.loan_id,
+        transfer.allocation_id,
+        transfer.reverses_entry_id,
+        transfer.memo,
+        transfer.actor,
+        debit_delta,
+        credit_delta,
+        *(
+            (
+                str(event["event_id"]),
+                str(event["topic"]),
+                str(event["key"]),
+                str(event["event_type"]),
+                json.dumps(event["payload"], separators=(",", ":"), ensure_ascii=False),
+            )
+            if event
+            else (None,) * 5
+        ),
+        f"ledger.{transfer.kind}",
+        details,
+        hashlib.sha256(details.encode()).hexdigest(),
+        occurred,
+        occurred.isoformat(),
+    )
+
+
+class PostingBatches:
+    """Per process: transfers queued by concurrent requests, posted a batch per statement."""
+
+    def __init__(self, connections: Callable[[], Connections], limit: int, flushers: int) -> None:
+        self._connections = connections
+        self._batches: Coalescer[tuple[Any, ...], Posted] = Coalescer(
+            self._post, limit=limit, in_flight=flushers, observe=BATCH_SIZE.observe
+        )
+
+    async def post(self, transfer: Transfer, idempotency: IdempotentWrite | None) -> Posted:
+        return await self._batches.submit(_row(transfer, idempotency))
+
+    async def _post(self, rows: Sequence[tuple[Any, ...]]) -> list[Posted]:
+        columns = list(zip(*rows, strict=True))
+        async with self._connections().acquire() as connection:
+            outcomes = await connection.fetchval(_POST_BATCH, *columns)
+        return [Posted(outcome) for outcome in outcomes]
