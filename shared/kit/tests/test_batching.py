@@ -111,3 +111,13 @@ async def test_batch_sizes_are_observed():
     coalescer = Coalescer(Recorder(), limit=4, observe=sizes.append)
     await asyncio.gather(*(coalescer.submit(n) for n in range(6)))
     assert sizes == [4, 2]
+
+
+async def test_a_failed_batch_is_not_repeated_when_its_outcome_is_unknown():
+    call = Recorder()
+    coalescer = Coalescer(call, limit=10, retry_alone=lambda error: False)
+    results = await asyncio.gather(
+        *(coalescer.submit(n) for n in (1, -1, 3)), return_exceptions=True
+    )
+    assert all(isinstance(result, ValueError) for result in results)
+    assert call.calls == [[1, -1, 3]]  # not once more, item by item

@@ -6,7 +6,9 @@ the next batch fills, so batches grow with the load and a lone request waits for
 always joins a call that starts after it was queued, so what the call reads or writes is never
 older than the request.
 
-A call that fails as a whole is repeated one item at a time, so one bad item fails alone.
+A call that fails as a whole is repeated one item at a time, so one bad item fails alone, but
+only when ``retry_alone(error)`` says the failed call had no effect: a command whose outcome is
+unknown (the connection broke before the commit's answer arrived) must not run again.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ class Coalescer(Generic[Item, Result]):
         limit: int,
         in_flight: int = 1,
         observe: Callable[[int], None] | None = None,
+        retry_alone: Callable[[Exception], bool] = lambda error: True,
     ) -> None:
         """``call`` answers a batch of items with one result per item, in order; ``observe``
-        is told each batch's size (a metric)."""
+        is told each batch's size (a metric); ``retry_alone`` tells whether a failed batch may
+        be repeated item by item (default: always, right for reads)."""
         self._call = call
+        self._retry_alone = retry_alone
         self.limit = limit
         self.in_flight = in_flight
         self._observe = observe
@@ -72,8 +77,9 @@ class Coalescer(Generic[Item, Result]):
             if len(results) != len(batch):
                 raise RuntimeError(f"{len(results)} results for {len(batch)} items")
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets an answer
-            if len(batch) == 1:
-                _answer(batch[0], exc)
+            if len(batch) == 1 or not self._retry_alone(exc):
+                for waiting in batch:
+                    _answer(waiting, exc)
                 return
             for waiting in batch:
                 await self._serve([waiting])

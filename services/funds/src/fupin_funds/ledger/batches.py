@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 from prometheus_client import Histogram
 
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
@@ -111,13 +112,27 @@ def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, 
     )
 
 
+def _refused_by_the_database(error: Exception) -> bool:
+    """Whether a failed batch statement surely committed nothing, so that its transfers may be
+    posted again one by one: PostgreSQL refused it. A broken connection leaves the outcome
+    unknown (the commit may have happened), so those transfers fail instead of paying twice."""
+    return isinstance(error, asyncpg.PostgresError) and not isinstance(
+        error,
+        asyncpg.PostgresConnectionError,  # a PostgresError too in asyncpg
+    )
+
+
 class PostingBatches:
     """Per process: transfers queued by concurrent requests, posted a batch per statement."""
 
     def __init__(self, connections: Callable[[], Connections], limit: int, flushers: int) -> None:
         self._connections = connections
         self._batches: Coalescer[tuple[Any, ...], Posted] = Coalescer(
-            self._post, limit=limit, in_flight=flushers, observe=BATCH_SIZE.observe
+            self._post,
+            limit=limit,
+            in_flight=flushers,
+            observe=BATCH_SIZE.observe,
+            retry_alone=_refused_by_the_database,
         )
 
     async def post(self, transfer: Transfer, idempotency: IdempotentWrite | None) -> Posted:
