@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from fupin_kit.problems import Unprocessable
 
@@ -37,8 +37,41 @@ class LeanRoute(Route):
         return match, child_scope
 
 
+Answer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
+
+
+class LeanEndpoint:
+    """A handler ``(request) -> (status, JSON bytes, headers)`` served as a plain ASGI app: no
+    per-route exception wrapper and no response object, the answer written as ready bytes.
+    Errors it raises reach the app's exception handlers like any route's."""
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Answer]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body, headers = await self.handler(Request(scope, receive))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *(
+                        (name.encode("latin-1"), value.encode("latin-1"))
+                        for name, value in headers.items()
+                    ),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
 def install_lean_route(
-    app: FastAPI, path: str, endpoint: Callable[[Request], Awaitable[Response]], method: str
+    app: FastAPI,
+    path: str,
+    endpoint: Callable[[Request], Awaitable[Response]] | LeanEndpoint,
+    method: str,
 ) -> None:
     """Serve ``method path`` with ``endpoint`` ahead of every other route of ``app``."""
     app.router.routes.insert(0, LeanRoute(path, endpoint, methods=[method]))

@@ -30,7 +30,7 @@ from fupin_funds.projects.dependencies import LockedProjectDep
 from fupin_kit.auth import Caller, get_caller
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, checked_key, fingerprint, run_idempotent
-from fupin_kit.lean import json_body, path_text
+from fupin_kit.lean import Answer, LeanEndpoint, json_body, path_text
 from fupin_kit.problems import problem_responses
 
 router = APIRouter(tags=["disbursements"])
@@ -100,14 +100,15 @@ async def pay_from_project(
     caller: CallerDep,
     key: IdempotencyKey = None,
 ) -> Response:
-    return await _pay(request, caller, project_id, body, key)
+    status, answer, headers = await _pay(request, caller, project_id, body, key)
+    return Response(answer, status_code=status, headers=headers, media_type="application/json")
 
 
 async def _pay(
     request: Request, caller: Caller, project_id: str, body: ProjectPaymentCreate, key: str | None
-) -> Response:
+) -> tuple[int, str, dict[str, str]]:
     state = request.app.state
-    status, answer, headers = await payments.pay_from_project(
+    return await payments.pay_from_project(
         state.driver_connections,
         state.payment_contexts,
         state.posting_batches,
@@ -118,7 +119,6 @@ async def _pay(
         body,
         key,
     )
-    return Response(answer, status_code=status, headers=headers, media_type="application/json")
 
 
 @router.post(
@@ -144,12 +144,16 @@ async def pay_household_subsidy(
     return await disburse(session, caller, key, fingerprint(body), prepare)
 
 
-async def pay_from_project_lean(request: Request) -> Response:
-    """``POST /v1/projects/{project_id}/payments`` as a lean route (fupin_kit.lean): the same
-    checks and the same service call as ``pay_from_project``, resolved without FastAPI's
-    dependency machinery, since this is the command that runs hottest."""
+async def _pay_lean(request: Request) -> Answer:
     caller = get_caller(request)
     key = checked_key(request.headers.get("idempotency-key"))
     project_id = path_text(request, "project_id", 64)
     body = await json_body(request, ProjectPaymentCreate)
-    return await _pay(request, caller, project_id, body, key)
+    status, answer, headers = await _pay(request, caller, project_id, body, key)
+    return status, answer.encode(), headers
+
+
+# ``POST /v1/projects/{project_id}/payments`` as a lean route (fupin_kit.lean): the same checks
+# and the same service call as ``pay_from_project``, resolved without FastAPI's dependency
+# machinery, since this is the command that runs hottest.
+pay_from_project_lean = LeanEndpoint(_pay_lean)
