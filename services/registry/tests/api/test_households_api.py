@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from fupin_events.envelope import decode
+from fupin_events.values import business_today
 from fupin_kit.testing.plugin import api_client, bearer
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 
@@ -370,7 +371,7 @@ async def test_departed_member_can_join_another_household(client, people):
 async def test_as_of_reads_history(client, people):
     created = (await create(client, people)).json()
     url = f"/v1/households/{created['id']}"
-    today = date.today().isoformat()
+    today = business_today().isoformat()  # the register's date (Asia/Shanghai), not the host's
     now = (await client.get(url, params={"as_of": today})).json()
     assert now["as_of"] == today and now["version"] == 1 and now["members"][0]["name"] == "王建国"
     assert_problem(await client.get(url, params={"as_of": "2015-01-01"}), 404)

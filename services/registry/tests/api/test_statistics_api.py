@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
+from fupin_events.values import business_today
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 
@@ -164,7 +165,7 @@ async def test_statistics_as_of_a_past_date(client, app, people):
             for r in (await client.get("/v1/statistics/register", params=params)).json()["rows"]
         }
 
-    today = date.today()
+    today = business_today()  # the register's date (Asia/Shanghai), not the host's
     assert await attributes(today - timedelta(days=12)) == set()
     assert await attributes(today - timedelta(days=7)) == {("ordinary_poor", 2)}
     assert await attributes(today) == {("wubao", 2)}
