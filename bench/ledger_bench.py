@@ -1,7 +1,7 @@
 """Ledger under contention: concurrent disbursements from ONE account through the real funds API
 versus the raw limit, a single conditional UPDATE in a loop, measured in the same run.
 
-    uv run python bench/ledger_bench.py [--clients 32] [--seconds 10] [--workers 1]
+    uv run python bench/ledger_bench.py [--clients 32] [--seconds 10] [--rounds 2] [--workers 1]
 
 What it does, in a fresh migrated database (dropped afterwards):
 1. starts the funds API with uvicorn in its own process (relay and consumers off: they run in the
@@ -12,7 +12,8 @@ What it does, in a fresh migrated database (dropped afterwards):
    the given time;
 3. the baseline: N concurrent asyncpg connections running
    ``UPDATE ... SET balance = balance - $1 WHERE id = $2 AND balance >= $1 RETURNING balance``
-   on one row in a loop (autocommit), for the same time;
+   on one row in a loop (autocommit), for the same time. The two take turns (``--rounds``), so
+   that a drift in the machine's speed weighs on both alike;
 4. an overdraft round (a small Python keep-alive client, which can stop after an exact number of
    requests): N clients try to pay 2x what the project holds; exactly the funded amount
    must succeed, the rest must be refused, and no balance may be negative;
@@ -415,7 +416,10 @@ async def ledger_checks(dsn: str, project_account: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time of each side")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="turns the API and the baseline take (alternating)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -512,23 +516,43 @@ def main() -> int:
             script = Path(tmp) / "payments.lua"
             script.write_text(WRK_SCRIPT, encoding="utf-8")
             run_payments(wrk, script, port, token, project_id, args.clients, 2)  # warm-up
-            payments_before = asyncio.run(ledger_checks(dsn, account))["payments"]
             database = dsn.rsplit("/", 1)[1]
             server_cpu, backend_cpu = server_process(server.pid), database_backends(database)
-            cpu_before = cpu_seconds(server_cpu), cpu_seconds(backend_cpu)
-            api = run_payments(
-                wrk, script, port, token, project_id, args.clients, round(args.seconds)
-            )
-            cpu_after = cpu_seconds(server_cpu), cpu_seconds(backend_cpu)
-            throughput_checks = asyncio.run(ledger_checks(dsn, account))
-            # What the ledger holds, not what wrk counted: requests still in flight when wrk
-            # stopped were paid too.
-            api["paid"] = throughput_checks["payments"] - payments_before
-            api["server_cpu_us"] = (cpu_after[0] - cpu_before[0]) / api["paid"] * 1e6
-            api["postgres_cpu_us"] = (cpu_after[1] - cpu_before[1]) / api["paid"] * 1e6
-            raw = run_load_process(
-                {"mode": "baseline", "dsn": dsn, "clients": args.clients, "seconds": args.seconds}
-            )
+            # The API and the baseline take turns (--rounds), so that a machine whose speed drifts
+            # during the run weighs on both alike.
+            slot = max(1, round(args.seconds / args.rounds))
+            api = {"requests": 0, "ok": 0, "non_2xx": 0, "socket_errors": 0, "paid": 0}
+            api_seconds = api_server_cpu = api_postgres_cpu = 0.0
+            p50s, p99s = [], []
+            raw = {"ok": 0, "elapsed": 0.0, "postgres_cpu_s": 0.0}
+            for _ in range(args.rounds):
+                payments_before = asyncio.run(ledger_checks(dsn, account))["payments"]
+                cpu_before = cpu_seconds(server_cpu), cpu_seconds(backend_cpu)
+                turn = run_payments(wrk, script, port, token, project_id, args.clients, slot)
+                cpu_after = cpu_seconds(server_cpu), cpu_seconds(backend_cpu)
+                throughput_checks = asyncio.run(ledger_checks(dsn, account))
+                for name in ("requests", "ok", "non_2xx", "socket_errors"):
+                    api[name] += turn[name]
+                # What the ledger holds, not what wrk counted: requests still in flight when wrk
+                # stopped were paid too.
+                api["paid"] += throughput_checks["payments"] - payments_before
+                api_seconds += turn["ok"] / turn["rate"] if turn["rate"] else slot
+                api_server_cpu += cpu_after[0] - cpu_before[0]
+                api_postgres_cpu += cpu_after[1] - cpu_before[1]
+                p50s.append(turn["p50_ms"])
+                p99s.append(turn["p99_ms"])
+                base = run_load_process(
+                    {"mode": "baseline", "dsn": dsn, "clients": args.clients, "seconds": slot}
+                )
+                raw["ok"] += base["ok"]
+                raw["elapsed"] += base["elapsed"]
+                raw["postgres_cpu_s"] += base["postgres_cpu_us"] * base["ok"] / 1e6
+            api["rate"] = api["ok"] / api_seconds
+            api["p50_ms"], api["p99_ms"] = max(p50s), max(p99s)  # the worse turn's
+            api["server_cpu_us"] = api_server_cpu / api["paid"] * 1e6
+            api["postgres_cpu_us"] = api_postgres_cpu / api["paid"] * 1e6
+            raw["rate"] = raw["ok"] / raw["elapsed"]
+            raw["postgres_cpu_us"] = raw["postgres_cpu_s"] / raw["ok"] * 1e6
 
             # Overdraft round: try to pay twice what the account holds.
             funded_fen = 50_000  # 500.00 in payments of 1.00
@@ -563,6 +587,7 @@ def main() -> int:
         "cores": cores,
         "uvicorn_workers": args.workers,
         "seconds": args.seconds,
+        "rounds": args.rounds,
         "api_p50_ms": round(api["p50_ms"], 2),
         "api_p99_ms": round(api["p99_ms"], 2),
         "api_requests": api["requests"],
@@ -581,10 +606,10 @@ def main() -> int:
             "statuses": drain["statuses"],
             "final_balance_fen": drain_checks["project_balance_fen"],
         },
-        # Every 201 is in the ledger; beyond them, at most the requests cut off by wrk's stop.
+        # Every 201 is in the ledger; beyond them, at most the requests cut off by wrk's stops.
         "ledger_payments_match_201s": api["ok"]
         <= api["paid"]
-        <= api["ok"] + args.clients + api["socket_errors"],
+        <= api["ok"] + args.clients * args.rounds + api["socket_errors"],
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
