@@ -11,7 +11,6 @@ request gets its own answer (``Posted``); batching itself is ``fupin_kit.batchin
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from prometheus_client import Histogram
+from pydantic_core import to_json
 
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
 from fupin_funds.ledger.repository import IdempotentWrite
@@ -99,7 +99,7 @@ def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, 
                 str(event["topic"]),
                 str(event["key"]),
                 str(event["event_type"]),
-                json.dumps(event["payload"], separators=(",", ":"), ensure_ascii=False),
+                to_json(event["payload"]).decode(),  # compact, UTF-8: what jsonb reads
             )
             if event
             else (None,) * 5
