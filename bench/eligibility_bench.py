@@ -396,24 +396,14 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(SERVICE / "src"))
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from fupin_kit.auth import issue_token
+    from fupin_kit.auth import issue_token, new_signing_keys
     from fupin_kit.testing.database import migrated_database
     from fupin_registry.config import Settings
 
     wrk = ensure_wrk()
     rng = random.Random(args.seed)
-    key = Ed25519PrivateKey.generate()
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_pem = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private_pem, public_pem = new_signing_keys()
     token = issue_token(
         private_pem,
         subject="bench-bank",

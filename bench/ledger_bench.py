@@ -432,21 +432,10 @@ def main() -> int:
         load_main([args.load])
         return 0
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from fupin_kit.auth import issue_token
+    from fupin_kit.auth import issue_token, new_signing_keys
     from fupin_kit.testing.database import migrated_database
 
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private, public = new_signing_keys()
     wrk = ensure_wrk()
     token = issue_token(
         private,

@@ -3,8 +3,6 @@
 import time
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fupin_kit.auth import TokenVerifier, issue_token
 from fupin_kit.problems import Unauthorized
@@ -12,17 +10,8 @@ from fupin_kit.settings import ServiceSettings
 
 
 @pytest.fixture
-def keys():
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+def keys(signing_keys):
+    return signing_keys
 
 
 def verifier(public: str, cache_size: int = 8) -> TokenVerifier:

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from typing import Annotated, Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement
@@ -173,6 +175,20 @@ def require_scopes(*scopes: str) -> Any:
         return caller
 
     return Depends(dependency)
+
+
+def new_signing_keys() -> tuple[str, str]:
+    """A fresh Ed25519 key pair for signing tokens: (private PEM, public PEM)."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
 
 
 def issue_token(

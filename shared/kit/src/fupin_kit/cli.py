@@ -9,10 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from fupin_kit.auth import issue_token
+from fupin_kit.auth import issue_token, new_signing_keys
 from fupin_kit.crypto import new_key
 
 PREFIXES = ("REGISTRY", "FUNDS", "TEAMS", "EVALUATION", "SOCIAL")
@@ -24,20 +21,10 @@ def _write_keypair(directory: Path, name: str) -> None:
     public = directory / f"{name}-public.pem"
     if private.exists():
         return
-    key = Ed25519PrivateKey.generate()
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    private_pem, public_pem = new_signing_keys()
+    private.write_text(private_pem, encoding="ascii")
     private.chmod(0o600)
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    public.write_text(public_pem, encoding="ascii")
 
 
 def init_keys(directory: Path) -> Path:

@@ -10,10 +10,8 @@ request gets its own answer (``Posted``); batching itself is ``fupin_kit.batchin
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -21,9 +19,8 @@ from prometheus_client import Histogram
 from pydantic_core import to_json
 
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
-from fupin_funds.ledger.repository import IdempotentWrite
+from fupin_funds.ledger.repository import IdempotentWrite, post_batch
 from fupin_funds.ledger.service import Transfer
-from fupin_kit.audit import canonical
 from fupin_kit.batching import Coalescer
 from fupin_kit.problems import ProblemError
 
@@ -32,8 +29,6 @@ BATCH_SIZE = Histogram(
     "Transfers posted per group-commit statement",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
-
-_POST_BATCH = "SELECT ledger_post_batch(" + ", ".join(f"${n}" for n in range(1, 34)) + ")"
 
 
 class Connections(Protocol):
@@ -67,30 +62,11 @@ class Posted:
 def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, ...]:
     """One transfer as a row of ``ledger_post_batch``'s column arrays."""
     assert len(transfer.events) <= 1, "a batched transfer carries at most one event"
-    to_, from_ = transfer.to_account, transfer.from_account
     (_, debit_delta), (_, credit_delta) = transfer.deltas()
     event = transfer.events[0] if transfer.events else None
-    details = canonical(transfer.audit_details())
-    occurred = datetime.now(UTC)
     return (
         *(idempotency.parameters() if idempotency else (None, None, None, None)),
-        transfer.entry_id,
-        str(transfer.kind),
-        transfer.booked_on,
-        transfer.amount_fen,
-        to_.id,
-        from_.id,
-        to_.region_code,
-        from_.region_code,
-        transfer.source or to_.source or from_.source,
-        transfer.year or to_.year or from_.year,
-        transfer.project_id,
-        transfer.household_id,
-        transfer.loan_id,
-        transfer.allocation_id,
-        transfer.reverses_entry_id,
-        transfer.memo,
-        transfer.actor,
+        *transfer.entry_values(),
         debit_delta,
         credit_delta,
         *(
@@ -104,11 +80,7 @@ def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, 
             if event
             else (None,) * 5
         ),
-        f"ledger.{transfer.kind}",
-        details,
-        hashlib.sha256(details.encode()).hexdigest(),
-        occurred,
-        occurred.isoformat(),
+        *transfer.audit_values(),
     )
 
 
@@ -139,7 +111,6 @@ class PostingBatches:
         return await self._batches.submit(_row(transfer, idempotency))
 
     async def _post(self, rows: Sequence[tuple[Any, ...]]) -> list[Posted]:
-        columns = list(zip(*rows, strict=True))
         async with self._connections().acquire() as connection:
-            outcomes = await connection.fetchval(_POST_BATCH, *columns)
+            outcomes = await post_batch(connection, list(zip(*rows, strict=True)))
         return [Posted(outcome) for outcome in outcomes]

@@ -1,30 +1,29 @@
-"""SQL of the ledger. The contended part of a posting (balance updates and the audit record) is
-one round trip to the ``ledger_post`` function (migration 0003), the last statement before
-commit, so that row and audit-chain locks are held as briefly as possible.
+"""SQL of the ledger. A posting is one statement: entry, postings, events and the settlement that
+moves the balances and appends the audit record (``ledger_post``, migrations 0003 and 0006),
+settled by that statement or at commit, so row and audit-chain locks are held as briefly as
+possible. Project payments post in batches (``post_batch``, migration 0007).
 
-The statements on the disbursement path run as asyncpg prepared statements on the connection of
-the request's own transaction (``driver``): same transaction, a fraction of the client-side cost
-of building SQLAlchemy statements per request (see bench/README.md)."""
+The posting statement runs as an asyncpg prepared statement on the connection of the request's
+own transaction (``driver``): same transaction, a fraction of the client-side cost of building
+SQLAlchemy statements per request (see bench/README.md)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from pydantic_core import to_json
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.ledger.models import Account, LedgerEntry, LedgerPosting
-from fupin_kit.audit import canonical
 
 
 @dataclass(frozen=True)
 class IdempotentWrite:
-    """The idempotency record a posting reserves in its own statement (kit table
+    """The idempotency record a batched posting reserves in its own statement (kit table
     ``idempotency_keys``), with the response a retry with the same key replays."""
 
     caller: str
@@ -70,21 +69,14 @@ _ACCOUNT_COLUMNS = (
 
 # One statement per posting: the entry, its two postings, its outbox events and its settlement
 # (the balance deltas and audit record, applied by a trigger at the end of the statement or, with
-# $36, when the transaction commits: migration 0006). With an idempotency key ($30-$33) the key's
-# record, response included, is reserved in the same statement, and nothing else is written when
-# the key is already taken: the statement then returns 0 and the caller replays the response.
+# $32, when the transaction commits: migration 0006).
 _POST = (
-    "WITH reserved AS ("
-    " INSERT INTO idempotency_keys (caller, key, request_hash, status_code, response)"
-    " SELECT $30, $31, $32, 201, $33::jsonb WHERE $31::text IS NOT NULL"
-    " ON CONFLICT (caller, key) DO NOTHING RETURNING 1),"
-    " entry AS ("
+    "WITH entry AS ("
     " INSERT INTO ledger_entries (id, kind, booked_on, amount_fen, debit_account_id, "
     "credit_account_id,"
     " debit_region, credit_region, source, year, project_id, household_id, loan_id, allocation_id,"
     " reverses_entry_id, memo, actor)"
-    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17"
-    " WHERE $31::text IS NULL OR EXISTS (SELECT 1 FROM reserved)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     " RETURNING id),"
     " postings AS (INSERT INTO ledger_postings (entry_id, account_id, side, amount_fen, booked_on)"
     " SELECT entry.id, leg.account_id, leg.side, $4, $3 FROM entry,"
@@ -92,55 +84,37 @@ _POST = (
     " events AS (INSERT INTO outbox (event_id, topic, key, event_type, payload)"
     " SELECT e.event_id, e.topic, e.key, e.event_type, e.payload::jsonb FROM entry,"
     " unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[])"
-    " AS e(event_id, topic, key, event_type, payload)),"
-    " settlement AS (INSERT INTO ledger_settlements (entry_id, accounts, deltas, booked_on, actor,"
+    " AS e(event_id, topic, key, event_type, payload))"
+    " INSERT INTO ledger_settlements (entry_id, accounts, deltas, booked_on, actor,"
     " action, details, digest, occurred_at, occurred_text, amount_pointer, date_pointer,"
     " settle_at_commit)"
-    " SELECT entry.id, $23::bigint[], $24::bigint[], $3, $17, $25, $26, $27, $28, $29, $34, $35,"
-    " $36"
-    " FROM entry)"
-    " SELECT count(*) FROM entry"
+    " SELECT entry.id, $23::bigint[], $24::bigint[], $3, $17, $25, $26, $27, $28, $29, $30, $31,"
+    " $32"
+    " FROM entry"
 )
-_ENTRY_COLUMNS = (
-    "id",
-    "kind",
-    "booked_on",
-    "amount",
-    "debit",
-    "credit",
-    "debit_region",
-    "credit_region",
-    "source",
-    "year",
-    "project_id",
-    "household_id",
-    "loan_id",
-    "allocation_id",
-    "reverses",
-    "memo",
-    "actor",
-)
+# Many transfers in one statement that commits by itself (migration 0007): column arrays, one
+# element per transfer; one answer per transfer (NULL: posted).
+_POST_BATCH = "SELECT ledger_post_batch(" + ", ".join(f"${n}" for n in range(1, 34)) + ")"
 _FIND_ACCOUNT = (
     "SELECT id, kind, region_code, source, year, ref_id, normal_side, balance_fen FROM accounts"
     " WHERE kind = $1 AND region_code = $2 AND source = $3 AND year = $4 AND ref_id = $5"
 )
 
 
-class LedgerRepository:
-    def __init__(self, session: AsyncSession | None, connection: Any = None) -> None:
-        self.session = session  # type: ignore[assignment]
-        self._connection = connection
+async def post_batch(connection: Any, columns: list[tuple[Any, ...]]) -> list[str | None]:
+    """``ledger_post_batch`` on a plain asyncpg connection (``fupin_kit.db.DriverConnections``),
+    outside any transaction: each transfer's answer (None: posted; ``used``;
+    ``insufficient:<account>``; ``backdated:<account>``)."""
+    answers: list[str | None] = await connection.fetchval(_POST_BATCH, *columns)
+    return answers
 
-    @classmethod
-    def on_connection(cls, connection: Any) -> LedgerRepository:
-        """Posting only, on a plain asyncpg connection (``fupin_kit.db.DriverConnections``)."""
-        return cls(None, connection)
+
+class LedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def driver(self) -> Any:
-        """The asyncpg connection carrying this session's transaction, or the plain connection
-        this repository was made for."""
-        if self._connection is not None:
-            return self._connection
+        """The asyncpg connection carrying this session's transaction."""
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         return raw.driver_connection
@@ -181,49 +155,36 @@ class LedgerRepository:
 
     async def post(
         self,
-        entry: dict[str, Any],
+        entry: tuple[Any, ...],
         events: list[dict[str, Any]],
         deltas: list[tuple[int, int]],
-        action: str,
-        details: dict[str, Any],
+        audit: tuple[str, str, str, datetime, str],
         *,
         pointers: tuple[str, str] = ("#/body/amount", "#/body/on"),
-        idempotency: IdempotentWrite | None = None,
         settle_at_commit: bool = False,
-    ) -> bool:
-        """Write the entry with its postings, events and settlement (balance deltas, accounts in
-        id order, decreases conditional; the audit record) in one round trip. The settlement is
-        applied by this statement, or by the commit with ``settle_at_commit``, and fails with
+    ) -> None:
+        """Write the entry (``Transfer.entry_values``) with its postings, events and settlement
+        (balance deltas, accounts in id order, decreases conditional; the audit record,
+        ``Transfer.audit_values``) in one round trip. The settlement is applied by this
+        statement, or by the commit with ``settle_at_commit``, and fails with
         ``ledger_sufficient_funds`` or ``ledger_booking_order`` if a balance would go negative
-        or a date is out of order (``pointers``: the request fields those refusals blame).
-
-        Returns False, writing nothing, when ``idempotency`` names a key already used."""
+        or a date is out of order (``pointers``: the request fields those refusals blame)."""
         ordered = sorted(deltas)
-        body = canonical(details)
-        occurred = datetime.now(UTC)
         columns = [
             [str(e[name]) for e in events] for name in ("event_id", "topic", "key", "event_type")
         ]
-        payloads = [
-            json.dumps(e["payload"], separators=(",", ":"), ensure_ascii=False) for e in events
-        ]
-        written: int = await (await self.driver()).fetchval(
+        payloads = [to_json(e["payload"]).decode() for e in events]
+        await (await self.driver()).execute(
             _POST,
-            *[entry[c] for c in _ENTRY_COLUMNS],
+            *entry,
             *columns,
             payloads,
             [a for a, _ in ordered],
             [d for _, d in ordered],
-            action,
-            body,
-            hashlib.sha256(body.encode()).hexdigest(),
-            occurred,
-            occurred.isoformat(),
-            *(idempotency.parameters() if idempotency else (None, None, None, None)),
+            *audit,
             *pointers,
             settle_at_commit,
         )
-        return written == 1
 
     async def entry(self, entry_id: str) -> LedgerEntry | None:
         return await self.session.get(LedgerEntry, entry_id)

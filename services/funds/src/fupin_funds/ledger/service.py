@@ -3,9 +3,10 @@ settlement in one statement; the balances and the audit record settle at commit)
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -16,12 +17,8 @@ from fupin_events.values import from_fen
 from fupin_funds.common.vocabulary import CREDIT_NORMAL, AccountKind, EntryKind
 from fupin_funds.ledger.models import LedgerEntry
 from fupin_funds.ledger.refusals import ledger_refusal
-from fupin_funds.ledger.repository import (
-    AccountKey,
-    AccountRef,
-    IdempotentWrite,
-    LedgerRepository,
-)
+from fupin_funds.ledger.repository import AccountKey, AccountRef, LedgerRepository
+from fupin_kit.audit import canonical
 from fupin_kit.outbox import outbox_row
 
 
@@ -71,6 +68,44 @@ class Transfer:
             (self.from_account.id, delta(self.from_account, "credit")),
         ]
 
+    def entry_values(self) -> tuple[Any, ...]:
+        """The ``ledger_entries`` row, in the order the posting statements take it (id, kind,
+        booked on, amount, debit and credit accounts and regions, source, year, project,
+        household, loan, allocation, reversed entry, memo, actor)."""
+        to_, from_ = self.to_account, self.from_account
+        return (
+            self.entry_id,
+            str(self.kind),
+            self.booked_on,
+            self.amount_fen,
+            to_.id,
+            from_.id,
+            to_.region_code,
+            from_.region_code,
+            self.source or to_.source or from_.source,
+            self.year or to_.year or from_.year,
+            self.project_id,
+            self.household_id,
+            self.loan_id,
+            self.allocation_id,
+            self.reverses_entry_id,
+            self.memo,
+            self.actor,
+        )
+
+    def audit_values(self) -> tuple[str, str, str, datetime, str]:
+        """The audit record's action, details (canonical JSON), digest and time (and its text,
+        which the chain hashes)."""
+        details = canonical(self.audit_details())
+        occurred = datetime.now(UTC)
+        return (
+            f"ledger.{self.kind}",
+            details,
+            hashlib.sha256(details.encode()).hexdigest(),
+            occurred,
+            occurred.isoformat(),
+        )
+
     def audit_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {
             "kind": str(self.kind),
@@ -91,11 +126,6 @@ class Ledger:
         self.session = session
         self.repository = repository or LedgerRepository(session)
 
-    @classmethod
-    def on_connection(cls, connection: Any) -> Ledger:
-        """A ledger that only posts, on a plain asyncpg connection outside the ORM session."""
-        return cls(None, LedgerRepository.on_connection(connection))  # type: ignore[arg-type]
-
     async def account(self, key: AccountKey) -> AccountRef:
         return await self.repository.get_or_create(key, normal_side(key.kind))
 
@@ -115,45 +145,21 @@ class Ledger:
         transfer: Transfer,
         amount_pointer: str = "#/body/amount",
         date_pointer: str = "#/body/on",
-        idempotency: IdempotentWrite | None = None,
         settle_at_commit: bool = False,
-    ) -> bool:
+    ) -> None:
         """Write the entry, its postings, events and settlement in one statement; the settlement
         moves the balances (decreases conditional, so no balance ever goes below zero) and
         appends the audit record. It runs within this statement, or with ``settle_at_commit``
         (commands that read no balance afterwards) when the transaction commits, so the
         contended row and audit locks are held only while the commit runs. A refusal raises
-        InsufficientFunds / BackdatedPosting, here or from the commit (see ``refusals``).
-
-        Returns False, writing nothing, when ``idempotency`` names a key already used."""
-        to_, from_ = transfer.to_account, transfer.from_account
+        InsufficientFunds / BackdatedPosting, here or from the commit (see ``refusals``)."""
         try:
-            return await self.repository.post(
-                {
-                    "id": transfer.entry_id,
-                    "kind": str(transfer.kind),
-                    "booked_on": transfer.booked_on,
-                    "amount": transfer.amount_fen,
-                    "debit": to_.id,
-                    "credit": from_.id,
-                    "debit_region": to_.region_code,
-                    "credit_region": from_.region_code,
-                    "source": transfer.source or to_.source or from_.source,
-                    "year": transfer.year or to_.year or from_.year,
-                    "project_id": transfer.project_id,
-                    "household_id": transfer.household_id,
-                    "loan_id": transfer.loan_id,
-                    "allocation_id": transfer.allocation_id,
-                    "reverses": transfer.reverses_entry_id,
-                    "memo": transfer.memo,
-                    "actor": transfer.actor,
-                },
+            await self.repository.post(
+                transfer.entry_values(),
                 transfer.events,
                 transfer.deltas(),
-                f"ledger.{transfer.kind}",
-                transfer.audit_details(),
+                transfer.audit_values(),
                 pointers=(amount_pointer, date_pointer),
-                idempotency=idempotency,
                 settle_at_commit=settle_at_commit,
             )
         except asyncpg.CheckViolationError as exc:

@@ -19,11 +19,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from fupin_kit.auth import Caller
-from fupin_kit.lean import parse_json_body
+from fupin_kit.lean import Answer, LeanEndpoint, LeanRoute, parse_json_body
 from fupin_registry.eligibility.dependencies import authorize, running
 from fupin_registry.eligibility.handlers import answer_batch, answer_one
 from fupin_registry.eligibility.runtime import EligibilityRuntime
@@ -31,62 +31,38 @@ from fupin_registry.eligibility.schemas import EligibilityBatchCreate, Eligibili
 
 Operation = Callable[[EligibilityRuntime, Caller, Any], Awaitable[bytes]]
 
-_JSON_HEADERS = (b"content-type", b"application/json")
 
-
-class EligibilityEndpoint:
-    """One POST operation as a plain ASGI app: authorize, parse, answer."""
+class EligibilityEndpoint(LeanEndpoint):
+    """One POST operation as a plain ASGI app (``fupin_kit.lean.LeanEndpoint``): authorize,
+    parse, answer."""
 
     def __init__(self, model: type[BaseModel], operation: Operation) -> None:
+        super().__init__(self._answer)
         self.model = model
         self.operation = operation
-        self.route: Route | None = None  # set by ``fast_routes``
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self.route  # the request metrics are labelled by its path template
-        runtime = running(scope["app"].state)
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        caller = authorize(runtime, authorization)
-        scope.setdefault("state", {})["caller"] = caller  # what request.state.caller reads
-        parsed = parse_json_body(self.model, await _read_body(receive))
-        answer = await self.operation(runtime, caller, parsed)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [_JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    # The kit's body guard has already read (and bounded) the body; this drains its replay.
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    async def _answer(self, request: Request) -> Answer:
+        runtime = running(request.app.state)
+        caller = authorize(runtime, request.headers.get("authorization"))
+        request.state.caller = caller
+        parsed = parse_json_body(self.model, await request.body())
+        return 200, await self.operation(runtime, caller, parsed), {}
 
 
 def fast_routes(prefix: str = "/v1/eligibility") -> list[Route]:
-    routes = []
-    for path, model, operation in (
-        ("/checks", EligibilityCheckCreate, answer_one),
-        ("/checks/batch", EligibilityBatchCreate, answer_batch),
-    ):
-        endpoint = EligibilityEndpoint(model, operation)
-        endpoint.route = Route(prefix + path, endpoint, methods=["POST"], include_in_schema=False)
-        routes.append(endpoint.route)
-    return routes
+    """Lean routes label the request metrics with their path template, like any route."""
+    return [
+        LeanRoute(
+            prefix + path,
+            EligibilityEndpoint(model, operation),
+            methods=["POST"],
+            include_in_schema=False,
+        )
+        for path, model, operation in (
+            ("/checks", EligibilityCheckCreate, answer_one),
+            ("/checks/batch", EligibilityBatchCreate, answer_batch),
+        )
+    ]
 
 
 def install_fast_routes(app: FastAPI) -> None:

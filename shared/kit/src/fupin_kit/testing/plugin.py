@@ -10,26 +10,15 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from fupin_kit.auth import issue_token
+from fupin_kit.auth import issue_token, new_signing_keys
 
 
 @pytest.fixture(scope="session")
 def signing_keys() -> tuple[str, str]:
     """An Ed25519 key pair made for this test run: (private PEM, public PEM)."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return new_signing_keys()
 
 
 @pytest.fixture(scope="session")
