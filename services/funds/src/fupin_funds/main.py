@@ -1,12 +1,10 @@
 """fupin funds service (port 8102)."""
 
-from fastapi import FastAPI
-
 from fupin_funds.allocations.router import factors as allocation_factors
 from fupin_funds.allocations.router import router as allocations
 from fupin_funds.announcements.router import public as public_notice
 from fupin_funds.announcements.router import router as objections
-from fupin_funds.common.admission import MoneyCommandAdmission
+from fupin_funds.common.admission import MoneyCommandAdmission, MoneyGate
 from fupin_funds.config import Settings
 from fupin_funds.consumers import build_consumers
 from fupin_funds.disbursements.payments import PaymentContexts
@@ -24,10 +22,10 @@ from fupin_funds.projects.router import router as projects
 from fupin_funds.regions.router import router as regions
 from fupin_funds.supervision.router import router as supervision
 from fupin_kit.app import create_service_app
-from fupin_kit.lean import install_lean_route
+from fupin_kit.lean import ServiceApp
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings()
     app = create_service_app(
         settings,
@@ -55,8 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         consumers=build_consumers,
     )
-    app.add_middleware(MoneyCommandAdmission, limit=settings.money_command_concurrency)
-    install_lean_route(app, "/v1/projects/{project_id}/payments", pay_from_project_lean, "POST")
+    # One gate: the express route runs the same middlewares, so it shares the bulkhead.
+    app.add_middleware(MoneyCommandAdmission, gate=MoneyGate(settings.money_command_concurrency))
+    app.add_express_route("/v1/projects/{project_id}/payments", pay_from_project_lean, "POST")
     # Postings settle at commit; a refusal there is answered like one at posting time.
     app.state.integrity_problems = [ledger_refusal]
     # Connections are looked up at each call: tests swap app.state.driver_connections.

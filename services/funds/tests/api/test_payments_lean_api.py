@@ -1,10 +1,11 @@
-"""Payments from a project are served by a lean route in front of the documented FastAPI route:
-the same validation, errors, idempotency and ledger effects, and still in the OpenAPI document."""
+"""Payments from a project are served by an express route in front of the middleware stack: the
+same middlewares, validation, errors, idempotency and ledger effects, and the operation is still
+in the OpenAPI document."""
 
 import pytest
 from funds_testkit import after_notice, announced_project, assert_problem, open_fund
 
-from fupin_kit.lean import LeanRoute
+from fupin_kit.lean import ExpressLane
 
 
 async def funded_project(client, amount: str = "100.00") -> tuple[str, int, str]:
@@ -23,9 +24,9 @@ async def balance(client, account: int) -> str:
     return (await client.get(f"/v1/accounts/{account}")).json()["balance"]
 
 
-async def test_the_lean_route_serves_payments_and_the_operation_stays_documented(app, client):
-    first = app.router.routes[0]
-    assert isinstance(first, LeanRoute) and first.path == "/v1/projects/{project_id}/payments"
+async def test_the_express_route_serves_payments_and_the_operation_stays_documented(app, client):
+    [route] = app.express_routes
+    assert (route.method, route.path) == ("POST", "/v1/projects/{project_id}/payments")
     operation = app.openapi()["paths"]["/v1/projects/{project_id}/payments"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "ProjectPaymentCreate"
@@ -37,6 +38,8 @@ async def test_the_lean_route_serves_payments_and_the_operation_stays_documented
     assert paid.status_code == 201, paid.text
     assert paid.json()["amount"] == "1.00" and paid.json()["kind"] == "project_payment"
     assert await balance(client, account) == "99.00"
+    assert isinstance(app.middleware_stack, ExpressLane)
+    assert paid.headers["x-request-id"]  # the app's own middlewares wrap the express route
     metrics = (await client.get("/metrics")).text
     assert 'route="/v1/projects/{project_id}/payments"' in metrics
 

@@ -1,8 +1,7 @@
 """fupin registry service (port 8101): the household register (建档立卡)."""
 
-from fastapi import FastAPI
-
 from fupin_kit.app import create_service_app
+from fupin_kit.lean import ServiceApp
 from fupin_registry.config import Settings
 from fupin_registry.consumers import build_consumers
 from fupin_registry.crosscheck.router import router as crosscheck_router
@@ -32,7 +31,7 @@ error is `application/problem+json`.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings or Settings()
     app = create_service_app(
         settings,
@@ -53,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_startup=[warm_region_directory, start_eligibility, start_dci],
         on_shutdown=[stop_dci, stop_eligibility],
     )
-    # Bank checks are served by raw ASGI endpoints ahead of every route (the declared
+    # Bank checks are served as express routes in front of the middleware stack (the declared
     # eligibility routes above stay for the OpenAPI document).
     install_fast_routes(app)
     app.state.privacy = Privacy(settings)

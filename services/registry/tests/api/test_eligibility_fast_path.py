@@ -1,11 +1,10 @@
-"""The eligibility hot path: requests are served by the raw ASGI endpoints placed first, with
-the same errors the framework path gives; the OpenAPI document still describes both
-operations, and the declared routes answer the same when the fast endpoints are absent."""
+"""The eligibility hot path: requests are served by the express routes in front of the
+middleware stack, with the same errors the framework path gives; the OpenAPI document still
+describes both operations, and the declared routes answer the same without the express routes."""
 
 import uuid
 
 import pytest
-from starlette.routing import Route
 
 from fupin_kit.testing.plugin import api_client, bearer
 from fupin_registry.eligibility.endpoint import EligibilityEndpoint
@@ -22,28 +21,20 @@ def bank(make_token):
     return bearer(make_token("22", scopes=[SCOPE], client_id=f"bank-{uuid.uuid4().hex[:6]}"))
 
 
-def fast_routes(app) -> list[Route]:
-    return [
-        r
-        for r in app.router.routes
-        if isinstance(r, Route) and isinstance(r.endpoint, EligibilityEndpoint)
-    ]
-
-
 async def test_checks_are_served_by_the_fast_endpoints(settings, bank, engine):
     app = create_app(settings)
-    routes = fast_routes(app)
-    assert [r.path for r in routes] == [CHECKS, BATCH]
-    assert app.router.routes[:2] == routes  # ahead of every other route
+    routes = app.express_routes
+    assert [(r.method, r.path) for r in routes] == [("POST", CHECKS), ("POST", BATCH)]
+    assert all(isinstance(r.endpoint, EligibilityEndpoint) for r in routes)
     served: list[str] = []
     for route in routes:
-        inner = route.app
+        inner = route.endpoint
 
         async def spy(scope, receive, send, inner=inner):
             served.append(scope["path"])
             await inner(scope, receive, send)
 
-        route.app = spy
+        route.endpoint = spy
     person = resident_id(adult())
     await seed_household(engine, Privacy(settings), members=[(person, True)])
     async with api_client(app) as client:
@@ -97,7 +88,7 @@ async def test_bad_input_is_the_same_problem_on_both_paths(
 ):
     app = create_app(settings)
     if not fast:
-        app.router.routes[:] = [r for r in app.router.routes if r not in fast_routes(app)]
+        app.express_routes.clear()
     async with api_client(app) as client:
         response = await client.post(path, json=body, headers=bank)
     assert response.status_code == 422
@@ -141,7 +132,7 @@ async def test_auth_comes_before_parsing(settings, make_token):
 
 async def test_declared_routes_answer_the_same_without_the_fast_endpoints(settings, bank, engine):
     app = create_app(settings)
-    app.router.routes[:] = [r for r in app.router.routes if r not in fast_routes(app)]
+    app.express_routes.clear()
     person = resident_id(adult())
     await seed_household(engine, Privacy(settings), members=[(person, True)])
     async with api_client(app) as client:

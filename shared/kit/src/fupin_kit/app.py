@@ -20,6 +20,7 @@ from fupin_kit.auth import TokenVerifier
 from fupin_kit.db import DriverConnections, create_engine, create_sessionmaker
 from fupin_kit.errors import install_handlers
 from fupin_kit.inbox import EventConsumer
+from fupin_kit.lean import ServiceApp
 from fupin_kit.logging import configure_logging, get_logger
 from fupin_kit.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from fupin_kit.problems import PROBLEM_MEDIA_TYPE
@@ -106,7 +107,7 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
-) -> FastAPI:
+) -> ServiceApp:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
@@ -148,7 +149,7 @@ def create_service_app(
             if owns_engine:
                 await engine.dispose()
 
-    app = FastAPI(
+    app = ServiceApp(
         title=title,
         description=description,
         version=version,

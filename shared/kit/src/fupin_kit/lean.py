@@ -1,40 +1,148 @@
-"""Lean routes for the few hot commands: a plain Starlette route placed in front of the FastAPI
-route that documents the same operation.
+"""Express routes for the few hot commands: plain ASGI endpoints served in front of the app's
+middleware stack, while the FastAPI route that documents the same operation stays in the OpenAPI
+document (and serves it wherever the express route is not installed).
 
-FastAPI's per-request machinery (dependency graph, parameter and response-model handling) costs
-about as much as a whole simple request. A lean route keeps everything that matters: the kit's
-middlewares (request id, metrics, body guard), its exception handlers (every error is
-problem+json), bearer-token checks, request validation by the same pydantic model with the same
-error pointers, but resolves them with plain calls. The FastAPI route stays in the OpenAPI
-document and serves the operation wherever the lean route is not installed.
+FastAPI's per-request machinery (the framework's own middlewares, exception wrappers, route
+matching over every route, dependency graph, parameter and response-model handling) costs more
+than a whole simple request. An express route keeps everything that matters: the app's own
+middlewares (request id, metrics, body guard, and whatever the service adds) in the same order
+and with the same settings, its exception handlers (every error is problem+json, an unexpected
+one a logged 500), bearer-token checks, request validation by the same pydantic model with the
+same error pointers; it only resolves them with plain calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from re import Pattern
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette._exception_handler import _lookup_exception_handler
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fupin_kit.problems import Unprocessable
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-class LeanRoute(Route):
-    """A Starlette route that also records itself as the matched route (the metrics label)."""
+@dataclass
+class ExpressRoute:
+    """``method path`` served by ``endpoint`` ahead of the middleware stack. ``path`` is a
+    Starlette path template; it is also the route's metrics label."""
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        match, child_scope = super().matches(scope)
-        if match is not Match.NONE:
-            child_scope["route"] = self
-        return match, child_scope
+    method: str
+    path: str
+    endpoint: ASGIApp
+    pattern: Pattern[str] = field(init=False)
+    convertors: dict[str, Any] = field(init=False)
+    pipeline: ASGIApp | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.pattern, _, self.convertors = compile_path(self.path)
+
+    def path_params(self, path: str) -> dict[str, Any] | None:
+        found = self.pattern.match(path)
+        if found is None:
+            return None
+        return {
+            name: self.convertors[name].convert(value) for name, value in found.groupdict().items()
+        }
+
+
+class ProblemBoundary:
+    """What the framework's exception layers do for a route, in one wrapper: an exception the
+    endpoint raises before answering is answered by the app's handler for it (by class, most
+    specific first); one without a handler, or raised after the answer started, propagates."""
+
+    def __init__(self, app: ASGIApp, handlers: dict[Any, Callable[..., Any]]) -> None:
+        self.app = app
+        self.handlers = {key: value for key, value in handlers.items() if not isinstance(key, int)}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sender)
+        except Exception as exc:
+            handler = _lookup_exception_handler(self.handlers, exc)
+            if handler is None or started:
+                raise
+            request = Request(scope, receive)
+            if is_async_callable(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            await response(scope, receive, sender)
+
+
+class ExpressLane:
+    """The outermost layer of an app with express routes: a request for one of them runs the
+    app's own middlewares around ``ProblemBoundary`` and the endpoint; any other request goes
+    down the app's full stack."""
+
+    def __init__(
+        self,
+        stack: ASGIApp,
+        routes: Sequence[ExpressRoute],
+        middleware: Sequence[Middleware],
+        handlers: dict[Any, Callable[..., Any]],
+    ) -> None:
+        self.stack = stack
+        self.routes: dict[str, list[ExpressRoute]] = {}
+        for route in routes:
+            pipeline: ASGIApp = ProblemBoundary(route.endpoint, handlers)
+            for cls, args, kwargs in reversed(middleware):
+                pipeline = cls(pipeline, *args, **kwargs)
+            route.pipeline = pipeline
+            self.routes.setdefault(route.method, []).append(route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self.routes.get(scope["method"], ()):
+                params = route.path_params(scope["path"])
+                if params is not None:
+                    scope["path_params"] = params
+                    scope["route"] = route
+                    assert route.pipeline is not None
+                    await route.pipeline(scope, receive, send)
+                    return
+        await self.stack(scope, receive, send)
+
+
+class ServiceApp(FastAPI):
+    """A FastAPI app that can serve express routes (``add_express_route``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.express_routes: list[ExpressRoute] = []
+
+    def add_express_route(self, path: str, endpoint: ASGIApp, method: str = "POST") -> None:
+        if self.middleware_stack is not None:
+            raise RuntimeError("express routes are added before the app serves its first request")
+        self.express_routes.append(ExpressRoute(method, path, endpoint))
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if not self.express_routes:
+            return stack
+        return ExpressLane(
+            stack, self.express_routes, self.user_middleware, dict(self.exception_handlers)
+        )
 
 
 Answer = tuple[int, bytes, dict[str, str]]  # status, JSON body, extra headers
@@ -65,16 +173,6 @@ class LeanEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-def install_lean_route(
-    app: FastAPI,
-    path: str,
-    endpoint: Callable[[Request], Awaitable[Response]] | LeanEndpoint,
-    method: str,
-) -> None:
-    """Serve ``method path`` with ``endpoint`` ahead of every other route of ``app``."""
-    app.router.routes.insert(0, LeanRoute(path, endpoint, methods=[method]))
 
 
 async def json_body(request: Request, model: type[Model]) -> Model:

@@ -20,11 +20,24 @@ MONEY_COMMANDS = re.compile(
 )
 
 
-class MoneyCommandAdmission:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
+class MoneyGate:
+    """The bulkhead itself, shared by every layer that admits money commands in one app."""
+
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self._semaphore: asyncio.Semaphore | None = None
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._semaphore is None:  # created on the serving loop
+            self._semaphore = asyncio.Semaphore(self.limit)
+        return self._semaphore
+
+
+class MoneyCommandAdmission:
+    def __init__(self, app: ASGIApp, gate: MoneyGate) -> None:
+        self.app = app
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -34,7 +47,5 @@ class MoneyCommandAdmission:
         ):
             await self.app(scope, receive, send)
             return
-        if self._semaphore is None:  # created on the serving loop
-            self._semaphore = asyncio.Semaphore(self.limit)
-        async with self._semaphore:
+        async with self.gate.semaphore:
             await self.app(scope, receive, send)

@@ -60,7 +60,8 @@ class Posted:
 
 
 def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, ...]:
-    """One transfer as a row of ``ledger_post_batch``'s column arrays."""
+    """One transfer as a row of ``post_batch``'s JSON document (``ledger_post_batch``'s column
+    order)."""
     assert len(transfer.events) <= 1, "a batched transfer carries at most one event"
     (_, debit_delta), (_, credit_delta) = transfer.deltas()
     event = transfer.events[0] if transfer.events else None
@@ -75,7 +76,7 @@ def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, 
                 str(event["topic"]),
                 str(event["key"]),
                 str(event["event_type"]),
-                to_json(event["payload"]).decode(),  # compact, UTF-8: what jsonb reads
+                to_json(event["payload"]).decode(),  # compact: what jsonb reads
             )
             if event
             else (None,) * 5
@@ -112,5 +113,5 @@ class PostingBatches:
 
     async def _post(self, rows: Sequence[tuple[Any, ...]]) -> list[Posted]:
         async with self._connections().acquire() as connection:
-            outcomes = await post_batch(connection, list(zip(*rows, strict=True)))
+            outcomes = await post_batch(connection, to_json(rows).decode())
         return [Posted(outcome) for outcome in outcomes]

@@ -92,20 +92,66 @@ _POST = (
     " $32"
     " FROM entry"
 )
-# Many transfers in one statement that commits by itself (migration 0007): column arrays, one
-# element per transfer; one answer per transfer (NULL: posted).
-_POST_BATCH = "SELECT ledger_post_batch(" + ", ".join(f"${n}" for n in range(1, 34)) + ")"
+# Many transfers in one statement that commits by itself (migration 0007), one answer per
+# transfer (NULL: posted). The transfers travel as ONE JSON array of rows that PostgreSQL unpacks
+# into the function's column arrays: encoding 33 typed arrays element by element cost the API
+# process five times the CPU of encoding the same rows as JSON. Each row is an array of the
+# columns below, in this order (the function's parameter order).
+_BATCH_COLUMNS = (
+    ("caller", "text"),
+    ("key", "text"),
+    ("request_hash", "text"),
+    ("response", "text"),
+    ("id", "text"),
+    ("kind", "text"),
+    ("booked_on", "date"),
+    ("amount", "bigint"),
+    ("debit", "bigint"),
+    ("credit", "bigint"),
+    ("debit_region", "text"),
+    ("credit_region", "text"),
+    ("source", "text"),
+    ("year", "integer"),
+    ("project", "text"),
+    ("household", "text"),
+    ("loan", "text"),
+    ("allocation", "text"),
+    ("reverses", "text"),
+    ("memo", "text"),
+    ("actor", "text"),
+    ("debit_delta", "bigint"),
+    ("credit_delta", "bigint"),
+    ("event_id", "text"),
+    ("topic", "text"),
+    ("event_key", "text"),
+    ("event_type", "text"),
+    ("payload", "text"),
+    ("action", "text"),
+    ("details", "text"),
+    ("digest", "text"),
+    ("occurred", "timestamptz"),
+    ("occurred_text", "text"),
+)
+_BATCH_ARRAYS = ", ".join(
+    f"coalesce(array_agg((r.item->>{at})::{kind} ORDER BY r.at), '{{}}')"
+    for at, (_, kind) in enumerate(_BATCH_COLUMNS)
+)
+_POST_BATCH = (
+    f"SELECT ledger_post_batch({_BATCH_ARRAYS})"  # noqa: S608 (constants only)
+    " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(item, at)"
+)
 _FIND_ACCOUNT = (
     "SELECT id, kind, region_code, source, year, ref_id, normal_side, balance_fen FROM accounts"
     " WHERE kind = $1 AND region_code = $2 AND source = $3 AND year = $4 AND ref_id = $5"
 )
 
 
-async def post_batch(connection: Any, columns: list[tuple[Any, ...]]) -> list[str | None]:
+async def post_batch(connection: Any, rows: str) -> list[str | None]:
     """``ledger_post_batch`` on a plain asyncpg connection (``fupin_kit.db.DriverConnections``),
-    outside any transaction: each transfer's answer (None: posted; ``used``;
-    ``insufficient:<account>``; ``backdated:<account>``)."""
-    answers: list[str | None] = await connection.fetchval(_POST_BATCH, *columns)
+    outside any transaction. ``rows`` is a JSON array of rows, each an array of the values of
+    ``_BATCH_COLUMNS`` in order. Each transfer's answer: None (posted), ``used``,
+    ``insufficient:<account>`` or ``backdated:<account>``."""
+    answers: list[str | None] = await connection.fetchval(_POST_BATCH, rows)
     return answers
 
 

@@ -1,12 +1,12 @@
-"""The hot path: both POST operations served by raw ASGI endpoints placed before every route.
+"""The hot path: both POST operations served as express routes (``fupin_kit.lean``).
 
-A bank check is small and frequent, and FastAPI's per-request machinery (route matching over
-the registry's many routes, dependency solving, request and response model validation)
-costs more CPU than the lookup and the audit record together. These endpoints sit first in
-the app's routes, so the kit's ASGI middlewares (request id, metrics, body guard) and its
-exception handlers still apply; the body is parsed by the same pydantic models in one
-``model_validate_json`` call, invalid input raises the same ``RequestValidationError`` the kit
-turns into a 422 problem naming each field, and the answer is written as ready bytes.
+A bank check is small and frequent, and FastAPI's per-request machinery (its own middlewares,
+route matching over the registry's many routes, dependency solving, request and response model
+validation) costs more CPU than the lookup and the audit record together. Express routes are
+served in front of the middleware stack, wrapped in the app's own middlewares (request id,
+metrics, body guard) and exception handlers; the body is parsed by the same pydantic models in
+one ``model_validate_json`` call, invalid input raises the same ``RequestValidationError`` the
+kit turns into a 422 problem naming each field, and the answer is written as ready bytes.
 
 The declared routes in ``router.py`` stay for the OpenAPI document (and serve the same
 operations through ``handlers.py`` if these endpoints are not installed).
@@ -17,13 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.routing import Route
 
 from fupin_kit.auth import Caller
-from fupin_kit.lean import Answer, LeanEndpoint, LeanRoute, parse_json_body
+from fupin_kit.lean import Answer, LeanEndpoint, ServiceApp, parse_json_body
 from fupin_registry.eligibility.dependencies import authorize, running
 from fupin_registry.eligibility.handlers import answer_batch, answer_one
 from fupin_registry.eligibility.runtime import EligibilityRuntime
@@ -49,22 +47,13 @@ class EligibilityEndpoint(LeanEndpoint):
         return 200, await self.operation(runtime, caller, parsed), {}
 
 
-def fast_routes(prefix: str = "/v1/eligibility") -> list[Route]:
-    """Lean routes label the request metrics with their path template, like any route."""
-    return [
-        LeanRoute(
-            prefix + path,
-            EligibilityEndpoint(model, operation),
-            methods=["POST"],
-            include_in_schema=False,
-        )
-        for path, model, operation in (
-            ("/checks", EligibilityCheckCreate, answer_one),
-            ("/checks/batch", EligibilityBatchCreate, answer_batch),
-        )
-    ]
+FAST_ROUTES = (
+    ("/checks", EligibilityCheckCreate, answer_one),
+    ("/checks/batch", EligibilityBatchCreate, answer_batch),
+)
 
 
-def install_fast_routes(app: FastAPI) -> None:
-    """Put the eligibility endpoints before every other route (routes match in order)."""
-    app.router.routes[0:0] = fast_routes()
+def install_fast_routes(app: ServiceApp, prefix: str = "/v1/eligibility") -> None:
+    """Serve both operations as express routes (the path templates label the metrics)."""
+    for path, model, operation in FAST_ROUTES:
+        app.add_express_route(prefix + path, EligibilityEndpoint(model, operation), "POST")
