@@ -122,7 +122,7 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     from fastapi import FastAPI
 
     from fupin_kit.db import hot_path_settings, keep_session
-    from fupin_registry.eligibility.repository import FIND_MANY
+    from fupin_registry.eligibility.repository import FIND_MANY, packed_keys
 
     dsn = os.environ["ELIGIBILITY_BENCH_DSN"]
     key = base64.b64decode(os.environ["ELIGIBILITY_BENCH_INDEX_KEY"])
@@ -157,7 +157,7 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     async def check_batch(body: Batch) -> dict[str, object]:
         indexes = [index(i.id_number) for i in body.items]
         async with pools["db"].acquire() as conn:
-            rows = await conn.fetch(FIND_MANY, list(set(indexes)), "22")
+            rows = await conn.fetch(FIND_MANY, packed_keys(list(set(indexes))), "22")
         found = {bytes(r[4]): r[1] for r in rows}  # (active, status, exited_on, village, key)
         return {"items": [{"found": i in found, "status": found.get(i)} for i in indexes]}
 

@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+
 from fupin_kit.testing.service import service_fixtures
 from fupin_registry.config import Settings
 from fupin_registry.main import create_app
@@ -12,3 +15,19 @@ globals().update(
         service_dir=Path(__file__).resolve().parents[1],
     )
 )
+
+
+@pytest.fixture
+async def requires_lz4(engine) -> None:
+    """Skips a test about lz4 compression on a PostgreSQL built without it."""
+    async with engine.connect() as conn:
+        has_lz4 = (
+            await conn.execute(
+                text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                    " WHERE name = 'default_toast_compression'"
+                )
+            )
+        ).scalar_one()
+    if not has_lz4:
+        pytest.skip("this PostgreSQL is built without lz4")

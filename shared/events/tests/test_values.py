@@ -71,12 +71,22 @@ def test_region_codes_and_jurisdiction():
             )
 
 
-def test_check_character_agrees_with_the_digit_by_digit_definition():
+@pytest.mark.parametrize("kept", [100_000, 1, 0], ids=["cached", "cache-full", "no-cache"])
+def test_check_character_agrees_with_the_digit_by_digit_definition(monkeypatch, kept):
+    from fupin_events import values
+
+    # The area and birth-date parts are looked up when kept and summed when not: the same.
+    monkeypatch.setattr(values, "_PART_SUMS_KEPT", kept)
+    monkeypatch.setattr(values, "_AREA_SUMS", {})
+    monkeypatch.setattr(values, "_BIRTH_SUMS", {})
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    for number in range(0, 10**17, 7_654_321_987_653):
-        first17 = f"{number:017d}"
-        total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
-        assert id_check_character(first17) == "10X98765432"[total % 11]
+    numbers = [f"{number:017d}" for number in range(0, 10**17, 7_654_321_987_653)]
+    for _ in range(2):
+        for first17 in numbers:
+            total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
+            assert id_check_character(first17) == "10X98765432"[total % 11]
+    assert len(values._AREA_SUMS) == min(kept, len({n[:6] for n in numbers}))
+    assert len(values._BIRTH_SUMS) == min(kept, len({n[6:14] for n in numbers}))
     with pytest.raises(ValueError):
         id_check_character("１" * 17)
 

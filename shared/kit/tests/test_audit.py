@@ -79,3 +79,64 @@ async def test_verify_finds_edited_and_deleted_rows(engine, database_url, statem
         await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
         await conn.execute(text("DELETE FROM audit_log"))
         await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
+
+
+async def test_one_statement_appends_link_into_the_same_chain(engine, database_url):
+    """``append_many_at_once`` (the server function) and ``AuditTrail.append_many`` write the
+    same chain: concurrent appends from both stay linear and verify, non-ASCII details
+    included, and the hashes returned are the stored ones."""
+    import asyncio
+    import hashlib
+    import json
+
+    import asyncpg
+
+    from fupin_kit.audit import append_many_at_once, canonical
+
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connections = [await asyncpg.connect(dsn) for _ in range(3)]
+    try:
+
+        def records(writer: int, round_: int) -> list[AuditRecord]:
+            return [
+                AuditRecord(
+                    f"client:bank-{writer}",
+                    "eligibility.check",
+                    "member",
+                    f"{writer}-{round_}-{i}",
+                    {"purpose": "贴息贷款", "quote": 'a "b"\\c', "n": i, "ok": True, "x": None},
+                )
+                for i in range(3)
+            ]
+
+        async def writer(index: int) -> list[str]:
+            hashes: list[str] = []
+            for round_ in range(5):
+                if index == 0:  # the ORM path, interleaved
+                    async with engine.begin() as conn:
+                        hashes += await AuditTrail(conn).append_many(records(index, round_))
+                else:
+                    hashes += await append_many_at_once(connections[index], records(index, round_))
+            return hashes
+
+        returned = await asyncio.gather(*(writer(i) for i in range(3)))
+        assert await append_many_at_once(connections[1], []) == []
+    finally:
+        for connection in connections:
+            await connection.close()
+    async with engine.connect() as conn:
+        assert (await verify_chain(conn)).ok
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT object_id, details::text AS details, digest, hash FROM audit_log"
+                    " WHERE action = 'eligibility.check' AND object_type = 'member'"
+                )
+            )
+        ).all()
+    stored = {row.hash: row for row in rows}
+    assert all(h in stored for hashes in returned for h in hashes)
+    assert len(stored) == 45
+    for row in rows:
+        details = canonical(json.loads(row.details))
+        assert row.digest == hashlib.sha256(details.encode()).hexdigest()

@@ -204,3 +204,20 @@ async def test_a_command_commits_before_its_response_is_sent(settings, make_toke
         event.remove(Session, "after_commit", committed)
     assert response.status_code == 201, response.text
     assert order == ["commit", "response"]
+
+
+async def test_a_running_service_collects_its_young_objects_less_often(settings):
+    """The collector's youngest generation runs every ``gc_young_threshold`` allocations while
+    the app serves (startup objects are frozen out of its reach); Python's thresholds come back
+    when it stops."""
+    import gc
+
+    from asgi_lifespan import LifespanManager
+    from sample_app import create_app
+
+    before = gc.get_threshold()
+    app = create_app(settings.model_copy(update={"gc_young_threshold": 12_345}))
+    async with LifespanManager(app):
+        assert gc.get_threshold() == (12_345, *before[1:])
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before

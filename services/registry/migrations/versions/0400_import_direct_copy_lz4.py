@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from fupin_kit.migrations import compress_with_lz4, default_compression
+
 revision = "0400"
 down_revision = "0300"
 branch_labels = None
@@ -24,29 +26,14 @@ depends_on = None
 COMPRESSED = (("household_versions", "snapshot"), ("outbox", "payload"))
 
 
-def _has_lz4() -> bool:
-    bind = op.get_bind()
-    return bool(
-        bind.execute(
-            sa.text(
-                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
-                " WHERE name = 'default_toast_compression'"
-            )
-        ).scalar()
-    )
-
-
 def upgrade() -> None:
     op.drop_table("import_staged_members")
     op.drop_table("import_staged_households")
-    if _has_lz4():
-        for table, column in COMPRESSED:
-            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
+    compress_with_lz4(COMPRESSED)
 
 
 def downgrade() -> None:
-    for table, column in COMPRESSED:
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION default")
+    default_compression(COMPRESSED)
     amounts = ("wages", "production", "property", "transfer", "production_costs")
     op.create_table(
         "import_staged_households",

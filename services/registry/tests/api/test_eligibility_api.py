@@ -281,6 +281,28 @@ async def test_batch_answers_in_order_in_one_audit_record(running, bank, engine,
         assert (await verify_chain(conn)).ok
 
 
+async def test_a_full_batchs_audit_record_is_stored_with_lz4(running, bank, engine, requires_lz4):
+    _, client = running
+    items = [check(resident_id(adult()), consent=f"CONSENT-{n}") for n in range(1000)]
+    response = await client.post(
+        "/v1/eligibility/checks/batch", json={"items": items}, headers=bank
+    )
+    assert response.status_code == 200, response.text
+    first = response.json()["items"][0]["decision_id"]
+    async with engine.connect() as conn:
+        compression = (
+            await conn.execute(
+                text(
+                    "SELECT pg_column_compression(details) FROM audit_log"
+                    " WHERE object_type = 'eligibility_batch'"
+                    " AND details->'decision_ids' ? :first"
+                ),
+                {"first": first},
+            )
+        ).scalar_one()
+    assert compression == "lz4"
+
+
 async def test_every_check_about_a_member_is_found_in_singles_and_batches(
     running, bank, engine, settings
 ):

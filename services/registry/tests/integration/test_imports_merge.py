@@ -165,19 +165,8 @@ async def test_imports_two_parser_processes_commit_in_file_order(sessionmaker, s
 
 
 async def test_imports_snapshots_and_payloads_use_lz4_where_the_server_has_it(
-    sessionmaker, settings, tmp_path
+    sessionmaker, settings, tmp_path, requires_lz4
 ):
-    async with sessionmaker() as session:
-        has_lz4 = (
-            await session.execute(
-                text(
-                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
-                    " WHERE name = 'default_toast_compression'"
-                )
-            )
-        ).scalar_one()
-    if not has_lz4:
-        pytest.skip("this PostgreSQL is built without lz4")
     rows = rows_of(20, seed=28)
     await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
     async with sessionmaker() as session:

@@ -145,3 +145,16 @@ def test_token_bucket_refuses_with_retry_after_and_refills():
 
     time.sleep(0.01)  # 1000 tokens/s: ten tokens back, capped at the burst of five
     limiter.charge("bank-a", 5)
+
+
+def test_one_day_rules_decide_each_birth_date_alike_however_often_asked():
+    from fupin_registry.eligibility.rules import DayRules
+
+    day = DayRules(RULES, TODAY)
+    births = [date(2002, 6, 15), date(2002, 6, 16), date(1959, 6, 20), date(1959, 6, 15)]
+    first = [day.decide(standing(), birth) for birth in births]
+    again = [day.decide(standing(), birth) for birth in reversed(births)][::-1]
+    assert first == again == [decide(standing(), birth, TODAY, RULES) for birth in births]
+    assert [d.eligible for d in first] == [True, False, True, False]
+    assert day.age_range_ends(date(1959, 6, 20)) == date(2020, 6, 19)
+    assert day.age_range_ends(date(1959, 6, 15)) is None

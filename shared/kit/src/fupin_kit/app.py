@@ -135,11 +135,15 @@ def create_service_app(
         # load (a third of the CPU of the registry's batch checks).
         gc.collect()
         gc.freeze()
+        defaults = gc.get_threshold()
+        if settings.gc_young_threshold:
+            gc.set_threshold(settings.gc_young_threshold, *defaults[1:])
         log.info("service.started", service=settings.service_name, port=settings.port)
         try:
             yield
         finally:
             gc.unfreeze()  # an app stopped inside a longer process (tests) hands them back
+            gc.set_threshold(*defaults)
             await background.close()
             for hook in on_shutdown:
                 await hook(app)

@@ -125,6 +125,28 @@ class VerifyReport:
         return not self.problems
 
 
+async def append_many_at_once(connection: Any, records: list[AuditRecord]) -> list[str]:
+    """Append ``records`` with ONE statement on a plain asyncpg ``connection``: the server
+    function ``audit_append_many`` (``fupin_kit.migrations.create_audit_append``) takes the
+    chain's lock, links and inserts them exactly as ``AuditTrail.append_many`` does. Outside a
+    transaction the statement commits by itself and releases the lock; the hashes are returned
+    in order."""
+    if not records:
+        return []
+    now = datetime.now(UTC)
+    hashes: list[str] = await connection.fetchval(
+        "SELECT audit_append_many($1, $2, $3, $4, $5, $6, $7)",
+        [r.actor for r in records],
+        [r.action for r in records],
+        [r.object_type for r in records],
+        [r.object_id for r in records],
+        [canonical(r.details) for r in records],
+        now,
+        now.isoformat(),
+    )
+    return hashes
+
+
 async def verify_chain(conn: AsyncConnection) -> VerifyReport:
     """Recompute every digest and link; report edited rows and broken links (deleted rows)."""
     result = await conn.stream(

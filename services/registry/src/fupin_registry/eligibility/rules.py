@@ -91,6 +91,22 @@ class DayRules:
         self.answer_until = today + timedelta(days=rules.answer_valid_days)
         # A negative answer may change with the next register update: valid for the day only.
         self.no = {reason: Decision(False, reason, today) for reason in ReasonCode}
+        # By birth date: the last day of the age range, or None when today is outside it.
+        # People share birth dates (at most ~36,500 in the age range), so each is worked out
+        # once a day.
+        self._age_ends: dict[date, date | None] = {}
+
+    def age_range_ends(self, birth_date: date) -> date | None:
+        """The last day ``birth_date``'s holder is within the age range, or None if today
+        is not."""
+        try:
+            return self._age_ends[birth_date]
+        except KeyError:
+            rules = self.rules
+            in_range = rules.age_min <= age_on(birth_date, self.today) <= rules.age_max
+            ends = add_years(birth_date, rules.age_max + 1) - _ONE_DAY if in_range else None
+            self._age_ends[birth_date] = ends
+            return ends
 
     def decide(self, standing: Sequence[Any] | None, birth_date: date) -> Decision:
         """``standing`` is a ``Standing`` or a database row in the same column order."""
@@ -116,14 +132,10 @@ class DayRules:
             until = min(until, transition_ends - _ONE_DAY)
         if not standing[0]:
             return no[ReasonCode.MEMBER_INACTIVE]
-        age = age_on(birth_date, today)
-        if not rules.age_min <= age <= rules.age_max:
+        age_ends = self.age_range_ends(birth_date)
+        if age_ends is None:
             return no[ReasonCode.AGE_OUT_OF_RANGE]
-        return Decision(
-            True,
-            ReasonCode.ELIGIBLE,
-            min(until, add_years(birth_date, rules.age_max + 1) - _ONE_DAY),
-        )
+        return Decision(True, ReasonCode.ELIGIBLE, min(until, age_ends))
 
 
 def decide(
