@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from fupin_events.ids import uuid4_text
 
 DataT = TypeVar("DataT", bound=BaseModel)
 
@@ -21,7 +22,7 @@ class CloudEvent(BaseModel, Generic[DataT]):
     model_config = ConfigDict(extra="allow")
 
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=uuid4_text)
     source: str = Field(description="URI reference of the producing service, e.g. /fupin/registry")
     type: str = Field(description="event type, e.g. fupin.registry.household.registered.v1")
     subject: str = Field(description="the aggregate id; also the Kafka message key")
@@ -37,7 +38,7 @@ def new_event(data: EventData, *, subject: str, event_id: str | None = None) -> 
 
     spec = spec_for_model(type(data))
     return CloudEvent[Any](
-        id=event_id or str(uuid.uuid4()),
+        id=event_id or uuid4_text(),
         source=f"/fupin/{spec.producer}",
         type=spec.type,
         subject=subject,

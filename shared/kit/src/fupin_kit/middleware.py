@@ -9,8 +9,8 @@ spreadsheets stream through in bounded memory.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +27,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # The labelled metric children, kept: ``labels()`` costs more than the observation.
+        self._counts: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,7 +38,7 @@ class RequestContextMiddleware:
         headers = dict(scope["headers"])
         raw_id = headers.get(b"x-request-id", b"")
         request_id = (
-            raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else uuid.uuid4().hex
+            raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else os.urandom(16).hex()
         )
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -54,8 +57,15 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
-            REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
-            REQUEST_SECONDS.labels(self.service, template).observe(time.perf_counter() - started)
+            key = (scope["method"], template, str(status))
+            count = self._counts.get(key)
+            if count is None:
+                count = self._counts[key] = REQUESTS.labels(self.service, *key)
+            count.inc()
+            timer = self._timers.get(template)
+            if timer is None:
+                timer = self._timers[template] = REQUEST_SECONDS.labels(self.service, template)
+            timer.observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
 
 

@@ -4,7 +4,6 @@ settlement in one statement; the balances and the audit record settle at commit)
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,6 +12,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_events.envelope import EventData, new_event
+from fupin_events.ids import uuid4_text
 from fupin_events.values import from_fen
 from fupin_funds.common.vocabulary import CREDIT_NORMAL, AccountKind, EntryKind
 from fupin_funds.ledger.models import LedgerEntry
@@ -56,7 +56,7 @@ class Transfer:
         None  # the fund source the entry is reported under (default: the accounts')
     )
     year: int | None = None  # its budget year (default: the accounts')
-    entry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    entry_id: str = field(default_factory=uuid4_text)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def deltas(self) -> list[tuple[int, int]]:

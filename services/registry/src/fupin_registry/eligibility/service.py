@@ -7,12 +7,12 @@ model would only repeat work on every check.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import date
 
 import orjson
 
+from fupin_events.ids import uuid4_text, uuid4_texts
 from fupin_events.values import birth_date_of, business_today
 from fupin_kit.audit import AuditRecord
 from fupin_kit.auth import Caller
@@ -38,20 +38,6 @@ BATCH_COLUMNS = (
     "purposes",
     "consent_references",
 )
-
-# The RFC 4122 variant nibble (10xx) for any random hex digit.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def decision_ids(count: int) -> list[str]:
-    """``count`` random version-4 UUIDs in their canonical text form, from one system call
-    (formatting the hex directly costs a fraction of building ``uuid.UUID`` objects)."""
-    h = os.urandom(16 * count).hex()
-    return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
-        f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
 
 
 def birth_date_in(resident_id: str) -> date:
@@ -89,7 +75,7 @@ class EligibilityService:
         standing = await self.lookups.find(member, caller.jurisdiction)
         eligible, reason, valid_until = self.day_rules().decide(standing, birth_date_in(id_number))
         answer = {
-            "decision_id": decision_ids(1)[0],
+            "decision_id": uuid4_text(),
             "eligible": eligible,
             "reason_code": reason.value,
             "valid_until": valid_until.isoformat(),
@@ -118,7 +104,7 @@ class EligibilityService:
         members = [index(n) for n in numbers]
         found = await self.standings.find_many(list(set(members)), caller.jurisdiction)
         decide = self.day_rules().decide
-        ids = decision_ids(len(numbers))
+        ids = uuid4_texts(len(numbers))
         eligible: list[bool] = []
         reasons: list[str] = []
         until: list[str] = []
@@ -158,6 +144,6 @@ class EligibilityService:
                 strict=True,
             )
         )
-        record = AuditRecord(caller.actor, AUDIT_ACTION, BATCH_OBJECT, decision_ids(1)[0], details)
+        record = AuditRecord(caller.actor, AUDIT_ACTION, BATCH_OBJECT, uuid4_text(), details)
         await self.audit.write([record], checks=len(ids))
         return orjson.dumps({"items": answers})
