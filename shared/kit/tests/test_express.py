@@ -139,3 +139,11 @@ async def test_express_routes_are_fixed_once_the_app_serves(client):
     await client.get("/things/box")
     with pytest.raises(RuntimeError, match="before the app serves"):
         client.app.add_express_route("/other", LeanEndpoint(answer), "POST")
+
+
+async def test_a_mounted_app_matches_express_routes_below_its_root_path(seen):
+    app = make_app(seen)
+    transport = httpx.ASGITransport(app=app, root_path="/registry")
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.post("/registry/things/box", json={"size": 2})
+    assert response.status_code == 201 and response.headers["x-lane"] == "express"

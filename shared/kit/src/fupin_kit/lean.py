@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette._exception_handler import _lookup_exception_handler
-from starlette._utils import is_async_callable
+from starlette._utils import get_route_path, is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -114,7 +114,7 @@ class ExpressLane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for route in self.routes.get(scope["method"], ()):
-                params = route.path_params(scope["path"])
+                params = route.path_params(get_route_path(scope))
                 if params is not None:
                     scope["path_params"] = params
                     scope["route"] = route

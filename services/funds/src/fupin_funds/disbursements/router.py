@@ -153,7 +153,8 @@ async def _pay_lean(request: Request) -> Answer:
     return status, answer.encode(), headers
 
 
-# ``POST /v1/projects/{project_id}/payments`` as a lean route (fupin_kit.lean): the same checks
-# and the same service call as ``pay_from_project``, resolved without FastAPI's dependency
-# machinery, since this is the command that runs hottest.
+# ``POST /v1/projects/{project_id}/payments`` as an express route (fupin_kit.lean, installed by
+# ``create_app``): the same checks and the same service call as ``pay_from_project``, resolved
+# without FastAPI's own layers and dependency machinery, since this is the command that runs
+# hottest.
 pay_from_project_lean = LeanEndpoint(_pay_lean)
