@@ -76,7 +76,7 @@ def _row(transfer: Transfer, idempotency: IdempotentWrite | None) -> tuple[Any, 
                 str(event["topic"]),
                 str(event["key"]),
                 str(event["event_type"]),
-                to_json(event["payload"]).decode(),  # compact: what jsonb reads
+                event["payload"],  # a JSON object in the document: encoded once, with the rows
             )
             if event
             else (None,) * 5

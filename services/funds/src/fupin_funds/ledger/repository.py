@@ -125,7 +125,7 @@ _BATCH_COLUMNS = (
     ("topic", "text"),
     ("event_key", "text"),
     ("event_type", "text"),
-    ("payload", "text"),
+    ("payload", "text"),  # an object; ->> gives its JSON text
     ("action", "text"),
     ("details", "text"),
     ("digest", "text"),

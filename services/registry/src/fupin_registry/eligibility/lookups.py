@@ -1,7 +1,7 @@
 """Single checks that arrive together share one lookup.
 
 Each single check queues its blind index (``fupin_kit.batching.Coalescer``); at most
-``in_flight`` lookups run at once, and each takes everything queued into one ``= ANY($1)``
+``in_flight`` lookups run at once, and each takes everything queued into one ``FIND_MANY``
 statement per jurisdiction. Under load, checks gather while a lookup is in flight, so the
 database round trip (and its system-call cost, the largest part of a check) is shared; a lone
 check still goes out on the next turn of the event loop.
