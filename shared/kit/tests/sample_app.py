@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Text, select
+from sqlalchemy import Text, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fupin_events.registry import QuotaSet
@@ -102,9 +102,31 @@ async def count_widgets(session: SessionDep, caller: CallerDep) -> dict[str, int
     return {"count": len(list(rows))}
 
 
+# Statements the database refuses, reached through the ORM session and the plain driver: a value
+# it cannot store (numeric overflow, SQLSTATE 22003) and a statement it cannot run (42P01).
+probes = APIRouter(prefix="/v1/probes")
+REFUSED = {
+    "overflow": "SELECT CAST(1000 AS numeric(4, 2))",
+    "missing-table": "SELECT * FROM no_such_table",
+}
+
+
+@probes.get("/session/{name}")
+async def probe_session(name: str, session: SessionDep, caller: CallerDep) -> dict[str, str]:
+    await session.execute(text(REFUSED[name]))
+    return {"ran": name}
+
+
+@probes.get("/driver/{name}")
+async def probe_driver(name: str, request: Request, caller: CallerDep) -> dict[str, str]:
+    async with request.app.state.driver_connections.acquire() as connection:
+        await connection.execute(REFUSED[name])
+    return {"ran": name}
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     return create_service_app(
-        settings, title="sample", description="kit test service", routers=[router]
+        settings, title="sample", description="kit test service", routers=[router, probes]
     )
 
 

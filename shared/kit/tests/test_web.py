@@ -221,3 +221,16 @@ async def test_a_running_service_collects_its_young_objects_less_often(settings)
         assert gc.get_threshold() == (12_345, *before[1:])
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize("path", ["session", "driver"])
+async def test_a_value_the_database_cannot_store_is_a_422(client, path):
+    # Numeric overflow reaches the app as a driver-level error, not SQLAlchemy's DataError.
+    body = assert_problem(await client.get(f"/v1/probes/{path}/overflow"), 422)
+    assert body["detail"] == "a value is out of the range the register can store"
+
+
+async def test_other_database_errors_stay_server_errors(client):
+    # Only SQLSTATE class 22 is the client's doing; the rest is a 500 that leaks nothing.
+    body = assert_problem(await client.get("/v1/probes/session/missing-table"), 500)
+    assert "no_such_table" not in str(body)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fupin_kit.logging import get_logger
@@ -63,9 +64,25 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem_response(request, problem)
 
 
-async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+# SQLSTATE class 22, "data exception": a value the database cannot store (numeric overflow,
+# a string too long, an invalid date). The driver reports several of these only as a generic
+# DBAPIError (numeric overflow, for one), so the class is read from the error itself.
+DATA_EXCEPTION_CLASS = "22"
+
+
+async def _driver_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    if str(getattr(exc.orig, "sqlstate", "") or "").startswith(DATA_EXCEPTION_CLASS):
+        return await _data_error(request, exc)
+    return await _unhandled(request, exc)
+
+
+async def _raw_data_error(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+    return await _data_error(request, exc)
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     # Values the schema let through but the database refused (out of range and the like).
-    log.warning("request.data_error", error=str(exc.orig))
+    log.warning("request.data_error", error=str(getattr(exc, "orig", exc)))
     problem = ProblemError(
         "a value is out of the range the register can store",
         status=422,
@@ -118,6 +135,8 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ProblemError, _problem)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
-    app.add_exception_handler(DataError, _data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _driver_error)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, _raw_data_error)  # type: ignore[arg-type]
     app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)

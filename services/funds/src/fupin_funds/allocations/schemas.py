@@ -101,7 +101,7 @@ class FactorValueItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region_code: RegionPrefix
-    value: Decimal = Field(ge=0, le=Decimal("100000000000000"), decimal_places=6)
+    value: Decimal = Field(ge=0, lt=Decimal("100000000000000"), decimal_places=6)
 
 
 class FactorValuesPut(BaseModel):
