@@ -2,12 +2,17 @@
 
 import subprocess
 import sys
+from enum import StrEnum
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from fupin_kit.audit import AuditRecord, AuditTrail, verify_chain
+from fupin_kit.audit import AuditRecord, AuditTrail, canonical, canonical_plain, verify_chain
+
+
+class ReasonLike(StrEnum):
+    PLAIN = "not_registered"
 
 
 async def append_three(engine) -> list[int]:
@@ -140,3 +145,23 @@ async def test_one_statement_appends_link_into_the_same_chain(engine, database_u
     for row in rows:
         details = canonical(json.loads(row.details))
         assert row.digest == hashlib.sha256(details.encode()).hexdigest()
+
+
+def test_plain_details_encode_exactly_as_canonical():
+    # Every character of Unicode (surrogates aside) is escaped alike by both encoders.
+    every_character = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    details = {
+        "z": every_character,
+        "members": ["ab" * 32, "c" * 64],
+        "eligible": [True, False],
+        "purpose": ReasonLike.PLAIN,
+        "consent": 'A"B\\C/D',
+        "nothing": None,
+        "nested": {"b": [1, -2], "a": ""},
+    }
+    assert canonical_plain(details) == canonical(details)
+
+
+def test_plain_details_with_a_lone_surrogate_take_the_canonical_encoder():
+    details = {"consent": "x\ud800y"}
+    assert canonical_plain(details) == canonical(details)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -28,12 +29,31 @@ class AuditRecord:
     object_type: str
     object_id: str
     details: dict[str, Any]
+    # ``canonical(details)`` when the writer has it already (``canonical_plain``).
+    encoded: str | None = None
+
+    def canonical_details(self) -> str:
+        return self.encoded if self.encoded is not None else canonical(self.details)
 
 
 def canonical(details: dict[str, Any]) -> str:
     return json.dumps(
         details, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+
+
+def canonical_plain(details: dict[str, Any]) -> str:
+    """``canonical(details)``, several times faster, for details made only of strings (string
+    enums included), booleans, None, lists and dicts of them, as in a bank check's record.
+
+    orjson and ``json`` (``ensure_ascii=False``) write every character of Unicode alike (the
+    kit's tests check them all), sort keys alike and use the same separators; they differ on
+    floats, dates and other objects, which such details do not hold. A lone surrogate, which
+    orjson refuses, takes ``canonical``."""
+    try:
+        return orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return canonical(details)
 
 
 def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: str) -> str:
@@ -71,7 +91,7 @@ class AuditTrail:
         now = datetime.now(UTC)
         for record in records:
             occurred = now.isoformat()
-            details = canonical(record.details)
+            details = record.canonical_details()
             digest = hashlib.sha256(details.encode()).hexdigest()
             current = chain_hash(prev, occurred, record, digest)
             rows.append(
@@ -140,7 +160,7 @@ async def append_many_at_once(connection: Any, records: list[AuditRecord]) -> li
         [r.action for r in records],
         [r.object_type for r in records],
         [r.object_id for r in records],
-        [canonical(r.details) for r in records],
+        [r.canonical_details() for r in records],
         now,
         now.isoformat(),
     )

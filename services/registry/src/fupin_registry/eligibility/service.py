@@ -14,7 +14,7 @@ import orjson
 
 from fupin_events.ids import uuid4_text, uuid4_texts
 from fupin_events.values import birth_date_of, business_today
-from fupin_kit.audit import AuditRecord
+from fupin_kit.audit import AuditRecord, canonical_plain
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import BlindIndex
 from fupin_registry.eligibility.audit_batch import AuditBatcher
@@ -81,16 +81,18 @@ class EligibilityService:
             "valid_until": valid_until.isoformat(),
         }
         # Who asked (actor) about whom (blind index, never the ID number), why, what was said.
+        details = {
+            **answer,
+            "purpose": request.purpose.value,
+            "consent_reference": request.consent_reference,
+        }
         record = AuditRecord(
             caller.actor,
             AUDIT_ACTION,
             MEMBER_OBJECT,
             member.hex(),
-            {
-                **answer,
-                "purpose": request.purpose.value,
-                "consent_reference": request.consent_reference,
-            },
+            details,
+            canonical_plain(details),
         )
         await self.audit.write([record], checks=1)
         return orjson.dumps(answer)
@@ -144,6 +146,14 @@ class EligibilityService:
                 strict=True,
             )
         )
-        record = AuditRecord(caller.actor, AUDIT_ACTION, BATCH_OBJECT, uuid4_text(), details)
+        # Strings (printable ASCII by the schema, or enum values), booleans and lists of them.
+        record = AuditRecord(
+            caller.actor,
+            AUDIT_ACTION,
+            BATCH_OBJECT,
+            uuid4_text(),
+            details,
+            canonical_plain(details),
+        )
         await self.audit.write([record], checks=len(ids))
         return orjson.dumps({"items": answers})
