@@ -111,16 +111,29 @@ class StatisticsRepository:
         self, region: str, prefix_length: int
     ) -> list[tuple[str, str, int | None]]:
         """Regions at the level under ``region`` with their rural population: the region's own
-        figure, or else the sum of its villages' figures."""
+        figure, or else the sum of its villages' figures.
+
+        The villages are summed per region in one grouped pass and joined on: a sum correlated
+        to each region scanned every village once per region (tens of seconds for a province's
+        ten thousand villages)."""
         villages = Region.__table__.alias("villages")
-        village_sum = (
-            select(func.sum(villages.c.rural_population))
-            .where(villages.c.level == "village", villages.c.code.startswith(Region.code))
-            .correlate(Region)
-            .scalar_subquery()
+        area = func.substr(villages.c.code, 1, prefix_length).label("area")
+        village_sums = (
+            select(area, func.sum(villages.c.rural_population).label("total"))
+            .where(
+                villages.c.level == "village",
+                villages.c.code.startswith(region, autoescape=True),
+            )
+            .group_by(area)
+            .subquery()
         )
         query = (
-            select(Region.code, Region.name, func.coalesce(Region.rural_population, village_sum))
+            select(
+                Region.code,
+                Region.name,
+                func.coalesce(Region.rural_population, village_sums.c.total),
+            )
+            .outerjoin(village_sums, village_sums.c.area == Region.code)
             .where(
                 func.length(Region.code) == prefix_length,
                 Region.code.startswith(region, autoescape=True),

@@ -2,9 +2,10 @@
 
 A service's ``tests/api/test_fuzz.py`` binds ``fuzz_suite(...)`` and so runs every operation of
 its OpenAPI document with generated requests, valid and invalid (wrong types, missing fields,
-NUL bytes, huge numbers, odd encodings), through a real uvicorn process on its own migrated
-database (what the generated requests commit stays out of the other tests' database), and
-asserts what every client may rely on (``assert_well_behaved``): no 5xx, and every 4xx a
+NUL bytes, huge numbers, every method on every path), through a real uvicorn process on its
+own migrated database (what the generated requests commit stays out of the other tests'
+database), and
+asserts what every client may rely on (``assert_well_behaved``): no 5xx, and every 4xx an
 ``application/problem+json`` document that says what was wrong.
 """
 
