@@ -76,10 +76,6 @@ async def _driver_error(request: Request, exc: DBAPIError) -> JSONResponse:
     return await _unhandled(request, exc)
 
 
-async def _raw_data_error(request: Request, exc: asyncpg.DataError) -> JSONResponse:
-    return await _data_error(request, exc)
-
-
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     # Values the schema let through but the database refused (out of range and the like).
     log.warning("request.data_error", error=str(getattr(exc, "orig", exc)))
@@ -137,6 +133,6 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(DBAPIError, _driver_error)  # type: ignore[arg-type]
-    app.add_exception_handler(asyncpg.DataError, _raw_data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, _data_error)
     app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
