@@ -2,6 +2,7 @@
 tokens validated, jurisdiction enforced where objects load, idempotent commands."""
 
 import asyncio
+import json
 import time
 
 import jwt
@@ -10,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
+from fupin_kit.idempotency import RESPONSE_SEALER
 from fupin_kit.testing.plugin import api_client, bearer
 
 GOOD = {"region_code": "220622100201", "owner_id": "220622198001011237", "amount": "10.50"}
@@ -151,6 +153,33 @@ async def test_idempotency_key_has_one_effect(client):
     assert await widget_count(client) == before + 1
     reused = await client.post("/v1/widgets", json={**GOOD, "amount": "11.00"}, headers=headers)
     assert_problem(reused, 422, "#/header/Idempotency-Key")
+
+
+class WrappedSealer:
+    """A stand-in cipher: what is stored must differ from the answer and open back to it."""
+
+    def seal(self, body):
+        return {"kept": json.dumps(body)[::-1]}
+
+    def open(self, stored):
+        return json.loads(stored["kept"][::-1])
+
+
+async def test_a_sessions_sealer_keeps_the_stored_answer_sealed(app, client):
+    app.state.sessionmaker.configure(info={RESPONSE_SEALER: WrappedSealer()})
+    headers = {"Idempotency-Key": "sealed-1"}
+    first = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    second = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    async with app.state.sessionmaker() as session:
+        stored = (
+            await session.execute(
+                text("SELECT response FROM idempotency_keys WHERE key = 'sealed-1'")
+            )
+        ).scalar_one()
+    assert list(stored) == ["kept"] and first.json()["id"] not in str(stored)
 
 
 async def test_concurrent_retries_with_one_key_have_one_effect(

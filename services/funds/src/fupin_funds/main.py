@@ -5,6 +5,7 @@ from fupin_funds.allocations.router import router as allocations
 from fupin_funds.announcements.router import public as public_notice
 from fupin_funds.announcements.router import router as objections
 from fupin_funds.common.admission import MoneyCommandAdmission, MoneyGate
+from fupin_funds.common.privacy import seal_idempotent_responses
 from fupin_funds.config import Settings
 from fupin_funds.consumers import build_consumers
 from fupin_funds.disbursements.payments import PaymentContexts
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             regions,
         ],
         consumers=build_consumers,
+        on_startup=[seal_idempotent_responses],
     )
     # One gate: the express route runs the same middlewares, so it shares the bulkhead.
     app.add_middleware(MoneyCommandAdmission, gate=MoneyGate(settings.money_command_concurrency))

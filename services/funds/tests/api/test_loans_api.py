@@ -13,6 +13,7 @@ from funds_testkit import (
     register_household,
     resident_id,
 )
+from sqlalchemy import text
 
 from fupin_funds.common.privacy import Privacy
 from fupin_kit.testing.plugin import api_client
@@ -217,3 +218,29 @@ async def test_misuse_is_for_officers_and_banks_see_only_their_loans(
         assert (await other_bank.get("/v1/loans")).json()["items"] == []
     async with api_client(app, make_token("220581")) as neighbour:
         assert_problem(await neighbour.get(f"/v1/loans/{loan['id']}"), 404)
+
+
+async def test_a_replayable_loan_answer_is_kept_sealed(app, make_token, borrower_household):
+    # A bank allowed to read personal data gets the borrower's ID number in clear; the copy kept
+    # for replays must not hold it in clear.
+    async with api_client(
+        app,
+        make_token(
+            "22", scopes=["loans:report", "pii:read"], roles=["partner"], client_id="bank-1"
+        ),
+    ) as bank:
+        headers = {"Idempotency-Key": "loan-sealed-1"}
+        first = await bank.post("/v1/loans", json=loan_body(), headers=headers)
+        assert first.status_code == 201, first.text
+        assert first.json()["borrower_id_number"] == BORROWER
+        async with app.state.sessionmaker() as session:
+            stored = (
+                await session.execute(
+                    text("SELECT response::text FROM idempotency_keys WHERE key = :k"),
+                    {"k": "loan-sealed-1"},
+                )
+            ).scalar_one()
+        assert BORROWER not in stored and first.json()["id"] not in stored
+        second = await bank.post("/v1/loans", json=loan_body(), headers=headers)
+        assert second.headers["idempotent-replayed"] == "true"
+        assert second.json() == first.json()

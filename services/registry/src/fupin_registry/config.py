@@ -74,7 +74,8 @@ class Settings(ServiceSettings):
         1,
         ge=1,
         le=5,
-        description="latest years with incomes that must each be above that year's line",
+        description="income years assessed for an exit: the exit's year and the years before it,"
+        " each above its line",
     )
     exit_basic_needs: list[str] = Field(
         default_factory=lambda: [
@@ -154,6 +155,15 @@ class Settings(ServiceSettings):
     )
     dci_notify_poll_seconds: float = Field(
         1.0, gt=0, le=60, description="notification sender idle poll"
+    )
+    dci_pending_timeout_seconds: int = Field(
+        600,
+        ge=60,
+        le=86400,
+        description="an asynchronous request still pending this long was lost and is rejected",
+    )
+    dci_sweep_interval_seconds: float = Field(
+        60.0, gt=0, le=3600, description="how often pending requests are looked at"
     )
 
     # --- bank eligibility (贴息贷款资格核验) ---

@@ -13,7 +13,7 @@ from fupin_registry.eligibility.runtime import start_eligibility, stop_eligibili
 from fupin_registry.households.router import router as households_router
 from fupin_registry.identification.router import router as identification_router
 from fupin_registry.imports.router import router as imports_router
-from fupin_registry.privacy import Privacy
+from fupin_registry.privacy import Privacy, seal_idempotent_responses
 from fupin_registry.quotas.router import router as quotas_router
 from fupin_registry.regions.directory import warm_region_directory
 from fupin_registry.regions.router import router as regions_router
@@ -49,7 +49,12 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             dci_router,
         ],
         consumers=build_consumers,
-        on_startup=[warm_region_directory, start_eligibility, start_dci],
+        on_startup=[
+            seal_idempotent_responses,
+            warm_region_directory,
+            start_eligibility,
+            start_dci,
+        ],
         on_shutdown=[stop_dci, stop_eligibility],
     )
     # Bank checks are served as express routes in front of the middleware stack (the declared

@@ -2,7 +2,8 @@
 
 Every personal field (ID number, name, phone, bank account) is stored encrypted; lookups go
 through the HMAC blind index; responses are masked unless the caller holds ``pii:read``, and each
-unmasked read is appended to the audit chain in the same transaction.
+unmasked read is appended to the audit chain in the same transaction. The answers of
+idempotent commands, kept for replays, are stored sealed with the same keys.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.audit import AuditRecord, AuditTrail
@@ -26,6 +27,7 @@ from fupin_kit.crypto import (
     mask_phone,
     parse_keyring,
 )
+from fupin_kit.idempotency import seal_stored_responses
 from fupin_registry.config import Settings
 
 PII_READ_SCOPE = "pii:read"
@@ -63,11 +65,15 @@ class Privacy:
         return MASKS[field](value)
 
 
-def get_privacy(request: Request) -> Privacy:
-    privacy = getattr(request.app.state, "privacy", None)
+def get_privacy_of(app: FastAPI) -> Privacy:
+    privacy = getattr(app.state, "privacy", None)
     if privacy is None:
-        privacy = request.app.state.privacy = Privacy(request.app.state.settings)
+        privacy = app.state.privacy = Privacy(app.state.settings)
     return privacy
+
+
+def get_privacy(request: Request) -> Privacy:
+    return get_privacy_of(request.app)
 
 
 PrivacyDep = Annotated[Privacy, Depends(get_privacy)]
@@ -87,3 +93,8 @@ async def audit_unmasked_read(
                 {"fields": sorted(fields)},
             )
         )
+
+
+async def seal_idempotent_responses(app: FastAPI) -> None:
+    """Every session of the app seals the answers it keeps for ``Idempotency-Key`` replays."""
+    seal_stored_responses(app.state.sessionmaker, get_privacy_of(app).cipher)

@@ -183,21 +183,75 @@ async def test_crosscheck_confirm_opens_a_removal_case_and_dismiss_needs_reason(
     assert body["match_count"] == 0
 
 
-async def test_crosscheck_death_confirm_opens_natural_decrease(app, client, make_token):
-    rows = sample(1, seed=33)
+async def test_crosscheck_death_confirm_records_the_death_in_the_household(app, client, make_token):
+    rows = sample(5, seed=33)
     await import_rows(client, rows)
+    by_household: dict[str, list[list[str]]] = {}
+    for row in rows:
+        by_household.setdefault(row[1], []).append(row)
+    families = list(by_household.values())
+    large = next(f for f in families if len(f) > 2)  # the head dies, others remain
+    couple = next(f for f in families if len(f) == 2)  # the spouse dies
+    alone = next(f for f in families if len(f) == 1)  # the only member dies
+    spouse = next(r for r in couple if r[26] == "配偶")
+    deaths = [
+        [large[0][23], "2016-01-01"],
+        [spouse[23], "2016-01-01"],
+        [alone[0][23], "2016-01-01"],
+    ]
     async with agency(app, make_token) as partner:
-        await upload_list(
-            partner, "deaths", list_csv(["证件号码", "死亡日期"], [[rows[0][23], "2016-01-01"]])
-        )
-    flag = (await client.get("/v1/flags", params={"kind": "death"})).json()["items"][0]
-    response = await client.post(f"/v1/flags/{flag['id']}/confirm", json={})
-    assert response.status_code == 200, response.text
+        await upload_list(partner, "deaths", list_csv(["证件号码", "死亡日期"], deaths))
+    flags = (await client.get("/v1/flags", params={"kind": "death"})).json()["items"]
+    assert len(flags) == 3
+
+    async def household_of(flag):
+        return (await client.get(f"/v1/households/{flag['household_id']}")).json()
+
+    def flag_for(id_number):
+        for flag in flags:
+            if flag["member_id"] in ids_by_number.get(id_number, ()):
+                return flag
+        raise AssertionError(id_number)
+
+    ids_by_number: dict[str, set[str]] = {}
+    for flag in flags:
+        for member in (await household_of(flag))["members"]:
+            ids_by_number.setdefault(member["id_number"], set()).add(member["id"])
+
+    # a member other than the head: only that member leaves
+    flag = flag_for(spouse[23])
+    confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={"died_on": "2016-01-01"})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["follow_up_case_id"] is None
+    household = await household_of(flag)
+    assert household["status"] == "identified" and household["member_count"] == 1
+    changes = (await client.get(f"/v1/households/{household['id']}/changes")).json()["items"]
+    assert changes[-1]["action"] == "member_left"
+
+    # the head: the confirmation needs the new head, and both changes happen together
+    flag = flag_for(large[0][23])
+    household = await household_of(flag)
+    refused = await client.post(f"/v1/flags/{flag['id']}/confirm", json={})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["pointer"] == "#/body/new_head_member_id"
+    heir = household["members"][1]
+    confirmed = await client.post(
+        f"/v1/flags/{flag['id']}/confirm", json={"new_head_member_id": heir["id"]}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    after = await household_of(flag)
+    assert after["status"] == "identified" and after["member_count"] == len(large) - 1
+    assert [m["id"] for m in after["members"] if m["relation"] == "head"] == [heir["id"]]
+
+    # the only member: the household closes through a natural-decrease case
+    flag = flag_for(alone[0][23])
+    confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={})
+    assert confirmed.status_code == 200, confirmed.text
     async with app.state.sessionmaker() as session:
         kind = (
             await session.execute(
                 text("SELECT kind FROM cases WHERE id = :id"),
-                {"id": response.json()["follow_up_case_id"]},
+                {"id": confirmed.json()["follow_up_case_id"]},
             )
         ).scalar_one()
     assert kind == "natural_decrease"
@@ -263,6 +317,24 @@ async def test_crosscheck_dibao_report_both_directions(app, client, make_token):
     assert [e["household_ref"] for e in report["missing_from_register"]] == ["MZ-3"]
     assert [e["household_ref"] for e in report["registered_without_dibao_attribute"]] == ["MZ-2"]
     assert [h["household_number"] for h in report["missing_from_dibao_list"]] == [dibao_numbers[1]]
+
+
+async def test_crosscheck_dibao_entries_without_a_village_stay_province_wide(
+    app, client, make_token
+):
+    entries = [["MZ-9", "", "22010219500101014X"], ["MZ-8", VILLAGES[0], "220102195001010158"]]
+    async with agency(app, make_token) as partner:
+        response = await upload_list(
+            partner, "dibao", list_csv(["低保户编号", "行政区划代码", "证件号码"], entries)
+        )
+    assert response.status_code == 201, response.text
+    province = (await client.get("/v1/crosscheck/reports/dibao")).json()
+    assert sorted(e["household_ref"] for e in province["missing_from_register"]) == ["MZ-8", "MZ-9"]
+    for jurisdiction in (VILLAGES[0][:6], "220581"):
+        async with api_client(app, make_token(jurisdiction, roles=["officer"])) as county:
+            report = (await county.get("/v1/crosscheck/reports/dibao")).json()
+        expected = ["MZ-8"] if jurisdiction == VILLAGES[0][:6] else []
+        assert [e["household_ref"] for e in report["missing_from_register"]] == expected
 
 
 async def test_crosscheck_duplicate_id_report(app, client):

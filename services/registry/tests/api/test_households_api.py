@@ -142,7 +142,7 @@ async def test_masked_read_without_pii_scope_and_audited_unmasked_read(
         ).all()
     # the creation response and the read both showed personal data in clear; the masked read did not
     assert [a.action for a in audits] == ["pii.read_unmasked", "pii.read_unmasked"]
-    assert audits[-1].details["fields"] == ["id_number", "name", "phone"]
+    assert audits[-1].details["fields"] == ["birth_date", "id_number", "name", "phone"]
 
 
 @pytest.mark.parametrize(
@@ -466,3 +466,91 @@ async def test_unauthenticated_is_401(app):
         assert_problem(
             await anonymous.get(f"/v1/households/{uuid.uuid4()}", headers=bearer("x.y.z")), 401
         )
+
+
+async def test_head_changes_atomically_and_former_head_can_die(client, people, app):
+    created = (await create(client, people)).json()
+    url = f"/v1/households/{created['id']}"
+    head, spouse, child = created["members"]
+
+    refused = await client.patch(
+        f"{url}/members/{child['id']}", json={"relation": "head"}, headers={"If-Match": '"1"'}
+    )
+    assert "/head" in assert_problem(refused, 422, "#/body/relation")["detail"]
+    assert_problem(
+        await client.post(f"{url}/head", json={"member_id": child["id"]}),
+        428,
+    )
+    assert_problem(
+        await client.post(
+            f"{url}/head",
+            json={"member_id": head["id"], "former_head_relation": "parent"},
+            headers={"If-Match": '"1"'},
+        ),
+        422,
+        "#/body/member_id",
+    )
+    assert_problem(
+        await client.post(
+            f"{url}/head",
+            json={"member_id": child["id"]},
+            headers={"If-Match": '"1"'},
+        ),
+        422,
+        "#/body/former_head_relation",
+    )
+
+    moved = await client.post(
+        f"{url}/head",
+        json={"member_id": spouse["id"], "former_head_relation": "spouse"},
+        headers={"If-Match": '"1"', "Idempotency-Key": "head-1"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.headers["etag"] == '"2"'
+    relations = {m["id"]: m["relation"] for m in moved.json()["members"]}
+    assert relations == {head["id"]: "spouse", spouse["id"]: "head", child["id"]: "child"}
+    replayed = await client.post(
+        f"{url}/head",
+        json={"member_id": spouse["id"], "former_head_relation": "spouse"},
+        headers={"If-Match": '"1"', "Idempotency-Key": "head-1"},
+    )
+    assert replayed.status_code == 200 and replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json()["version"] == 2
+
+    # the head dies: the child takes over and the death is recorded in the same change
+    died = await client.post(
+        f"{url}/head",
+        json={
+            "member_id": child["id"],
+            "former_head_departure": "death",
+            "on": "2020-03-01",
+        },
+        headers={"If-Match": '"2"'},
+    )
+    assert died.status_code == 200, died.text
+    assert {m["id"]: m["relation"] for m in died.json()["members"]} == {
+        head["id"]: "spouse",
+        child["id"]: "head",
+    }
+    changes = (await client.get(f"{url}/changes")).json()["items"]
+    assert [c["action"] for c in changes] == ["created", "head_changed", "head_changed"]
+    async with app.state.sessionmaker() as session:
+        events = (
+            (
+                await session.execute(
+                    text("SELECT payload FROM outbox WHERE key = :k ORDER BY id"),
+                    {"k": created["id"]},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        left = (
+            await session.execute(
+                text("SELECT left_on, left_reason, active FROM members WHERE id = :m"),
+                {"m": spouse["id"]},
+            )
+        ).one()
+    assert [e["type"] for e in events[-2:]] == ["fupin.registry.household.updated.v1"] * 2
+    assert events[-1]["data"]["changed"] == ["members"]
+    assert left == (date(2020, 3, 1), "death", False)

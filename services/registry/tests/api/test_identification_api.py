@@ -300,6 +300,25 @@ async def test_tiered_responsibility(client, app, make_token, people):
         ]
 
 
+async def test_objections_need_a_writer_role(client, app, make_token, people):
+    household = await new_household(client, people)
+    case = await open_case(client, household["id"])
+    await step(client, case["id"], "appraisal", {"votes_for": 9, "votes_against": 0, "on": day(0)})
+    objection = {"content": "they own a shop", "on": day(1)}
+    async with (
+        api_client(app, make_token("22", roles=[], client_id="some-bank")) as client_system,
+        api_client(app, make_token("22", roles=["bank"], client_id="bank-1")) as bank,
+        api_client(app, make_token(VILLAGE, roles=["auditor"])) as reader,
+        api_client(app, make_token(VILLAGE, subject="village-officer")) as village,
+    ):
+        for outsider in (client_system, bank, reader):
+            refused = await outsider.post(f"/v1/cases/{case['id']}/objections", json=objection)
+            assert_problem(refused, 403)
+        assert (await client.get(f"/v1/cases/{case['id']}")).json()["suspended"] is False
+        raised = await step(village, case["id"], "objections", objection, expect=201)
+    assert raised["suspended"] is True and raised["steps"][-1]["actor"] == "user:village-officer"
+
+
 async def test_other_county_cannot_see_or_act_on_cases(client, app, make_token, people):
     household = await new_household(client, people)
     case = await open_case(client, household["id"])
@@ -377,6 +396,34 @@ async def test_exclusion_rules_block_or_warn_at_county_approval(client, app, peo
         client, blocked_case["id"], "approval", {"decision": "approve", "on": day(16)}
     )
     assert approved["warnings"] == ["open flag: vehicle"]
+
+
+async def test_exclusion_rules_need_a_province_admin_and_are_audited(client, app, make_token):
+    change = {"effect": "flag", "description": "farm trucks are common"}
+    async with (
+        api_client(app, make_token("220622", roles=["admin"])) as county_admin,
+        api_client(app, make_token("22", roles=["officer"])) as province_officer,
+        api_client(app, make_token("22", roles=["admin"], subject="province-admin")) as admin,
+    ):
+        for refused in (county_admin, province_officer):
+            assert_problem(await refused.put("/v1/exclusion-rules/vehicle", json=change), 403)
+        assert {r["kind"]: r["effect"] for r in (await client.get("/v1/exclusion-rules")).json()}[
+            "vehicle"
+        ] == "block"
+        changed = await admin.put("/v1/exclusion-rules/vehicle", json=change)
+    assert changed.status_code == 200, changed.text
+    async with app.state.sessionmaker() as session:
+        audit = (
+            await session.execute(
+                text(
+                    "SELECT actor, details FROM audit_log"
+                    " WHERE action = 'exclusion_rule.set' AND object_id = 'vehicle'"
+                )
+            )
+        ).one()
+    assert audit.actor == "user:province-admin"
+    assert audit.details["old"]["effect"] == "block"
+    assert audit.details["new"] == change
 
 
 async def test_quota_refuses_approval_unless_overridden(client, app, make_token, people):
@@ -515,6 +562,50 @@ async def test_exit_checks_income_and_basic_needs(client, app, people):
     await drive_to_approval(client, back["id"], start=60)
     await step(client, back["id"], "approval", {"decision": "approve", "on": day(80)})
     assert (await client.get(f"/v1/households/{household['id']}")).json()["status"] == "returned"
+
+
+async def test_exit_is_assessed_on_the_exit_year_again_at_approval(client, people):
+    household = await exited_household(client, people, income="20000")  # 2016 only, far above
+    url = f"/v1/households/{household['id']}"
+
+    async def set_income(year, wages):
+        version = (await client.get(url)).json()["version"]
+        put = await client.put(
+            f"{url}/incomes/{year}", json={"wages": wages}, headers={"If-Match": f'"{version}"'}
+        )
+        assert put.status_code == 200, put.text
+
+    case = await open_case(client, household["id"], kind="exit", on=date(2017, 3, 1))
+    appraisal = {"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": "2017-03-01"}
+    stale = await client.post(f"/v1/cases/{case['id']}/appraisal", json=appraisal)
+    assert assert_problem(stale, 409, "exit-criteria-not-met")["unmet"] == [
+        "no per-capita net income is recorded for 2017"
+    ]
+
+    await set_income(2017, "9000")  # 4500 per head > 3335 (2017)
+    await step(client, case["id"], "appraisal", appraisal)
+    await step(client, case["id"], "notice-completion", {"on": "2017-03-08"})
+    await step(client, case["id"], "review", {"decision": "approve", "on": "2017-03-09"})
+    await step(client, case["id"], "notice-completion", {"on": "2017-03-16"})
+    await set_income(2017, "6000")  # corrected: 3000 per head, below the 2017 line
+    approval = {"decision": "approve", "on": "2017-03-20"}
+    refused = await client.post(f"/v1/cases/{case['id']}/approval", json=approval)
+    unmet = assert_problem(refused, 409, "exit-criteria-not-met")["unmet"]
+    assert unmet == ["per-capita net income 3000.00 in 2017 is not above the poverty line 3335"]
+    assert (await client.get(url)).json()["status"] == "identified"
+    await step(
+        client,
+        case["id"],
+        "approval",
+        {"decision": "reject", "reason": "income", "on": "2017-03-20"},
+    )
+
+    later = await open_case(client, household["id"], kind="exit", on=date(2021, 3, 1))
+    unconfigured = await client.post(
+        f"/v1/cases/{later['id']}/appraisal", json={**appraisal, "on": "2021-03-01"}
+    )
+    problem = assert_problem(unconfigured, 409, "poverty-line-not-configured")
+    assert "2021" in problem["detail"] and "REGISTRY_POVERTY_LINES" in problem["detail"]
 
 
 async def drive_exit(client, case_id):

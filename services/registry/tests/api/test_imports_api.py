@@ -268,3 +268,165 @@ async def test_imports_oversized_upload_is_refused(app, client, tmp_path):
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert list(tmp_path.iterdir()) == []  # the partial copy is removed
+
+
+# --- cursors, continuation rows, export safety and masking ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2024-01-01T00:00:00+00:00", "not-a-uuid"],
+        ["yesterday-ish", "6f1c0000-0000-4000-8000-000000000000"],
+        ["2024-01-01T00:00:00", "6f1c0000-0000-4000-8000-000000000000"],
+        [1, 2],
+    ],
+)
+async def test_imports_malformed_cursor_is_a_422_naming_the_cursor(client, values):
+    from fupin_kit.pagination import encode_cursor
+
+    response = await client.get("/v1/imports", params={"cursor": encode_cursor(values)})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["pointer"] == "#/query/cursor"
+
+
+async def test_imports_job_list_pages_with_its_cursor(client):
+    for seed in (30, 31):
+        await run(client, csv_bytes(sample(1, seed=seed)))
+    first = (await client.get("/v1/imports", params={"limit": 1})).json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    second = await client.get("/v1/imports", params={"limit": 1, "cursor": first["next_cursor"]})
+    assert second.status_code == 200, second.text
+    assert second.json()["items"][0]["id"] != first["items"][0]["id"]
+
+
+def household_of_at_least(size: int, seed: int) -> list[list[str]]:
+    for attempt in range(50):
+        maker = HouseholdMaker(CHANGCHUN_VILLAGES, seed=seed + attempt)
+        found = [h for h in maker.households(10) if len(h) >= size]
+        if found:
+            return [list(r) for r in found[0]]
+    raise AssertionError("no household that large in the samples")
+
+
+async def test_imports_rows_with_blank_household_keys_join_the_household_above(client):
+    household = household_of_at_least(3, seed=40)
+    for row in household[1:]:
+        row[0] = row[1] = ""
+    job = await run(client, csv_bytes(household))
+    assert job["state"] == "completed", job
+    assert job["rows_rejected"] == 0, await error_report(client, job["id"])
+    assert job["households_created"] == 1
+    assert job["rows_committed"] == len(household)
+
+
+async def test_imports_formula_like_text_is_exported_inert(app, make_token):
+    from python_calamine import CalamineWorkbook
+
+    from fupin_kit.testing.plugin import api_client
+
+    rows = sample(1, seed=41)
+    rows[0][HEADER_INDEX["姓名"]] = '=HYPERLINK("http://x","a")'
+    rows[0][HEADER_INDEX["健康状况"]] = "残疾"
+    rows[0][HEADER_INDEX["残疾情况"]] = '=cmd|"/c calc"!A0'
+    token = make_token("220102", scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as client:
+        job = await run(client, csv_bytes(rows))
+        assert job["households_created"] == 1, await error_report(client, job["id"])
+        body = (await client.get("/v1/exports/households.csv")).content.decode("utf-8-sig")
+        lines = list(csv.reader(io.StringIO(body)))
+        exported = [line for line in lines[1:] if line[HEADER_INDEX["证件号码"]] == rows[0][23]]
+        assert exported[0][HEADER_INDEX["姓名"]] == '\'=HYPERLINK("http://x","a")'
+        assert exported[0][HEADER_INDEX["残疾情况"]] == '\'=cmd|"/c calc"!A0'
+        assert not any(cell.startswith(("=", "@")) for line in lines for cell in line)
+        response = await client.get("/v1/exports/households.xlsx")
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            assert b"<f>" not in archive.read("xl/worksheets/sheet1.xml")
+        sheet = (
+            CalamineWorkbook.from_filelike(io.BytesIO(response.content))
+            .get_sheet_by_index(0)
+            .to_python()
+        )
+        names = {line[HEADER_INDEX["姓名"]] for line in sheet[1:]}
+        assert '=HYPERLINK("http://x","a")' in names  # text, not a formula
+
+
+async def test_imports_error_report_cells_are_inert(client):
+    rows = sample(1, seed=42)
+    rows[0][HEADER_INDEX["联系电话"]] = "=1+2"
+    job = await run(client, csv_bytes(rows))
+    report = await error_report(client, job["id"])
+    assert ["2", "联系电话", "'=1+2"] == report[0][:3], report
+
+
+async def test_imports_masked_export_shows_only_the_birth_year(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    village = "220102002004"
+    rows = sample(1, villages=[village], seed=43)
+    head = rows[0][HEADER_INDEX["证件号码"]]
+    born = f"{head[6:10]}-{head[10:12]}-{head[12:14]}"
+    token = make_token(village, scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as clear:
+        await run(clear, csv_bytes(rows))
+        body = (await clear.get("/v1/exports/households.csv")).content.decode("utf-8-sig")
+        assert born in body
+    async with api_client(app, make_token(village, roles=["officer"])) as masked:
+        for suffix in ("csv", "xlsx"):
+            response = await masked.get(f"/v1/exports/households.{suffix}")
+            if suffix == "csv":
+                lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+            else:
+                from python_calamine import CalamineWorkbook
+
+                lines = (
+                    CalamineWorkbook.from_filelike(io.BytesIO(response.content))
+                    .get_sheet_by_index(0)
+                    .to_python()
+                )
+            exported = [line for line in lines[1:] if line[0] == village]
+            assert [line[HEADER_INDEX["出生日期"]] for line in exported][0] == head[6:10]
+            assert all(born not in str(cell) for line in lines for cell in line)
+
+
+async def test_imports_failed_xlsx_export_leaves_no_temporary_file(client, monkeypatch, tmp_path):
+    import tempfile
+
+    from fupin_registry.imports import router
+
+    await run(client, csv_bytes(sample(2, seed=44)))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    class Failing(router.RegisterRows):
+        async def batches(self):
+            async for rows in super().batches():
+                yield rows
+                raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(router, "RegisterRows", Failing)
+    with pytest.raises(ConnectionError):
+        await client.get("/v1/exports/households.xlsx")
+    assert list(tmp_path.glob("fupin-export-*")) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("register.xls", b"<!DOCTYPE html><html><table><tr><td>x</td></tr></table>", "HTML"),
+        ("register.xlsx", "行政区划代码(村),户编号\n".encode(), "named .xlsx"),
+    ],
+)
+async def test_imports_text_posing_as_a_workbook_is_refused_at_upload(
+    client, name, content, needle
+):
+    response = await upload(client, content, name)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()["errors"][0]
+    assert error["pointer"] == "#/body/file" and needle in error["detail"]
+
+
+HEADER_INDEX = {name: index for index, name in enumerate(header())}

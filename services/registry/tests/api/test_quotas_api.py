@@ -108,3 +108,26 @@ async def test_the_level_above_sets_a_quota(client, app, make_token):
     # the test client is a provincial administrator: it may set any quota, the province's too
     assert (await client.put("/v1/quotas/22/2018", json={"quota": 100000})).status_code == 200
     assert_problem(await client.get("/v1/quotas/22/2019"), 404)
+
+
+async def test_a_level_without_quota_is_skipped_up_and_down(client, app, make_token):
+    async with api_client(app, make_token("22", roles=["officer"])) as p:
+        assert (await p.put("/v1/quotas/2206/2019", json={"quota": 100})).status_code == 200
+        # no county quota: townships are held to the city's
+        township = await p.put("/v1/quotas/220622100/2019", json={"quota": 1000})
+        assert "above its quota of 100" in assert_problem(township, 409, "#/body/quota")["detail"]
+        assert (await p.put("/v1/quotas/220622100/2019", json={"quota": 60})).status_code == 200
+        sibling = await p.put("/v1/quotas/220622101/2019", json={"quota": 41})
+        assert "would total 101" in assert_problem(sibling, 409, "#/body/quota")["detail"]
+        assert (await p.put("/v1/quotas/220622101/2019", json={"quota": 40})).status_code == 200
+        # a county set later must hold its townships, and share the city with its neighbours
+        county = await p.put("/v1/quotas/220622/2019", json={"quota": 50})
+        assert "total 100, more than 50" in assert_problem(county, 409, "#/body/quota")["detail"]
+        neighbour = await p.put("/v1/quotas/220621/2019", json={"quota": 1})
+        assert "would total 101" in assert_problem(neighbour, 409, "#/body/quota")["detail"]
+        assert (await p.put("/v1/quotas/220622/2019", json={"quota": 100})).status_code == 200
+        city = (await p.get("/v1/quotas/2206/2019")).json()
+        assert city["children_total"] == 100
+        # the city cannot drop below what its townships hold through the quota-less county
+        assert (await p.put("/v1/quotas/220622/2019", json={"quota": 100})).status_code == 200
+        assert_problem(await p.put("/v1/quotas/2206/2019", json={"quota": 99}), 409)

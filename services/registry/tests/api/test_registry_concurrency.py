@@ -85,3 +85,21 @@ async def test_concurrent_approvals_respect_the_quota(committed_client, make_tok
     )
     assert sorted(r.status_code for r in approvals) == [200, 409], [r.text for r in approvals]
     assert (await call("GET", f"/v1/quotas/{county}/{year}"))["used"] == used + 2
+
+
+async def test_siblings_set_at_once_cannot_both_exceed_a_new_parent(committed_client, make_token):
+    headers = bearer(make_token("22", subject=f"tree-race-{uuid.uuid4().hex[:6]}"))
+    year = 2016
+
+    async def put(code, quota):
+        return await committed_client.put(
+            f"/v1/quotas/{code}/{year}", json={"quota": quota}, headers=headers
+        )
+
+    # the parent's row does not exist yet while its children are being set
+    responses = await asyncio.gather(put("2207", 10), put("220722", 8), put("220723", 8))
+    statuses = [r.status_code for r in responses]
+    assert all(s in (200, 409) for s in statuses), [r.text for r in responses]
+    city = await committed_client.get(f"/v1/quotas/2207/{year}", headers=headers)
+    if city.status_code == 200:
+        assert city.json()["children_total"] <= city.json()["quota"]

@@ -195,3 +195,35 @@ async def test_quota_counts_people_of_households_registered_that_year(db_session
     assert await quotas.people_registered(village, 2016) == 2
     assert await quotas.people_registered(village[:9] + "9", 2017) == 0
     assert not_identified.status == "applied"
+
+
+async def test_versions_stay_ordered_when_an_earlier_transaction_writes_later(
+    db_session, service, people
+):
+    household = await create(service, people)
+    # the version in place was written by a transaction that started after this one (its
+    # instant lies after this transaction's start time)
+    await db_session.execute(
+        text(
+            "UPDATE household_versions SET valid_from = now() + interval '2 seconds'"
+            " WHERE household_id = :h"
+        ),
+        {"h": household.id},
+    )
+    locked = await service.households.get(household.id, for_update=True)
+    await service.update(locked, HouseholdUpdate(drinking_water_safe=False), OFFICER)
+    await service.update(locked, HouseholdUpdate(drinking_water_safe=True), OFFICER)
+    rows = (
+        await db_session.execute(
+            text(
+                "SELECT version, valid_from, valid_to FROM household_versions"
+                " WHERE household_id = :h ORDER BY id"
+            ),
+            {"h": household.id},
+        )
+    ).all()
+    assert [r.version for r in rows] == [1, 2, 3]
+    assert rows[0].valid_from < rows[1].valid_from < rows[2].valid_from
+    assert rows[0].valid_to == rows[1].valid_from and rows[1].valid_to == rows[2].valid_from
+    later = rows[2].valid_from + timedelta(seconds=1)
+    assert (await HistoryRepository(db_session).as_of(household.id, later)).version == 3

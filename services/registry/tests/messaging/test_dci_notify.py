@@ -26,12 +26,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_events.envelope import new_event
-from fupin_events.registry import HouseholdRegistered, HouseholdStatusChanged
+from fupin_events.registry import HouseholdRegistered, HouseholdStatusChanged, HouseholdUpdated
 from fupin_events.topics import Topic
 from fupin_kit.relay import make_producer
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.dci.models import Partner, Subscription
-from fupin_registry.dci.notify import build_dci_consumers
+from fupin_registry.dci.notify import KIND_OF, build_dci_consumers, notify_header, notify_message
 from fupin_registry.dci.query import parse_query, to_json
 from fupin_registry.main import create_app
 
@@ -200,7 +200,7 @@ async def test_committed_events_become_signed_notifications(settings, engine, ka
                             jurisdiction=jurisdiction,
                         )
                     )
-            consumer, sender = build_dci_consumers(app)
+            consumer, sender, _sweep = build_dci_consumers(app)
             consumer.group_id = f"registry-dci-notify-test-{uuid.uuid4().hex[:8]}"
             await position_group_at_end(kafka_bootstrap, consumer.group_id)
             tasks = [asyncio.create_task(consumer.run(stop)), asyncio.create_task(sender.run(stop))]
@@ -264,3 +264,60 @@ async def test_committed_events_become_signed_notifications(settings, engine, ka
             await asyncio.wait(tasks, timeout=15)
         server.should_exit = True
         await server_task
+
+
+def test_every_event_type_makes_a_spec_valid_notification(settings):
+    """REGISTER, UPDATE and STATUS_CHANGE bodies, as the sender POSTs them."""
+    household_id, village = str(uuid.uuid4()), "220524101201"
+    subscription = Subscription(code=uuid.uuid4().hex, transaction_id="txn-1")
+    events = [
+        HouseholdRegistered(
+            household_id=household_id,
+            village_code=village,
+            household_number="001",
+            attribute="dibao",
+            support_type="guarantee",
+            primary_cause="illness",
+            status="identified",
+            member_count=2,
+            year=2016,
+        ),
+        HouseholdUpdated(
+            household_id=household_id,
+            village_code=village,
+            changed=["support_type", "member_count"],
+            attribute="ordinary_poor",
+            support_type="development",
+            member_count=3,
+        ),
+        HouseholdStatusChanged(
+            household_id=household_id,
+            village_code=village,
+            from_status="identified",
+            to_status="exited",
+            reason="income above the line",
+            effective_on=date(2020, 3, 1),
+            member_count=3,
+        ),
+    ]
+    validator = notify_validator()
+    kinds = []
+    for data in events:
+        event = new_event(data, subject=household_id)
+        kind = KIND_OF[event.type]
+        kinds.append(kind)
+        status = getattr(data, "to_status", None) or getattr(data, "status", None)
+        facts = {
+            "status": None if status is None else str(status),
+            "attribute": str(getattr(data, "attribute", "dibao")),
+        }
+        body = {
+            "signature": "Signature: unsigned",
+            "header": notify_header(settings, "agency.example"),
+            "message": notify_message(subscription, event, kind, facts),
+        }
+        errors = list(validator.iter_errors(body))
+        assert not errors, (kind, [e.message for e in errors[:3]])
+        record = body["message"]["notify_event"][0]["data"]["reg_records"]
+        assert record["event"] == kind and record["village_code"] == village
+    assert kinds == ["REGISTER", "UPDATE", "STATUS_CHANGE"]

@@ -190,3 +190,18 @@ def test_response_fields():
     with pytest.raises(QueryError):
         select_fields("Member", ["member_list.member_identifier"])
     assert set(select_fields("Member", None)) >= {"member_identifier", "demographic_info"}
+
+
+def test_in_takes_the_specs_comma_separated_string_or_a_list():
+    expected = Condition("status", "in", ("identified", "returned"))
+    assert parse_query("predicate", [predicate("status", "in", "identified,returned")]) == expected
+    assert parse_query("predicate", [predicate("status", "in", "identified, returned")]) == expected
+    assert parse_query("predicate", [predicate("status", "in", ["identified", "returned"])]) == (
+        expected
+    )
+    assert parse_query("predicate", [predicate("YOB", "in", "1980,1981")]) == Condition(
+        "YOB", "in", (1980, 1981)
+    )
+    for bad in ("identified,", "identified,nonsense", ",".join(["identified"] * 101)):
+        with pytest.raises(QueryError):
+            parse_query("predicate", [predicate("status", "in", bad)])

@@ -32,6 +32,8 @@ from fupin_registry.identification.domain import (
     StepDateInvalid,
     appraisal_passes,
     decide,
+    exit_assessment_years,
+    missing_poverty_lines,
     open_case,
     tier_for,
     unmet_exit_criteria,
@@ -376,10 +378,13 @@ SECURED = dict.fromkeys(ALL_NEEDS, True)
             1,
             ["not above the poverty line 3026"],
         ),  # equal is not above
-        ({2015: Decimal("2000"), 2016: Decimal("3100")}, SECURED, 1, []),  # only the latest year
+        ({2015: Decimal("2000"), 2016: Decimal("3100")}, SECURED, 1, []),  # only the exit year
         ({2015: Decimal("2000"), 2016: Decimal("3100")}, SECURED, 2, ["in 2015 is not above"]),
-        ({2016: Decimal("3100")}, SECURED, 2, ["recorded for 1 year(s), 2 needed"]),
-        ({2017: Decimal("9000")}, SECURED, 1, ["no poverty line is configured for 2017"]),
+        ({2016: Decimal("3100")}, SECURED, 2, ["no per-capita net income is recorded for 2015"]),
+        # an older year's income, however high, does not stand in for the exit year's
+        ({2015: Decimal("9000")}, SECURED, 1, ["no per-capita net income is recorded for 2016"]),
+        # nor does a later one
+        ({2017: Decimal("9000")}, SECURED, 1, ["no per-capita net income is recorded for 2016"]),
         ({2016: Decimal("3100")}, {**SECURED, "housing_safety": False}, 1, ["housing_safety"]),
         (
             {2016: Decimal("3100")},
@@ -387,16 +392,39 @@ SECURED = dict.fromkeys(ALL_NEEDS, True)
             1,
             ["clothing", "compulsory_education", "basic_medical_care", "housing_safety"],
         ),
-        ({}, SECURED, 1, ["recorded for 0 year(s)"]),
+        ({}, SECURED, 1, ["no per-capita net income is recorded for 2016"]),
     ],
 )
 def test_exit_criteria(incomes, needs, stable_years, unmet):
     reasons = unmet_exit_criteria(
-        incomes, LINES, needs, required_needs=ALL_NEEDS, stable_years=stable_years
+        incomes,
+        LINES,
+        needs,
+        exit_year=2016,
+        required_needs=ALL_NEEDS,
+        stable_years=stable_years,
     )
     assert len(reasons) == len(unmet)
     for expected, reason in zip(unmet, reasons, strict=True):
         assert expected in reason
+
+
+def test_exit_years_and_missing_lines():
+    assert exit_assessment_years(2020, 1) == [2020]
+    assert exit_assessment_years(2020, 3) == [2018, 2019, 2020]
+    assert missing_poverty_lines([2015, 2016, 2017], LINES) == [2017]
+
+
+def test_exit_approval_rechecks_the_criteria():
+    case = in_state(CaseKind.EXIT, CaseState.COUNTY_APPROVAL)
+    unmet = ("per-capita net income 2000 in 2016 is not above the poverty line 3026",)
+    with pytest.raises(ExitCriteriaNotMet) as error:
+        decide(case, Approve(later(), approve=True, unmet_exit_criteria=unmet), POLICY)
+    assert error.value.facts["unmet"] == list(unmet)
+    refused = decide(
+        case, Approve(later(), approve=False, reason="x", unmet_exit_criteria=unmet), POLICY
+    )
+    assert refused.case.state == CaseState.REJECTED
 
 
 def test_final_states_accept_nothing():

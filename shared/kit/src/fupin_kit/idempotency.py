@@ -4,16 +4,21 @@ The key is reserved in the same transaction as the command's effect: a concurren
 on the key's row until the first attempt commits, then replays its stored response. A key reused
 with a different request body answers 422. If the command fails, the reservation rolls back
 with it, so a retry runs the command again.
+
+A service whose answers may carry personal data in clear gives its sessions a
+``ResponseSealer`` (``session.info[RESPONSE_SEALER]``): the stored answer is then kept sealed
+and opened only to replay it, so every route that runs a command idempotently gets it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Header
 from fastapi.encoders import jsonable_encoder
@@ -23,6 +28,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.crypto import FieldCipher
 from fupin_kit.models import IdempotencyRecord
 from fupin_kit.problems import Unprocessable
 
@@ -50,6 +56,48 @@ def checked_key(value: str | None) -> str | None:
             "#/header/Idempotency-Key", "1 to 200 printable ASCII characters, no spaces"
         )
     return value
+
+
+# The key of a session's ``info`` under which a service puts its ``ResponseSealer``.
+RESPONSE_SEALER = "fupin.idempotency.response_sealer"
+
+
+class ResponseSealer(Protocol):
+    def seal(self, body: Any) -> Any:
+        """What to store for a JSON-ready answer (itself JSON-ready)."""
+
+    def open(self, stored: Any) -> Any:
+        """The answer again, from what ``seal`` stored (or from an answer stored unsealed)."""
+
+
+# What a stored answer looks like once sealed, and the additional data of its seal (so a sealed
+# answer cannot pass for a sealed personal field).
+SEALED_KEY = "sealed"
+SEALED_RESPONSE_FIELD = "idempotent_response"
+
+
+@dataclass(frozen=True)
+class SealedResponses:
+    """A ``ResponseSealer`` encrypting the stored answer with the service's personal-data cipher
+    (AES-GCM, key id inside: rotation works as for the personal fields)."""
+
+    cipher: FieldCipher
+
+    def seal(self, body: Any) -> dict[str, str]:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        blob = self.cipher.encrypt(text, SEALED_RESPONSE_FIELD)
+        return {SEALED_KEY: base64.b64encode(blob).decode("ascii")}
+
+    def open(self, stored: Any) -> Any:
+        if isinstance(stored, dict) and stored.keys() == {SEALED_KEY}:
+            blob = base64.b64decode(stored[SEALED_KEY])
+            return json.loads(self.cipher.decrypt(blob, SEALED_RESPONSE_FIELD))
+        return stored  # stored before answers were sealed
+
+
+def seal_stored_responses(sessionmaker: Any, cipher: FieldCipher) -> None:
+    """Give every session of ``sessionmaker`` the sealer: no idempotent route can forget it."""
+    sessionmaker.configure(info={RESPONSE_SEALER: SealedResponses(cipher)})
 
 
 @dataclass(frozen=True)
@@ -119,15 +167,20 @@ async def run_idempotent(
                 "#/header/Idempotency-Key",
                 "this Idempotency-Key was already used with a different request",
             )
+        sealer: ResponseSealer | None = session.info.get(RESPONSE_SEALER)
+        replayed = stored.response
+        if sealer is not None and replayed is not None:
+            replayed = sealer.open(replayed)
         return JSONResponse(
-            stored.response,
+            replayed,
             status_code=stored.status_code or status_code,
             headers={**(headers or {}), "Idempotent-Replayed": "true"},
         )
     body = jsonable_encoder(await command())
+    sealer = session.info.get(RESPONSE_SEALER)
     await session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.caller == caller, IdempotencyRecord.key == key)
-        .values(status_code=status_code, response=body)
+        .values(status_code=status_code, response=body if sealer is None else sealer.seal(body))
     )
     return JSONResponse(body, status_code=status_code, headers=headers)

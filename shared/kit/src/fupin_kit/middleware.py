@@ -4,6 +4,10 @@ The body guard enforces the request-size limit (413), rejects NUL bytes anywhere
 put them (422 naming the field: PostgreSQL text cannot hold them) and invalid UTF-8 in JSON
 bodies. File uploads (multipart, octet-stream) are counted, never buffered, so large
 spreadsheets stream through in bounded memory.
+
+Paths that must answer in a standard's own error format rather than problem+json register a
+responder: ``app.state.guard_responders`` maps a path prefix to ``responder(scope, problem)``,
+which returns the ASGI response to send instead.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -82,7 +87,7 @@ class BodyGuardMiddleware:
         try:
             self._check_target(scope)
         except ProblemError as problem:
-            await _send_problem(scope, send, problem)
+            await _refuse(scope, receive, send, problem)
             return
         if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
             await self.app(scope, receive, send)
@@ -93,7 +98,7 @@ class BodyGuardMiddleware:
         limit = self.max_upload if streamed else self.max_body
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_problem(scope, send, PayloadTooLarge(f"the body exceeds {limit} bytes"))
+            await _refuse(scope, receive, send, PayloadTooLarge(f"the body exceeds {limit} bytes"))
             return
         if streamed:
             await self.app(scope, _counting(receive, limit), send)
@@ -107,7 +112,7 @@ class BodyGuardMiddleware:
             ):
                 _check_json_text(body)
         except ProblemError as problem:
-            await _send_problem(scope, send, problem)
+            await _refuse(scope, receive, send, problem)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -136,9 +141,11 @@ def _check_json_text(body: bytes) -> None:
     if "\\u0000" in text:
         try:
             document = json.loads(text)
+            pointer = _find_nul(document, "#/body")
         except ValueError:
             return  # malformed JSON is reported by request validation
-        pointer = _find_nul(document, "#/body")
+        except RecursionError as exc:
+            raise Unprocessable("#/body", "the body nests too deeply") from exc
         if pointer:
             raise Unprocessable(pointer, "NUL bytes are not allowed in strings")
 
@@ -205,6 +212,20 @@ def _counting(receive: Receive, limit: int) -> Receive:
     return counted
 
 
+GuardResponder = Callable[[Scope, ProblemError], ASGIApp]
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, problem: ProblemError) -> None:
+    state = getattr(scope.get("app"), "state", None)
+    responders: dict[str, GuardResponder] = getattr(state, "guard_responders", None) or {}
+    path = scope.get("path", "")
+    for prefix, responder in responders.items():
+        if path.startswith(prefix):
+            await responder(scope, problem)(scope, receive, send)
+            return
+    await _send_problem(scope, send, problem)
+
+
 async def _send_problem(scope: Scope, send: Send, problem: ProblemError) -> None:
     body = json.dumps(problem.to_problem(scope.get("path"))).encode()
     await send(
@@ -220,4 +241,4 @@ async def _send_problem(scope: Scope, send: Send, problem: ProblemError) -> None
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["BodyGuardMiddleware", "FieldError", "RequestContextMiddleware"]
+__all__ = ["BodyGuardMiddleware", "FieldError", "GuardResponder", "RequestContextMiddleware"]

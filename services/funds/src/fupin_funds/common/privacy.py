@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
 from fupin_funds.config import Settings
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import BlindIndex, FieldCipher, mask_id_number, parse_keyring
+from fupin_kit.idempotency import seal_stored_responses
 
 PII_READ_SCOPE = "pii:read"
 
@@ -61,3 +62,10 @@ async def get_privacy(request: Request) -> Privacy:
 
 
 PrivacyDep = Annotated[Privacy, Depends(get_privacy)]
+
+
+async def seal_idempotent_responses(app: FastAPI) -> None:
+    """A loan's answer to a caller with ``pii:read`` holds the borrower's ID number in clear: every
+    session of the app keeps the answers of idempotent commands sealed (``fupin_kit.idempotency``).
+    """
+    seal_stored_responses(app.state.sessionmaker, privacy_of(app.state.settings, app.state).cipher)

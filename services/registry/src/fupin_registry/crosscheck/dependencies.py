@@ -5,15 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import NotFound
+from fupin_registry.config import Settings
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.service import CrosscheckService
+from fupin_registry.households.service import HouseholdService
 from fupin_registry.privacy import PrivacyDep
+from fupin_registry.regions.directory import RegionsDep
 
 
 async def load_flag(flag_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Flag:
@@ -33,8 +36,12 @@ async def load_flag_for_update(flag_id: uuid.UUID, session: SessionDep, caller: 
     return flag
 
 
-def get_service(session: SessionDep, privacy: PrivacyDep) -> CrosscheckService:
-    return CrosscheckService(session, privacy)
+def get_service(
+    request: Request, session: SessionDep, privacy: PrivacyDep, regions: RegionsDep
+) -> CrosscheckService:
+    settings: Settings = request.app.state.settings
+    households = HouseholdService(session, privacy=privacy, regions=regions, settings=settings)
+    return CrosscheckService(session, privacy, households)
 
 
 FlagDep = Annotated[Flag, Depends(load_flag)]

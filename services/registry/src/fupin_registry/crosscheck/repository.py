@@ -58,14 +58,16 @@ HAVING count(DISTINCT m.household_id) FILTER (WHERE h.status NOT IN {CLOSED}) > 
 """  # noqa: S608 - only module constants are interpolated
 
 # People of the dibao list, grouped into the civil-affairs households, with any register
-# membership they have in the caller's jurisdiction.
+# membership they have in the caller's jurisdiction. An entry without a village code cannot be
+# placed in a region: only a province-wide caller sees it.
 _DIBAO_PEOPLE = f"""
 WITH people AS (
     SELECT e.id_index, e.detail ->> 'household_ref' AS household_ref,
            e.detail ->> 'village_code' AS village_code
       FROM reference_entries e
      WHERE e.list_id = :list_id
-       AND (e.detail ->> 'village_code' IS NULL OR e.detail ->> 'village_code' LIKE :prefix)
+       AND (e.detail ->> 'village_code' LIKE :prefix
+            OR (e.detail ->> 'village_code' IS NULL AND :province_wide))
 ), held AS (
     SELECT p.household_ref, p.village_code, p.id_index, h.id AS household_id,
            h.village_code AS h_village, h.household_number, h.status, h.attribute, m.active
@@ -183,9 +185,16 @@ class CrosscheckRepository:
         )
         return list(result)
 
-    async def dibao_people(self, list_id: uuid.UUID, jurisdiction: str) -> list[Any]:
+    async def dibao_people(
+        self, list_id: uuid.UUID, jurisdiction: str, *, province_wide: bool
+    ) -> list[Any]:
         result = await self.session.execute(
-            text(_DIBAO_PEOPLE), {"list_id": list_id, "prefix": like_prefix(jurisdiction)}
+            text(_DIBAO_PEOPLE),
+            {
+                "list_id": list_id,
+                "prefix": like_prefix(jurisdiction),
+                "province_wide": province_wide,
+            },
         )
         return list(result)
 

@@ -123,7 +123,7 @@ async def get_flag(flag: FlagDep) -> FlagRead:
 @router.post(
     "/v1/flags/{flag_id}/confirm",
     response_model=FlagRead,
-    summary="Confirm a flag: opens a removal case (natural decrease for a death)",
+    summary="Confirm a flag: opens a removal case; a death is recorded on the member",
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def confirm_flag(

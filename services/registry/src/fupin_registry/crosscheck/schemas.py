@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -79,6 +79,14 @@ class FlagConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason | None = Field(None, description="why the match is right; kept on the case")
+    died_on: date | None = Field(
+        None, description="death flags: business date of the death; defaults to today"
+    )
+    new_head_member_id: uuid.UUID | None = Field(
+        None,
+        description="death flags: the member who becomes the head when the deceased was the head"
+        " and others remain",
+    )
 
 
 class FlagDismiss(BaseModel):

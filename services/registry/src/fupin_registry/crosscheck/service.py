@@ -5,8 +5,9 @@ columns. Each valid ID number is stored only as its blind index (HMAC; the clear
 reaches the database); detail columns that carry personal data (names, phones, ID numbers) are
 dropped. Members are matched by blind index in SQL and every matched household in the
 uploader's jurisdiction gets an open flag with a ``FlagRaised`` event. Reviewers confirm a flag
-— which opens a removal case (a natural-decrease case for deaths) — or dismiss it with a reason;
-both send ``FlagResolved``.
+— which opens a removal case; for a death, the member leaves the household (reason death) and
+only a household left without members gets a natural-decrease case — or dismiss it with a
+reason; both send ``FlagResolved``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from fupin_events.values import business_today
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event, add_events
 from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
-from fupin_registry.access import require_writer
+from fupin_registry.access import Tier, require_writer
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.schemas import (
@@ -43,12 +44,15 @@ from fupin_registry.crosscheck.schemas import (
     RowProblem,
 )
 from fupin_registry.households.models import Household
+from fupin_registry.households.schemas import HeadChange
+from fupin_registry.households.service import HouseholdService
 from fupin_registry.identification import domain as workflow
 from fupin_registry.identification.models import Case, CaseStep
 from fupin_registry.imports.columns import normalise_header
 from fupin_registry.imports.readers import UnreadableFile, sniff
 from fupin_registry.imports.rows import check_id_number
 from fupin_registry.privacy import Privacy
+from fupin_registry.vocabulary import MemberDeparture
 
 UPLOAD_SCOPE = "crosscheck:upload"
 ID_HEADERS = {
@@ -72,10 +76,13 @@ def _lines(path: Path, encoding: str) -> Iterator[str]:
 
 
 class CrosscheckService:
-    def __init__(self, session: AsyncSession, privacy: Privacy) -> None:
+    def __init__(
+        self, session: AsyncSession, privacy: Privacy, households: HouseholdService
+    ) -> None:
         self.session = session
         self.privacy = privacy
         self.repository = CrosscheckRepository(session)
+        self.households = households
 
     # --- reference lists ------------------------------------------------------------------
 
@@ -201,12 +208,15 @@ class CrosscheckService:
         self._require_open(flag)
         household = await self.session.get(Household, flag.household_id, with_for_update=True)
         assert household is not None
-        kind = (
-            workflow.CaseKind.NATURAL_DECREASE
-            if flag.kind == "death"
-            else workflow.CaseKind.REMOVAL
-        )
         on = business_today()
+        if flag.kind == "death":
+            if body.died_on is not None and body.died_on > on:
+                raise Unprocessable("#/body/died_on", "cannot be in the future")
+            if await self._record_death(household, flag, body, caller):
+                return await self._resolve(flag, "confirmed", body.reason, caller, None)
+            kind = workflow.CaseKind.NATURAL_DECREASE
+        else:
+            kind = workflow.CaseKind.REMOVAL
         try:
             view = workflow.open_case(kind, household.status, on)
         except workflow.WorkflowError as error:
@@ -254,6 +264,36 @@ class CrosscheckService:
         )
         return await self._resolve(flag, "confirmed", body.reason, caller, case.id)
 
+    async def _record_death(
+        self, household: Household, flag: Flag, body: FlagConfirm, caller: Caller
+    ) -> bool:
+        """The deceased leaves the household (reason death); a deceased head hands the role to
+        ``new_head_member_id``. False when no other member would remain: the household itself
+        then closes through a natural-decrease case."""
+        service = self.households
+        members = await service.households.members(household.id)
+        deceased = next((m for m in members if m.id == flag.member_id), None)
+        if deceased is None:
+            raise Conflict("the member named by the flag is no longer in the household")
+        if len(members) == 1:
+            return False
+        died_on = body.died_on or business_today()
+        if deceased.relation != "head":
+            await service.remove_member(household, deceased, "death", died_on, caller)
+            return True
+        if body.new_head_member_id not in {m.id for m in members if m.id != deceased.id}:
+            raise Unprocessable(
+                "#/body/new_head_member_id",
+                "the deceased was the head: name another current member as the new head",
+            )
+        change = HeadChange(
+            member_id=body.new_head_member_id,
+            former_head_departure=MemberDeparture.DEATH,
+            on=died_on,
+        )
+        await service.change_head(household, change, died_on, caller)
+        return True
+
     async def dismiss(self, flag: Flag, body: FlagDismiss, caller: Caller) -> Flag:
         require_writer(caller)
         self._require_open(flag)
@@ -298,7 +338,12 @@ class CrosscheckService:
     ) -> DibaoReport:
         missing, mismatched = [], []
         truncated = False
-        for row in await self.repository.dibao_people(reference_list.id, caller.jurisdiction):
+        rows = await self.repository.dibao_people(
+            reference_list.id,
+            caller.jurisdiction,
+            province_wide=len(caller.jurisdiction) <= Tier.PROVINCE,
+        )
+        for row in rows:
             entry = DibaoEntry(
                 household_ref=row.household_ref,
                 village_code=row.village_code,

@@ -66,6 +66,9 @@ class DciTransaction(TimestampMixin, Base):
     total_count: Mapped[int] = mapped_column(Integer, server_default="0")
     completed_count: Mapped[int] = mapped_column(Integer, server_default="0")
     sender_uri: Mapped[str | None] = mapped_column(Text)
+    # The requesting token's jurisdiction: txn/status replays the reply only to tokens whose
+    # jurisdiction covers it (one client's tokens may have different jurisdictions).
+    jurisdiction: Mapped[str] = mapped_column(Text)
     reply_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     callback_status: Mapped[str | None] = mapped_column(Text)  # pending, delivered, failed
     callback_attempts: Mapped[int] = mapped_column(Integer, server_default="0")

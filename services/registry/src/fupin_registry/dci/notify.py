@@ -1,16 +1,19 @@
 """Event notifications to DCI subscribers, driven by committed register events.
 
 1. ``registry-dci-notify`` consumes ``registry.household.v1`` (its own consumer group). For each
-   event it finds the active subscriptions to that event type whose jurisdiction covers the
-   household's village and whose filter matches, and writes one ``dci_notifications`` row per
-   subscription — in the same transaction as the consumer's inbox row, so an event redelivered
-   by Kafka yields no second notification, and offsets are committed only after that commit.
+   event it finds the active subscriptions of active partners to that event type whose
+   jurisdiction covers the household's village and whose filter matches, and writes one
+   ``dci_notifications`` row per subscription — in the same transaction as the consumer's
+   inbox row, so an event redelivered by Kafka yields no second notification, and offsets are
+   committed only after that commit.
 2. ``NotificationSender`` takes due rows (lease with SKIP LOCKED, so several instances share the
    work), POSTs the signed ``notify`` callback to the subscription's ``sender_uri`` and records
    the outcome. A failure is retried with doubling backoff (``dci_callback_backoff_seconds``,
    ``dci_callback_attempts`` tries in all); a permanent 4xx or the last failed try marks the
    row ``failed`` with the error. A sender that dies mid-delivery leaves its rows leased; they
-   come due again when the lease runs out, so delivery is at least once.
+   come due again when the lease runs out, so delivery is at least once. Rows of a cancelled
+   subscription or a deactivated partner are never sent, nor to a sender_uri that no longer
+   lies under the partner's current callback prefix.
 
 Notifications carry household-level facts only (identifier, village, status, attribute, size):
 no personal data leaves through them; a partner reads details with a (audited) search.
@@ -35,7 +38,7 @@ from fupin_kit.logging import get_logger
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
 from fupin_registry.dci.models import Subscription
-from fupin_registry.dci.protocol import PROTOCOL_VERSION, now_iso
+from fupin_registry.dci.protocol import PROTOCOL_VERSION, callback_allowed, now_iso
 from fupin_registry.dci.query import from_json, matches
 from fupin_registry.dci.records import REG_TYPE
 from fupin_registry.dci.repository import (
@@ -45,6 +48,7 @@ from fupin_registry.dci.repository import (
 )
 from fupin_registry.dci.service import EVENT_TYPES
 from fupin_registry.dci.signing import RegistrySigner
+from fupin_registry.dci.sweep import InterruptedRequestSweep
 
 log = get_logger("fupin.registry.dci.notify")
 
@@ -179,12 +183,18 @@ class NotificationSender:
     async def send_due(self, sender: CallbackSender) -> int:
         async with session_scope(self.sessionmaker) as session:
             due = await NotificationRepository(session).lease_due(self.batch, self.lease)
-        for notification, subscription in due:
-            delivered, retryable, error = await sender.send_once(
-                subscription.sender_uri,
-                notify_header(self.settings, subscription.sender_id),
-                notification.message,
-            )
+        for notification, subscription, partner in due:
+            # The partner's prefix may have changed since it subscribed: the stored sender_uri
+            # must still lie under the current one.
+            if callback_allowed(partner.callback_url_prefix, subscription.sender_uri):
+                delivered, retryable, error = await sender.send_once(
+                    subscription.sender_uri,
+                    notify_header(self.settings, subscription.sender_id),
+                    notification.message,
+                )
+            else:
+                delivered, retryable = False, False
+                error = "sender_uri is not under the partner's registered callback prefix"
             attempts = notification.attempts + 1
             async with session_scope(self.sessionmaker) as session:
                 repository = NotificationRepository(session)
@@ -204,7 +214,8 @@ class NotificationSender:
 
 
 def build_dci_consumers(app: FastAPI) -> list[Any]:
-    """The notify consumer and the notification sender, for ``consumers.build_consumers``."""
+    """The notify consumer, the notification sender and the sweep of interrupted requests, for
+    ``consumers.build_consumers``."""
     settings: Settings = app.state.settings
     runtime = getattr(app.state, "dci", None)
     signer = (
@@ -226,4 +237,8 @@ def build_dci_consumers(app: FastAPI) -> list[Any]:
         bootstrap=settings.kafka_bootstrap,
         dead_letter_topic=dead_letter_topic("registry"),
     )
-    return [consumer, NotificationSender(app.state.sessionmaker, settings, signer)]
+    return [
+        consumer,
+        NotificationSender(app.state.sessionmaker, settings, signer),
+        InterruptedRequestSweep(app.state.sessionmaker, settings),
+    ]

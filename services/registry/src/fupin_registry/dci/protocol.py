@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -37,6 +38,12 @@ from fupin_registry.dci.signing import (
 )
 
 PROTOCOL_VERSION = "1.0.0"
+DCI_PATH_PREFIX = "/registry/"
+# The synchronous endpoints and the action of their answers; the others acknowledge.
+SYNC_REPLY_ACTIONS = {
+    "/registry/sync/search": "on-search",
+    "/registry/sync/txn/status": "txn-on-status",
+}
 
 
 def now_iso() -> str:
@@ -96,6 +103,80 @@ def parse_message(
         ) from exc
 
 
+MAX_BODY_DEPTH = 32  # a DCI message nests about 20 levels at most (6 levels of $and/$or)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_body(raw: bytes) -> Any:
+    """The request body as JSON, refused (``err.request.bad``) when it is not plain JSON that
+    the register can store: NaN/Infinity, nesting deeper than any message, NUL characters and
+    lone surrogates (PostgreSQL text and JSON cannot hold them)."""
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise DciRefusal("err.request.bad", "the body nests too deeply") from exc
+    except ValueError as exc:
+        raise DciRefusal("err.request.bad", f"the body is not a JSON document: {exc}") from exc
+    # Iterative, so no later recursive walk (validation, signing digest) meets a deep body.
+    stack: list[tuple[Any, int]] = [(body, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise DciRefusal("err.request.bad", f"the body nests deeper than {MAX_BODY_DEPTH}")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                _check_text(key)
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str):
+            _check_text(node)
+    return body
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise DciRefusal("err.request.bad", "NUL characters are not allowed in strings")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DciRefusal("err.request.bad", "strings must be valid Unicode text") from exc
+
+
+# Percent-encoded dot, slash and backslash: a server may decode them into another path.
+_ENCODED_PATH_TRICKS = ("%2e", "%2f", "%5c")
+
+
+def callback_allowed(prefix: str | None, uri: str) -> bool:
+    """Does ``uri`` lie under the registered callback ``prefix``? Both are parsed as the
+    callback client parses them: same scheme, host and port, no user information, and the
+    prefix's path matching whole segments of the URI's path (``/dci`` covers ``/dci/cb``, not
+    ``/dci-other``)."""
+    if not prefix:
+        return False
+    try:
+        wanted, given = httpx.URL(prefix), httpx.URL(uri)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return False
+    if any(ord(c) <= 0x20 or c == "\\" for c in uri):
+        return False
+    if given.userinfo or wanted.userinfo or given.scheme not in ("http", "https"):
+        return False
+    if (given.scheme, given.host, given.port) != (wanted.scheme, wanted.host, wanted.port):
+        return False
+    raw_path = given.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
+    if any(trick in raw_path.lower() for trick in _ENCODED_PATH_TRICKS):
+        return False
+    segments = raw_path.split("/")
+    if any(part in (".", "..") for part in segments):
+        return False
+    expected = wanted.raw_path.split(b"?", 1)[0].decode("ascii", "replace").rstrip("/").split("/")
+    return segments[: len(expected)] == expected
+
+
 class Gateway:
     def __init__(self, settings: Settings, signer: RegistrySigner) -> None:
         self.settings = settings
@@ -123,10 +204,7 @@ class Gateway:
         action: str,
         asynchronous: bool,
     ) -> Inbound:
-        try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            raise DciRefusal("err.request.bad", "the body is not a JSON document") from exc
+        body = parse_body(await request.body())
         if not isinstance(body, dict):
             raise DciRefusal(
                 "err.request.bad", "the body is an object with header, message and signature"
@@ -218,7 +296,7 @@ class Gateway:
             raise DciRefusal(
                 "err.sender_uri.invalid", "asynchronous requests need header.sender_uri"
             )
-        if not partner.callback_url_prefix or not uri.startswith(partner.callback_url_prefix):
+        if not callback_allowed(partner.callback_url_prefix, uri):
             raise DciRefusal(
                 "err.sender_uri.invalid",
                 "sender_uri is not under the partner's registered callback prefix",
@@ -290,6 +368,17 @@ class Gateway:
         if reason_message:
             header["status_reason_message"] = reason_message[:999]
         return header
+
+    def guard_answer(self, scope: Any, problem: ProblemError) -> JSONResponse:
+        """The body guard's refusals (oversized body, NUL characters) on the DCI paths, in the
+        DCI envelope the endpoint answers with rather than problem+json."""
+        refusal = DciRefusal(
+            "err.request.bad", problem.detail or problem.title, http_status=problem.status
+        )
+        action = SYNC_REPLY_ACTIONS.get(scope.get("path", "").rstrip("/"))
+        if action is not None:
+            return self.sync_refusal(refusal, action, None)
+        return self.err(refusal)
 
     def sync_refusal(
         self, refusal: DciRefusal, action: str, receiver_id: str | None

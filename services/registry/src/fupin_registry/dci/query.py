@@ -149,6 +149,9 @@ class Attribute:
     operators: frozenset[str]
     level: str  # "household" or "member": where the condition applies
     in_events: bool = False  # can subscriptions filter on it?
+    # Filtering or sorting on it discloses the digits a masked ID number hides (the birth
+    # date: digits 7-14), so it needs pii:read like the clear ID number itself.
+    personal: bool = False
 
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -168,8 +171,8 @@ ATTRIBUTES: dict[str, Attribute] = {
     "year": Attribute(_int_between(2000, 2100), ORDERED, "household"),
     "registration_date": Attribute(_date, ORDERED, "household"),
     "group_size": Attribute(_int_between(0, 100), ORDERED, "household"),
-    "birth_date": Attribute(_date, ORDERED, "member"),
-    "YOB": Attribute(_int_between(1900, 2100), ORDERED, "member"),
+    "birth_date": Attribute(_date, ORDERED, "member", personal=True),
+    "YOB": Attribute(_int_between(1900, 2100), ORDERED, "member", personal=True),
     "sex": Attribute(_enum({"male", "female"}), EQUALITY, "member"),
 }
 ALIASES = {
@@ -192,8 +195,12 @@ def condition(name: Any, operator: Any, value: Any) -> Condition:
         raise QueryError(f"operator {operator!r} is not allowed on {attribute_name}")
     try:
         if op == "in":
+            # The spec's attribute_value is a scalar: "identified,returned". A JSON list is
+            # accepted as well (an extension). No queryable value contains a comma.
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",")]
             if not isinstance(value, list) or not 1 <= len(value) <= MAX_IN_VALUES:
-                raise ValueError(f"a list of 1 to {MAX_IN_VALUES} values")
+                raise ValueError(f"1 to {MAX_IN_VALUES} values, comma-separated (or a JSON list)")
             parsed: Any = tuple(attribute.parse(v) for v in value)
         else:
             parsed = attribute.parse(value)
@@ -317,6 +324,12 @@ def _predicate_expression(expression: Any) -> Condition:
 def _check_size(node: Node) -> None:
     if sum(1 for _ in conditions(node)) > MAX_CONDITIONS:
         raise QueryError(f"a query has at most {MAX_CONDITIONS} conditions")
+
+
+def personal_attributes(node: Node, sort: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The attributes of ``node`` and ``sort`` that may only be used with pii:read."""
+    used = {c.attribute for c in conditions(node)} | {ALIASES.get(s, s) for s in sort}
+    return sorted(a for a in used if a in ATTRIBUTES and ATTRIBUTES[a].personal)
 
 
 def conditions(node: Node) -> list[Condition]:

@@ -136,6 +136,10 @@ class RecordBuilder:
             }
             if self.unmasked:
                 info["birth_date"] = member.birth_date.isoformat()
+                key = f"member:{member.id}"
+                self.clear_reads.setdefault(key, ClearRead("member", str(member.id))).fields.add(
+                    "birth_date"
+                )
             record["demographic_info"] = info
         plain = {
             "relationship_head": member.relation,

@@ -80,13 +80,35 @@ class TransactionRepository:
             raise LookupError(f"DCI transaction {transaction_id} is missing")
         return found
 
+    async def fail_stale(self, older_than: timedelta, error: str) -> int:
+        """Mark ``pdng`` transactions received more than ``older_than`` ago as rejected: their
+        processing was lost (a process stopped after the ACK). Returns how many."""
+        rows = await self.session.execute(
+            update(DciTransaction)
+            .where(
+                DciTransaction.status == "pdng",
+                DciTransaction.created_at < func.now() - older_than,
+            )
+            .values(status="rjct", callback_status="failed", callback_error=error)
+            .returning(DciTransaction.id)
+        )
+        return len(rows.all())
+
     async def find(
-        self, sender_id: str, action: str, attribute: str, value: str | list[str]
+        self,
+        sender_id: str,
+        jurisdiction: str,
+        action: str,
+        attribute: str,
+        value: str | list[str],
     ) -> DciTransaction | None:
         """The sender's latest transaction of ``action`` by transaction id, correlation id or
-        reference ids; partners never see each other's transactions."""
+        reference ids, requested within ``jurisdiction``; partners never see each other's
+        transactions, nor a token those of a wider jurisdiction."""
         query = select(DciTransaction).where(
-            DciTransaction.sender_id == sender_id, DciTransaction.action == action
+            DciTransaction.sender_id == sender_id,
+            DciTransaction.action == action,
+            DciTransaction.jurisdiction.startswith(jurisdiction, autoescape=True),
         )
         if attribute == "transaction_id":
             query = query.where(DciTransaction.transaction_id == str(value))
@@ -118,10 +140,15 @@ class SubscriptionRepository:
         ).first()
         return row is not None
 
-    async def of_sender(self, sender_id: str, codes: list[str]) -> dict[str, Subscription]:
+    async def of_sender(
+        self, sender_id: str, jurisdiction: str, codes: list[str]
+    ) -> dict[str, Subscription]:
+        """The sender's subscriptions among ``codes`` made within ``jurisdiction``."""
         rows = await self.session.scalars(
             select(Subscription).where(
-                Subscription.sender_id == sender_id, Subscription.code.in_(codes)
+                Subscription.sender_id == sender_id,
+                Subscription.code.in_(codes),
+                Subscription.jurisdiction.startswith(jurisdiction, autoescape=True),
             )
         )
         return {s.code: s for s in rows}
@@ -137,10 +164,14 @@ class SubscriptionRepository:
     async def listening(
         self, reg_event_type: str, village_code: str, at: datetime
     ) -> Sequence[Subscription]:
-        """Active subscriptions to ``reg_event_type`` whose jurisdiction covers the village."""
+        """Active subscriptions of active partners to ``reg_event_type`` whose jurisdiction
+        covers the village."""
         return (
             await self.session.scalars(
-                select(Subscription).where(
+                select(Subscription)
+                .join(Partner, Partner.sender_id == Subscription.sender_id)
+                .where(
+                    Partner.active,
                     Subscription.status == "subscribe",
                     Subscription.reg_event_type == reg_event_type,
                     func.starts_with(village_code, Subscription.jurisdiction),
@@ -164,15 +195,40 @@ class NotificationRepository:
 
     async def lease_due(
         self, limit: int, lease: timedelta
-    ) -> list[tuple[Notification, Subscription]]:
+    ) -> list[tuple[Notification, Subscription, Partner]]:
         """Take up to ``limit`` due notifications for ``lease``: another sender skips them
-        meanwhile, and they come due again if this one dies before recording the outcome."""
+        meanwhile, and they come due again if this one dies before recording the outcome.
+
+        Only notifications of active subscriptions of active partners are sent: those owed to
+        a cancelled subscription or a deactivated partner are marked failed when they come due.
+        """
+        revoked = (
+            select(Subscription.code)
+            .join(Partner, Partner.sender_id == Subscription.sender_id)
+            .where(or_(Subscription.status != "subscribe", not_(Partner.active)))
+        )
+        await self.session.execute(
+            update(Notification)
+            .where(
+                Notification.status == "pending",
+                Notification.next_attempt_at <= func.now(),
+                Notification.subscription_code.in_(revoked.scalar_subquery()),
+            )
+            .values(status="failed", last_error="subscription cancelled or partner deactivated")
+        )
         due = (
             select(Notification.id)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= func.now())
+            .join(Subscription, Subscription.code == Notification.subscription_code)
+            .join(Partner, Partner.sender_id == Subscription.sender_id)
+            .where(
+                Notification.status == "pending",
+                Notification.next_attempt_at <= func.now(),
+                Subscription.status == "subscribe",
+                Partner.active,
+            )
             .order_by(Notification.next_attempt_at, Notification.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Notification, skip_locked=True)
         )
         ids = (
             await self.session.scalars(
@@ -185,12 +241,13 @@ class NotificationRepository:
         if not ids:
             return []
         rows = await self.session.execute(
-            select(Notification, Subscription)
+            select(Notification, Subscription, Partner)
             .join(Subscription, Subscription.code == Notification.subscription_code)
+            .join(Partner, Partner.sender_id == Subscription.sender_id)
             .where(Notification.id.in_(ids))
             .order_by(Notification.id)
         )
-        return [(n, s) for n, s in rows]
+        return [(n, s, p) for n, s, p in rows]
 
     async def delivered(self, notification_id: int) -> None:
         await self.session.execute(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 
 from fupin_kit.db import SessionDep, session_scope
 from fupin_kit.logging import get_logger
@@ -178,6 +179,7 @@ async def _open(
             "reference_ids": operation.references(message),
             "total_count": operation.count(message),
             "sender_uri": inbound.header.sender_uri if asynchronous else None,
+            "jurisdiction": caller.jurisdiction,
         }
     )
     if txn is None:
@@ -199,6 +201,15 @@ def _finish(
     return status, total, completed
 
 
+def _unstorable(exc: DBAPIError) -> DciRefusal:
+    """A value the checks let through but the database refused (SQLSTATE class 22, data
+    exception) is the sender's error, answered in the DCI envelope; anything else is ours."""
+    if not str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+        raise exc
+    log.warning("dci.unstorable_value", error=str(exc.orig))
+    return DciRefusal("err.request.bad", "a value in the message cannot be stored")
+
+
 async def handle_sync(request: Request, dci: DciRuntime, operation: Operation) -> JSONResponse:
     gateway = dci.gateway
     try:
@@ -216,6 +227,8 @@ async def handle_sync(request: Request, dci: DciRuntime, operation: Operation) -
             status, total, completed = _finish(ctx, txn, operation, reply)
     except DciRefusal as refusal:
         return gateway.sync_refusal(refusal, operation.reply_action, receiver)
+    except DBAPIError as exc:
+        return gateway.sync_refusal(_unstorable(exc), operation.reply_action, receiver)
     # Committed (audit rows included) before anything is sent.
     header = gateway.callback_header(
         operation.reply_action, receiver, status=status, total=total, completed=completed
@@ -237,6 +250,8 @@ async def handle_async(request: Request, dci: DciRuntime, operation: Operation) 
             txn_id = txn.id
     except DciRefusal as refusal:
         return gateway.err(refusal)
+    except DBAPIError as exc:
+        return gateway.err(_unstorable(exc))
     dci.spawn(
         _complete_later(request.app.state.sessionmaker, ctx, operation, message, txn_id),
         f"dci-{operation.action}-{txn_id}",

@@ -1,5 +1,6 @@
 """The DCI runtime, started and stopped with the app: signing key, gateway, callback client and
-the asynchronous requests in flight."""
+the asynchronous requests in flight (requests whose processing a stopped process lost are
+closed by ``dci.sweep``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from fastapi import FastAPI
 from fupin_kit.logging import get_logger
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
-from fupin_registry.dci.protocol import Gateway
+from fupin_registry.dci.protocol import DCI_PATH_PREFIX, Gateway
 from fupin_registry.dci.signing import RegistrySigner
 
 log = get_logger("fupin.registry.dci")
@@ -72,6 +73,11 @@ async def start_dci(app: FastAPI) -> None:
             backoff_seconds=settings.dci_callback_backoff_seconds,
         ),
     )
+    # The kit's body guard answers on the DCI paths in the DCI envelopes.
+    app.state.guard_responders = {
+        **(getattr(app.state, "guard_responders", None) or {}),
+        DCI_PATH_PREFIX: app.state.dci.gateway.guard_answer,
+    }
 
 
 async def stop_dci(app: FastAPI) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+import httpx
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Id99 = Annotated[str, StringConstraints(min_length=1, max_length=99)]
 Short = Annotated[str, StringConstraints(max_length=200)]
@@ -122,7 +123,25 @@ class TxnStatusRequest(_Open):
 
 SenderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,99}$")]
 PublicKeyText = Annotated[str, StringConstraints(min_length=20, max_length=4000)]
-UrlPrefix = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,2000}$")]
+
+
+def _url_prefix(value: str) -> str:
+    """A callback prefix is scheme, host, optional port and path: callbacks are compared with
+    it part by part, so user information, a query or a fragment would make no sense."""
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError(f"not a URL: {exc}") from exc
+    if not url.host or url.userinfo or url.query or url.fragment or "\\" in value:
+        raise ValueError("a callback prefix is scheme://host[:port][/path], nothing else")
+    return value
+
+
+UrlPrefix = Annotated[
+    str,
+    StringConstraints(pattern=r"^https?://[^\s]{1,2000}$"),
+    AfterValidator(_url_prefix),
+]
 
 
 class PartnerCreate(BaseModel):

@@ -22,6 +22,7 @@ from fupin_registry.dci.query import (
     conditions,
     map_values,
     parse_query,
+    personal_attributes,
     to_json,
 )
 from fupin_registry.dci.records import REG_TYPE, RecordBuilder, needs_members, select_fields
@@ -54,6 +55,9 @@ EVENT_TYPES = {
     "STATUS_CHANGE": "fupin.registry.household.status_changed.v1",
 }
 MAX_PAGE_NUMBER = 10_000
+# The spec's error code for a request that will not be answered, in the status item's message
+# (its reason-code enums have no such code).
+INCOMPLETE_REASON = "err.request.timeout: the request was not completed; send it again"
 
 
 def _sealed(privacy: Privacy, document: dict[str, Any]) -> bytes:
@@ -97,7 +101,7 @@ class SearchService:
             return _item(
                 item.reference_id, "rjct", item.locale, reason=exc.reason_code, message=exc.message
             )
-        entity, node, sort, page_size, page_number, selection = plan
+        entity, node, sort, page_size, page_number, selection, personal = plan
         region = self.caller.region_filter(Household.village_code)
         builder = RecordBuilder(self.privacy, self.caller)
         offset = (page_number - 1) * page_size
@@ -112,7 +116,9 @@ class SearchService:
         else:
             total, rows = await self.register.members(node, region, sort, page_size, offset)
             records = [builder.member(m, h, frozenset(selection)) for m, h in rows]
-        await self._audit(sender_id, transaction_id, item, criteria, builder, len(records), total)
+        await self._audit(
+            sender_id, transaction_id, item, criteria, builder, len(records), total, personal
+        )
         answer = _item(item.reference_id, "succ", item.locale)
         answer["data"] = {
             "version": "1.0.0",
@@ -129,9 +135,9 @@ class SearchService:
 
     def _plan(
         self, criteria: SearchCriteria
-    ) -> tuple[str, Any, list[tuple[str, bool]], int, int, Any]:
-        if self.settings.dci_require_consent and not criteria.consent:
-            raise QueryError("a consent object is required for every search")
+    ) -> tuple[str, Any, list[tuple[str, bool]], int, int, Any, list[str]]:
+        if self.settings.dci_require_consent:
+            _check_consent(criteria.consent)
         consent_ts = (criteria.consent or {}).get("ts")
         if consent_ts is not None:
             try:
@@ -139,6 +145,11 @@ class SearchService:
             except ValueError as exc:
                 raise QueryError("consent.ts must be an ISO 8601 timestamp") from exc
         node = parse_query(criteria.query_type, criteria.query)
+        clear = self.caller.has_scope(PII_READ_SCOPE)
+        if not clear and personal_attributes(node):
+            raise QueryError(
+                f"filtering on {personal_attributes(node)} requires the pii:read scope"
+            )
         entity = criteria.response_entity or (
             "Member" if criteria.reg_record_type == "Member" else "Group"
         )
@@ -157,9 +168,15 @@ class SearchService:
                 raise QueryError(
                     f"sortable attributes: {sorted(SORTABLE[entity])}", "rjct.sort.invalid"
                 )
+            if not clear and personal_attributes(node, [order.attribute_name]):
+                raise QueryError(
+                    f"sorting on {order.attribute_name} requires the pii:read scope",
+                    "rjct.sort.invalid",
+                )
             sort.append((order.attribute_name, order.sort_order == "desc"))
         selection = select_fields(entity, criteria.response_fields)
-        return entity, node, sort, page_size, page_number, selection
+        personal = personal_attributes(node, [name for name, _ in sort])
+        return entity, node, sort, page_size, page_number, selection, personal
 
     async def _audit(
         self,
@@ -170,6 +187,7 @@ class SearchService:
         builder: RecordBuilder,
         returned: int,
         total: int,
+        personal: list[str],
     ) -> None:
         consent = criteria.consent or {}
         context = {
@@ -209,7 +227,42 @@ class SearchService:
             )
             for read in builder.clear_reads.values()
         ]
+        if personal:
+            # A filter or sort on the birth date reads it even when no record shows it.
+            records.append(
+                AuditRecord(
+                    self.caller.actor,
+                    "pii.read_unmasked",
+                    "dci_transaction",
+                    transaction_id,
+                    {**context, "fields": personal, "used_in": "query", "matched": total},
+                )
+            )
         await AuditTrail(self.session).append_many(records)
+
+
+def _check_consent(consent: dict[str, Any] | None) -> None:
+    """The audit needs to say when consent was given and for what: ``ts`` and a ``purpose``
+    with a ``code`` or ``text`` (the spec's Consent)."""
+    consent = consent or {}
+    purpose = consent.get("purpose")
+    if (
+        not isinstance(consent.get("ts"), str)
+        or not isinstance(purpose, dict)
+        or not any(isinstance(purpose.get(k), str) and purpose[k].strip() for k in ("code", "text"))
+    ):
+        raise QueryError(
+            "a consent object with ts and a purpose (code or text) is required for every search"
+        )
+
+
+def _record_ids(reply: dict[str, Any]) -> list[str]:
+    return [
+        record["@id"]
+        for item in reply.get("search_response", [])
+        for record in (item.get("data") or {}).get("reg_records", [])
+        if isinstance(record, dict) and "@id" in record
+    ]
 
 
 def _item(
@@ -340,7 +393,7 @@ class SubscriptionService:
     ) -> dict[str, Any]:
         """All or nothing: one unknown or already cancelled code rejects the whole request."""
         codes = list(dict.fromkeys(message.subscription_codes))
-        found = await self.subscriptions.of_sender(sender_id, codes)
+        found = await self.subscriptions.of_sender(sender_id, self.caller.jurisdiction, codes)
         answer: dict[str, Any] = {
             "transaction_id": message.transaction_id,
             "correlation_id": correlation_id,
@@ -383,7 +436,11 @@ class TxnStatusService:
         found = None
         if query.txn_type != "receipt":
             found = await TransactionRepository(self.session).find(
-                sender_id, query.txn_type, query.attribute_type, query.attribute_value
+                sender_id,
+                self.caller.jurisdiction,
+                query.txn_type,
+                query.attribute_type,
+                query.attribute_value,
             )
         answer["txnstatus_response"] = {
             "txn_type": query.txn_type,
@@ -413,6 +470,9 @@ class TxnStatusService:
             "search_response": pending_items,
         }
         if txn.reply_enc is None:
+            if txn.status == "rjct":  # processing failed or was interrupted: a final answer
+                for item in pending_items:
+                    item["status_reason_message"] = INCOMPLETE_REASON
             return pending
         sealed = unseal(self.privacy, txn.reply_enc)
         reply = sealed["message"]
@@ -431,7 +491,11 @@ class TxnStatusService:
                         "pii.read_unmasked",
                         "dci_transaction",
                         txn.transaction_id,
-                        {"via": "dci.txn_status", "correlation_id": txn.correlation_id},
+                        {
+                            "via": "dci.txn_status",
+                            "correlation_id": txn.correlation_id,
+                            "records": _record_ids(reply),
+                        },
                     )
                 )
             return reply  # type: ignore[no-any-return]

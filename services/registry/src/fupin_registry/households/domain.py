@@ -68,6 +68,31 @@ def head_findings(relations: Iterable[str], pointer: str) -> list[Finding]:
     return []
 
 
+def head_change_findings(
+    *,
+    new_head_relation: str | None,
+    former_head_relation: str | None,
+    former_head_departure: str | None,
+) -> list[Finding]:
+    """A head change names a current member other than the head, and says either the former
+    head's new relation (not head) or why the former head leaves, not both."""
+    findings = []
+    if new_head_relation is None:
+        findings.append(Finding("#/body/member_id", "not a current member of the household"))
+    elif new_head_relation == "head":
+        findings.append(Finding("#/body/member_id", "this member is already the head"))
+    if (former_head_relation is None) == (former_head_departure is None):
+        findings.append(
+            Finding(
+                "#/body/former_head_relation",
+                "give either the former head's new relation or former_head_departure",
+            )
+        )
+    elif former_head_relation == "head":
+        findings.append(Finding("#/body/former_head_relation", "the former head cannot stay head"))
+    return findings
+
+
 def duplicate_positions(keys: Sequence[bytes]) -> list[int]:
     """Positions of entries whose key already appeared earlier in the list."""
     seen: set[bytes] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -208,8 +208,19 @@ class HistoryRepository:
         action: str,
         changed: Sequence[str],
     ) -> None:
-        # The previous version ends where the new one begins (transaction time).
-        now = func.now()
+        # The previous version ends where the new one begins. The instant is read now, under the
+        # household's row lock, not at transaction start: a transaction that began earlier but
+        # got the lock later must still come after the version it replaces.
+        now = await self.session.scalar(
+            select(
+                func.greatest(
+                    func.clock_timestamp(),
+                    select(func.max(HouseholdVersion.valid_from) + timedelta(microseconds=1))
+                    .where(HouseholdVersion.household_id == household.id)
+                    .scalar_subquery(),
+                )
+            )
+        )
         await self.session.execute(
             update(HouseholdVersion)
             .where(

@@ -30,6 +30,7 @@ from fupin_registry.households.repository import (
 )
 from fupin_registry.households.schemas import (
     ChangeRead,
+    HeadChange,
     HouseholdCreate,
     HouseholdRead,
     HouseholdSummary,
@@ -240,6 +241,43 @@ async def remove_member(
         raise Unprocessable("#/query/on", "cannot be in the future")
     await service.remove_member(household, member, reason, on, caller)
     return _with_etag(await service.read(household, caller), response)
+
+
+@router.post(
+    "/{household_id}/head",
+    responses=WRITE_ERRORS,
+    summary="Change the head (户主): another member takes the role, the former head stays "
+    "with a new relation or leaves",
+)
+async def change_head(
+    household: HouseholdForUpdateDep,
+    body: HeadChange,
+    session: SessionDep,
+    caller: CallerDep,
+    service: HouseholdServiceDep,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> HouseholdRead:
+    on = body.on or business_today()
+    if on > business_today():
+        raise Unprocessable("#/body/on", "cannot be in the future")
+
+    async def command() -> HouseholdRead:
+        # inside the command, so that a replayed request is not refused as stale
+        require_if_match(if_match, household)
+        await service.change_head(household, body, on, caller)
+        return await service.read(household, caller)
+
+    response: JSONResponse = await run_idempotent(
+        session,
+        caller=caller.actor,
+        key=idempotency_key,
+        request_fingerprint=fingerprint({"household": str(household.id), "head": body}),
+        command=command,
+        status_code=200,
+    )
+    response.headers["ETag"] = etag(household.version)
+    return response  # type: ignore[return-value]
 
 
 @router.put(

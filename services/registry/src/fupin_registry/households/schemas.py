@@ -19,6 +19,7 @@ from fupin_registry.vocabulary import (
     IdentificationStandard,
     LabourAbility,
     MeasureType,
+    MemberDeparture,
     PovertyCause,
     Relation,
     SchoolStatus,
@@ -74,6 +75,22 @@ class MemberCreate(_Input):
 
 class MemberUpdate(MemberFields):
     pass
+
+
+class HeadChange(_Input):
+    """A new head (户主): a current member takes the role; the former head either stays with
+    another relation or leaves the household (death, migration, ...) in the same change."""
+
+    member_id: uuid.UUID = Field(description="the current member who becomes the head")
+    former_head_relation: Relation | None = Field(
+        None, description="the former head's relation from now on (not head)"
+    )
+    former_head_departure: MemberDeparture | None = Field(
+        None, description="why the former head leaves the household, if they leave"
+    )
+    on: date | None = Field(
+        None, description="business date of the former head's departure; defaults to today"
+    )
 
 
 class IncomeWrite(_Input):
@@ -141,7 +158,11 @@ class MemberRead(BaseModel):
     id_number: str = Field(description="masked unless the caller holds pii:read")
     name: str = Field(description="masked unless the caller holds pii:read")
     sex: Sex
-    birth_date: date
+    birth_date: date | None = Field(
+        description="null when personal fields are masked: the masked ID number hides exactly"
+        " its eight birth-date digits"
+    )
+    birth_year: int
     relation: Relation
     ethnicity: str
     education: Education | None

@@ -24,6 +24,7 @@ from fupin_registry.households.domain import (
     Finding,
     cause_findings,
     duplicate_positions,
+    head_change_findings,
     head_findings,
     identity_findings,
     income_findings,
@@ -32,6 +33,7 @@ from fupin_registry.households.exceptions import HouseholdClosed, conflict, rais
 from fupin_registry.households.models import AssistanceMeasure, Household, Member
 from fupin_registry.households.repository import HistoryRepository, HouseholdRepository
 from fupin_registry.households.schemas import (
+    HeadChange,
     HouseholdCreate,
     HouseholdRead,
     HouseholdUpdate,
@@ -50,6 +52,9 @@ CLOSED_STATUSES = frozenset(
     {HouseholdStatus.REMOVED, HouseholdStatus.NATURAL_DECREASE, HouseholdStatus.REJECTED}
 )
 ENCRYPTED_FIELDS = {"phone": "phone_enc", "bank_account": "bank_account_enc"}
+HEAD_CHANGE_HINT = (
+    "a household has exactly one head: change the head with POST /v1/households/{id}/head"
+)
 NOT_NULL_FIELDS = {
     "attribute",
     "support_type",
@@ -232,7 +237,8 @@ class HouseholdService:
             others = [
                 m.relation for m in await self.households.members(household.id) if m.id != member.id
             ]
-            raise_if(head_findings(others + [given["relation"]], "#/body/relation"))
+            if head_findings(others + [given["relation"]], "#/body/relation"):
+                raise_if([Finding("#/body/relation", HEAD_CHANGE_HINT)])
         if given.get("health", member.health) == "disabled" and not given.get(
             "disability", member.disability
         ):
@@ -261,12 +267,39 @@ class HouseholdService:
                 "the last member cannot leave; close the household with a natural-decrease case",
             )
         if member.relation == "head":
-            raise conflict("#/path/member_id", "name another member as head before the head leaves")
+            raise conflict("#/path/member_id", HEAD_CHANGE_HINT)
         member.left_on = on
         member.left_reason = reason
         member.active = False
         await self.session.flush()
         await self._changed(household, caller.actor, "member_left", ["members"])
+
+    async def change_head(
+        self, household: Household, body: HeadChange, on: date, caller: Caller
+    ) -> Member:
+        """Another member becomes the head in one change, so the household always has exactly
+        one; the former head takes another relation or leaves (e.g. dies)."""
+        self._check_writable(household, caller)
+        members = await self.households.members(household.id)
+        new_head = next((m for m in members if m.id == body.member_id), None)
+        findings = head_change_findings(
+            new_head_relation=None if new_head is None else new_head.relation,
+            former_head_relation=body.former_head_relation,
+            former_head_departure=body.former_head_departure,
+        )
+        raise_if(findings)
+        assert new_head is not None
+        for former in (m for m in members if m.relation == "head"):
+            if body.former_head_departure is not None:
+                former.left_on = on
+                former.left_reason = body.former_head_departure
+                former.active = False
+            else:
+                former.relation = body.former_head_relation  # type: ignore[assignment]
+        new_head.relation = "head"
+        await self.session.flush()
+        await self._changed(household, caller.actor, "head_changed", ["members"])
+        return new_head
 
     async def set_incomes(
         self, household: Household, year: int, body: IncomeWrite, caller: Caller

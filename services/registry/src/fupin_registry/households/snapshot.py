@@ -138,7 +138,7 @@ def income_years(incomes: Iterable[dict[str, Any]], household_size: int) -> list
 
 def personal_fields(snapshot: dict[str, Any]) -> list[str]:
     """The personal fields a read of this snapshot shows (for the audit of unmasked reads)."""
-    fields = {"id_number", "name"} if snapshot["members"] else set()
+    fields = {"id_number", "name", "birth_date"} if snapshot["members"] else set()
     if snapshot.get("phone_enc"):
         fields.add("phone")
     if snapshot.get("bank_account_enc"):
@@ -154,13 +154,17 @@ def render(
     village_name: str | None,
     as_of: date | None = None,
 ) -> HouseholdRead:
+    masked = not caller.has_scope(PII_READ_SCOPE)
     members = [
         MemberRead(
             **{field: m[field] for field in MEMBER_FIELDS},
             id=m["id"],
             id_number=privacy.reveal(_unb64(m["id_number_enc"]), "id_number", caller) or "",
             name=privacy.reveal(_unb64(m["name_enc"]), "name", caller) or "",
-            birth_date=m["birth_date"],
+            # The masked ID number keeps the area code and the last four characters; the
+            # birth date would supply the rest.
+            birth_date=None if masked else m["birth_date"],
+            birth_year=int(m["birth_date"][:4]),
         )
         for m in snapshot["members"]
     ]
@@ -197,6 +201,6 @@ def render(
         members=members,
         incomes=income_years(snapshot["incomes"], len(members)),
         plan=[MeasureRead(**m) for m in snapshot["measures"]],
-        masked=not caller.has_scope(PII_READ_SCOPE),
+        masked=masked,
         as_of=as_of,
     )

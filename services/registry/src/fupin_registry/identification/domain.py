@@ -139,6 +139,10 @@ class ExitCriteriaNotMet(WorkflowError):
     pass
 
 
+class PovertyLineMissing(WorkflowError):
+    """An exit is assessed on a year whose poverty line is not configured."""
+
+
 class ExclusionBlocks(WorkflowError):
     pass
 
@@ -211,6 +215,7 @@ class Approve:
     blocking_flags: tuple[str, ...] = ()
     regions_over_quota: tuple[str, ...] = ()
     quota_override: bool = False
+    unmet_exit_criteria: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,29 +258,41 @@ def appraisal_passes(
     return counted > 0 and Decimal(votes_for) > policy.pass_share * counted
 
 
+def exit_assessment_years(exit_year: int, stable_years: int) -> list[int]:
+    """The years whose income an exit is assessed on: the exit's own year and the
+    ``stable_years - 1`` years before it, oldest first."""
+    return list(range(exit_year - stable_years + 1, exit_year + 1))
+
+
+def missing_poverty_lines(years: Sequence[int], poverty_lines: Mapping[int, Decimal]) -> list[int]:
+    return [year for year in years if year not in poverty_lines]
+
+
 def unmet_exit_criteria(
     per_capita_by_year: Mapping[int, Decimal],
     poverty_lines: Mapping[int, Decimal],
     basic_needs: Mapping[str, bool],
     *,
+    exit_year: int,
     required_needs: Sequence[str],
     stable_years: int,
 ) -> list[str]:
-    """Why a household may not exit yet (empty when it may): income stably above the poverty
-    line of each year considered (the latest ``stable_years`` years with incomes), and every
-    required basic need (两不愁三保障) confirmed as secured."""
+    """Why a household may not exit in ``exit_year`` (empty when it may): its per-capita net
+    income of that year, and of the ``stable_years - 1`` years before it, is each above that
+    year's poverty line, and every required basic need (两不愁三保障) is confirmed as secured.
+    Incomes of other years do not count. Every year assessed must have a configured poverty
+    line (``missing_poverty_lines``: the caller refuses before asking)."""
     reasons = []
-    years = sorted(per_capita_by_year, reverse=True)[:stable_years]
-    if len(years) < stable_years:
-        reasons.append(f"incomes are recorded for {len(years)} year(s), {stable_years} needed")
-    for year in years:
+    for year in exit_assessment_years(exit_year, stable_years):
         line = poverty_lines.get(year)
+        income = per_capita_by_year.get(year)
         if line is None:
             reasons.append(f"no poverty line is configured for {year}")
-        elif per_capita_by_year[year] <= line:
+        elif income is None:
+            reasons.append(f"no per-capita net income is recorded for {year}")
+        elif income <= line:
             reasons.append(
-                f"per-capita net income {per_capita_by_year[year]} in {year} is not above "
-                f"the poverty line {line}"
+                f"per-capita net income {income} in {year} is not above the poverty line {line}"
             )
     for need in required_needs:
         if not basic_needs.get(need, False):
@@ -397,6 +414,10 @@ def _approve(case: CaseView, command: Approve) -> Transition:
     _expect(case, CaseState.COUNTY_APPROVAL, action="record a county approval")
     if not command.approve:
         return _reject(case, "approval_refused", command.on, _reason(command.reason))
+    if case.kind == CaseKind.EXIT and command.unmet_exit_criteria:
+        raise ExitCriteriaNotMet(
+            "the exit criteria are no longer met", unmet=list(command.unmet_exit_criteria)
+        )
     if case.kind in REGISTERING_KINDS and command.blocking_flags:
         raise ExclusionBlocks(
             "open cross-department flags exclude this household: "

@@ -22,6 +22,10 @@ class ExitCriteriaNotMet(Conflict):
     slug, title = "exit-criteria-not-met", "The household does not meet the exit criteria"
 
 
+class PovertyLineMissing(Conflict):
+    slug, title = "poverty-line-not-configured", "No poverty line is configured for the year"
+
+
 class ExcludedByRule(Conflict):
     slug, title = "excluded", "Open cross-department flags exclude the household"
 
@@ -34,6 +38,7 @@ _BY_ERROR: dict[type[domain.WorkflowError], type[ProblemError]] = {
     domain.NoticeRunning: NoticeRunning,
     domain.CaseSuspended: CaseSuspended,
     domain.ExitCriteriaNotMet: ExitCriteriaNotMet,
+    domain.PovertyLineMissing: PovertyLineMissing,
     domain.ExclusionBlocks: ExcludedByRule,
     domain.QuotaExceeded: QuotaExceeded,
     domain.IllegalStep: InvalidTransition,

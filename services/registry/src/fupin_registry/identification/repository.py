@@ -115,6 +115,12 @@ class ExclusionRuleRepository:
             ).scalars()
         )
 
+    async def get(self, kind: str, *, for_update: bool = False) -> ExclusionRule | None:
+        query = select(ExclusionRule).where(ExclusionRule.kind == kind)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def upsert(
         self, kind: str, effect: str, description: str, updated_by: str
     ) -> ExclusionRule:

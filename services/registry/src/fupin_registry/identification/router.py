@@ -17,7 +17,6 @@ from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import PreconditionFailed, Unprocessable, problem_responses
-from fupin_registry.access import require_admin
 from fupin_registry.identification.dependencies import CaseDep, CaseForUpdateDep, WorkflowServiceDep
 from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.identification.models import Case
@@ -321,18 +320,16 @@ async def list_rules(session: SessionDep, caller: CallerDep) -> list[ExclusionRu
 @router.put(
     "/v1/exclusion-rules/{kind}",
     responses=problem_responses(401, 403, 422),
-    summary="Create or change an exclusion rule: a flag kind blocks or only warns (admin)",
+    summary="Create or change an exclusion rule: a flag kind blocks or only warns "
+    "(province-wide admin; audited)",
 )
 async def set_rule(
     kind: Annotated[str, Path(pattern=r"^[a-z][a-z_]{0,39}$")],
     body: ExclusionRuleUpdate,
-    session: SessionDep,
     caller: CallerDep,
+    service: WorkflowServiceDep,
 ) -> ExclusionRuleRead:
-    require_admin(caller)
-    rule = await ExclusionRuleRepository(session).upsert(
-        kind, body.effect, body.description, caller.actor
-    )
+    rule = await service.set_exclusion_rule(kind, body, caller)
     return ExclusionRuleRead.model_validate(rule)
 
 

@@ -18,7 +18,7 @@ from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
-from fupin_registry.access import Tier, require_tier, require_writer
+from fupin_registry.access import Tier, require_admin, require_tier, require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households.domain import per_capita_net_income
 from fupin_registry.households.models import Household
@@ -26,7 +26,7 @@ from fupin_registry.households.service import HouseholdService
 from fupin_registry.identification import domain
 from fupin_registry.identification.domain import CaseKind, CaseState, Command, Policy, Transition
 from fupin_registry.identification.exceptions import OpenCaseExists, problem_for
-from fupin_registry.identification.models import Case, CaseStep, Objection
+from fupin_registry.identification.models import Case, CaseStep, ExclusionRule, Objection
 from fupin_registry.identification.repository import CaseRepository, ExclusionRuleRepository
 from fupin_registry.identification.schemas import (
     AppraisalCreate,
@@ -35,6 +35,7 @@ from fupin_registry.identification.schemas import (
     CaseRead,
     CaseStepRead,
     Evidence,
+    ExclusionRuleUpdate,
     NoticeCompletion,
     ObjectionCreate,
     ObjectionRead,
@@ -127,13 +128,8 @@ class WorkflowService:
         on = business_date(body.on)
         unmet: list[str] = []
         if case.kind == CaseKind.EXIT:
-            household = await self._household(case)
-            unmet = domain.unmet_exit_criteria(
-                await self._per_capita_by_year(household),
-                self.settings.poverty_lines,
-                {need.value: secured for need, secured in body.basic_needs.items()},
-                required_needs=self.settings.exit_basic_needs,
-                stable_years=self.settings.exit_stable_years,
+            unmet = await self._unmet_exit_criteria(
+                case, {need.value: secured for need, secured in body.basic_needs.items()}
             )
         command = domain.Appraise(
             on, body.votes_for, body.votes_against, body.votes_abstain, tuple(unmet)
@@ -172,13 +168,24 @@ class WorkflowService:
             people = len(await self.households.households.members(case.household_id))
             positions = await self.quotas.positions_for_approval(case.village_code, on.year, people)
             over = [p for p in positions if p.exceeded]
+        unmet: list[str] = []
+        if approve and case.kind == CaseKind.EXIT:
+            self._check_tier(case, caller)
+            # incomes may have changed since the appraisal: assess them again
+            unmet = await self._unmet_exit_criteria(case, await self._appraised_needs(case))
         override = False
         if over and body.quota_override_reason:
             if not set(self.settings.quota_override_roles) & caller.roles:
                 raise Forbidden("approving beyond the quota needs the quota_override role")
             override = True
         command = domain.Approve(
-            on, approve, body.reason, blocking, tuple(p.region_code for p in over), override
+            on,
+            approve,
+            body.reason,
+            blocking,
+            tuple(p.region_code for p in over),
+            override,
+            tuple(unmet),
         )
         transition = await self._run(case, command, caller, body.evidence, {"warnings": warnings})
         if transition.quota_override:
@@ -209,6 +216,12 @@ class WorkflowService:
         return warnings
 
     async def raise_objection(self, case: Case, body: ObjectionCreate, caller: Caller) -> list[str]:
+        """Villagers object through an official: any writer whose jurisdiction covers the
+        village records it (the case loader already refused callers who do not see it). A
+        client system (a bank, a partner agency) never records one."""
+        require_writer(caller)
+        if caller.client_id is not None:
+            raise Forbidden("an objection is recorded by an official, not by a client system")
         on = business_date(body.on)
         transition = self._decide(case, domain.RaiseObjection(on))
         objection = Objection(
@@ -242,6 +255,30 @@ class WorkflowService:
         objection.resolved_at = datetime.now(UTC)
         await self.session.flush()
         return []
+
+    # --- exclusion rules ------------------------------------------------------------------
+
+    async def set_exclusion_rule(
+        self, kind: str, body: ExclusionRuleUpdate, caller: Caller
+    ) -> ExclusionRule:
+        """The rules hold for the whole province: only a province-wide administrator changes
+        them, and every change (old and new) is appended to the audit chain."""
+        require_admin(caller)
+        if len(caller.jurisdiction) > Tier.PROVINCE:
+            raise Forbidden("exclusion rules hold province-wide: they need a province-level admin")
+        old = await self.rules.get(kind, for_update=True)
+        before = None if old is None else {"effect": old.effect, "description": old.description}
+        rule = await self.rules.upsert(kind, body.effect, body.description, caller.actor)
+        await AuditTrail(self.session).append(
+            AuditRecord(
+                caller.actor,
+                "exclusion_rule.set",
+                "exclusion_rule",
+                kind,
+                {"old": before, "new": {"effect": rule.effect, "description": rule.description}},
+            )
+        )
+        return rule
 
     # --- reading --------------------------------------------------------------------------
 
@@ -398,6 +435,38 @@ class WorkflowService:
         household = await self.households.households.get(case.household_id, for_update=True)
         assert household is not None  # cases reference households by foreign key
         return household
+
+    async def _unmet_exit_criteria(self, case: Case, basic_needs: dict[str, bool]) -> list[str]:
+        """The exit criteria for the case's year (the year of the exit), refused with a clear
+        problem when a year assessed has no configured poverty line."""
+        years = domain.exit_assessment_years(case.year, self.settings.exit_stable_years)
+        missing = domain.missing_poverty_lines(years, self.settings.poverty_lines)
+        if missing:
+            raise problem_for(
+                domain.PovertyLineMissing(
+                    "no poverty line is configured for "
+                    + ", ".join(str(y) for y in missing)
+                    + ": add it to the poverty_lines setting (REGISTRY_POVERTY_LINES)",
+                    years=missing,
+                    setting="poverty_lines",
+                )
+            )
+        household = await self._household(case)
+        return domain.unmet_exit_criteria(
+            await self._per_capita_by_year(household),
+            self.settings.poverty_lines,
+            basic_needs,
+            exit_year=case.year,
+            required_needs=self.settings.exit_basic_needs,
+            stable_years=self.settings.exit_stable_years,
+        )
+
+    async def _appraised_needs(self, case: Case) -> dict[str, bool]:
+        """The basic needs the village appraisal confirmed (recorded with its step)."""
+        for recorded in reversed(await self.cases.steps(case.id)):
+            if recorded.step == "appraised":
+                return dict(recorded.evidence.get("basic_needs", {}))
+        return {}
 
     async def _per_capita_by_year(self, household: Household) -> dict[int, Decimal]:
         size = len(await self.households.households.members(household.id))

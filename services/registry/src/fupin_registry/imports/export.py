@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -131,7 +132,9 @@ class RegisterRows:
             "name": self._reveal(r.name_enc, "name"),
             "id_number": self._reveal(r.id_number_enc, "id_number"),
             "sex": label_of(SEX_LABELS, r.sex),
-            "birth_date": r.birth_date.isoformat(),
+            # Masked: the year only. The masked ID number hides exactly the birth date's
+            # digits, so the full date next to it would give the number away.
+            "birth_date": r.birth_date.isoformat() if self.clear else str(r.birth_date.year),
             "relation": label_of(RELATION_LABELS, r.relation),
             "ethnicity": label_of(ETHNICITY_LABELS, r.ethnicity),
             "education": label_of(EDUCATION_LABELS, r.education) if r.education else "",
@@ -161,9 +164,25 @@ class RegisterRows:
             yield rows
 
 
+# Cells a spreadsheet program would take for a formula when it opens the CSV (OWASP's CSV
+# injection rule); a plain number such as -5 is not one.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[-+]?[0-9]+(\.[0-9]+)?$")
+
+
+def inert(cell: str) -> str:
+    """The cell as text a spreadsheet program shows but never evaluates: a leading quote
+    before =, +, -, @, tab or carriage return."""
+    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
 def csv_text(rows: Iterable[Iterable[str]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    csv.writer(buffer, lineterminator="\r\n").writerows(
+        [inert(cell) for cell in row] for row in rows
+    )
     return buffer.getvalue()
 
 
@@ -175,10 +194,20 @@ async def stream_csv(
         yield csv_text(rows).encode()
 
 
-class XlsxFile:
-    """An .xlsx written row by row to a temporary file (constant memory), all cells text."""
+EXCEL_MAX_ROWS = 1_048_576
 
-    def __init__(self, sheet_name: str, header: Iterable[str]) -> None:
+
+class XlsxFile:
+    """An .xlsx written row by row to a temporary file (constant memory), all cells text.
+
+    Cells are written with ``write_string``: text such as ``=HYPERLINK(…)`` stays text and is
+    never a formula. A full sheet (``rows_per_sheet`` rows, Excel's limit, header included)
+    continues on a new sheet with the same header row.
+    """
+
+    def __init__(
+        self, sheet_name: str, header: Iterable[str], rows_per_sheet: int = EXCEL_MAX_ROWS
+    ) -> None:
         handle = tempfile.NamedTemporaryFile(prefix="fupin-export-", suffix=".xlsx", delete=False)
         handle.close()
         self.path = Path(handle.name)
@@ -186,22 +215,44 @@ class XlsxFile:
             str(self.path),
             {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False},
         )
-        self.sheet = self.book.add_worksheet(sheet_name)
+        self.sheet_name = sheet_name
+        self.header = list(header)
+        self.rows_per_sheet = rows_per_sheet
         self.bold = self.book.add_format({"bold": True})
-        self.sheet.write_row(0, 0, list(header), self.bold)
+        self.sheets = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self.sheets += 1
+        name = self.sheet_name if self.sheets == 1 else f"{self.sheet_name} ({self.sheets})"
+        self.sheet = self.book.add_worksheet(name)
+        for column, value in enumerate(self.header):
+            self.sheet.write_string(0, column, value, self.bold)
         self.next_row = 1
 
     def write(self, rows: list[list[str]]) -> None:
         write_string = self.sheet.write_string
         for cells in rows:
+            if self.next_row >= self.rows_per_sheet:
+                self._new_sheet()
+                write_string = self.sheet.write_string
             for column, value in enumerate(cells):
-                if value:
-                    write_string(self.next_row, column, value)
+                if value and write_string(self.next_row, column, value) == -1:
+                    raise ValueError(f"cell {self.next_row}/{column} was not written")
             self.next_row += 1
 
     def close(self) -> Path:
         self.book.close()
         return self.path
+
+    def discard(self) -> None:
+        """Give up a file that failed part way: nothing is left in the temporary directory."""
+        try:
+            self.book.close()
+        except Exception:  # the file is deleted either way
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
 
 
 def template_xlsx() -> bytes:
@@ -275,6 +326,7 @@ __all__ = [
     "RegisterRows",
     "XlsxFile",
     "YES_NO",
+    "inert",
     "error_cells",
     "stream_csv",
     "template_csv",

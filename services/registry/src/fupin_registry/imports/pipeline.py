@@ -26,7 +26,14 @@ import orjson
 
 from fupin_kit.crypto import parse_keyring
 from fupin_registry.imports.columns import HEADERS, HeaderError, HeaderMap
-from fupin_registry.imports.readers import FileFacts, RawRow, UnreadableFile, merged_ref, open_sheet
+from fupin_registry.imports.readers import (
+    FileFacts,
+    RawRow,
+    UnreadableFile,
+    is_column_merge,
+    merged_ref,
+    open_sheet,
+)
 from fupin_registry.imports.rows import (
     Checked,
     Household,
@@ -654,6 +661,8 @@ def produce(config: ProducerConfig, worker: int = 0, workers: int = 1) -> Iterat
                 cells[village_at] if village_at < size else "",
                 cells[number_at] if number_at < size else "",
             )
+            if not key[0] and not key[1] and last_key is not None:
+                key = last_key  # blank keys continue the household above (as RowDicts does)
             if key != last_key or not all(key):  # a household starts
                 if rows_in_chunk >= config.chunk_rows:
                     if mine:
@@ -684,8 +693,11 @@ def produce(config: ProducerConfig, worker: int = 0, workers: int = 1) -> Iterat
 
 
 def _merged_by_row(merged: list[tuple[int, int, int, int]], header_row: int) -> dict[int, str]:
+    """Rows under merged cells wider than one column (one-column merges are filled down)."""
     rows: dict[int, str] = {}
     for area in merged:
+        if is_column_merge(area):
+            continue
         first_row, _, last_row, _ = area
         for number in range(max(first_row, header_row + 1), last_row + 1):
             rows.setdefault(number, merged_ref(area))

@@ -4,6 +4,8 @@
   line by line so that one undecodable line rejects one row, not the file.
 * XLSX up to ``import_calamine_max_bytes`` of sheet XML and legacy XLS: python-calamine, which
   also reports merged cells. Larger XLSX sheets: :mod:`.xlsx_stream`, a streaming reader.
+  Both report merged cells before the first row; a merged cell one column wide is read as its
+  value on every row it covers, as the spreadsheet shows it.
 
 Every cell becomes text: ID numbers and dates must never pass through a float. A number cell
 that cannot hold its digits exactly (more than 2^53, i.e. 16+ digits) becomes a
@@ -32,6 +34,8 @@ SNIFF_BYTES = 64 * 1024
 HEADER_SEARCH_ROWS = 10
 # NUL never occurs in spreadsheet text, so it marks a number whose digits were lost.
 LOSSY_NUMBER = "\x00"
+# Marks a formula cell that holds no calculated value (it would otherwise read as empty).
+FORMULA_WITHOUT_VALUE = "\x01"
 MAX_EXACT = 2**53
 
 
@@ -46,8 +50,12 @@ class FileFacts:
     notes: list[str] = field(default_factory=list)
 
 
-def sniff(path: Path) -> FileFacts:
-    """Decide what the upload is from its content (never trust the file name alone)."""
+_MARKUP = (b"<!doctype html", b"<html", b"<table", b"<?xml", b"<workbook")
+
+
+def sniff(path: Path, file_name: str = "") -> FileFacts:
+    """Decide what the upload is from its content (never trust the file name alone); the
+    name only refuses text that claims to be an .xlsx workbook."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():
@@ -76,6 +84,18 @@ def sniff(path: Path) -> FileFacts:
         raise UnreadableFile("the file is a PDF document, not a spreadsheet")
     if b"\x00" in head:
         raise UnreadableFile("the file is binary, not a spreadsheet (.xlsx) or CSV text")
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:200].lower()
+    if start.startswith(_MARKUP):
+        # Web systems often save an HTML table or an "XML Spreadsheet 2003" under an .xls name.
+        raise UnreadableFile(
+            "the file is an HTML or XML page, not a spreadsheet (a web page saved as .xls?);"
+            " open it in the spreadsheet program and save it as .xlsx"
+        )
+    if file_name.lower().endswith((".xlsx", ".xlsm")):
+        raise UnreadableFile(
+            "the file is named .xlsx but holds text, not a workbook; save it as .xlsx"
+            " in the spreadsheet program, or upload it as .csv"
+        )
     return FileFacts("csv", encoding=detect_encoding(head))
 
 
@@ -142,7 +162,44 @@ class SheetRows:
         return row.number, map_headers(row.cells)
 
     def __iter__(self) -> Iterator[RawRow]:
-        return self._rows
+        columns = [
+            m for m in self.merged if m[1] == m[3] and m[2] > m[0] and m[0] > self.header_row
+        ]
+        return _fill_down(self._rows, columns) if columns else self._rows
+
+    def note_merged(self) -> None:
+        if self.merged:
+            ranges = ", ".join(merged_ref(m) for m in self.merged[:10])
+            self.facts.notes.append(
+                f"the sheet has merged cells ({ranges}); a merged cell one column wide counts"
+                " as its value on every row it covers; rows under wider merged cells are rejected"
+            )
+
+
+def is_column_merge(area: tuple[int, int, int, int]) -> bool:
+    """A merged range one column wide: its value stands for every row it covers."""
+    return area[1] == area[3]
+
+
+def _fill_down(rows: Iterator[RawRow], areas: list[tuple[int, int, int, int]]) -> Iterator[RawRow]:
+    """The rows with each vertically merged cell's value repeated on the rows it covers, as
+    the spreadsheet shows it (the file holds the value in the first cell only)."""
+    waiting = sorted(areas, reverse=True)  # by first row, the next one last
+    active: list[tuple[int, int, str]] = []  # (column, last row, value)
+    for row in rows:
+        number, cells = row.number, row.cells
+        while waiting and waiting[-1][0] <= number:
+            first, column, last, _ = waiting.pop()
+            if first == number and column < len(cells) and cells[column]:
+                active.append((column, last, cells[column]))
+        if active:
+            active = [a for a in active if a[1] >= number]
+            for column, _, value in active:
+                if column >= len(cells):
+                    cells.extend([""] * (column + 1 - len(cells)))
+                if not cells[column]:
+                    cells[column] = value
+        yield row
 
 
 def open_sheet(path: Path, facts: FileFacts, calamine_max_bytes: int) -> SheetRows:
@@ -151,7 +208,11 @@ def open_sheet(path: Path, facts: FileFacts, calamine_max_bytes: int) -> SheetRo
     if facts.kind == "xlsx" and _sheet_xml_size(path) > calamine_max_bytes:
         from fupin_registry.imports.xlsx_stream import stream_rows
 
-        return SheetRows(stream_rows(path, facts), facts)
+        rows, merged = stream_rows(path, facts)
+        sheet = SheetRows(rows, facts)
+        sheet.merged = merged
+        sheet.note_merged()
+        return sheet
     return _calamine_sheet(path, facts)
 
 
@@ -227,7 +288,8 @@ def cell_text(value: object) -> str:
             if abs(value) >= MAX_EXACT:
                 return LOSSY_NUMBER + f"{value:.15g}"
             return str(int(value))
-        return repr(value)
+        # 15 significant digits, as the spreadsheet shows it: a calculated 0.1+0.2 is 0.3.
+        return f"{value:.15g}"
     if isinstance(value, dt.datetime):
         return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
     if isinstance(value, dt.date):
@@ -246,16 +308,33 @@ def _calamine_sheet(path: Path, facts: FileFacts) -> SheetRows:
     except (CalamineError, ValueError, OSError) as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
 
+    # calamine reads a formula without a calculated value as an empty cell; the sheet XML
+    # tells them apart (python-calamine does not expose formulas).
+    unvalued: dict[int, list[int]] = {}
+    if facts.kind == "xlsx":
+        from xml.etree.ElementTree import ParseError
+
+        from fupin_registry.imports.xlsx_stream import formulas_without_value
+
+        try:
+            for number, column in formulas_without_value(path):
+                unvalued.setdefault(number, []).append(column)
+        except (zipfile.BadZipFile, KeyError, ValueError, ParseError) as exc:
+            raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+
     def rows() -> Iterator[RawRow]:
         for offset, values in enumerate(sheet.iter_rows()):
             pad = [""] * start[1]
-            yield RawRow(start[0] + offset + 1, pad + [cell_text(v) for v in values])
+            row = RawRow(start[0] + offset + 1, pad + [cell_text(v) for v in values])
+            for column in unvalued.get(row.number, ()):
+                if column >= len(row.cells):
+                    row.cells.extend([""] * (column + 1 - len(row.cells)))
+                row.cells[column] = FORMULA_WITHOUT_VALUE
+            yield row
 
     result = SheetRows(rows(), facts)
     result.merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged]
-    if result.merged:
-        ranges = ", ".join(merged_ref(m) for m in result.merged[:10])
-        facts.notes.append(f"the sheet has merged cells ({ranges}); rows they cover are rejected")
+    result.note_merged()
     return result
 
 

@@ -17,9 +17,10 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.imports.models import ImportJob, ImportRowError
@@ -74,13 +75,16 @@ class ImportRepository:
         return await self.session.get(ImportJob, job_id, populate_existing=True)
 
     async def list_jobs(
-        self, region_filter: Any, *, before: tuple[str, str] | None, limit: int
+        self, region_filter: Any, *, before: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> list[ImportJob]:
         query = select(ImportJob).where(region_filter)
         if before is not None:
             query = query.where(
                 func.row(ImportJob.created_at, ImportJob.id)
-                < func.row(func.cast(before[0], ImportJob.created_at.type), uuid.UUID(before[1]))
+                < func.row(
+                    literal(before[0], ImportJob.created_at.type),
+                    literal(before[1], ImportJob.id.type),
+                )
             )
         query = query.order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit)
         return list((await self.session.execute(query)).scalars())

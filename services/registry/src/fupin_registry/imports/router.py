@@ -16,7 +16,7 @@ from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep, session_scope
 from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
-from fupin_kit.problems import problem_responses
+from fupin_kit.problems import Unprocessable, problem_responses
 from fupin_registry.access import require_writer
 from fupin_registry.imports.dependencies import ImportJobDep
 from fupin_registry.imports.export import (
@@ -30,6 +30,7 @@ from fupin_registry.imports.export import (
     template_csv,
     template_xlsx,
 )
+from fupin_registry.imports.models import ImportJob
 from fupin_registry.imports.repository import ImportRepository
 from fupin_registry.imports.schemas import ImportJobPage, ImportJobRead, job_read
 from fupin_registry.imports.service import ERROR_VALUE_FIELD, ImportRunner, create_job
@@ -109,12 +110,17 @@ async def list_jobs(
     session: SessionDep, caller: CallerDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ImportJobPage:
     after = decode_cursor(cursor, 2)
-    from fupin_registry.imports.models import ImportJob
-
+    try:
+        before = (
+            (datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))) if after else None
+        )
+    except ValueError as exc:
+        raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+    if before is not None and before[0].tzinfo is None:
+        # Cursors carry the timestamptz they were made from; a naive one was not made here.
+        raise Unprocessable("#/query/cursor", "the cursor is not valid")
     jobs = await ImportRepository(session).list_jobs(
-        caller.region_filter(ImportJob.region_code),
-        before=(str(after[0]), str(after[1])) if after else None,
-        limit=limit + 1,
+        caller.region_filter(ImportJob.region_code), before=before, limit=limit + 1
     )
     next_cursor = None
     if len(jobs) > limit:
@@ -209,9 +215,13 @@ async def errors_xlsx(
         request, caller, "pii.read_unmasked", "import_errors", str(job.id), {"format": "xlsx"}
     )
     book = XlsxFile("错误报告", ERROR_HEADERS)
-    async for rows in _error_rows(request, job.id, _revealer(privacy, clear)):
-        await asyncio.to_thread(book.write, rows)
-    path = await asyncio.to_thread(book.close)
+    try:
+        async for rows in _error_rows(request, job.id, _revealer(privacy, clear)):
+            await asyncio.to_thread(book.write, rows)
+        path = await asyncio.to_thread(book.close)
+    except BaseException:
+        await asyncio.to_thread(book.discard)
+        raise
     return FileResponse(
         path,
         media_type=XLSX,
@@ -281,8 +291,11 @@ async def export_xlsx(request: Request, caller: CallerDep, privacy: PrivacyDep) 
         async with session_scope(request.app.state.sessionmaker) as session:
             async for rows in RegisterRows(session, privacy, caller).batches():
                 await asyncio.to_thread(book.write, rows)
-    finally:
         path = await asyncio.to_thread(book.close)
+    except BaseException:
+        # A half-written export is never sent and never left in the temporary directory.
+        await asyncio.to_thread(book.discard)
+        raise
     return FileResponse(
         path,
         media_type=XLSX,

@@ -19,6 +19,7 @@ from operator import mul
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
@@ -41,11 +42,16 @@ from fupin_registry.imports.columns import (
     YES_NO,
     HeaderMap,
 )
-from fupin_registry.imports.readers import LOSSY_NUMBER, RawRow
+from fupin_registry.imports.readers import FORMULA_WITHOUT_VALUE, LOSSY_NUMBER, RawRow
 from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
 
-_DATE_FORMS = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$|^(\d{4})(\d{2})(\d{2})$")
-_SCIENTIFIC = re.compile(r"^\d(\.\d+)?[eE]\+?\d+$")
+# ASCII digits throughout: \d also takes full-width and other Unicode digits.
+_DATE_FORMS = re.compile(
+    r"^([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})$"
+    r"|^([0-9]{4})年([0-9]{1,2})月([0-9]{1,2})日$|^([0-9]{4})([0-9]{2})([0-9]{2})$"
+)
+DATE_FORMS_TEXT = "2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 or 20150630"
+_SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
@@ -57,14 +63,33 @@ _SEPARATORS = re.compile(r"[、,，;；/\s]+")
 _WHITESPACE = re.compile(r"\s+")
 
 
-def _date_text(value: Any) -> Any:
-    """Accept 2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 and 20150630."""
-    if isinstance(value, str):
-        match = _DATE_FORMS.match(value)
-        if match:
-            y, m, d = (g for g in match.groups() if g is not None)
-            return f"{int(y):04d}-{int(m):02d}-{int(d):02d}"
-    return value
+def _date_text(value: Any) -> dt.date:
+    """Only 2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 and 20150630 (date cells arrive
+    as 2015-06-30): pydantic alone would also take "0" or "1577836800" as Unix timestamps and
+    "2015-06-30T00:00" as a date."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("date_form", "not a date")
+    match = _DATE_FORMS.match(value)
+    if match is None:
+        if value.isascii() and value.isdigit():
+            reason = (
+                "a number, not a date (a date cell formatted as a number?):"
+                f" write it as {DATE_FORMS_TEXT}"
+            )
+        elif ":" in value or "T" in value:
+            reason = f"a date without a time of day: write it as {DATE_FORMS_TEXT}"
+        else:
+            reason = f"not a date: write it as {DATE_FORMS_TEXT}"
+        raise PydanticCustomError("date_form", reason)
+    groups = match.groups()
+    if groups[0]:
+        year, month, day = groups[0], groups[2], groups[3]
+    else:
+        year, month, day = groups[4:7] if groups[4] else groups[7:10]
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError as exc:
+        raise PydanticCustomError("date_form", f"not a real date: {exc}") from exc
 
 
 def _labels(mapping: dict[str, Any]) -> Any:
@@ -75,7 +100,7 @@ Text = Annotated[str, Field(max_length=200)]
 Date = Annotated[dt.date, BeforeValidator(_date_text)]
 # Amounts stay text through pydantic (its Decimal parsing costs more than all other columns
 # together) and become Decimal once the pattern has proven them plain non-negative numbers.
-Amount = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$")]
+Amount = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
 YesNo = Literal["是", "否"]
 
 
@@ -89,7 +114,7 @@ class HouseholdColumns(BaseModel):
     # The readers strip every cell already; the member columns are in the same dict.
     model_config = ConfigDict(extra="ignore")
 
-    village_code: Annotated[str, Field(pattern=r"^\d{12}$")]
+    village_code: Annotated[str, Field(pattern=r"^[0-9]{12}$")]
     household_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,32}$")]
     attribute: _labels(ATTRIBUTE_LABELS)  # type: ignore[valid-type]
     support_type: _labels(SUPPORT_LABELS) | None = None  # type: ignore[valid-type]
@@ -100,8 +125,8 @@ class HouseholdColumns(BaseModel):
     year: Annotated[int, Field(ge=2000, le=2100)]
     registered_on: Date | None = None
     exited_on: Date | None = None
-    phone: Annotated[str, Field(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")] | None = None
-    bank_account: Annotated[str, Field(pattern=r"^\d{12,30}$")] | None = None
+    phone: Annotated[str, Field(pattern=r"^(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})$")] | None = None
+    bank_account: Annotated[str, Field(pattern=r"^[0-9]{12,30}$")] | None = None
     housing_safety: _labels(HOUSING_LABELS) | None = None  # type: ignore[valid-type]
     drinking_water_safe: YesNo | None = None
     income_year: Annotated[int, Field(ge=2000, le=2100)] | None = None
@@ -222,7 +247,9 @@ class Checked:
 class RowDicts:
     """Rows as {field: text}; a blank household cell repeats the household's previous row.
 
-    Holds the previous row across batches, so a household may straddle two batches.
+    A row whose village code and household number are both blank continues the household of
+    the row before (counties fill them in on a household's first row only). Holds the
+    previous row across batches, so a household may straddle two batches.
     """
 
     def __init__(self, headers: HeaderMap) -> None:
@@ -240,6 +267,8 @@ class RowDicts:
             size = len(cells)
             values = {name: cells[i] for name, i in self.positions if i < size and cells[i]}
             key = (values.get("village_code"), values.get("household_number"))
+            if key == (None, None) and self.key[0] and self.key[1]:
+                key = self.key
             if key == self.key and key[0] and key[1]:
                 missing = self.household.keys() - values.keys()
                 for name in missing:
@@ -285,14 +314,22 @@ def _reason(error: dict[str, Any], field_name: str) -> str:
         return "at most two decimal places (fen)"
     if kind in ("decimal_max_digits", "decimal_whole_digits"):
         return "implausibly large"
+    if kind == "date_form":
+        return error["msg"]
     if kind.startswith("date") or kind.startswith("datetime"):
         return "not a real date (YYYY-MM-DD): " + error["msg"].split(",", 1)[-1].strip()
     return error["msg"]
 
 
 def _amount_reason(text: str) -> str:
+    if "," in text or "，" in text:
+        return "thousands separators are not accepted: write 3200.00, not 3,200.00"
+    if "e" in text or "E" in text:
+        return "exponent form is not accepted: write the amount in plain digits"
+    if not text.isascii():
+        return "only the digits 0-9 and a decimal point (full-width digits are not accepted)"
     try:
-        amount = Decimal(text.replace(",", ""))
+        amount = Decimal(text)
     except ArithmeticError:
         return "not a number"
     if not amount.is_finite():
@@ -301,7 +338,9 @@ def _amount_reason(text: str) -> str:
         return "cannot be negative"
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         return "at most two decimal places (fen)"
-    return "implausibly large"
+    if amount >= 10**12:
+        return "implausibly large"
+    return "write the amount as plain digits with at most two decimals, e.g. 3200.50"
 
 
 def _pydantic_errors(raw: RawRow, values: dict[str, str], error: dict[str, Any]) -> RowError:
@@ -328,6 +367,16 @@ def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
                     text[1:],
                     "stored as a number: the spreadsheet kept only 15 significant digits and the"
                     " rest are lost; format the column as text and enter the value again",
+                )
+            )
+            del values[name]
+        elif text == FORMULA_WITHOUT_VALUE:
+            errors.append(
+                RowError(
+                    raw.number,
+                    _header(name),
+                    "",
+                    "formula without a calculated value; enter the value",
                 )
             )
             del values[name]
@@ -541,7 +590,9 @@ def _convert_member(
     if row.sex is not None and SEX_LABELS[row.sex] != sex:
         fail("sex", "does not match the sex encoded in the ID number")
     if row.birth_date is not None and row.birth_date != born:
-        fail("birth_date", f"does not match the birth date in the ID number ({born.isoformat()})")
+        # The reason names no date: with the ID number masked (first 6 and last 4 digits),
+        # the birth date would give the hidden digits away.
+        fail("birth_date", "does not match the birth date in the ID number (its digits 7-14)")
     if errors:
         return None, errors
     member = Member(

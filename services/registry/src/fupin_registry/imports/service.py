@@ -85,7 +85,7 @@ async def create_job(
     path = settings.import_dir / f"{job_id}.upload"
     size = await save_upload(upload, path, settings.import_max_file_bytes)
     try:
-        facts = await asyncio.to_thread(sniff, path)
+        facts = await asyncio.to_thread(sniff, path, file_name)
     except UnreadableFile as exc:
         path.unlink(missing_ok=True)
         raise Unprocessable("#/body/file", str(exc)) from exc

@@ -4,10 +4,14 @@ calamine reads a whole sheet into memory (about 2.8 GiB for 1,000,000 rows of th
 so sheets above ``import_calamine_max_bytes`` come here: the sheet XML is decompressed and
 scanned block by block with regular expressions, one row at a time. Shared strings (held once
 in memory), inline strings, numbers, booleans, error cells, formula results (the cached value)
-and date-formatted numbers are understood. A number is taken from its XML text, so an ID number
+and date-formatted numbers are understood, with cell attributes in any order and cells without
+a reference (they follow the cell before). A number is taken from its XML text, so an ID number
 stored as a number with all 18 digits is recovered exactly; one already rounded (written in
-exponent form) becomes a lossy-number marker. Merged cells are listed at the end of the sheet
-XML and are reported as a note once the sheet is read.
+exponent form) becomes a lossy-number marker. A formula without a calculated value (files
+written by generators, workbooks set to manual calculation) becomes a marker that the row
+validation rejects. Merged cells are listed at the end of the sheet XML: a first pass over the
+decompressed XML (at the speed of decompression) finds them before any row is read. Workbooks
+with the 1904 date system (``workbookPr/@date1904``) are read with their epoch.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 from xml.etree import ElementTree
 
 from fupin_registry.imports.readers import (
+    FORMULA_WITHOUT_VALUE,
     LOSSY_NUMBER,
     MAX_EXACT,
     FileFacts,
@@ -30,24 +36,29 @@ from fupin_registry.imports.readers import (
 )
 
 BLOCK = 4 * 1024 * 1024
+Area = tuple[int, int, int, int]
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
-# A cell: column letters, style, type, then either the text of the usual inline string
-# (<is><t>…</t></is>, taken in the same match) or any other content.
+# A cell: column letters, style and type in the order spreadsheet programs write them, any
+# other attributes (``rest``: empty in the usual case, read again when it holds r, s or t),
+# then either the text of the usual inline string (<is><t>…</t></is>, taken in the same
+# match) or any other content. Each part is optional or bounded: no backtracking per cell.
 _CELL = re.compile(
-    rb'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?(?: t="(\w+)")?[^>]*?'
+    rb'<c(?: r="([A-Z]{1,3})\d+")?(?: s="(\d+)")?(?: t="(\w+)")?([^>]*?)'
     rb"(?:/>|>(?:<is><t(?: [^>]*)?>([^<]+)</t></is>|(.*?))</c>)",
     re.S,
 )
+_ATTRIBUTE = re.compile(rb'\b([rst])="([^"]*)"')
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
-_MERGE = re.compile(rb'<mergeCell ref="([A-Z]+\d+):([A-Z]+\d+)"')
+_MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+\d+):([A-Z]+\d+)"')
 _INTEGER = re.compile(r"^-?\d+$")
 # Built-in number formats that show dates (ECMA-376 18.8.30, with the CJK ones).
 _DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EPOCH_1904 = dt.date(1904, 1, 1)  # workbooks with workbookPr/@date1904 (older Mac Excel)
 
 
 def _unescape(text: str) -> str:
@@ -84,8 +95,15 @@ def _column_index(letters: bytes) -> int:
     return index - 1
 
 
-def _first_sheet_path(archive: zipfile.ZipFile) -> str:
+def _workbook(archive: zipfile.ZipFile) -> tuple[str, dt.date]:
+    """The first sheet's path in the archive and the epoch of the workbook's date serials."""
     workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    properties = workbook.find(f"{NS}workbookPr")
+    date1904 = properties is not None and properties.get("date1904", "") in ("1", "true")
+    return _first_sheet_path(archive, workbook), _EPOCH_1904 if date1904 else _EXCEL_EPOCH
+
+
+def _first_sheet_path(archive: zipfile.ZipFile, workbook: ElementTree.Element) -> str:
     sheet = workbook.find(f"{NS}sheets/{NS}sheet")
     if sheet is None:
         raise UnreadableFile("the workbook has no worksheet")
@@ -138,11 +156,11 @@ def _date_styles(archive: zipfile.ZipFile) -> set[int]:
     return dates
 
 
-def _number_text(raw: str, is_date: bool) -> str:
+def _number_text(raw: str, is_date: bool, epoch: dt.date) -> str:
     if is_date:
         try:
             serial = float(raw)
-            day = _EXCEL_EPOCH + dt.timedelta(days=int(serial))
+            day = epoch + dt.timedelta(days=int(serial))
             return day.isoformat()
         except (ValueError, OverflowError):
             return raw
@@ -156,46 +174,94 @@ def _number_text(raw: str, is_date: bool) -> str:
         if abs(value) >= MAX_EXACT:
             return LOSSY_NUMBER + f"{value:.15g}"
         return str(int(value))
-    return raw
+    # 15 significant digits, as the spreadsheet shows it: 0.1+0.2 is 0.3, not 0.30000000000000004.
+    return f"{value:.15g}"
 
 
-def stream_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
+def stream_rows(path: Path, facts: FileFacts) -> tuple[Iterator[RawRow], list[Area]]:
+    """The sheet's rows (read lazily) and its merged areas (read first: the sheet XML lists
+    them after the rows, and the rows they cover must be known before those rows are read)."""
     try:
         archive = zipfile.ZipFile(path)
-        sheet_path = _first_sheet_path(archive)
+        sheet_path, epoch = _workbook(archive)
         shared = _shared_strings(archive)
         dates = _date_styles(archive)
+        merged = _merged_areas(archive, sheet_path)
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
-    return _rows(archive, sheet_path, shared, dates, facts)
+    return _rows(archive, sheet_path, shared, dates, epoch, facts), merged
+
+
+def _merged_areas(archive: zipfile.ZipFile, sheet_path: str) -> list[Area]:
+    """(first row, first column, last row, last column) of each merged area, 1-based rows and
+    0-based columns as calamine reports them. Only the text after </sheetData> is searched."""
+    tail = b""
+    rest: list[bytes] = []
+    with archive.open(sheet_path) as handle:
+        while block := handle.read(BLOCK):
+            if rest:
+                rest.append(block)
+                continue
+            data = tail + block
+            end = data.find(b"</sheetData>")
+            if end >= 0:
+                rest.append(data[end:])
+            tail = data[-16:]
+    areas = []
+    for first, last in _MERGE.findall(b"".join(rest)):
+        (c1, r1), (c2, r2) = _reference(first), _reference(last)
+        areas.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+    return areas
+
+
+def _reference(ref: bytes) -> tuple[int, int]:
+    letters = ref.rstrip(b"0123456789")
+    return _column_index(letters), int(ref[len(letters) :])
+
+
+def _cell_attributes(
+    letters: bytes, style: bytes, kind: bytes, rest: bytes
+) -> tuple[bytes, bytes, bytes]:
+    """Column letters, style and type of a cell whose attributes come in another order."""
+    for name, value in _ATTRIBUTE.findall(rest):
+        if name == b"r":
+            letters = value.rstrip(b"0123456789")
+        elif name == b"s":
+            style = value
+        else:
+            kind = value
+    return letters, style, kind
 
 
 def _rows(
-    archive: zipfile.ZipFile, sheet_path: str, shared: list[str], dates: set[int], facts: FileFacts
+    archive: zipfile.ZipFile,
+    sheet_path: str,
+    shared: list[str],
+    dates: set[int],
+    epoch: dt.date,
+    facts: FileFacts,
 ) -> Iterator[RawRow]:
     formulas = 0
-    tail = b""
     columns: dict[bytes, int] = {}  # column letters → index
     with archive, archive.open(sheet_path) as handle:
         next_number = 1
-        while True:
-            block = handle.read(BLOCK)
-            data = tail + block
-            end = data.rfind(b"</row>") + len(b"</row>") if block else len(data)
-            if block and end < len(b"</row>"):
-                tail = data
-                continue
-            body, tail = data[:end], data[end:]
+        for body in _whole_rows(handle):
             for attrs, inner in _row_parts(body):
                 numbered = _ROW_NUMBER.search(attrs)
                 number = int(numbered.group(1)) if numbered else next_number
                 next_number = number + 1
                 cells: list[str] = []
+                index = -1
                 if inner:
-                    for letters, style, kind, inline, content in _CELL.findall(inner):
-                        index = columns.get(letters)
-                        if index is None:
-                            index = columns[letters] = _column_index(letters)
+                    for letters, style, kind, rest, inline, content in _CELL.findall(inner):
+                        if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+                            letters, style, kind = _cell_attributes(letters, style, kind, rest)
+                        if letters:
+                            index = columns.get(letters, -1)
+                            if index < 0:
+                                index = columns[letters] = _column_index(letters)
+                        else:
+                            index += 1  # a cell without a reference follows the one before
                         if index >= len(cells):
                             cells.extend([""] * (index + 1 - len(cells)))
                         if inline:  # the common case, as xlsxwriter and others write text
@@ -208,6 +274,9 @@ def _rows(
                         else:
                             value = _VALUE.search(content)
                             if b"<f" in content:
+                                if value is None or not value.group(1):
+                                    cells[index] = FORMULA_WITHOUT_VALUE
+                                    continue
                                 formulas += 1
                             if value is None:
                                 continue
@@ -219,18 +288,62 @@ def _rows(
                             elif kind in (b"str", b"e", b"d"):
                                 text = _unescape(raw)
                             else:
-                                text = _number_text(raw, bool(style) and int(style) in dates)
+                                text = _number_text(raw, bool(style) and int(style) in dates, epoch)
                         cells[index] = text.strip()
                 yield RawRow(number, cells)
-            if not block:
-                merges = _MERGE.findall(body)
-                if merges:
-                    refs = ", ".join(f"{a.decode()}:{b.decode()}" for a, b in merges[:10])
-                    facts.notes.append(
-                        f"the sheet has merged cells ({refs}); only their first cell holds a value"
-                    )
-                break
     if formulas:
         facts.notes.append(
             f"{formulas} cells hold formulas; their last calculated values were imported"
         )
+
+
+def formulas_without_value(path: Path) -> set[tuple[int, int]]:
+    """(row, column) of the first sheet's formula cells that hold no calculated value, for
+    the calamine reader, which reads them as empty cells. Only a sheet holding formulas is
+    parsed: most hold none, and the search for "<f" runs at the speed of decompression."""
+    found: set[tuple[int, int]] = set()
+    with zipfile.ZipFile(path) as archive:
+        sheet_path = _first_sheet_path(
+            archive, ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        )
+        with archive.open(sheet_path) as handle:
+            next_number = 1
+            for body in _whole_rows(handle):
+                if b"<f" not in body:
+                    # Rows without a number attribute count on from the rows skipped here.
+                    next_number += body.count(b"<row ") + body.count(b"<row>")
+                else:
+                    for attrs, inner in _row_parts(body):
+                        numbered = _ROW_NUMBER.search(attrs)
+                        number = int(numbered.group(1)) if numbered else next_number
+                        next_number = number + 1
+                        if b"<f" not in inner:
+                            continue
+                        index = -1
+                        for letters, style, kind, rest, _, content in _CELL.findall(inner):
+                            if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+                                letters, style, kind = _cell_attributes(letters, style, kind, rest)
+                            index = _column_index(letters) if letters else index + 1
+                            if b"<f" in content:
+                                value = _VALUE.search(content)
+                                if value is None or not value.group(1):
+                                    found.add((number, index))
+    return found
+
+
+def _whole_rows(handle: IO[bytes]) -> Iterator[bytes]:
+    """The sheet XML read in blocks, each cut after a row's end (the last: whatever remains),
+    so that no row is split between two blocks."""
+    tail = b""
+    while True:
+        block = handle.read(BLOCK)
+        data = tail + block
+        if not block:
+            yield data
+            return
+        end = data.rfind(b"</row>") + len(b"</row>")
+        if end < len(b"</row>"):
+            tail = data
+            continue
+        body, tail = data[:end], data[end:]
+        yield body

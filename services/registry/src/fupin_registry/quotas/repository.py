@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import date
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from fupin_kit.auth import Caller
 from fupin_registry.households.models import Household, Member
@@ -48,14 +49,50 @@ class QuotaRepository:
         )
         return list(result.scalars())
 
-    async def children_total(
-        self, parent_code: str, year: int, *, excluding: str | None = None
+    async def lock_tree(self, province_code: str, year: int) -> None:
+        """Serialise every quota change of one province and year until the transaction ends,
+        also where no quota row exists yet to lock."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"quota-tree:{province_code}:{year}"},
+        )
+
+    async def nearest_ancestor(self, ancestor_codes: Sequence[str], year: int) -> Quota | None:
+        """The quota of the longest of ``ancestor_codes`` that has one for the year."""
+        if not ancestor_codes:
+            return None
+        result = await self.session.execute(
+            select(Quota)
+            .where(Quota.region_code.in_(list(ancestor_codes)), Quota.year == year)
+            .order_by(func.length(Quota.region_code).desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def nearest_descendants_total(
+        self, region_code: str, year: int, *, excluding: str | None = None
     ) -> int:
+        """Sum of the quotas of the nearest regions below ``region_code`` that have one (a
+        township counts when its county has none), leaving out ``excluding`` and its subtree."""
+        between = aliased(Quota)
         query = select(func.coalesce(func.sum(Quota.quota), 0)).where(
-            Quota.parent_code == parent_code, Quota.year == year
+            Quota.year == year,
+            Quota.region_code.startswith(region_code, autoescape=True),
+            Quota.region_code != region_code,
+            ~select(between.region_code)
+            .where(
+                and_(
+                    between.year == year,
+                    between.region_code.startswith(region_code, autoescape=True),
+                    func.length(between.region_code) > len(region_code),
+                    func.length(between.region_code) < func.length(Quota.region_code),
+                    func.starts_with(Quota.region_code, between.region_code),
+                )
+            )
+            .exists(),
         )
         if excluding is not None:
-            query = query.where(Quota.region_code != excluding)
+            query = query.where(~Quota.region_code.startswith(excluding, autoescape=True))
         return int(await self.session.scalar(query) or 0)
 
     async def upsert(

@@ -21,4 +21,6 @@ class QuotaRead(BaseModel):
     parent_code: str | None
     set_by: str
     used: int = Field(description="people in identified households registered that year")
-    children_total: int = Field(description="sum of the quotas split to the child regions")
+    children_total: int = Field(
+        description="sum of the quotas of the nearest regions below that have one"
+    )

@@ -49,20 +49,22 @@ class QuotaService:
         if len(caller.jurisdiction) >= len(region_code) and ADMIN_ROLE not in caller.roles:
             raise Forbidden("a region's quota is set by the level above it")
         parent = region.parent_code
-        if parent is not None:
-            parent_quota = await self.quotas.get(parent, year, for_update=True)
-            if parent_quota is not None:
-                siblings = await self.quotas.children_total(parent, year, excluding=region_code)
-                if siblings + quota > parent_quota.quota:
-                    raise QuotaTreeViolation(
-                        f"the regions under {parent} would total {siblings + quota}, "
-                        f"above its quota of {parent_quota.quota} for {year}"
-                    )
-        await self.quotas.get(region_code, year, for_update=True)  # serialise with child updates
-        children = await self.quotas.children_total(region_code, year)
-        if children > quota:
+        # one change at a time per province and year, so checks never race each other
+        await self.quotas.lock_tree(region_code[:2], year)
+        ancestor = await self.quotas.nearest_ancestor(self._ancestors(region_code), year)
+        if ancestor is not None:
+            others = await self.quotas.nearest_descendants_total(
+                ancestor.region_code, year, excluding=region_code
+            )
+            if others + quota > ancestor.quota:
+                raise QuotaTreeViolation(
+                    f"the regions under {ancestor.region_code} would total {others + quota}, "
+                    f"above its quota of {ancestor.quota} for {year}"
+                )
+        below = await self.quotas.nearest_descendants_total(region_code, year)
+        if below > quota:
             raise QuotaTreeViolation(
-                f"the quotas already split below {region_code} total {children}, more than {quota}"
+                f"the quotas already split below {region_code} total {below}, more than {quota}"
             )
         saved = await self.quotas.upsert(region_code, year, quota, parent, caller.actor)
         await add_event(
@@ -81,8 +83,18 @@ class QuotaService:
             parent_code=quota.parent_code,
             set_by=quota.set_by,
             used=await self.quotas.people_registered(quota.region_code, quota.year),
-            children_total=await self.quotas.children_total(quota.region_code, quota.year),
+            children_total=await self.quotas.nearest_descendants_total(
+                quota.region_code, quota.year
+            ),
         )
+
+    def _ancestors(self, region_code: str) -> list[str]:
+        codes = []
+        entry = self.regions.require_region(region_code, "#/path/region_code")
+        while entry.parent_code is not None:
+            codes.append(entry.parent_code)
+            entry = self.regions.require_region(entry.parent_code, "#/path/region_code")
+        return codes
 
     async def positions_for_approval(
         self, village_code: str, year: int, adding: int

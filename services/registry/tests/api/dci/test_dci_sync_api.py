@@ -1,9 +1,11 @@
 """DCI synchronous search and status, partners, signatures, masking, minimisation, jurisdiction,
 refusals; every body validated against the DCI specification."""
 
+import json
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -95,7 +97,7 @@ async def test_uin_search_masks_without_pii_read_and_audits_clear_reads(
         ).all()
         assert len(rows) == 1  # the masked read was not an unmasked read
         assert rows[0].actor == f"client:{partner.client_id}"
-        assert rows[0].details["fields"] == ["id_number", "name"]
+        assert rows[0].details["fields"] == ["birth_date", "id_number", "name"]
         assert rows[0].details["consent"]["purpose"]["code"] == "dibao-review"
         assert (await verify_chain(conn)).ok
 
@@ -271,6 +273,7 @@ async def test_expression_and_predicate_with_sort_and_pages(registry, new_partne
                 response_fields=["village_code", "poverty_status"],
             )
         ),
+        pii=True,  # birth dates filter and sort only with pii:read
     )
     dci.validate_response(SYNC, 200, members.json())
     assert [(r["village_code"], r["poverty_status"]) for r in records_of(members)] == [
@@ -723,3 +726,41 @@ async def test_privacy_of_stored_replies(registry, new_partner, seed, dci, engin
         ).scalar_one()
     assert person.encode() not in blob and "孙某某".encode() not in blob
     assert person in Privacy(settings).cipher.decrypt(blob, "dci_reply")
+
+
+async def test_in_as_the_spec_writes_it(registry, new_partner, seed, dci):
+    partner = await new_partner()
+    township = dci.fresh_township()
+    await seed(township + "501", status="identified")
+    await seed(township + "502", status="returned")
+    await seed(township + "503", status="exited")
+    query = [
+        {
+            "seq_num": 1,
+            "expression1": {
+                "attribute_name": "region",
+                "operator": "eq",
+                "attribute_value": township,
+            },
+        },
+        {
+            "seq_num": 2,
+            "expression1": {
+                "attribute_name": "status",
+                "operator": "in",
+                "attribute_value": "identified,returned",
+            },
+        },
+    ]
+    body = partner.envelope("search", dci.search_message(dci.criteria("predicate", query)))
+    dci.validate_request(SYNC, body)  # a scalar attribute_value, as the spec defines it
+    response = await registry.post(SYNC, json=body, headers=partner.headers())
+    dci.validate_response(SYNC, 200, response.json())
+    assert sorted(r["poverty_status"] for r in records_of(response)) == ["identified", "returned"]
+
+
+def test_the_documented_example_is_valid_under_the_spec(dci):
+    docs = Path(__file__).resolve().parents[3] / "docs" / "dci.md"
+    example = docs.read_text("utf-8").split("## Example", 1)[1]
+    document = json.loads(example.split("```json", 1)[1].split("```", 1)[0])
+    dci.validate_request(SYNC, document)
