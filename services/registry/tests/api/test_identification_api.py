@@ -490,6 +490,45 @@ async def test_quota_refuses_approval_unless_overridden(client, app, make_token,
     )
 
 
+async def test_quota_use_is_counted_at_approval(client, app, make_token, people):
+    village = "220622102200"
+    county = village[:6]
+    async with api_client(app, make_token("22", roles=["officer"])) as p:
+        assert (await p.put(f"/v1/quotas/{county}/2016", json={"quota": 0})).status_code == 200
+        used_before = (await p.get(f"/v1/quotas/{county}/2016")).json()["used"]
+        assert (
+            await p.put(f"/v1/quotas/{county}/2016", json={"quota": used_before + 100})
+        ).status_code == 200
+    household = await new_household(client, people, size=3, village=village)
+    case = await open_case(client, household["id"])
+    await drive_to_approval(client, case["id"])
+    await step(client, case["id"], "approval", {"decision": "approve", "on": day(16)})
+    assert (await client.get(f"/v1/quotas/{county}/2016")).json()["used"] == used_before + 3
+
+    # a member leaving afterwards frees no place, and one joining uses none
+    url = f"/v1/households/{household['id']}"
+    current = await client.get(url)
+    child = current.json()["members"][-1]
+    left = await client.delete(
+        f"{url}/members/{child['id']}",
+        params={"reason": "migration", "on": day(20)},
+        headers={"If-Match": current.headers["etag"]},
+    )
+    assert left.status_code == 200, left.text
+    assert (await client.get(f"/v1/quotas/{county}/2016")).json()["used"] == used_before + 3
+    # a rejected identification uses nothing
+    other = await new_household(client, people, size=4, village=village)
+    rejected = await open_case(client, other["id"])
+    await drive_to_approval(client, rejected["id"])
+    await step(
+        client,
+        rejected["id"],
+        "approval",
+        {"decision": "reject", "reason": "income above the line", "on": day(16)},
+    )
+    assert (await client.get(f"/v1/quotas/{county}/2016")).json()["used"] == used_before + 3
+
+
 async def exited_household(client, people, income="20000"):
     household = await new_household(client, people, size=2)
     case = await open_case(client, household["id"])

@@ -39,6 +39,12 @@ class Case(TimestampMixin, Base):
             postgresql_where=text("state NOT IN ('approved', 'rejected')"),
         ),
         Index("ix_cases_state_created", "state", "created_at", "id"),
+        Index(
+            "ix_cases_counted_by_village",
+            "village_code",
+            "last_step_on",
+            postgresql_where=text("people_counted IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -55,6 +61,8 @@ class Case(TimestampMixin, Base):
     quota_override_reason: Mapped[str | None] = mapped_column(Text)
     opened_on: Mapped[date] = mapped_column(Date, server_default=text("CURRENT_DATE"))
     last_step_on: Mapped[date | None] = mapped_column(Date)  # steps never go back in time
+    # people counted against the quota when an identification was approved (quotas/)
+    people_counted: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 

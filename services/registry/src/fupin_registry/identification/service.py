@@ -168,6 +168,8 @@ class WorkflowService:
             people = len(await self.households.households.members(case.household_id))
             positions = await self.quotas.positions_for_approval(case.village_code, on.year, people)
             over = [p for p in positions if p.exceeded]
+            # what this approval uses of the quota, whatever the household becomes later
+            case.people_counted = people
         unmet: list[str] = []
         if approve and case.kind == CaseKind.EXIT:
             self._check_tier(case, caller)

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from fupin_kit.auth import Caller
-from fupin_registry.households.models import Household, Member
+from fupin_registry.identification.models import Case
 from fupin_registry.quotas.models import Quota
-from fupin_registry.vocabulary import HouseholdStatus
 
 
 async def copy_quotas(
@@ -130,16 +129,13 @@ class QuotaRepository:
         return list(result.scalars())
 
     async def people_registered(self, region_prefix: str, year: int) -> int:
-        """People (current members) of identified households registered in ``year``."""
-        query = (
-            select(func.count(Member.id))
-            .join(Household, Household.id == Member.household_id)
-            .where(
-                Household.status == HouseholdStatus.IDENTIFIED,
-                Household.registered_on >= date(year, 1, 1),
-                Household.registered_on <= date(year, 12, 31),
-                Household.village_code.startswith(region_prefix, autoescape=True),
-                Member.left_on.is_(None),
-            )
+        """People counted by the identifications approved in ``year`` in the region: each
+        approval keeps the count it was checked with (later changes neither free nor use
+        places)."""
+        query = select(func.coalesce(func.sum(Case.people_counted), 0)).where(
+            Case.people_counted.is_not(None),
+            Case.last_step_on >= date(year, 1, 1),
+            Case.last_step_on <= date(year, 12, 31),
+            Case.village_code.startswith(region_prefix, autoescape=True),
         )
         return int(await self.session.scalar(query) or 0)

@@ -20,7 +20,7 @@ class QuotaRead(BaseModel):
     quota: int
     parent_code: str | None
     set_by: str
-    used: int = Field(description="people in identified households registered that year")
+    used: int = Field(description="people counted by the identifications approved that year")
     children_total: int = Field(
         description="sum of the quotas of the nearest regions below that have one"
     )
