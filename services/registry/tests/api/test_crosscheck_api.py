@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date, timedelta
 
 from sqlalchemy import text
 
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.imports.samples import HouseholdMaker, header
+from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 
 VILLAGES = ["220102001001", "220102001002"]
 
@@ -361,3 +363,53 @@ async def test_crosscheck_duplicate_id_report(app, client):
     households = report["items"][0]["households"]
     assert sorted(h["household_number"] for h in households) == numbers
     assert sorted(h["member_active"] for h in households) == [False, True]
+
+
+async def test_a_confirmed_flag_on_an_applicant_blocks_its_identification(app, client, make_token):
+    people = PeopleFactory("220102", seed=20160301)
+    owner = people.id_number(date(1975, 4, 4), "male")
+    members = [
+        member_payload(owner, "赵有车", "head"),
+        member_payload(people.id_number(date(1977, 6, 6), "female"), "钱秀", "spouse"),
+    ]
+    body = household_payload(VILLAGES[0], "applicant-car", members, year=2016)
+    household = await client.post("/v1/households", json=body)
+    assert household.status_code == 201, household.text
+    start = date(2016, 3, 1)
+
+    def on(days: int) -> str:
+        return (start + timedelta(days=days)).isoformat()
+
+    case = await client.post(
+        "/v1/cases",
+        json={"kind": "identification", "household_id": household.json()["id"], "on": on(0)},
+    )
+    assert case.status_code == 201, case.text
+    url = f"/v1/cases/{case.json()['id']}"
+    for name, step in [
+        ("appraisal", {"votes_for": 20, "votes_against": 3, "on": on(0)}),
+        ("notice-completion", {"on": on(7)}),
+        ("review", {"decision": "approve", "on": on(8)}),
+        ("notice-completion", {"on": on(15)}),
+    ]:
+        assert (await client.post(f"{url}/{name}", json=step)).status_code == 200
+
+    async with agency(app, make_token) as partner:
+        listed = await upload_list(
+            partner, "vehicles", list_csv(["证件号码", "号牌号码"], [[owner, "吉A54321"]])
+        )
+    assert listed.status_code == 201 and listed.json()["match_count"] == 1, listed.text
+    [flag] = (
+        await client.get(
+            "/v1/flags", params={"household_id": household.json()["id"], "status": "open"}
+        )
+    ).json()["items"]
+    confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={"reason": "seen"})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "confirmed"
+    assert confirmed.json()["follow_up_case_id"] is None  # an applicant has nothing to remove
+
+    refused = await client.post(f"{url}/approval", json={"decision": "approve", "on": on(16)})
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "vehicle" in refused.json()["flags"]

@@ -384,7 +384,7 @@ async def test_exclusion_rules_block_or_warn_at_county_approval(client, app, peo
     approved = await step(
         client, warned_case["id"], "approval", {"decision": "approve", "on": day(16)}
     )
-    assert approved["state"] == "approved" and approved["warnings"] == ["open flag: company"]
+    assert approved["state"] == "approved" and approved["warnings"] == ["flag: company"]
 
     # rules are data: an administrator turns vehicles into a warning
     changed = await client.put(
@@ -395,7 +395,7 @@ async def test_exclusion_rules_block_or_warn_at_county_approval(client, app, peo
     approved = await step(
         client, blocked_case["id"], "approval", {"decision": "approve", "on": day(16)}
     )
-    assert approved["warnings"] == ["open flag: vehicle"]
+    assert approved["warnings"] == ["flag: vehicle"]
 
 
 async def test_exclusion_rules_need_a_province_admin_and_are_audited(client, app, make_token):

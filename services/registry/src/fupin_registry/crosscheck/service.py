@@ -52,7 +52,7 @@ from fupin_registry.imports.columns import normalise_header
 from fupin_registry.imports.readers import UnreadableFile, sniff
 from fupin_registry.imports.rows import check_id_number
 from fupin_registry.privacy import Privacy
-from fupin_registry.vocabulary import MemberDeparture
+from fupin_registry.vocabulary import HouseholdStatus, MemberDeparture
 
 UPLOAD_SCOPE = "crosscheck:upload"
 ID_HEADERS = {
@@ -217,6 +217,10 @@ class CrosscheckService:
             kind = workflow.CaseKind.NATURAL_DECREASE
         else:
             kind = workflow.CaseKind.REMOVAL
+            if household.status == HouseholdStatus.APPLIED:
+                # Not registered yet: nothing to remove. The confirmed flag stays in force, so
+                # its exclusion rule blocks (or warns at) the county approval.
+                return await self._resolve(flag, "confirmed", body.reason, caller, None)
         try:
             view = workflow.open_case(kind, household.status, on)
         except workflow.WorkflowError as error:

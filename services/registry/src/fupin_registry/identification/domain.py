@@ -2,7 +2,7 @@
 
 A case moves through the stages of its kind's flow; each command is legal in exactly one kind
 of state, and anything else is an :class:`IllegalStep`. No I/O: the service gathers the facts
-(votes, exit criteria, open flags, quota position) and applies the :class:`Transition` returned.
+(votes, exit criteria, flags in force, quota position) and applies the :class:`Transition` returned.
 
     identification, exit, return:
         village_appraisal → village_notice → township_review → township_notice → county_approval

@@ -141,12 +141,13 @@ class ExclusionRuleRepository:
         )
         return (await self.session.execute(statement)).scalar_one()
 
-    async def open_flags(self, household_id: uuid.UUID) -> list[tuple[str, str | None]]:
-        """(kind, effect) of the household's open flags; effect is None for kinds without a rule."""
+    async def flags_in_force(self, household_id: uuid.UUID) -> list[tuple[str, str | None]]:
+        """(kind, effect) of the household's flags that are open or confirmed (a dismissed flag
+        no longer counts); effect is None for kinds without a rule."""
         result = await self.session.execute(
             select(Flag.kind, ExclusionRule.effect)
             .outerjoin(ExclusionRule, ExclusionRule.kind == Flag.kind)
-            .where(Flag.household_id == household_id, Flag.status == "open")
+            .where(Flag.household_id == household_id, Flag.status.in_(("open", "confirmed")))
             .order_by(Flag.kind)
         )
         return [(row[0], row[1]) for row in result]

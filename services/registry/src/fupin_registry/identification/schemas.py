@@ -140,7 +140,8 @@ class CaseRead(CaseSummary):
     steps: list[CaseStepRead]
     objections: list[ObjectionRead]
     warnings: list[str] = Field(
-        default_factory=list, description="open flags of kinds that warn but do not block"
+        default_factory=list,
+        description="flags in force (open or confirmed) of kinds that warn but do not block",
     )
 
 

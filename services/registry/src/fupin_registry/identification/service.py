@@ -159,9 +159,9 @@ class WorkflowService:
         """County approval: exclusion rules block or warn, the quota refuses or is overridden."""
         on = business_date(body.on)
         approve = body.decision == "approve"
-        flags = await self.rules.open_flags(case.household_id) if approve else []
+        flags = await self.rules.flags_in_force(case.household_id) if approve else []
         blocking = tuple(sorted({kind for kind, effect in flags if effect == "block"}))
-        warnings = [f"open flag: {kind}" for kind, effect in flags if effect != "block"]
+        warnings = [f"flag: {kind}" for kind, effect in flags if effect != "block"]
         over: list[Any] = []
         if approve and case.kind in domain.QUOTA_KINDS:
             self._check_tier(case, caller)  # before taking quota locks
