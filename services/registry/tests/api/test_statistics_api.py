@@ -124,6 +124,27 @@ async def test_register_statistics_by_status_attribute_and_cause(client, app, pe
             params={"region": TOWNSHIP, "level": "township", "year": 2015},
         )
     ).json()["rows"] == []
+    # poor households only, by cause: the applicants are left out
+    poor_by_cause = (
+        await client.get(
+            "/v1/statistics/register",
+            params=[
+                ("region", TOWNSHIP),
+                ("level", "township"),
+                ("by", "cause"),
+                ("status", "identified"),
+                ("status", "returned"),
+            ],
+        )
+    ).json()
+    assert {(r["key"], r["households"], r["people"]) for r in poor_by_cause["rows"]} == {
+        ("illness", 1, 3)
+    }
+    unknown = await client.get(
+        "/v1/statistics/register", params={"region": TOWNSHIP, "status": "rich"}
+    )
+    assert unknown.status_code == 422
+    assert unknown.headers["content-type"] == "application/problem+json"
 
 
 async def test_statistics_as_of_a_past_date(client, app, people):

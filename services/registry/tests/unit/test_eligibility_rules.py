@@ -7,7 +7,15 @@ import pytest
 from fupin_kit.problems import TooManyRequests
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
-from fupin_registry.eligibility.rules import EligibilityRules, Standing, add_years, age_on, decide
+from fupin_registry.eligibility.rules import (
+    EligibilityRules,
+    Standing,
+    add_years,
+    age_on,
+    birthday,
+    decide,
+)
+from fupin_registry.eligibility.runtime import check_limits
 from fupin_registry.eligibility.schemas import ReasonCode
 
 TODAY = date(2020, 6, 15)
@@ -128,10 +136,39 @@ def test_inconsistent_rules_are_refused(overrides):
         EligibilityRules.from_settings(Settings(environment="test", **overrides))
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"eligibility_rate_burst": 999},
+        {"eligibility_audit_max_pending": 999},
+    ],
+)
+def test_limits_that_refuse_every_full_batch_are_refused(overrides):
+    check_limits(Settings(environment="test"))
+    with pytest.raises(ValueError, match="one full batch"):
+        check_limits(Settings(environment="test", **overrides))
+
+
 def test_calendar_helpers():
     assert add_years(date(2016, 2, 29), 3) == date(2019, 2, 28)
     assert age_on(date(2000, 2, 29), date(2018, 2, 28)) == 17
     assert age_on(date(2000, 2, 29), date(2018, 3, 1)) == 18
+
+
+@pytest.mark.parametrize(
+    ("today", "valid_until"),
+    [
+        (date(2025, 2, 27), date(2025, 2, 28)),  # 60 until 1 March of a common year
+        (date(2025, 2, 28), date(2025, 2, 28)),  # the last day in the range
+    ],
+)
+def test_born_on_29_february_the_answer_holds_to_the_last_day_in_range(today, valid_until):
+    born = date(1964, 2, 29)
+    assert birthday(born, 61) == date(2025, 3, 1) and age_on(born, date(2025, 3, 1)) == 61
+    decision = decide(standing(), born, today, RULES)
+    assert decision.eligible and decision.valid_until == valid_until
+    assert decision.valid_until >= today
+    assert decide(standing(), born, date(2025, 3, 1), RULES).reason == ReasonCode.AGE_OUT_OF_RANGE
 
 
 def test_token_bucket_refuses_with_retry_after_and_refills():

@@ -13,7 +13,9 @@ from fupin_registry.eligibility.schemas import EligibilityBatchCreate, Eligibili
 
 
 def _client(caller: Caller) -> str:
-    return caller.client_id or caller.subject
+    # As the audit trail names callers: a user whose subject equals a bank's client id never
+    # shares (or drains) that bank's bucket.
+    return caller.actor
 
 
 async def answer_one(

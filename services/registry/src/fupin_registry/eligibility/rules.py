@@ -73,8 +73,17 @@ def add_years(day: date, years: int) -> date:
 
 
 def age_on(birth_date: date, day: date) -> int:
-    """Completed years of age on ``day``."""
+    """Completed years of age on ``day`` (born on 29 February: a year older on 1 March of a
+    common year)."""
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def birthday(birth_date: date, age: int) -> date:
+    """The day ``birth_date``'s holder turns ``age``, by the same rule as :func:`age_on`."""
+    try:
+        return birth_date.replace(year=birth_date.year + age)
+    except ValueError:  # 29 February in a common year
+        return date(birth_date.year + age, 3, 1)
 
 
 _ONE_DAY = timedelta(days=1)
@@ -104,7 +113,7 @@ class DayRules:
         except KeyError:
             rules = self.rules
             in_range = rules.age_min <= age_on(birth_date, self.today) <= rules.age_max
-            ends = add_years(birth_date, rules.age_max + 1) - _ONE_DAY if in_range else None
+            ends = birthday(birth_date, rules.age_max + 1) - _ONE_DAY if in_range else None
             self._age_ends[birth_date] = ends
             return ends
 

@@ -29,13 +29,22 @@ class EligibilityRuntime:
     batch_max: int
 
 
-async def start_eligibility(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    rules = EligibilityRules.from_settings(settings)
+def check_limits(settings: Settings) -> None:
+    """Limits that would refuse every full batch are a configuration error, found at start."""
     if settings.eligibility_rate_burst < settings.eligibility_batch_max:
         raise ValueError(
             "eligibility_rate_burst must allow one full batch (>= eligibility_batch_max)"
         )
+    if settings.eligibility_audit_max_pending < settings.eligibility_batch_max:
+        raise ValueError(
+            "eligibility_audit_max_pending must hold one full batch (>= eligibility_batch_max)"
+        )
+
+
+async def start_eligibility(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    rules = EligibilityRules.from_settings(settings)
+    check_limits(settings)
     pool = await create_pool(settings.asyncpg_dsn, settings.eligibility_pool_size)
     audit = AuditBatcher(
         settings.asyncpg_dsn,

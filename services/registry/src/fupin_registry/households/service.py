@@ -371,12 +371,14 @@ class HouseholdService:
     async def set_cadre(
         self, household: Household, cadre_id: str, name: str, paired_on: date, actor: str
     ) -> bool:
-        """Record the responsible cadre; an older pairing than the one shown is ignored."""
+        """Record the responsible cadre. Ignored: a household that left the register, a pairing
+        older than the one shown, and the cadre already shown (paired since the earlier date;
+        changing only the date would change the household without a version)."""
+        if household.status in CLOSED_STATUSES:
+            return False
         if household.cadre_paired_on is not None and paired_on < household.cadre_paired_on:
             return False
         if (household.responsible_cadre_id, household.responsible_cadre_name) == (cadre_id, name):
-            household.cadre_paired_on = paired_on
-            await self.session.flush()
             return False
         household.responsible_cadre_id = cadre_id
         household.responsible_cadre_name = name

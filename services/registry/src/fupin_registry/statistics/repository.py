@@ -22,6 +22,7 @@ class RegisterFilter:
     prefix_length: int
     as_of: datetime | None = None
     year: int | None = None
+    statuses: tuple[str, ...] = ()  # empty: every status
 
 
 def _current_base(where: RegisterFilter) -> Select[Any]:
@@ -41,6 +42,8 @@ def _current_base(where: RegisterFilter) -> Select[Any]:
     ).where(Household.village_code.startswith(where.region, autoescape=True))
     if where.year is not None:
         query = query.where(Household.year == where.year)
+    if where.statuses:
+        query = query.where(Household.status.in_(where.statuses))
     return query
 
 
@@ -62,6 +65,8 @@ def _historical_base(where: RegisterFilter) -> Select[Any]:
     )
     if where.year is not None:
         query = query.where(year == where.year)
+    if where.statuses:
+        query = query.where(HouseholdVersion.status.in_(where.statuses))
     return query
 
 

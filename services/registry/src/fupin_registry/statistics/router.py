@@ -22,6 +22,7 @@ from fupin_registry.statistics.schemas import (
     RegisterRow,
     RegisterStatistics,
 )
+from fupin_registry.vocabulary import HouseholdStatus
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 LEVEL_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
@@ -32,7 +33,12 @@ YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="identific
 
 
 def _filter(
-    caller: Caller, region: str | None, level: str, as_of: date | None, year: int | None
+    caller: Caller,
+    region: str | None,
+    level: str,
+    as_of: date | None,
+    year: int | None,
+    statuses: list[HouseholdStatus] | None = None,
 ) -> RegisterFilter:
     region = region or caller.jurisdiction
     caller.require_region_write(region)
@@ -44,7 +50,13 @@ def _filter(
         if as_of > business_today():
             raise Unprocessable("#/query/as_of", "cannot be in the future")
         instant = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
-    return RegisterFilter(region=region, prefix_length=length, as_of=instant, year=year)
+    return RegisterFilter(
+        region=region,
+        prefix_length=length,
+        as_of=instant,
+        year=year,
+        statuses=tuple(sorted({s.value for s in statuses or ()})),
+    )
 
 
 @router.get(
@@ -61,8 +73,12 @@ async def register_statistics(
     by: GroupBy | None = None,
     as_of: AsOfQuery = None,
     year: YearQuery = None,
+    status: Annotated[
+        list[HouseholdStatus] | None,
+        Query(description="count only households in these statuses (repeat the parameter)"),
+    ] = None,
 ) -> RegisterStatistics:
-    where = _filter(caller, region, level, as_of, year)
+    where = _filter(caller, region, level, as_of, year, status)
     column = "primary_cause" if by == "cause" else by
     rows = await StatisticsRepository(session).register(where, column)
     return RegisterStatistics(
