@@ -5,10 +5,11 @@
 Villages are drawn across the province's rural counties from the real division table; every
 household gets members with valid ID numbers of its county, plausible causes, attributes, sizes
 and incomes, a status history (registered 2014-2016, some exited, a few returned, removed or
-naturally decreased), history rows for ``as_of`` reads, and a ``HouseholdRegistered`` event in
-the outbox (capped by ``--max-events``). Quotas per county (and their city and province) and a
-rural population for every village and region are filled in. A second run finds the demo data
-and writes nothing.
+naturally decreased), history rows for ``as_of`` reads, and in the outbox the events the
+register would have sent along that history: ``HouseholdRegistered`` as an applicant, then a
+``HouseholdStatusChanged`` per status step (for at most ``--max-events`` households). Quotas
+per county (and their city and province) and a rural population for every village and region
+are filled in. A second run finds the demo data and writes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from decimal import Decimal
 
 import asyncpg
 
+from fupin_events.envelope import EventData
 from fupin_events.registry import QuotaSet
 from fupin_events.values import BUSINESS_TZ
 from fupin_registry.config import Settings
@@ -122,7 +124,7 @@ class Generator:
     privacy: Privacy
     poverty_lines: dict[int, Decimal]
     used_ids: set[str] = field(default_factory=set)
-    batch: RegisterBatch = field(default_factory=RegisterBatch)
+    events_left: int = 0  # households whose events (registered, status changes) are still to write
     events_left: int = 0  # HouseholdRegistered events still to write
     registered_people: Counter = field(default_factory=Counter)  # (county, year) -> people
     poor_people: Counter = field(default_factory=Counter)  # village -> people identified/returned
@@ -284,7 +286,9 @@ class Generator:
             )
             for kind in rng.sample(list(MeasureType)[:-1], rng.randint(1, 3))
         ]
-        self.history(household, members, incomes, measures, registered_on, timeline)
+        emit = self.events_left > 0
+        self.events_left -= emit
+        self.history(household, members, incomes, measures, registered_on, timeline, emit)
         if household.status in ("removed", "natural_decrease"):
             for member in members:
                 member.active = False
@@ -292,10 +296,6 @@ class Generator:
         self.registered_people[(county, year)] += len(members)
         if household.status in ("identified", "returned"):
             self.poor_people[village.code] += len(members)
-        if self.events_left > 0:
-            event = household_events.registered(household, members)
-            self.batch.events.append((event, str(household.id)))
-            self.events_left -= 1
         self.batch.households.append(household)
         self.batch.members += members
         self.batch.incomes += incomes
@@ -324,12 +324,16 @@ class Generator:
         measures: list[MeasureRow],
         registered_on: date,
         timeline: list[tuple[str, date]],
+        emit: bool,
     ) -> None:
-        """Version 1 applied about a month before registration, then one version per status."""
+        """Version 1 applied about a month before registration, then one version per status;
+        with ``emit``, the events the register would have sent along the way (registered as
+        an applicant, then each status change), so consumers see the same story as history."""
         moments = [(None, registered_on - timedelta(days=30))] + list(timeline)
         versions = []
         for number, (status, day) in enumerate(moments, start=1):
             household.version = number
+            previous = household.status
             if status is not None:
                 household.status = status
                 if status == "identified":
@@ -350,6 +354,20 @@ class Generator:
                     snapshot=snapshot_of(household, members, incomes, measures),
                 )
             )
+            if emit:
+                event: EventData = (
+                    household_events.registered(household, members)
+                    if status is None
+                    else household_events.status_changed(
+                        household,
+                        members,
+                        from_status=previous,
+                        reason=None,
+                        effective_on=day,
+                        case_id=None,
+                    )
+                )
+                self.batch.events.append((event, str(household.id)))
         for earlier, later in zip(versions, versions[1:], strict=False):
             earlier.valid_to = later.valid_from
         self.batch.versions += versions
@@ -509,7 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         "--max-events",
         type=int,
         default=20_000,
-        help="HouseholdRegistered events written to the outbox at most (default 20000)",
+        help="households whose events (registered, then each status change) are written to the"
+        " outbox, at most (default 20000)",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.households <= 2_000_000:

@@ -1,6 +1,7 @@
 """The demo generator against its own freshly migrated database."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections import defaultdict
@@ -190,6 +191,30 @@ def test_exited_households_are_above_the_line_and_quotas_hold(demo_database):
     counts = {e["event_type"]: e["n"] for e in events}
     assert counts["fupin.registry.household.registered.v1"] == 300  # capped by --max-events
     assert counts["fupin.registry.quota.set.v1"] == len(quotas)
+
+
+def test_demo_events_tell_the_same_story_as_history(demo_database):
+    """Each household with events: registered as an applicant, then one status change per
+    status_changed version, ending in the household's current status."""
+    rows = fetch(
+        demo_database,
+        "SELECT o.key, array_agg(o.payload->'data' ORDER BY o.id) AS events, h.status,"
+        "       (SELECT count(*) FROM household_versions v"
+        "         WHERE v.household_id = h.id AND v.action = 'status_changed') AS steps"
+        "  FROM outbox o JOIN households h ON h.id::text = o.key"
+        " WHERE o.event_type LIKE 'fupin.registry.household.%'"
+        " GROUP BY o.key, h.id, h.status",
+    )
+    assert len(rows) == 300
+    for row in rows:
+        events = [json.loads(e) if isinstance(e, str) else e for e in row["events"]]
+        assert events[0]["status"] == "applied" and events[0]["registered_on"] is None
+        changes = events[1:]
+        assert len(changes) == row["steps"] >= 1
+        assert changes[0]["from_status"] == "applied"
+        for before, after in zip(changes, changes[1:], strict=False):
+            assert after["from_status"] == before["to_status"]
+        assert changes[-1]["to_status"] == row["status"]
 
 
 def test_rural_population_sums_up_the_tree(demo_database):

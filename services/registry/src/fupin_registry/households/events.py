@@ -64,8 +64,8 @@ def updated(
 
 
 def status_changed(
-    household: Household,
-    members: Sequence[Member],
+    household: Household | HouseholdRow,
+    members: Sequence[Member | MemberRow],
     *,
     from_status: str | None,
     reason: str | None,
