@@ -239,3 +239,55 @@ async def test_factor_weights_are_data_with_etags(client, make_token, app):
             headers={"If-Match": "*"},
         )
         assert_problem(refused, 403)
+
+
+async def test_a_line_rounded_to_nothing_is_skipped_on_release(app, client, make_token):
+    fund = await open_fund(client, region=CITY, amount="1000000.00")
+    await seed_formula_inputs(app, client)
+    proposed = await client.post(
+        "/v1/allocations", json={"fund_id": fund["id"], "total": "0.05", "on": "2024-03-01"}
+    )
+    assert proposed.status_code == 201, proposed.text
+    allocation = proposed.json()
+    lines = {line["region_code"]: line["amount"] for line in allocation["lines"]}
+    assert "0.00" in lines.values()
+    assert sum(Decimal(amount) for amount in lines.values()) == Decimal("0.05")
+    async with api_client(app, make_token(CITY)) as city:
+        approved = await city.post(
+            f"/v1/allocations/{allocation['id']}/approve", json={"on": "2024-03-02"}
+        )
+        assert approved.status_code == 200, approved.text
+        released = await city.post(
+            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-09"}
+        )
+        assert released.status_code == 200, released.text
+        assert released.json()["status"] == "released"
+    pools = (await client.get("/v1/funds", params={"year": 2024})).json()["items"]
+    by_region = {f["region_code"]: f["pool_balance"] for f in pools}
+    assert by_region[CITY] == "999999.95"
+    for region, amount in lines.items():
+        assert by_region.get(region, "0.00") == amount
+    assert (await client.get("/v1/ledger/trial-balance")).json()["balanced"]
+
+
+async def test_approval_beyond_the_parent_balance_names_the_allocation(app, client, make_token):
+    fund = await open_fund(client, region=CITY, source="city", amount="100.00", on=date(2024, 1, 2))
+    ids = []
+    for amount in ("60.00", "50.00"):
+        proposal = await client.post(
+            "/v1/allocations",
+            json={
+                "fund_id": fund["id"],
+                "lines": [{"region_code": "220602", "amount": amount}],
+                "on": "2024-01-03",
+            },
+        )
+        assert proposal.status_code == 201, proposal.text
+        ids.append(proposal.json()["id"])
+    async with api_client(app, make_token(CITY)) as city:
+        first = await city.post(f"/v1/allocations/{ids[0]}/approve", json={"on": "2024-01-04"})
+        assert first.status_code == 200, first.text
+        second = await city.post(f"/v1/allocations/{ids[1]}/approve", json={"on": "2024-01-04"})
+        body = assert_problem(second, 409, "#/path/allocation_id")
+        assert body["type"].endswith("insufficient-funds")
+        assert (await city.get(f"/v1/allocations/{ids[1]}")).json()["status"] == "proposed"

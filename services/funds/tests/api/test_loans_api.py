@@ -2,7 +2,7 @@
 interest subsidies by actual days through the ledger, repayment, overdue, default, misuse,
 risk compensation; a bank sees only its own loans."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from funds_testkit import (
@@ -12,6 +12,7 @@ from funds_testkit import (
     open_fund,
     register_household,
     resident_id,
+    today,
 )
 from sqlalchemy import text
 
@@ -190,10 +191,12 @@ async def test_subsidy_repayment_default_and_compensation(
     )
     assert compensated.status_code == 201, compensated.text
     assert (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()["balance"] == "2000.00"
-    too_much = await client.post(
+    # 27,000.00 of the loan is still uncompensated, but the fund holds only 2,000.00.
+    beyond_fund = await client.post(
         f"/v1/loans/{loan['id']}/compensation", json={"amount": "2000.01", "on": "2024-07-05"}
     )
-    assert_problem(too_much, 409, "#/body/amount")
+    assert assert_problem(beyond_fund, 409, "#/body/amount")["type"].endswith("insufficient-funds")
+    assert (await client.get(f"/v1/loans/{loan['id']}")).json()["compensated"] == "3000.00"
 
     unmasked = (await client.get(f"/v1/loans/{loan['id']}")).json()
     assert unmasked["borrower_id_number"] == BORROWER  # officer with pii:read
@@ -244,3 +247,85 @@ async def test_a_replayable_loan_answer_is_kept_sealed(app, make_token, borrower
         second = await bank.post("/v1/loans", json=loan_body(), headers=headers)
         assert second.headers["idempotent-replayed"] == "true"
         assert second.json() == first.json()
+
+
+async def test_compensation_is_limited_to_the_outstanding_amount_over_all_payments(
+    client, bank, borrower_household
+):
+    await open_fund(client, amount="200000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    compensation = f"/v1/loans/{loan['id']}/compensation"
+    defaulted = await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-15"})
+    assert defaulted.status_code == 200, defaulted.text
+    deposit = await client.post(
+        f"/v1/risk-compensation/{COUNTY}/deposits",
+        json={"source": "central", "year": 2024, "amount": "150000.00", "on": "2024-07-03"},
+    )
+    assert deposit.status_code == 201, deposit.text
+
+    first = await client.post(compensation, json={"amount": "30000.00", "on": "2024-07-04"})
+    assert first.status_code == 201, first.text
+    over = await client.post(compensation, json={"amount": "20000.01", "on": "2024-07-04"})
+    assert "20000.00" in assert_problem(over, 422, "#/body/amount")["detail"]
+    rest = await client.post(compensation, json={"amount": "20000.00", "on": "2024-07-05"})
+    assert rest.status_code == 201, rest.text
+    for amount in ("50000.00", "0.01"):
+        again = await client.post(compensation, json={"amount": amount, "on": "2024-07-06"})
+        assert_problem(again, 422, "#/body/amount")
+
+    read = (await client.get(f"/v1/loans/{loan['id']}")).json()
+    assert read["compensated"] == "50000.00" and read["outstanding"] == "50000.00"
+    fund = (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()
+    assert fund["balance"] == "100000.00"
+
+
+async def test_subsidy_is_paid_in_arrears(client, bank, borrower_household):
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    subsidies = f"/v1/loans/{loan['id']}/subsidies"
+    ahead = await client.post(
+        subsidies,
+        json={"period_start": "2024-03-01", "period_end": "2027-03-01", "on": "2024-03-02"},
+    )
+    assert_problem(ahead, 422, "#/body/period_end")
+    one_day_ahead = await client.post(
+        subsidies,
+        json={"period_start": "2024-03-01", "period_end": "2024-04-02", "on": "2024-04-01"},
+    )
+    assert_problem(one_day_ahead, 422, "#/body/period_end")
+    assert (await client.get(subsidies)).json() == []
+    # The period ends (exclusively) on the day it is paid: its last day is already over.
+    paid = await client.post(
+        subsidies,
+        json={"period_start": "2024-03-01", "period_end": "2024-04-01", "on": "2024-04-01"},
+    )
+    assert paid.status_code == 201, paid.text
+
+
+async def test_repayment_and_stop_dates_respect_the_paid_subsidy_and_today(
+    client, bank, borrower_household
+):
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    paid = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-03-01", "period_end": "2024-06-01", "on": "2024-06-02"},
+    )
+    assert paid.status_code == 201, paid.text
+    tomorrow = (today() + timedelta(days=1)).isoformat()
+    repayments = f"/v1/loans/{loan['id']}/repayments"
+    for repaid_on in ("2024-03-02", "2024-05-31", tomorrow):
+        refused = await bank.post(repayments, json={"amount": "100.00", "repaid_on": repaid_on})
+        assert_problem(refused, 422, "#/body/repaid_on")
+    for path in ("default", "misuse"):
+        for on in ("2024-03-05", "2024-05-31", tomorrow):
+            refused = await client.post(f"/v1/loans/{loan['id']}/{path}", json={"on": on})
+            assert_problem(refused, 422, "#/body/on")
+    read = (await client.get(f"/v1/loans/{loan['id']}")).json()
+    assert read["status"] == "active" and read["outstanding"] == "50000.00"
+
+    repaid = await bank.post(repayments, json={"amount": "100.00", "repaid_on": "2024-06-01"})
+    assert repaid.status_code == 200 and repaid.json()["outstanding"] == "49900.00"
+    defaulted = await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-01"})
+    assert defaulted.status_code == 200, defaulted.text
+    assert defaulted.json()["subsidy_stopped_on"] == "2024-06-01"

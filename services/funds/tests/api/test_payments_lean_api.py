@@ -100,3 +100,28 @@ async def test_a_key_replays_its_payment_and_refuses_another_request(client):
     )
     assert_problem(other, 422, "#/header/Idempotency-Key")
     assert await balance(client, account) == "93.00"
+
+
+async def test_a_key_replays_its_payment_after_the_project_moved_on(client):
+    pid, account, on = await funded_project(client)
+    headers = {"Idempotency-Key": "pay-before-acceptance"}
+    request = {"amount": "7.00", "payee": "builder", "on": on}
+    first = await client.post(f"/v1/projects/{pid}/payments", json=request, headers=headers)
+    assert first.status_code == 201, first.text
+    for action in ("start", "complete", "accept"):
+        moved = await client.post(f"/v1/projects/{pid}/{action}", json={"on": on})
+        assert moved.status_code == 200, moved.text
+    again = await client.post(f"/v1/projects/{pid}/payments", json=request, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    other = await client.post(
+        f"/v1/projects/{pid}/payments", json={**request, "amount": "8.00"}, headers=headers
+    )
+    assert_problem(other, 422, "#/header/Idempotency-Key")
+    fresh = await client.post(
+        f"/v1/projects/{pid}/payments", json=request, headers={"Idempotency-Key": "pay-after"}
+    )
+    unkeyed = await client.post(f"/v1/projects/{pid}/payments", json=request)
+    assert fresh.status_code == unkeyed.status_code == 409, fresh.text
+    assert "Idempotent-Replayed" not in fresh.headers
+    assert await balance(client, account) == "93.00"

@@ -114,7 +114,7 @@ async def list_allocations(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AllocationRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await AllocationRepository(session).listing(
         caller.region_filter(Allocation.parent_region), status, after[0] if after else None, limit
     )

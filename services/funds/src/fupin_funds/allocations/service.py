@@ -259,7 +259,9 @@ async def approve(
             actor=caller.actor,
             allocation_id=allocation.id,
         ),
-        amount_pointer="#/total",
+        # The amount reserved is the allocation's total, fixed at the proposal: the request
+        # element to blame is the allocation itself.
+        amount_pointer="#/path/allocation_id",
     )
     lines = await AllocationRepository(session).lines(allocation.id)
     announcement = await announce(
@@ -325,6 +327,10 @@ async def release(
     parent_fund = await FundRepository(session).get(allocation.fund_id)
     assert parent_fund is not None
     for line in await AllocationRepository(session).lines(allocation.id):
+        if line.amount_fen == 0:
+            # A largest-remainder split can leave a child 0.00: nothing moves, no entry is
+            # written (entries are for positive amounts only) and no fund is opened for it.
+            continue
         funds = FundRepository(session)
         if await funds.find(line.region_code, allocation.source, allocation.year) is None:
             await open_fund(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.announcements.models import Announcement, Objection
@@ -72,6 +72,14 @@ class AnnouncementRepository:
         self.session.add(objection)
         await self.session.flush()
         return objection
+
+    async def lock_client(self, client_index: str) -> None:
+        """Serialise the objections of one client address until the transaction ends, so that
+        counting its recent objections and adding one cannot interleave with another filing."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"objection-client:{client_index}"},
+        )
 
     async def recent_objections_from(self, client_index: str, since: datetime) -> int:
         return int(

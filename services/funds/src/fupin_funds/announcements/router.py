@@ -76,7 +76,7 @@ async def list_announcements(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AnnouncementRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await AnnouncementRepository(session).listing(
         region, active_on, after[0] if after else None, limit
     )

@@ -92,6 +92,7 @@ async def file_objection(
             f"{announcement.ends_on}"
         )
     client_index = privacy.index.hex(f"client-address:{client_address}")
+    await repository.lock_client(client_index)
     since = datetime.now(UTC) - timedelta(minutes=settings.objection_rate_window_minutes)
     if (
         await repository.recent_objections_from(client_index, since)

@@ -26,8 +26,8 @@ from fupin_funds.ledger.repository import IdempotentWrite
 from fupin_kit.auth import Caller
 from fupin_kit.batching import Coalescer
 from fupin_kit.db import DriverConnections, session_scope
-from fupin_kit.idempotency import fingerprint, stored_response_on
-from fupin_kit.problems import NotFound, Unprocessable
+from fupin_kit.idempotency import StoredResponse, fingerprint, stored_response_on
+from fupin_kit.problems import NotFound, ProblemError, Unprocessable
 
 REPLAYED = {"Idempotent-Replayed": "true"}
 
@@ -64,12 +64,23 @@ async def pay_from_project(
     if project is None:
         raise NotFound("project not found")
     caller.require_region(project.region_code, "project")
-    on = business_date(body.on, settings)
-    read, transfer = await prepare_project_payment(
-        lambda: session_scope(sessionmaker), settings, caller, project, body, on
-    )
-    response = read.model_dump_json()
     request_hash = fingerprint([project_id, body])
+    try:
+        on = business_date(body.on, settings)
+        read, transfer = await prepare_project_payment(
+            lambda: session_scope(sessionmaker), settings, caller, project, body, on
+        )
+    except ProblemError:
+        # A retry of a payment that went through may meet a project that has moved on (started,
+        # accepted, closed) or another business day: it still gets the answer it was given.
+        # Only a refused request pays for this look-up; the accepted ones never do.
+        if key is None:
+            raise
+        stored = await _stored(connections, caller, key)
+        if stored is None:
+            raise
+        return _replayed(stored, request_hash)
+    response = read.model_dump_json()
     idempotency = IdempotentWrite(caller.actor, key, request_hash, response) if key else None
     posted = await batches.post(transfer, idempotency)
     if posted.posted:
@@ -77,8 +88,18 @@ async def pay_from_project(
     if not posted.key_used:
         raise posted.refusal("#/body/amount", "#/body/on")
     assert key is not None  # only a used key writes nothing
+    return _replayed(await _stored(connections, caller, key), request_hash)
+
+
+async def _stored(
+    connections: DriverConnections, caller: Caller, key: str
+) -> StoredResponse | None:
     async with connections.acquire() as connection:
-        stored = await stored_response_on(connection, caller=caller.actor, key=key)
+        return await stored_response_on(connection, caller=caller.actor, key=key)
+
+
+def _replayed(stored: StoredResponse | None, request_hash: str) -> tuple[int, str, dict[str, str]]:
+    """The stored answer replayed; the same key with another request (or none stored) is 422."""
     if stored is None or stored.request_hash != request_hash:
         raise Unprocessable(
             "#/header/Idempotency-Key",

@@ -96,7 +96,7 @@ async def list_funds(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[FundRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await FundRepository(session).listing(
         caller.region_filter(Fund.region_code),
         None if source is None else source.value,

@@ -95,7 +95,7 @@ async def list_accounts(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[AccountRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (int,))
     filters = {
         "kind": None if kind is None else kind.value,
         "region_code": region_code,
@@ -103,7 +103,7 @@ async def list_accounts(
         "year": year,
     }
     rows = await LedgerRepository(session).list_accounts(
-        caller.region_filter(Account.region_code), filters, int(after[0]) if after else None, limit
+        caller.region_filter(Account.region_code), filters, after[0] if after else None, limit
     )
     return Page(
         items=[account_read(a) for a in rows],

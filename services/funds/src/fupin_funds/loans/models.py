@@ -39,6 +39,8 @@ class Loan(Base):
     region_code: Mapped[str] = mapped_column(Text)  # the household's village
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     outstanding_fen: Mapped[int] = mapped_column(BigInteger)
+    # Risk compensation paid to the bank so far; never above ``outstanding_fen``.
+    compensated_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     term_months: Mapped[int] = mapped_column(Integer)
     annual_rate: Mapped[Decimal] = mapped_column(Numeric(8, 6))
     start_date: Mapped[date] = mapped_column(Date)

@@ -62,6 +62,7 @@ def loan_read(loan: Loan, privacy: Privacy, caller: Caller) -> LoanRead:
         region_code=loan.region_code,
         amount=from_fen(loan.amount_fen),
         outstanding=from_fen(loan.outstanding_fen),
+        compensated=from_fen(loan.compensated_fen),
         term_months=loan.term_months,
         annual_rate=loan.annual_rate,
         start_date=loan.start_date,
@@ -152,7 +153,7 @@ async def list_loans(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[LoanRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await LoanRepository(session).listing(
         caller.region_filter(Loan.region_code),
         caller.client_id,
@@ -211,7 +212,7 @@ def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: A
 async def _repay(
     session: Any, settings: Any, caller: Caller, loan: Loan, body: RepaymentCreate
 ) -> Loan:
-    return await repay(session, caller, loan, to_fen(body.amount), body.repaid_on)
+    return await repay(session, caller, loan, to_fen(body.amount), body.repaid_on, business_today())
 
 
 async def _overdue(
@@ -221,15 +222,13 @@ async def _overdue(
 
 
 async def _default(session: Any, settings: Any, caller: Caller, loan: Loan, body: LoanStop) -> Loan:
-    return await stop_subsidy(
-        session, caller, loan, "defaulted", business_date(body.on, settings), body.note
-    )
+    on = business_date(body.on, settings)
+    return await stop_subsidy(session, caller, loan, "defaulted", on, body.note, business_today())
 
 
 async def _misuse(session: Any, settings: Any, caller: Caller, loan: Loan, body: LoanStop) -> Loan:
-    return await stop_subsidy(
-        session, caller, loan, "misused", business_date(body.on, settings), body.note
-    )
+    on = business_date(body.on, settings)
+    return await stop_subsidy(session, caller, loan, "misused", on, body.note, business_today())
 
 
 _status_command("repayments", "Report a repayment", RepaymentCreate, _repay, _bank_or_officer)

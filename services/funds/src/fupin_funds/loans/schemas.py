@@ -85,6 +85,7 @@ class LoanRead(BaseModel):
     region_code: str
     amount: Money
     outstanding: Money
+    compensated: Money = Field(description="risk compensation paid to the bank so far")
     term_months: int
     annual_rate: Decimal
     start_date: date

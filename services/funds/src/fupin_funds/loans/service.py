@@ -160,8 +160,24 @@ async def register_loan(
     return loan
 
 
+def check_after_paid_subsidy(loan: Loan, day: date, pointer: str, what: str) -> None:
+    """A paid subsidy period was computed on the balance and status of its days: nothing may
+    change them afterwards (the subsidy is paid until ``subsidy_paid_until``, exclusive)."""
+    if loan.subsidy_paid_until is not None and day < loan.subsidy_paid_until:
+        raise Unprocessable(
+            pointer,
+            f"dates out of order: {what} falls in a period whose interest subsidy is already"
+            f" paid (paid until {loan.subsidy_paid_until}); report it on or after that day",
+        )
+
+
 async def repay(
-    session: AsyncSession, caller: Caller, loan: Loan, amount_fen: int, repaid_on: date
+    session: AsyncSession,
+    caller: Caller,
+    loan: Loan,
+    amount_fen: int,
+    repaid_on: date,
+    today: date,
 ) -> Loan:
     if loan.status in ("repaid", "defaulted", "misused"):
         raise InvalidTransition(f"the loan is {loan.status}")
@@ -169,6 +185,9 @@ async def repay(
         raise Unprocessable(
             "#/body/repaid_on", "dates out of order: the repayment precedes the loan's start"
         )
+    if repaid_on > today:
+        raise Unprocessable("#/body/repaid_on", "the repayment date is in the future")
+    check_after_paid_subsidy(loan, repaid_on, "#/body/repaid_on", "the repayment")
     previous = await LoanRepository(session).repayments(loan.id)
     if previous and repaid_on < previous[-1].repaid_on:
         raise Unprocessable(
@@ -238,13 +257,23 @@ async def report_overdue(session: AsyncSession, caller: Caller, loan: Loan, sinc
 
 
 async def stop_subsidy(
-    session: AsyncSession, caller: Caller, loan: Loan, status: str, on: date, note: str | None
+    session: AsyncSession,
+    caller: Caller,
+    loan: Loan,
+    status: str,
+    on: date,
+    note: str | None,
+    today: date,
 ) -> Loan:
     """Default (reported by the bank or an officer) or misuse (found by an officer)."""
     if loan.status in STOPPED or loan.status == "repaid":
         raise InvalidTransition(f"the loan is already {loan.status}")
     if on < loan.start_date:
         raise Unprocessable("#/body/on", "dates out of order: before the loan started")
+    what = "the default" if status == "defaulted" else "the misuse"
+    if on > today:
+        raise Unprocessable("#/body/on", f"{what} is dated in the future")
+    check_after_paid_subsidy(loan, on, "#/body/on", what)
     loan.status, loan.subsidy_stopped_on = status, on
     loan.version += 1
     await session.flush()
@@ -288,6 +317,12 @@ async def prepare_subsidy(
             else "ended at maturity"
         )
         raise Conflict(f"no subsidy is due for this period: the subsidy {reason}")
+    if end > on:
+        raise Unprocessable(
+            "#/body/period_end",
+            f"the subsidy is paid in arrears: the period may not end after the day it is paid"
+            f" ({on}); the last day it may cover is the day before",
+        )
     repayments = [
         Repayment(r.repaid_on, r.amount_fen)
         for r in await LoanRepository(session).repayments(loan.id)
@@ -397,9 +432,12 @@ async def prepare_compensation(
     caller.require_region_write(loan.region_code)
     if loan.status != "defaulted":
         raise InvalidTransition("risk compensation is paid only on defaulted loans")
-    if amount_fen > loan.outstanding_fen:
+    remaining = loan.outstanding_fen - loan.compensated_fen
+    if amount_fen > remaining:
         raise Unprocessable(
-            "#/body/amount", f"only {from_fen(loan.outstanding_fen)} is outstanding"
+            "#/body/amount",
+            f"{from_fen(loan.outstanding_fen)} is outstanding and {from_fen(loan.compensated_fen)}"
+            f" is already compensated: at most {from_fen(remaining)} may be paid",
         )
     ledger = Ledger(session)
     county = loan.region_code[:6]
@@ -417,6 +455,9 @@ async def prepare_compensation(
         memo=f"risk compensation to {loan.bank_id}",
     )
     ledger.stage(transfer)
+    loan.compensated_fen += amount_fen
+    loan.version += 1
+    await session.flush()
     await audit(
         session, caller, "loan.compensated", "loan", loan.id, {"amount": str(from_fen(amount_fen))}
     )

@@ -111,7 +111,7 @@ async def list_projects(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ProjectRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await ProjectRepository(session).listing(
         caller.region_filter(Project.region_code), status, year, after[0] if after else None, limit
     )

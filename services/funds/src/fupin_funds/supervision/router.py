@@ -118,7 +118,7 @@ async def list_findings(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[FindingRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await SupervisionRepository(session).findings(
         caller.region_filter(Finding.region_code), status, after[0] if after else None, limit
     )
@@ -203,7 +203,7 @@ async def list_anomalies(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Page[AnomalyRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await SupervisionRepository(session).anomalies(
         caller.region_filter(Anomaly.region_code),
         None if rule is None else rule.value,
