@@ -50,6 +50,9 @@ class HouseholdRegistered(EventData):
     member_indexes: list[str] = Field(default_factory=list, description="blind indexes of members")
     registered_on: date | None = None
     year: int = Field(ge=2000, le=2100)
+    version: int | None = Field(
+        None, ge=1, description="the household's version after this change: orders its events"
+    )
 
 
 class HouseholdUpdated(EventData):
@@ -61,6 +64,9 @@ class HouseholdUpdated(EventData):
     member_count: int = Field(ge=0, le=100)
     member_indexes: list[str] = Field(default_factory=list)
     per_capita_net_income: str | None = Field(None, description="latest year, decimal string")
+    version: int | None = Field(
+        None, ge=1, description="the household's version after this change: orders its events"
+    )
 
 
 class HouseholdStatusChanged(EventData):
@@ -73,6 +79,9 @@ class HouseholdStatusChanged(EventData):
     case_id: str | None = None
     member_count: int = Field(ge=0, le=100)
     member_indexes: list[str] = Field(default_factory=list)
+    version: int | None = Field(
+        None, ge=1, description="the household's version after this change: orders its events"
+    )
 
 
 class AssistanceMeasure(EventData):

@@ -27,6 +27,8 @@ class HouseholdView(Base):
     status_since: Mapped[date | None] = mapped_column(Date)
     exited_on: Mapped[date | None] = mapped_column(Date)
     removed_on: Mapped[date | None] = mapped_column(Date)
+    # the registry's household version of the newest event applied (orders late events)
+    registry_version: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,10 +34,22 @@ class HouseholdRepository:
         return {h.household_id: h for h in rows.scalars()}
 
     async def upsert(self, values: dict[str, object], update: Sequence[str]) -> None:
+        """Insert the household or update ``update``; an event older than the newest applied
+        (by the registry's household version, when both have one) leaves the row as it is."""
         statement = insert(HouseholdView).values(**values)
+        incoming = statement.excluded.registry_version
         statement = statement.on_conflict_do_update(
             index_elements=["household_id"],
-            set_={name: statement.excluded[name] for name in update} | {"updated_at": func.now()},
+            set_={name: statement.excluded[name] for name in update}
+            | {
+                "registry_version": func.coalesce(incoming, HouseholdView.registry_version),
+                "updated_at": func.now(),
+            },
+            where=or_(
+                incoming.is_(None),
+                HouseholdView.registry_version.is_(None),
+                incoming > HouseholdView.registry_version,
+            ),
         )
         await self.session.execute(statement)
 

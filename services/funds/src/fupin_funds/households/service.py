@@ -26,6 +26,7 @@ async def apply_registered(
             "member_indexes": list(data.member_indexes),
             "registered_on": data.registered_on,
             "status_since": effective,
+            "registry_version": data.version,
         },
         update=["village_code", "member_count", "member_indexes", "registered_on"],
     )
@@ -44,6 +45,7 @@ async def apply_updated(session: AsyncSession, data: HouseholdUpdated, event_day
             "member_count": data.member_count,
             "member_indexes": list(data.member_indexes),
             "status_since": event_day,
+            "registry_version": data.version,
         },
         update=["village_code", "member_count", "member_indexes"],
     )
@@ -59,6 +61,7 @@ async def apply_status_changed(session: AsyncSession, data: HouseholdStatusChang
             "member_count": data.member_count,
             "member_indexes": list(data.member_indexes),
             "status_since": data.effective_on,
+            "registry_version": data.version,
         },
         update=["village_code", "member_count", "member_indexes"],
     )

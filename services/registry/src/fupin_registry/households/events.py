@@ -41,6 +41,7 @@ def registered(
         member_indexes=indexes,
         registered_on=household.registered_on,
         year=household.year,
+        version=household.version,
     )
 
 
@@ -60,6 +61,7 @@ def updated(
         member_count=len(indexes),
         member_indexes=indexes,
         per_capita_net_income=latest_per_capita(incomes, len(indexes)),
+        version=household.version,
     )
 
 
@@ -83,6 +85,7 @@ def status_changed(
         case_id=case_id,
         member_count=len(indexes),
         member_indexes=indexes,
+        version=household.version,
     )
 
 

@@ -463,6 +463,7 @@ def to_copy(
                 "member_indexes": [m["id_index"] for m in snapshot_members],
                 "registered_on": registered_on,
                 "year": h.year,
+                "version": 1,
             },
         }
         add(
