@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaProducer
 from messaging_support import count_effects, quota_event, record_effect
 
 from fupin_kit.db import create_sessionmaker
-from fupin_kit.inbox import EventConsumer
+from fupin_kit.inbox import EventConsumer, is_transient
 from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
 
 pytestmark = pytest.mark.kafka
@@ -118,3 +118,59 @@ async def test_poison_messages_go_to_dead_letter_and_later_ones_are_processed(
     errors = [dict(r.headers)["error"].decode() for r in dead_letters]
     assert errors[0].startswith("undecodable") and "can never be applied" in errors[1]
     assert dict(dead_letters[1].headers)["original-topic"].decode() == topic
+
+
+async def test_a_database_outage_is_retried_later_never_dead_lettered(engine, kafka_bootstrap):
+    topic, dead = unique_topic("outage"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    database_up = False
+
+    async def handler(session, event):
+        if not database_up:
+            raise ConnectionRefusedError("the database is restarting")
+        await record_effect(session, event)
+
+    await produce(kafka_bootstrap, topic, [quota_event(marker, 1, "k").model_dump_json().encode()])
+    group = f"kittest-{marker[:8]}"
+    consumer = consumer_for(
+        EventConsumer,
+        engine,
+        kafka_bootstrap,
+        topic,
+        dead,
+        group,
+        handler=handler,
+        max_attempts=2,
+        backoff_seconds=0.01,
+    )
+    await consumer.start()
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            await drain(consumer)
+    finally:
+        await consumer.stop()
+    assert await count_effects(engine, marker) == 0
+
+    database_up = True
+    restarted = consumer_for(
+        EventConsumer, engine, kafka_bootstrap, topic, dead, group, handler=handler
+    )
+    await restarted.start()
+    try:
+        await drain(restarted, 6)
+    finally:
+        await restarted.stop()
+    assert await count_effects(engine, marker) == 1  # read again once the database was back
+    assert await read_all(kafka_bootstrap, dead, expect=0, wait_seconds=2.0) == []
+
+
+def test_transient_errors_are_told_from_the_events_own():
+    class Wrapped(Exception):
+        def __init__(self, sqlstate):
+            super().__init__(sqlstate)
+            self.orig = type("Orig", (Exception,), {"sqlstate": sqlstate})()
+
+    assert is_transient(ConnectionResetError()) and is_transient(Wrapped("40001"))
+    assert is_transient(Wrapped("57P01")) and is_transient(Wrapped("08006"))
+    assert not is_transient(ValueError("bad event")) and not is_transient(Wrapped("23505"))

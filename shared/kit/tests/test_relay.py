@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
 import pytest
 from messaging_support import broker, count_effects, quota_event, record_effect, write_outbox
 from sqlalchemy import text
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from fupin_events.envelope import decode
 from fupin_kit.db import create_sessionmaker
 from fupin_kit.inbox import EventConsumer
-from fupin_kit.relay import OutboxRelay
+from fupin_kit.relay import RELAY_LOCK_KEY, OutboxRelay
 from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
 
 pytestmark = pytest.mark.kafka
@@ -157,3 +158,46 @@ async def test_events_written_while_broker_down_are_delivered_after_restart(
         assert delivered == {e.id for e in events}
     finally:
         broker("stop", port, tmp_path / "kafka")
+
+
+async def unpublished(engine, topic: str) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            text("SELECT count(*) FROM outbox WHERE topic = :t AND published_at IS NULL"),
+            {"t": topic},
+        )
+
+
+async def test_a_relay_that_lost_its_session_wins_the_lock_again_before_publishing(
+    engine, database_url, kafka_bootstrap
+):
+    topic = unique_topic("lost-lead")
+    await create_topics(kafka_bootstrap, [topic])
+    relay = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest", poll_interval=0.1)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    other = await asyncpg.connect(dsn(database_url))
+    try:
+        for _ in range(100):
+            if relay.is_leader:
+                break
+            await asyncio.sleep(0.05)
+        assert relay.is_leader and relay._conn is not None
+        await other.execute("SELECT pg_terminate_backend($1)", relay._conn.get_server_pid())
+        # another replica takes the lock the ended session released
+        await other.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK_KEY)
+        await write_outbox(engine, topic, [quota_event(uuid.uuid4().hex, 0, "k")])
+        await asyncio.sleep(1.0)
+        assert await unpublished(engine, topic) == 1  # no lock, nothing published
+
+        await other.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
+        for _ in range(100):  # it wins the lock again and publishes
+            if await unpublished(engine, topic) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await unpublished(engine, topic) == 0
+    finally:
+        stop.set()
+        await running
+        await other.close()
+        await relay.close()

@@ -53,11 +53,16 @@ async def test_valid_widget_round_trip(client):
         ({**GOOD, "count": "many"}, "#/body/count"),
         ({**GOOD, "colour": "red"}, "#/body/colour"),  # unknown field on a command
         ({**GOOD, "region_code": "2206221002\u000001"}, "#/body/region_code"),
+        ({**GOOD, "region_code": "2206221002\ud80001"}, "#/body/region_code"),  # lone surrogate
     ],
 )
 async def test_bad_input_is_named_and_nothing_written(client, body, pointer):
     before = await widget_count(client)
-    response = await client.post("/v1/widgets", json=body)
+    response = await client.post(
+        "/v1/widgets",
+        content=json.dumps(body).encode(),  # ASCII escapes: a lone surrogate too
+        headers={"content-type": "application/json"},
+    )
     assert_problem(response, 422, pointer)
     assert await widget_count(client) == before
 
@@ -120,6 +125,8 @@ async def test_missing_and_bad_tokens_are_401(app, signing_keys, make_token):
         "wrong issuer": make_token("22", issuer="evil"),
         "expired": make_token("22", lifetime_seconds=-3600),
         "garbage": "not.a.jwt",
+        "client id not text": make_token("22", client_id=42),
+        "jurisdiction with a newline": make_token("22\n"),
     }
     async with api_client(app) as client:
         assert_problem(await client.get("/v1/widgets"), 401)
@@ -263,3 +270,15 @@ async def test_other_database_errors_stay_server_errors(client):
     # Only SQLSTATE class 22 is the client's doing; the rest is a 500 that leaks nothing.
     body = assert_problem(await client.get("/v1/probes/session/missing-table"), 500)
     assert "no_such_table" not in str(body)
+
+
+def test_the_body_guard_refuses_lone_surrogates_but_not_pairs():
+    from fupin_kit.middleware import _check_json_text
+    from fupin_kit.problems import ProblemError
+
+    _check_json_text(b'{"note": "\\ud83d\\ude00 smile"}')  # a pair: one character
+    with pytest.raises(ProblemError) as refused:
+        _check_json_text(b'{"items": [{"note": "\\ud83d alone"}]}')
+    problem = refused.value.to_problem("/x")
+    assert problem["status"] == 422
+    assert problem["errors"][0]["pointer"] == "#/body/items/0/note"

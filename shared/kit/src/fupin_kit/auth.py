@@ -125,21 +125,24 @@ class TokenVerifier:
         except jwt.InvalidIssuerError as exc:
             raise Unauthorized("token issuer not accepted") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"invalid token: {exc}") from exc
+            raise Unauthorized("invalid token") from exc
         jurisdiction = claims.get("jurisdiction")
-        if not isinstance(jurisdiction, str) or not _JURISDICTION.match(jurisdiction):
+        if not isinstance(jurisdiction, str) or not _JURISDICTION.fullmatch(jurisdiction):
             raise Unauthorized("token has no valid jurisdiction claim")
         scope = claims.get("scope", "")
         roles = claims.get("roles", [])
         if not isinstance(scope, str) or not isinstance(roles, list):
             raise Unauthorized("token scope or roles malformed")
+        client_id, name = claims.get("client_id"), claims.get("name")
+        if not isinstance(client_id, str | None) or not isinstance(name, str | None):
+            raise Unauthorized("token client_id or name malformed")
         caller = Caller(
             subject=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),
             scopes=frozenset(scope.split()),
             jurisdiction=jurisdiction,
-            client_id=claims.get("client_id"),
-            display_name=claims.get("name"),
+            client_id=client_id,
+            display_name=name,
         )
         return caller, float(claims["exp"])
 

@@ -4,7 +4,10 @@ Each message is handled in one database transaction that first records
 ``(consumer, event_id)`` in the inbox; a duplicate finds the row and is skipped. Offsets are
 committed only after the database commit. A message that cannot be decoded, or whose handler
 keeps failing after retries with backoff, goes to the service's dead-letter topic with the error
-in its headers, and the consumer carries on.
+in its headers, and the consumer carries on. A failure of the database or the network, not of
+the event (connection lost, serialization conflict, server shutting down), is never
+dead-lettered: the consumer stops without committing the offset, backs off and reads the message
+again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -29,6 +33,30 @@ from fupin_kit.relay import make_producer
 log = get_logger("fupin.consumer")
 
 Handler = Callable[[AsyncSession, CloudEvent[Any]], Awaitable[None]]
+
+# SQLSTATE classes of failures that are the database's, not the event's: connection exception,
+# transaction rollback (serialization failure, deadlock), insufficient resources, operator
+# intervention (shutdown, crash recovery).
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying later can succeed: the database or the network failed, not the event."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError | asyncpg.InterfaceError):
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(
+            getattr(current, "orig", None), "sqlstate", None
+        )
+        if isinstance(sqlstate, str) and sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
 
 
 class InboxRepository:
@@ -167,6 +195,9 @@ class EventConsumer:
                     error=repr(exc),
                 )
                 await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        if error is not None and is_transient(error):
+            # Not the event's fault: leave its offset uncommitted and let run() back off.
+            raise error
         await self.dead_letter(record, f"handler failed {self.max_attempts} times: {error!r}")
 
     async def dead_letter(self, record: ConsumerRecord, error: str) -> None:

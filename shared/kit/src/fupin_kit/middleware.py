@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -138,31 +139,47 @@ def _check_json_text(body: bytes) -> None:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Unprocessable("#/body", f"the body is not valid UTF-8 (byte {exc.start})") from exc
-    if "\\u0000" in text:
+    if "\\u0000" in text or _SURROGATE_ESCAPE.search(text):
         try:
             document = json.loads(text)
-            pointer = _find_nul(document, "#/body")
+            found = _find_unstorable(document, "#/body")
         except ValueError:
             return  # malformed JSON is reported by request validation
         except RecursionError as exc:
             raise Unprocessable("#/body", "the body nests too deeply") from exc
-        if pointer:
-            raise Unprocessable(pointer, "NUL bytes are not allowed in strings")
+        if found:
+            raise Unprocessable(*found)
 
 
-def _find_nul(node: Any, pointer: str) -> str | None:
+# A \uD800-\uDFFF escape: half of a pair, or (alone) a code point no text can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _unstorable(text: str) -> str | None:
+    if "\x00" in text:
+        return "NUL bytes are not allowed in strings"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone UTF-16 surrogate (\\ud800-\\udfff) is not a character"
+    return None
+
+
+def _find_unstorable(node: Any, pointer: str) -> tuple[str, str] | None:
     if isinstance(node, str):
-        return pointer if "\x00" in node else None
+        reason = _unstorable(node)
+        return (pointer, reason) if reason else None
     if isinstance(node, dict):
         for key, value in node.items():
-            if "\x00" in key:
-                return pointer
-            found = _find_nul(value, f"{pointer}/{key}")
+            reason = _unstorable(key)
+            if reason:
+                return pointer, reason
+            found = _find_unstorable(value, f"{pointer}/{key}")
             if found:
                 return found
     if isinstance(node, list):
         for index, value in enumerate(node):
-            found = _find_nul(value, f"{pointer}/{index}")
+            found = _find_unstorable(value, f"{pointer}/{index}")
             if found:
                 return found
     return None

@@ -98,8 +98,14 @@ class OutboxRelay:
         log.info("relay.leader", service=self.service)
         cleanup_every, since_cleanup = 600.0, 0.0
         while not stop.is_set():
+            if self._conn is None or self._conn.is_closed():
+                # The leader lock lived in that session: win it again before publishing, or
+                # another replica that won it meanwhile and this one would both publish.
+                raise ConnectionError("the relay lost its database session and leader lock")
             try:
                 sent = await self.publish_pending()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                raise  # database trouble: run() reconnects and wins the lock again first
             except Exception as exc:  # broker down or timing out: keep rows, retry later
                 log.warning("relay.publish_failed", error=repr(exc))
                 await self._drop_producer()
