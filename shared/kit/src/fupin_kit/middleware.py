@@ -132,6 +132,10 @@ class BodyGuardMiddleware:
             raise Unprocessable("#/query", "NUL bytes are not allowed")
 
 
+# A \uD800-\uDFFF escape: half of a pair, or (alone) a code point no text can hold.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
 def _check_json_text(body: bytes) -> None:
     if b"\x00" in body:
         raise Unprocessable("#/body", "NUL bytes are not allowed")
@@ -149,10 +153,6 @@ def _check_json_text(body: bytes) -> None:
             raise Unprocessable("#/body", "the body nests too deeply") from exc
         if found:
             raise Unprocessable(*found)
-
-
-# A \uD800-\uDFFF escape: half of a pair, or (alone) a code point no text can hold.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def _unstorable(text: str) -> str | None:

@@ -101,11 +101,12 @@ class RecordBuilder:
     ) -> str | None:
         value = self.privacy.reveal(blob, kind, self.caller)
         if value is not None and self.unmasked:
-            key = f"{object_type}:{object_id}"
-            self.clear_reads.setdefault(key, ClearRead(object_type, str(object_id))).fields.add(
-                kind
-            )
+            self._shown_in_clear(object_type, object_id, kind)
         return value
+
+    def _shown_in_clear(self, object_type: str, object_id: Any, field: str) -> None:
+        key = f"{object_type}:{object_id}"
+        self.clear_reads.setdefault(key, ClearRead(object_type, str(object_id))).fields.add(field)
 
     def member(
         self, member: Member, household: Household | None, wanted: frozenset[str] | None
@@ -136,10 +137,7 @@ class RecordBuilder:
             }
             if self.unmasked:
                 info["birth_date"] = member.birth_date.isoformat()
-                key = f"member:{member.id}"
-                self.clear_reads.setdefault(key, ClearRead("member", str(member.id))).fields.add(
-                    "birth_date"
-                )
+                self._shown_in_clear("member", member.id, "birth_date")
             record["demographic_info"] = info
         plain = {
             "relationship_head": member.relation,

@@ -163,7 +163,7 @@ class SheetRows:
 
     def __iter__(self) -> Iterator[RawRow]:
         columns = [
-            m for m in self.merged if m[1] == m[3] and m[2] > m[0] and m[0] > self.header_row
+            m for m in self.merged if is_column_merge(m) and m[2] > m[0] and m[0] > self.header_row
         ]
         return _fill_down(self._rows, columns) if columns else self._rows
 
