@@ -11,6 +11,8 @@ from fupin_funds.disbursements.service import disbursed
 from fupin_funds.ledger.batches import PostingBatches
 from fupin_funds.ledger.repository import AccountKey, IdempotentWrite
 from fupin_funds.ledger.service import Ledger, Transfer, appropriation, fund_pool
+from fupin_funds.projects.lifecycle import MONEY_STATES, ProjectStatus
+from fupin_funds.projects.models import Project
 from fupin_kit.audit import verify_chain
 from fupin_kit.testing.service import SavepointDriverConnections
 
@@ -176,3 +178,46 @@ async def test_a_transfer_that_breaks_the_batch_fails_alone(db_session):
     assert (
         await _count(db_session, "SELECT balance_fen FROM accounts WHERE id = :i", i=pool.id) == 70
     )
+
+
+async def test_a_transfer_from_a_project_posts_only_while_the_project_takes_payments(db_session):
+    """The statement itself re-reads the project's status under a lock: a payment checked while
+    the project was open is refused if the project has moved on by the time it is posted."""
+    _, pool, subsidies = await _pool_with(db_session, 10_000)
+    for status in ProjectStatus:
+        project_id = f"p-{status.value}"
+        db_session.add(
+            Project(
+                id=project_id,
+                name="p",
+                project_type="water",
+                category="infrastructure",
+                year=2024,
+                region_code="220622",
+                village_codes=["220622100001"],
+                implementing_unit="u",
+                status=status.value,
+                budget_fen=100,
+                proposed_by="test",
+                proposed_on=date(2024, 1, 1),
+            )
+        )
+        await db_session.flush()
+        transfer = _payment(pool, subsidies, 10)
+        transfer.project_id = project_id
+        key = IdempotentWrite("officer", f"key-{status.value}", "hash", "{}")
+        answer = await (await _batches(db_session)).post(transfer, key)
+        if status in MONEY_STATES:
+            assert answer.posted, status
+        else:
+            assert answer.outcome == f"closed:{status.value}" and answer.project_status == status
+            assert not await _count(
+                db_session,
+                "SELECT count(*) FROM ledger_entries WHERE id = :i",
+                i=transfer.entry_id,
+            )
+            assert not await _count(  # the refused payment's key stays free
+                db_session,
+                "SELECT count(*) FROM idempotency_keys WHERE key = :k",
+                k=f"key-{status.value}",
+            )

@@ -210,3 +210,39 @@ async def test_opposite_transfers_do_not_deadlock(committed_client, make_token, 
         and state["mismatched"] == 0
         and state["debits"] == state["credits"]
     )
+
+
+async def test_a_payment_checked_before_its_project_closed_is_not_posted_after(
+    committed_client, make_token, engine
+):
+    """A lifecycle step closes the project while a payment that already read the project as
+    open waits to be posted: the posting sees the new status and refuses it."""
+    headers = bearer(
+        make_token("22", subject=f"close-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    pid, account = await prepare(committed_client, headers, 2034, "100.00")
+    async with engine.connect() as step:  # a lifecycle step, mid-transaction
+        await step.execute(text("SELECT 1 FROM projects WHERE id = :p FOR UPDATE"), {"p": pid})
+        await step.execute(
+            text("UPDATE projects SET status = 'accepted' WHERE id = :p"), {"p": pid}
+        )
+        payment = asyncio.create_task(
+            committed_client.post(
+                f"/v1/projects/{pid}/payments",
+                json={"amount": "1.00", "payee": "late", "on": "2034-02-02"},
+                headers={**headers, "Idempotency-Key": "late-payment"},
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not payment.done()  # read the project as announced, waits to be posted
+        await step.commit()
+    response = await payment
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("announcement-gate")
+    assert "accepted" in response.json()["detail"]
+    state = await ledger_state(engine, account)
+    assert state["payments"] == 0 and state["balance"] == 10000
+    async with engine.connect() as conn:
+        assert not await conn.scalar(
+            text("SELECT count(*) FROM idempotency_keys WHERE key = 'late-payment'")
+        )

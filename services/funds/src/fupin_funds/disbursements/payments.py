@@ -20,7 +20,7 @@ from fupin_funds.common.dates import business_date
 from fupin_funds.config import Settings
 from fupin_funds.disbursements.repository import PaymentContext, PaymentRepository
 from fupin_funds.disbursements.schemas import ProjectPaymentCreate
-from fupin_funds.disbursements.service import prepare_project_payment
+from fupin_funds.disbursements.service import prepare_project_payment, require_money_state
 from fupin_funds.ledger.batches import PostingBatches
 from fupin_funds.ledger.repository import IdempotentWrite
 from fupin_kit.auth import Caller
@@ -85,6 +85,9 @@ async def pay_from_project(
     posted = await batches.post(transfer, idempotency)
     if posted.posted:
         return 201, response, {}
+    if posted.project_status is not None:
+        # The project moved on (accepted, evaluated) between its read and the posting.
+        require_money_state(posted.project_status)
     if not posted.key_used:
         raise posted.refusal("#/body/amount", "#/body/on")
     assert key is not None  # only a used key writes nothing

@@ -39,7 +39,7 @@ def project_account(project: Project) -> AccountKey:
     return AccountKey(AccountKind.PROJECT, project.region_code, "", 0, project.id)
 
 
-def _state_gate(status: str) -> None:
+def require_money_state(status: str) -> None:
     if status not in MONEY_STATES:
         raise AnnouncementGateClosed(
             f"the project is {status}; money moves only to announced projects"
@@ -47,7 +47,7 @@ def _state_gate(status: str) -> None:
 
 
 async def _project_gate(session: AsyncSession, project: Project, on: date) -> None:
-    _state_gate(project.status)
+    require_money_state(project.status)
     await require_gate_open(session, "project", project.id, on)
 
 
@@ -162,7 +162,7 @@ async def prepare_project_payment(
     ORM session is opened only for what the payment context does not hold: a beneficiary's
     checks, and the county account the county's first payment creates."""
     caller.require_region_write(project.region_code)
-    _state_gate(project.status)
+    require_money_state(project.status)
     check_gate(project.notice_ends_on, project.open_objections, on)
     if body.household_id is not None:
         kind, to_account = EntryKind.HOUSEHOLD_PAYMENT, project.household_subsidy

@@ -39,7 +39,9 @@ class Connections(Protocol):
 class Posted:
     """One transfer's answer: posted, its key already used (replay it), or refused."""
 
-    outcome: str | None  # None: posted; "used"; "insufficient:<account>"; "backdated:<account>"
+    # None: posted; "used"; "insufficient:<account>"; "backdated:<account>"; "closed:<status>"
+    # (the project named no longer takes payments: it moved on after the request read it)
+    outcome: str | None
 
     @property
     def posted(self) -> bool:
@@ -49,8 +51,15 @@ class Posted:
     def key_used(self) -> bool:
         return self.outcome == "used"
 
+    @property
+    def project_status(self) -> str | None:
+        """The status of the project named, when that refused the transfer."""
+        if self.outcome is None or not self.outcome.startswith("closed:"):
+            return None
+        return self.outcome.partition(":")[2]
+
     def refusal(self, amount_pointer: str, date_pointer: str) -> ProblemError:
-        assert self.outcome is not None and not self.key_used
+        assert self.outcome is not None and not self.key_used and self.project_status is None
         reason, _, account = self.outcome.partition(":")
         if reason == "insufficient":
             return InsufficientFunds(int(account), amount_pointer)
