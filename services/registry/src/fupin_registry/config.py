@@ -165,6 +165,15 @@ class Settings(ServiceSettings):
     dci_sweep_interval_seconds: float = Field(
         60.0, gt=0, le=3600, description="how often pending requests are looked at"
     )
+    dci_rate_per_second: float = Field(
+        10.0,
+        gt=0,
+        le=1e6,
+        description="items per second per partner (search criteria, subscriptions, status queries)",
+    )
+    dci_rate_burst: int = Field(
+        200, ge=1, le=10**7, description="bucket size per partner, items; >= one full message"
+    )
 
     # --- bank eligibility (贴息贷款资格核验) ---
     eligibility_age_min: int = Field(

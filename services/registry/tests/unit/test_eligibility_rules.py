@@ -5,8 +5,8 @@ from datetime import date, timedelta
 import pytest
 
 from fupin_kit.problems import TooManyRequests
+from fupin_kit.ratelimit import TokenBucketLimiter
 from fupin_registry.config import Settings
-from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
 from fupin_registry.eligibility.rules import (
     EligibilityRules,
     Standing,

@@ -69,12 +69,23 @@ class DciRefusal(Exception):
     ``header_reason`` the MsgHeaderStatusReasonCode a synchronous answer carries, if any."""
 
     def __init__(
-        self, code: str, message: str, *, http_status: int = 400, header_reason: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int = 400,
+        header_reason: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code, self.message = code, message[:999]
         self.http_status = http_status
         self.header_reason = header_reason
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 @dataclass
@@ -319,12 +330,14 @@ class Gateway:
 
     # --- answering -----------------------------------------------------------------------------
 
-    def signed(self, document: dict[str, Any], status: int = 200) -> JSONResponse:
+    def signed(
+        self, document: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         document = {
             "signature": self.signer.sign(document.get("header"), document.get("message")),
             **document,
         }
-        return JSONResponse(document, status)
+        return JSONResponse(document, status, headers=headers)
 
     def ack(self, correlation_id: str) -> JSONResponse:
         message = {"ack_status": "ACK", "timestamp": now_iso(), "correlation_id": correlation_id}
@@ -337,7 +350,7 @@ class Gateway:
             "correlation_id": uuid.uuid4().hex,
             "error": {"code": refusal.code, "message": refusal.message},
         }
-        return self.signed({"message": message}, refusal.http_status)
+        return self.signed({"message": message}, refusal.http_status, refusal.headers)
 
     def callback_header(
         self,
@@ -396,4 +409,4 @@ class Gateway:
             reason=refusal.header_reason,
             reason_message=f"{refusal.code}: {refusal.message}",
         )
-        return self.signed({"header": header}, refusal.http_status)
+        return self.signed({"header": header}, refusal.http_status, refusal.headers)

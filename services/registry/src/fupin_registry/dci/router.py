@@ -167,6 +167,7 @@ async def _open(
     gateway.check_count(
         inbound.header, operation.count(message), dci.settings.dci_max_requests_per_message
     )
+    dci.charge(inbound.partner.sender_id, operation.count(message))
     correlation_id = uuid.uuid4().hex
     txn = await TransactionRepository(session).open(
         {

@@ -14,9 +14,11 @@ import httpx
 from fastapi import FastAPI
 
 from fupin_kit.logging import get_logger
+from fupin_kit.problems import TooManyRequests
+from fupin_kit.ratelimit import TokenBucketLimiter
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
-from fupin_registry.dci.protocol import DCI_PATH_PREFIX, Gateway
+from fupin_registry.dci.protocol import DCI_PATH_PREFIX, DciRefusal, Gateway
 from fupin_registry.dci.signing import RegistrySigner
 
 log = get_logger("fupin.registry.dci")
@@ -29,7 +31,21 @@ class DciRuntime:
     gateway: Gateway
     client: httpx.AsyncClient
     callbacks: CallbackSender
+    limiter: TokenBucketLimiter  # per partner, one token per item of a message
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def charge(self, sender_id: str, items: int) -> None:
+        """Take a message's items from its partner's bucket, or refuse it (429, Retry-After):
+        a partner cannot, for instance, guess birth dates through UIN searches at full speed."""
+        try:
+            self.limiter.charge(sender_id, items)
+        except TooManyRequests as refused:
+            raise DciRefusal(
+                "err.request.too_many_requests",
+                refused.detail,
+                http_status=429,
+                retry_after=int(refused.headers["Retry-After"]),
+            ) from None
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run an asynchronous request after its ACK; kept referenced until done."""
@@ -52,8 +68,17 @@ class DciRuntime:
                     await task
 
 
+def check_limits(settings: Settings) -> None:
+    """A bucket that cannot hold one full message would refuse it forever: found at start."""
+    if settings.dci_rate_burst < settings.dci_max_requests_per_message:
+        raise ValueError(
+            "dci_rate_burst must allow one full message (>= dci_max_requests_per_message)"
+        )
+
+
 async def start_dci(app: FastAPI) -> None:
     settings: Settings = app.state.settings
+    check_limits(settings)
     signer = RegistrySigner.from_file(
         settings.dci_signing_key_file,
         sender_id=settings.dci_sender_id,
@@ -72,6 +97,7 @@ async def start_dci(app: FastAPI) -> None:
             attempts=settings.dci_callback_attempts,
             backoff_seconds=settings.dci_callback_backoff_seconds,
         ),
+        limiter=TokenBucketLimiter(settings.dci_rate_per_second, settings.dci_rate_burst, "items"),
     )
     # The kit's body guard answers on the DCI paths in the DCI envelopes.
     app.state.guard_responders = {

@@ -8,10 +8,10 @@ import asyncpg
 from fastapi import FastAPI
 
 from fupin_kit.auth import TokenVerifier
+from fupin_kit.ratelimit import TokenBucketLimiter
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.audit_batch import AuditBatcher
 from fupin_registry.eligibility.lookups import CoalescedLookups
-from fupin_registry.eligibility.ratelimit import TokenBucketLimiter
 from fupin_registry.eligibility.repository import CheckHistory, StandingRepository, create_pool
 from fupin_registry.eligibility.rules import EligibilityRules
 from fupin_registry.eligibility.service import EligibilityService

@@ -1,8 +1,9 @@
 """Per-client token buckets, in memory per process.
 
-Each check costs one token (a batch of n costs n); tokens refill at ``rate`` per second up to
-``burst``. With several replicas behind a load balancer each enforces its own buckets, so the
-effective limit is the configured one times the number of replicas.
+Each unit of work costs one token (a bank's eligibility check, a partner's search criterion; a
+batch of n costs n); tokens refill at ``rate`` per second up to ``burst``. With several replicas
+behind a load balancer each enforces its own buckets, so the effective limit is the configured
+one times the number of replicas.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ _MAX_CLIENTS = 10_000
 
 
 class TokenBucketLimiter:
-    def __init__(self, rate_per_second: float, burst: int) -> None:
+    def __init__(self, rate_per_second: float, burst: int, unit: str = "checks") -> None:
         self.rate = rate_per_second
         self.burst = float(burst)
+        self.unit = unit  # what a token pays for, as the refusal names it
         self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, updated at)
 
     def charge(self, client: str, cost: int) -> None:
@@ -30,7 +32,7 @@ class TokenBucketLimiter:
             self._buckets[client] = (tokens, now)
             wait = math.ceil((min(cost, self.burst) - tokens) / self.rate) or 1
             raise TooManyRequests(
-                f"rate limit: {self.rate:g} checks/s with bursts of {self.burst:g}; "
+                f"rate limit: {self.rate:g} {self.unit}/s with bursts of {self.burst:g}; "
                 f"retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
