@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from messaging_support import broker, count_effects, quota_event, record_effect, write_outbox
 from sqlalchemy import text
 
@@ -201,3 +202,62 @@ async def test_a_relay_that_lost_its_session_wins_the_lock_again_before_publishi
         await running
         await other.close()
         await relay.close()
+
+
+async def _raw_outbox_row(engine, topic: str, key: str, payload: dict) -> int:
+    async with engine.begin() as conn:
+        return await conn.scalar(
+            text(
+                "INSERT INTO outbox (event_id, topic, key, event_type, payload)"
+                " VALUES (:e, :t, :k, 'test', CAST(:p AS jsonb)) RETURNING id"
+            ),
+            {"e": uuid.uuid4().hex, "t": topic, "k": key, "p": json.dumps(payload)},
+        )
+
+
+async def _outbox_state(engine, row_id: int) -> tuple:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                text("SELECT published_at, parked_at, park_reason FROM outbox WHERE id = :i"),
+                {"i": row_id},
+            )
+        ).one()
+
+
+@pytest.mark.parametrize("refused_by", ["producer", "broker"])
+async def test_a_row_kafka_refuses_for_good_is_parked_and_the_rows_after_it_go_on(
+    engine, database_url, kafka_bootstrap, refused_by
+):
+    topic = unique_topic("parked")
+    if refused_by == "producer":
+        await create_topics(kafka_bootstrap, [topic])
+        too_large = 1_100_000  # over the producer's max_request_size (1 MiB)
+    else:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "4000"})]
+            )
+        finally:
+            await admin.close()
+        too_large = 20_000  # under the producer's limit, over the topic's
+    marker = uuid.uuid4().hex
+    big = await _raw_outbox_row(engine, topic, "same-key", {"marker": marker, "x": "x" * too_large})
+    after = quota_event(marker, 1, "same-key")
+    await write_outbox(engine, topic, [after])
+
+    relay = OutboxRelay(dsn(database_url), kafka_bootstrap, service="kittest")
+    try:
+        await relay.publish_pending()
+        assert await relay.publish_pending() == 0  # the parked row is not tried again
+    finally:
+        await relay.close()
+
+    published_at, parked_at, reason = await _outbox_state(engine, big)
+    assert published_at is None and parked_at is not None
+    assert "TooLarge" in reason
+    [record] = await read_all(kafka_bootstrap, topic, expect=1)
+    assert decode(record.value).id == after.id
+    assert await unpublished(engine, topic) == 1  # the parked row, still there to re-queue

@@ -15,5 +15,8 @@ REQUEST_SECONDS = Histogram(
 )
 OUTBOX_BACKLOG = Gauge("fupin_outbox_backlog", "Unpublished outbox rows", ["service"])
 OUTBOX_PUBLISHED = Counter("fupin_outbox_published_total", "Events published", ["service"])
+OUTBOX_PARKED = Counter(
+    "fupin_outbox_parked_total", "Outbox rows Kafka refused for good, set aside", ["service"]
+)
 INBOX_PROCESSED = Counter("fupin_inbox_processed_total", "Events consumed", ["consumer", "outcome"])
 CONSUMER_LAG = Gauge("fupin_consumer_lag", "Consumer lag", ["consumer", "topic", "partition"])

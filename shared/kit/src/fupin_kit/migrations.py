@@ -173,6 +173,19 @@ def drop_kit_tables() -> None:
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
 
 
+def add_outbox_parking() -> None:
+    """Outbox rows Kafka refuses for good (a message over the size limit, an invalid topic) are
+    parked by the relay with the reason, instead of holding up every later row (call from a
+    revision after ``create_kit_tables``)."""
+    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("outbox", sa.Column("park_reason", sa.Text, nullable=True))
+
+
+def drop_outbox_parking() -> None:
+    op.drop_column("outbox", "park_reason")
+    op.drop_column("outbox", "parked_at")
+
+
 def _split(sql: str) -> list[str]:
     # Functions contain semicolons inside $$ bodies; split on the statement keywords instead.
     parts: list[str] = []

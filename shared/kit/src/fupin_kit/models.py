@@ -26,6 +26,10 @@ class OutboxEvent(KitBase):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when Kafka refuses the row for good (too large, invalid topic): the relay then skips it
+    # (fupin_kit.relay); clearing parked_at queues it again.
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    park_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class InboxEvent(KitBase):

@@ -4,6 +4,13 @@ Leadership is a PostgreSQL session advisory lock, so any number of replicas can 
 exactly one publishes. Rows are sent in id order with an idempotent producer (acks=all), keyed
 by aggregate id, then marked published. A crash between send and mark re-sends those rows on
 the next run: duplicates on the wire, which consumers drop through their inbox.
+
+A row Kafka refuses for good (``REFUSED_FOR_GOOD``: a message over the producer's or the topic's
+size limit, an invalid topic) would otherwise be retried forever and hold up every row after it.
+It is parked instead: ``parked_at`` and ``park_reason`` are set, it is logged as an error and
+counted (``fupin_outbox_parked_total``), and the rows after it go on. Nothing is lost: clearing
+``parked_at`` once the cause is fixed (say, the topic's ``max.message.bytes`` raised) queues it
+again. Any other failure (broker down, timeouts) keeps the whole batch for the next attempt.
 """
 
 from __future__ import annotations
@@ -15,13 +22,31 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 
 from fupin_kit.logging import get_logger
-from fupin_kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from fupin_kit.metrics import OUTBOX_BACKLOG, OUTBOX_PARKED, OUTBOX_PUBLISHED
 
 log = get_logger("fupin.relay")
 RELAY_LOCK_KEY = 0x0F0B1D  # advisory lock id; one database per service, so one key suffices
 NOTIFY_CHANNEL = "fupin_outbox"
+# Refusals that sending the same row again cannot change.
+REFUSED_FOR_GOOD = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    CorruptRecordException,
+    UnsupportedForMessageFormatError,
+)
+_PENDING = "published_at IS NULL AND parked_at IS NULL"
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
@@ -120,10 +145,11 @@ class OutboxRelay:
                 since_cleanup = 0.0
 
     async def _publish_batch(self) -> int:
+        """Send the next rows in id order; mark the sent ones, park those refused for good."""
         await self._connect()
         assert self._conn is not None
         rows = await self._conn.fetch(
-            "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL"
+            f"SELECT id, topic, key, payload FROM outbox WHERE {_PENDING}"  # noqa: S608
             " ORDER BY id LIMIT $1",
             self.batch_size,
         )
@@ -131,27 +157,56 @@ class OutboxRelay:
             OUTBOX_BACKLOG.labels(self.service).set(0)
             return 0
         producer = await self._ensure_producer()
-        futures = []
+        sending: list[tuple[Any, asyncio.Future[Any]]] = []
+        refused: list[tuple[Any, BaseException]] = []
         for row in rows:
             payload = row["payload"]
             value = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-            futures.append(
-                await producer.send(
+            try:
+                future = await producer.send(
                     row["topic"],
                     value=value,
                     key=row["key"].encode(),
                     headers=[("content-type", b"application/cloudevents+json")],
                 )
-            )
-        for future in futures:
-            await future
-        await self._mark_published([r["id"] for r in rows])
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+            except REFUSED_FOR_GOOD as exc:  # refused by the producer before sending
+                refused.append((row, exc))
+                continue
+            sending.append((row, future))
+        for row, future in sending:
+            try:
+                await future
+            except REFUSED_FOR_GOOD as exc:  # refused by the broker
+                refused.append((row, exc))
+        if refused:
+            await self._park(refused)
+        parked = {row["id"] for row, _ in refused}
+        await self._mark_published([r["id"] for r in rows if r["id"] not in parked])
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows) - len(parked))
         backlog = await self._conn.fetchval(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            f"SELECT count(*) FROM outbox WHERE {_PENDING}"  # noqa: S608
         )
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
         return len(rows)
+
+    async def _park(self, refused: list[tuple[Any, BaseException]]) -> None:
+        assert self._conn is not None
+        for row, error in refused:
+            log.error(
+                "relay.event_parked",
+                service=self.service,
+                outbox_id=row["id"],
+                topic=row["topic"],
+                key=row["key"],
+                reason=repr(error),
+            )
+        await self._conn.execute(
+            "UPDATE outbox SET parked_at = now(), park_reason = r.reason"
+            " FROM unnest($1::bigint[], $2::text[]) AS r(id, reason) WHERE outbox.id = r.id",
+            [row["id"] for row, _ in refused],
+            [repr(error)[:1000] for _, error in refused],
+        )
+        OUTBOX_PARKED.labels(self.service).inc(len(refused))
 
     async def _mark_published(self, ids: list[int]) -> None:
         assert self._conn is not None

@@ -1,0 +1,20 @@
+"""outbox: rows Kafka refuses for good are parked with the reason (fupin_kit.relay)
+
+Revision ID: 0800
+Revises: 0700
+"""
+
+from fupin_kit.migrations import add_outbox_parking, drop_outbox_parking
+
+revision = "0800"
+down_revision = "0700"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_outbox_parking()
+
+
+def downgrade() -> None:
+    drop_outbox_parking()
