@@ -293,7 +293,7 @@ def test_compose_agrees_with_local_setup(tmp_path: Path) -> None:
 def test_topic_table_is_complete() -> None:
     topics = read_topics(REPO / TOPICS)
     names = [t.name for t in topics]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 23
     for t in topics:
         assert re.fullmatch(r"[a-z]+\.[a-z]+\.v\d+", t.name), t.name
         assert t.partitions >= 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fupin_events import evaluation, funds, registry, social, teams
+from fupin_events import audit, evaluation, funds, registry, social, teams
 from fupin_events.envelope import EventData
 from fupin_events.topics import Topic
 
@@ -79,6 +79,11 @@ _SPECS = [
     _spec(social.DonationPledged, Topic.SOCIAL_DONATION, "pledged"),
     _spec(social.DonationReceived, Topic.SOCIAL_DONATION, "received"),
     _spec(social.DonationAllocated, Topic.SOCIAL_DONATION, "allocated"),
+    _spec(audit.RegistryAuditAnchored, Topic.REGISTRY_AUDIT, "anchored"),
+    _spec(audit.FundsAuditAnchored, Topic.FUNDS_AUDIT, "anchored"),
+    _spec(audit.TeamsAuditAnchored, Topic.TEAMS_AUDIT, "anchored"),
+    _spec(audit.EvaluationAuditAnchored, Topic.EVALUATION_AUDIT, "anchored"),
+    _spec(audit.SocialAuditAnchored, Topic.SOCIAL_AUDIT, "anchored"),
 ]
 
 CATALOG: dict[str, EventSpec] = {s.type: s for s in _SPECS}

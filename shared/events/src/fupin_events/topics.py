@@ -20,6 +20,11 @@ class Topic(StrEnum):
     EVALUATION_ASSESSMENT = "evaluation.assessment.v1"
     EVALUATION_DISPATCH = "evaluation.dispatch.v1"
     SOCIAL_DONATION = "social.donation.v1"
+    REGISTRY_AUDIT = "registry.audit.v1"
+    FUNDS_AUDIT = "funds.audit.v1"
+    TEAMS_AUDIT = "teams.audit.v1"
+    EVALUATION_AUDIT = "evaluation.audit.v1"
+    SOCIAL_AUDIT = "social.audit.v1"
 
 
 SERVICES = ("registry", "funds", "teams", "evaluation", "social")
@@ -29,3 +34,8 @@ DEAD_LETTER_TOPICS: dict[str, str] = {s: f"{s}.deadletter.v1" for s in SERVICES}
 
 def dead_letter_topic(service: str) -> str:
     return DEAD_LETTER_TOPICS[service]
+
+
+def audit_topic(service: str) -> str:
+    """Where ``service`` publishes the anchors of its audit chain (``fupin_events.audit``)."""
+    return f"{service}.audit.v1"

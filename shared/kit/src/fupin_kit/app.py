@@ -85,7 +85,10 @@ async def start_runtime(
     background = Background()
     if settings.run_relay:
         relay = OutboxRelay(
-            settings.asyncpg_dsn, settings.kafka_bootstrap, service=settings.service_name
+            settings.asyncpg_dsn,
+            settings.kafka_bootstrap,
+            service=settings.service_name,
+            anchor_interval=settings.audit_anchor_interval_seconds,
         )
         app.state.relay = relay
         background.start(relay.run(background.stop), f"{settings.service_name}-relay")

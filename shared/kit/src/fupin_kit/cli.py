@@ -118,21 +118,36 @@ def audit_main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     verify = sub.add_parser("verify")
     verify.add_argument("--database-url", required=True, help="postgresql+asyncpg://...")
+    verify.add_argument(
+        "--anchors",
+        metavar="BOOTSTRAP",
+        help="also check the chain against the anchors on <service>.audit.v1 at these brokers",
+    )
+    verify.add_argument("--service", help="the service whose anchors to read (with --anchors)")
+    verify.add_argument("--topic", help="read the anchors from this topic instead")
     args = parser.parse_args(argv)
+    if args.anchors and not args.service:
+        parser.error("--anchors needs --service")
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from fupin_kit.anchors import check_anchors, read_anchors
     from fupin_kit.audit import verify_chain
 
     async def run() -> int:
         engine = create_async_engine(args.database_url)
+        anchors = (
+            await read_anchors(args.anchors, args.service, topic=args.topic) if args.anchors else []
+        )
         try:
             async with engine.connect() as conn:
                 report = await verify_chain(conn)
+                problems = report.problems + await check_anchors(conn, anchors)
         finally:
             await engine.dispose()
-        for problem in report.problems:
+        for problem in problems:
             print(problem)
-        print(f"checked {report.checked} rows: {'OK' if report.ok else 'TAMPERED'}")
-        return 0 if report.ok else 1
+        against = f" and {len(anchors)} anchors" if args.anchors else ""
+        print(f"checked {report.checked} rows{against}: {'TAMPERED' if problems else 'OK'}")
+        return 1 if problems else 0
 
     return asyncio.run(run())

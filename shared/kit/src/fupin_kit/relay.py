@@ -11,6 +11,9 @@ It is parked instead: ``parked_at`` and ``park_reason`` are set, it is logged as
 counted (``fupin_outbox_parked_total``), and the rows after it go on. Nothing is lost: clearing
 ``parked_at`` once the cause is fixed (say, the topic's ``max.message.bytes`` raised) queues it
 again. Any other failure (broker down, timeouts) keeps the whole batch for the next attempt.
+
+The leader also anchors the audit chain (``fupin_kit.anchors``): every ``anchor_interval``
+seconds it queues the chain's head on the outbox when the head has moved.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from aiokafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from fupin_kit.anchors import queue_anchor
 from fupin_kit.logging import get_logger
 from fupin_kit.metrics import OUTBOX_BACKLOG, OUTBOX_PARKED, OUTBOX_PUBLISHED
 
@@ -71,6 +75,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         retain_published_days: int = 7,
+        anchor_interval: float | None = None,
+        anchor_topic: str | None = None,
     ) -> None:
         self.dsn = dsn
         self.bootstrap = bootstrap
@@ -78,6 +84,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.retain_published_days = retain_published_days
+        self.anchor_interval = anchor_interval  # None: no anchors of the audit chain
+        self.anchor_topic = anchor_topic  # None: the service's <service>.audit.v1
+        self._anchored_seq: int | None = None
         self.is_leader = False
         self._wake = asyncio.Event()
         self._conn: asyncpg.Connection | None = None
@@ -107,6 +116,15 @@ class OutboxRelay:
             if sent < self.batch_size:
                 return total
 
+    async def anchor(self) -> int | None:
+        """Queue an anchor of the audit chain's head unless it was anchored already; the
+        anchored sequence number (used by the loop and by tests)."""
+        await self._connect()
+        self._anchored_seq = await queue_anchor(
+            self._conn, self.service, self._anchored_seq, self.anchor_topic
+        )
+        return self._anchored_seq
+
     async def _connect(self) -> None:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self.dsn)
@@ -122,11 +140,16 @@ class OutboxRelay:
     async def _lead(self, stop: asyncio.Event) -> None:
         log.info("relay.leader", service=self.service)
         cleanup_every, since_cleanup = 600.0, 0.0
+        clock = asyncio.get_running_loop().time
+        anchored_at = float("-inf")
         while not stop.is_set():
             if self._conn is None or self._conn.is_closed():
                 # The leader lock lived in that session: win it again before publishing, or
                 # another replica that won it meanwhile and this one would both publish.
                 raise ConnectionError("the relay lost its database session and leader lock")
+            if self.anchor_interval is not None and clock() - anchored_at >= self.anchor_interval:
+                await self.anchor()
+                anchored_at = clock()
             try:
                 sent = await self.publish_pending()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):

@@ -29,6 +29,13 @@ class ServiceSettings(BaseSettings):
         "",
         description="appended to every consumer group name (isolates test runs sharing a broker)",
     )
+    audit_anchor_interval_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="how often the relay's leader copies the audit chain's head to Kafka, when "
+        "it has moved (fupin_kit.anchors)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body accepted")

@@ -1,0 +1,151 @@
+"""Anchors of the audit chain: its head copied out of the database, and checked against it.
+
+The chain (``fupin_kit.audit``) shows an edited or deleted record by a broken link, except at
+its end: whoever can write to the database could delete the newest records and leave a shorter
+chain that still verifies. The relay's leader therefore queues the head (sequence number, hash)
+as an ``AuditAnchored`` event on the outbox every ``audit_anchor_interval_seconds`` when it has
+moved, and the event reaches the service's ``<service>.audit.v1`` topic, kept forever.
+``check_anchors`` compares the table with the anchors read back from Kafka (``read_anchors``):
+a row that was anchored and is gone, or no longer carries its anchored hash, is reported
+(``fupin-audit verify --anchors BOOTSTRAP``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fupin_events.audit import ANCHOR_EVENTS, AuditAnchored
+from fupin_events.envelope import decode, new_event
+from fupin_events.topics import audit_topic
+from fupin_kit.outbox import outbox_row
+
+_HEAD = "SELECT seq, hash, occurred_at FROM audit_log ORDER BY seq DESC LIMIT 1"
+# A chain is named by its first record's hash: test and development databases may publish
+# anchors under the same service name, and each chain is checked against its own only.
+_CHAIN = "SELECT hash FROM audit_log ORDER BY seq LIMIT 1"
+_QUEUE = (
+    "INSERT INTO outbox (event_id, topic, key, event_type, payload)"
+    " VALUES ($1, $2, $3, $4, $5::jsonb)"
+)
+
+
+async def queue_anchor(
+    connection: Any, service: str, last_seq: int | None, topic: str | None = None
+) -> int | None:
+    """Queue an anchor of the chain's head on the outbox (plain asyncpg ``connection``) unless
+    the head is still ``last_seq`` or the chain is empty; the anchored sequence number, or
+    ``last_seq`` when nothing was queued. A service without an anchor topic queues nothing.
+    ``topic`` replaces the service's ``<service>.audit.v1`` (tests)."""
+    model = ANCHOR_EVENTS.get(service)
+    if model is None:
+        return last_seq
+    head = await connection.fetchrow(_HEAD)
+    if head is None or head["seq"] == last_seq:
+        return last_seq
+    event = new_event(
+        model(
+            service=service,
+            chain=await connection.fetchval(_CHAIN),
+            seq=head["seq"],
+            hash=head["hash"],
+            head_occurred_at=head["occurred_at"],
+        ),
+        subject=service,
+    )
+    row = outbox_row(event)
+    await connection.execute(
+        _QUEUE,
+        row["event_id"],
+        topic or row["topic"],
+        row["key"],
+        row["event_type"],
+        json.dumps(row["payload"]),
+    )
+    return int(head["seq"])
+
+
+async def read_anchors(
+    bootstrap: str, service: str, *, topic: str | None = None, wait_seconds: float = 30.0
+) -> list[AuditAnchored]:
+    """Every anchor the service published, oldest first (the topic read to its end)."""
+    topic = topic or audit_topic(service)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    if not partitions:
+        return []  # no such topic: nothing was anchored
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        anchors: list[AuditAnchored] = []
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{topic} could not be read to its end in {wait_seconds} s")
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    data = decode(record.value).data
+                    if isinstance(data, AuditAnchored):
+                        anchors.append(data)
+        return anchors
+    finally:
+        await consumer.stop()
+
+
+async def check_anchors(conn: AsyncConnection, anchors: Iterable[AuditAnchored]) -> list[str]:
+    """Problems found by comparing the chain with its anchors: an anchored row that is gone
+    (the newest rows deleted, when it lies past the chain's end) or that changed. Anchors of
+    other chains (another database under the same service name) are left aside."""
+    anchors = list(anchors)
+    chain = await conn.scalar(text(_CHAIN))
+    if chain is None:
+        return (
+            [
+                f"the audit chain is empty, and {len(anchors)} anchors were published under this"
+                " service's name: if they are this database's, its chain was deleted"
+            ]
+            if anchors
+            else []
+        )
+    wanted = {a.seq: a for a in anchors if a.chain == chain}
+    if not wanted:
+        return []
+    rows = dict(
+        (
+            await conn.execute(
+                text("SELECT seq, hash FROM audit_log WHERE seq = ANY(:seqs)"),
+                {"seqs": list(wanted)},
+            )
+        ).all()
+    )
+    end = await conn.scalar(text("SELECT max(seq) FROM audit_log"))
+    problems: list[str] = []
+    for seq in sorted(wanted):
+        anchor = wanted[seq]
+        stamp = anchor.head_occurred_at.isoformat()
+        if seq not in rows:
+            where = (
+                f"the chain ends at row {end or 0}: rows after it were deleted"
+                if end is None or seq > end
+                else "it was deleted"
+            )
+            problems.append(f"row {seq} (anchored, written {stamp}) is missing: {where}")
+        elif rows[seq] != anchor.hash:
+            problems.append(f"row {seq} (anchored, written {stamp}) no longer has its hash")
+    return problems
