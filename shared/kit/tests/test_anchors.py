@@ -82,7 +82,8 @@ async def test_the_leader_anchors_the_head_once_per_move_and_a_deleted_tail_is_f
     async with engine.connect() as conn:
         hashes = dict((await conn.execute(text("SELECT seq, hash FROM audit_log"))).all())
         assert [a.hash for a in anchors] == [hashes[seqs[-1]], hashes[later[-1]]]
-        assert await check_anchors(conn, anchors) == []
+        checked = await check_anchors(conn, anchors)
+        assert checked.matched == 2 and checked.problems == []
 
     # Someone able to disable the guard trigger deletes the newest records.
     async with engine.begin() as conn:
@@ -91,7 +92,7 @@ async def test_the_leader_anchors_the_head_once_per_move_and_a_deleted_tail_is_f
         await conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update_delete"))
     async with engine.connect() as conn:
         assert (await verify_chain(conn)).ok  # the shorter chain still links up
-        problems = await check_anchors(conn, anchors)
+        problems = (await check_anchors(conn, anchors)).problems
     assert len(problems) == 1 and f"row {later[-1]}" in problems[0]
     assert "rows after it were deleted" in problems[0]
 
@@ -115,10 +116,11 @@ async def test_the_leader_anchors_the_head_once_per_move_and_a_deleted_tail_is_f
         check=False,
     )
     assert cli.returncode == 1, cli.stdout + cli.stderr
-    assert "rows after it were deleted" in cli.stdout and "and 2 anchors: TAMPERED" in cli.stdout
+    assert "rows after it were deleted" in cli.stdout
+    assert "and 2 anchors of this chain (2 read): TAMPERED" in cli.stdout
 
 
-async def test_a_changed_anchored_record_is_found_and_other_chains_are_left_aside(engine):
+async def test_a_changed_anchored_record_and_an_anchor_of_another_chain_are_found(engine):
     seqs = await _append(engine, 2)
     async with engine.connect() as conn:
         chain = await conn.scalar(text("SELECT hash FROM audit_log ORDER BY seq LIMIT 1"))
@@ -134,7 +136,11 @@ async def test_a_changed_anchored_record_is_found_and_other_chains_are_left_asid
         )
 
     async with engine.connect() as conn:
-        [problem] = await check_anchors(conn, [anchor(chain, head[0])])
-        # another database's chain under the same service name: not this chain's business
-        assert await check_anchors(conn, [anchor("f" * 64, head[0] + 1000)]) == []
+        [problem] = (await check_anchors(conn, [anchor(chain, head[0])])).problems
+        # A chain rebuilt from its start (every row deleted, new rows appended from the genesis)
+        # no longer has the first record the earlier anchors name.
+        rebuilt = await check_anchors(conn, [anchor("f" * 64, head[0] + 1000)])
     assert f"row {head[0]}" in problem and "no longer has its hash" in problem
+    assert rebuilt.matched == 0
+    [other] = rebuilt.problems
+    assert "1 anchors name another chain" in other and "rebuilt" in other

@@ -226,7 +226,7 @@ async def _outbox_state(engine, row_id: int) -> tuple:
 
 
 @pytest.mark.parametrize("refused_by", ["producer", "broker"])
-async def test_a_row_kafka_refuses_for_good_is_parked_and_the_rows_after_it_go_on(
+async def test_a_row_kafka_refuses_for_good_is_parked_and_the_rows_around_it_go_on(
     engine, database_url, kafka_bootstrap, refused_by
 ):
     topic = unique_topic("parked")
@@ -244,7 +244,12 @@ async def test_a_row_kafka_refuses_for_good_is_parked_and_the_rows_after_it_go_o
             await admin.close()
         too_large = 20_000  # under the producer's limit, over the topic's
     marker = uuid.uuid4().hex
-    big = await _raw_outbox_row(engine, topic, "same-key", {"marker": marker, "x": "x" * too_large})
+    # Two rows that fit the topic alone but not together: the producer puts them in one record
+    # batch, which the broker refuses as a whole.
+    fits = [
+        await _raw_outbox_row(engine, topic, "same-key", {"n": n, "x": "x" * 2_500}) for n in (1, 2)
+    ]
+    big = await _raw_outbox_row(engine, topic, "same-key", {"n": 3, "x": "x" * too_large})
     after = quota_event(marker, 1, "same-key")
     await write_outbox(engine, topic, [after])
 
@@ -258,6 +263,12 @@ async def test_a_row_kafka_refuses_for_good_is_parked_and_the_rows_after_it_go_o
     published_at, parked_at, reason = await _outbox_state(engine, big)
     assert published_at is None and parked_at is not None
     assert "TooLarge" in reason
-    [record] = await read_all(kafka_bootstrap, topic, expect=1)
-    assert decode(record.value).id == after.id
+    for row in fits:
+        assert (await _outbox_state(engine, row))[:2] != (None, None)
+        assert (await _outbox_state(engine, row))[1] is None  # published, not parked
+    records = await read_all(kafka_bootstrap, topic, expect=3)
+    sent = [json.loads(r.value) for r in records]
+    assert len(sent) == 3 and {d.get("n") for d in sent} == {1, 2, None}
+    assert [d.get("n") for d in sent if "n" in d] == [1, 2]  # in their order, sent again alone
+    assert [d["id"] for d in sent if "n" not in d] == [after.id]
     assert await unpublished(engine, topic) == 1  # the parked row, still there to re-queue

@@ -169,10 +169,14 @@ class Settings(ServiceSettings):
         10.0,
         gt=0,
         le=1e6,
-        description="items per second per partner (search criteria, subscriptions, status queries)",
+        description="values tested per second per partner (each condition of a search or "
+        "subscription, each value of an `in`; a status query or unsubscription counts one)",
     )
     dci_rate_burst: int = Field(
-        200, ge=1, le=10**7, description="bucket size per partner, items; >= one full message"
+        2000,
+        ge=1,
+        le=10**7,
+        description="bucket size per partner, values; also the most one message may test",
     )
 
     # --- bank eligibility (贴息贷款资格核验) ---

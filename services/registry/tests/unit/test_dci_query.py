@@ -3,6 +3,7 @@ event-side evaluation used for subscriptions."""
 
 import pytest
 
+from fupin_events.values import id_check_character
 from fupin_registry.dci.query import (
     AllOf,
     AnyOf,
@@ -14,6 +15,7 @@ from fupin_registry.dci.query import (
     matches,
     parse_query,
     to_json,
+    values_tested,
 )
 from fupin_registry.dci.records import select_fields
 
@@ -205,3 +207,23 @@ def test_in_takes_the_specs_comma_separated_string_or_a_list():
     for bad in ("identified,", "identified,nonsense", ",".join(["identified"] * 101)):
         with pytest.raises(QueryError):
             parse_query("predicate", [predicate("status", "in", bad)])
+
+
+def test_values_tested_weighs_each_value_of_an_in():
+    """What a partner's rate limit counts: one per condition, one per value of an ``in``."""
+    ids = [f"22062219800101{n:03d}" for n in (123, 124, 125)]
+    ids = [body + id_check_character(body) for body in ids]
+    assert values_tested("idtype-value", {"type": "UIN", "value": ids[0]}) == 1
+    assert values_tested("predicate", [predicate("UIN", "in", ids)]) == 3
+    assert values_tested("predicate", [predicate("UIN", "in", ",".join(ids[:2]))]) == 2
+    two_conditions = [
+        predicate(
+            "status",
+            "in",
+            ["identified", "returned"],
+            condition="and",
+            expression2={"attribute_name": "region", "operator": "eq", "attribute_value": "2206"},
+        )
+    ]
+    assert values_tested("predicate", two_conditions) == 3
+    assert values_tested("predicate", "not a predicate") == 1  # refused item by item

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -83,9 +84,9 @@ async def read_anchors(
         [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()
+    if described["error_code"] != 0:  # no such topic (a mistyped service?), no access, ...
+        raise LookupError(f"topic {topic} cannot be read: Kafka error {described['error_code']}")
     partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    if not partitions:
-        return []  # no such topic: nothing was anchored
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -108,24 +109,32 @@ async def read_anchors(
         await consumer.stop()
 
 
-async def check_anchors(conn: AsyncConnection, anchors: Iterable[AuditAnchored]) -> list[str]:
-    """Problems found by comparing the chain with its anchors: an anchored row that is gone
-    (the newest rows deleted, when it lies past the chain's end) or that changed. Anchors of
-    other chains (another database under the same service name) are left aside."""
+@dataclass(frozen=True)
+class AnchorCheck:
+    matched: int  # anchors of this chain, each compared with its row
+    problems: list[str]
+
+
+async def check_anchors(conn: AsyncConnection, anchors: Iterable[AuditAnchored]) -> AnchorCheck:
+    """Compare the chain with its anchors: an anchored row that is gone (the newest rows
+    deleted, when it lies past the chain's end) or changed is a problem, and so is an anchor of
+    another chain: the service's topic carries only its own database's anchors, so one that
+    names another first record means the chain was rebuilt from the start (or another database
+    publishes under this service's name)."""
     anchors = list(anchors)
     chain = await conn.scalar(text(_CHAIN))
-    if chain is None:
-        return (
-            [
-                f"the audit chain is empty, and {len(anchors)} anchors were published under this"
-                " service's name: if they are this database's, its chain was deleted"
-            ]
-            if anchors
-            else []
+    ours = [a for a in anchors if a.chain == chain]
+    problems: list[str] = []
+    others = len(anchors) - len(ours)
+    if others:
+        problems.append(
+            f"{others} anchors name another chain than this one (first record hash"
+            f" {chain or 'none: the chain is empty'}): the chain was rebuilt from its start, or"
+            " another database publishes under this service's name"
         )
-    wanted = {a.seq: a for a in anchors if a.chain == chain}
+    wanted = {a.seq: a for a in ours}
     if not wanted:
-        return []
+        return AnchorCheck(0, problems)
     rows = dict(
         (
             await conn.execute(
@@ -135,17 +144,16 @@ async def check_anchors(conn: AsyncConnection, anchors: Iterable[AuditAnchored])
         ).all()
     )
     end = await conn.scalar(text("SELECT max(seq) FROM audit_log"))
-    problems: list[str] = []
     for seq in sorted(wanted):
         anchor = wanted[seq]
         stamp = anchor.head_occurred_at.isoformat()
         if seq not in rows:
             where = (
-                f"the chain ends at row {end or 0}: rows after it were deleted"
-                if end is None or seq > end
+                f"the chain ends at row {end}: rows after it were deleted"
+                if seq > end
                 else "it was deleted"
             )
             problems.append(f"row {seq} (anchored, written {stamp}) is missing: {where}")
         elif rows[seq] != anchor.hash:
             problems.append(f"row {seq} (anchored, written {stamp}) no longer has its hash")
-    return problems
+    return AnchorCheck(len(ours), problems)

@@ -141,12 +141,17 @@ def audit_main(argv: list[str] | None = None) -> int:
         try:
             async with engine.connect() as conn:
                 report = await verify_chain(conn)
-                problems = report.problems + await check_anchors(conn, anchors)
+                anchored = await check_anchors(conn, anchors)
         finally:
             await engine.dispose()
+        problems = report.problems + anchored.problems
         for problem in problems:
             print(problem)
-        against = f" and {len(anchors)} anchors" if args.anchors else ""
+        against = (
+            f" and {anchored.matched} anchors of this chain ({len(anchors)} read)"
+            if args.anchors
+            else ""
+        )
         print(f"checked {report.checked} rows{against}: {'TAMPERED' if problems else 'OK'}")
         return 1 if problems else 0
 

@@ -6,11 +6,18 @@ by aggregate id, then marked published. A crash between send and mark re-sends t
 the next run: duplicates on the wire, which consumers drop through their inbox.
 
 A row Kafka refuses for good (``REFUSED_FOR_GOOD``: a message over the producer's or the topic's
-size limit, an invalid topic) would otherwise be retried forever and hold up every row after it.
-It is parked instead: ``parked_at`` and ``park_reason`` are set, it is logged as an error and
-counted (``fupin_outbox_parked_total``), and the rows after it go on. Nothing is lost: clearing
-``parked_at`` once the cause is fixed (say, the topic's ``max.message.bytes`` raised) queues it
-again. Any other failure (broker down, timeouts) keeps the whole batch for the next attempt.
+size limit, an invalid topic name) would otherwise be retried forever and hold up every row
+after it. It is parked instead: ``parked_at`` and ``park_reason`` are set, it is logged as an
+error and counted (``fupin_outbox_parked_total``), and the rows after it go on. The broker
+refuses a whole record batch at once, so the rows of a refused batch are first sent again one
+by one (with a new producer: an idempotent producer's sequence numbers no longer match after a
+refusal), and only a row refused on its own is parked; those rows then reach the topic after
+rows that followed them (the broker had already taken those), so around such a refusal a key's
+events may arrive out of order. The producer's own size check refuses an oversized row before
+it is sent, which keeps the order; with the topics' defaults that is where a too-large row is
+refused. Nothing is lost: clearing ``parked_at``
+once the cause is fixed (say, the topic's ``max.message.bytes`` raised) queues it again. Any
+other failure (broker down, timeouts) keeps the whole batch for the next attempt.
 
 The leader also anchors the audit chain (``fupin_kit.anchors``): every ``anchor_interval``
 seconds it queues the chain's head on the outbox when the head has moved.
@@ -26,12 +33,10 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
-    CorruptRecordException,
     InvalidTopicError,
+    KafkaError,
     MessageSizeTooLargeError,
     RecordListTooLargeError,
-    RecordTooLargeError,
-    UnsupportedForMessageFormatError,
 )
 
 from fupin_kit.anchors import queue_anchor
@@ -41,15 +46,8 @@ from fupin_kit.metrics import OUTBOX_BACKLOG, OUTBOX_PARKED, OUTBOX_PUBLISHED
 log = get_logger("fupin.relay")
 RELAY_LOCK_KEY = 0x0F0B1D  # advisory lock id; one database per service, so one key suffices
 NOTIFY_CHANNEL = "fupin_outbox"
-# Refusals that sending the same row again cannot change.
-REFUSED_FOR_GOOD = (
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    RecordListTooLargeError,
-    InvalidTopicError,
-    CorruptRecordException,
-    UnsupportedForMessageFormatError,
-)
+# Refusals that sending the same row again cannot change (once it is sent on its own).
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
 _PENDING = "published_at IS NULL AND parked_at IS NULL"
 
 
@@ -148,8 +146,13 @@ class OutboxRelay:
                 # another replica that won it meanwhile and this one would both publish.
                 raise ConnectionError("the relay lost its database session and leader lock")
             if self.anchor_interval is not None and clock() - anchored_at >= self.anchor_interval:
-                await self.anchor()
                 anchored_at = clock()
+                try:
+                    await self.anchor()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    raise  # database trouble: run() reconnects and wins the lock again first
+                except Exception as exc:  # an anchor is missed; publishing goes on
+                    log.error("relay.anchor_failed", service=self.service, error=repr(exc))
             try:
                 sent = await self.publish_pending()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -183,24 +186,24 @@ class OutboxRelay:
         sending: list[tuple[Any, asyncio.Future[Any]]] = []
         refused: list[tuple[Any, BaseException]] = []
         for row in rows:
-            payload = row["payload"]
-            value = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
             try:
-                future = await producer.send(
-                    row["topic"],
-                    value=value,
-                    key=row["key"].encode(),
-                    headers=[("content-type", b"application/cloudevents+json")],
-                )
-            except REFUSED_FOR_GOOD as exc:  # refused by the producer before sending
+                sending.append((row, await _send(producer, row)))
+            except REFUSED_FOR_GOOD as exc:  # by the producer itself: this row alone
                 refused.append((row, exc))
-                continue
-            sending.append((row, future))
+        suspects = []
         for row, future in sending:
             try:
                 await future
-            except REFUSED_FOR_GOOD as exc:  # refused by the broker
-                refused.append((row, exc))
+            except REFUSED_FOR_GOOD:  # by the broker: this row, or its whole record batch
+                suspects.append(row)
+            except KafkaError:
+                if not suspects:
+                    raise
+                # After a refusal the producer's sequence numbers no longer match, and the
+                # batches after it fail for that alone: those rows are sent alone too.
+                suspects.append(row)
+        if suspects:
+            refused += await self._send_alone(suspects)
         if refused:
             await self._park(refused)
         parked = {row["id"] for row, _ in refused}
@@ -211,6 +214,20 @@ class OutboxRelay:
         )
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
         return len(rows)
+
+    async def _send_alone(self, rows: list[Any]) -> list[tuple[Any, BaseException]]:
+        """Send each row of refused record batches on its own, each time with a new producer
+        (after a refusal an idempotent producer's sequence numbers no longer match); the rows
+        refused on their own, with the reason."""
+        refused: list[tuple[Any, BaseException]] = []
+        for row in rows:
+            await self._drop_producer()
+            try:
+                await (await _send(await self._ensure_producer(), row))
+            except REFUSED_FOR_GOOD as exc:
+                refused.append((row, exc))
+        await self._drop_producer()
+        return refused
 
     async def _park(self, refused: list[tuple[Any, BaseException]]) -> None:
         assert self._conn is not None
@@ -270,6 +287,19 @@ class OutboxRelay:
                 await self._conn.close()
             self._conn = None
         self.is_leader = False
+
+
+async def _send(producer: AIOKafkaProducer, row: Any) -> asyncio.Future[Any]:
+    """Queue one outbox row for sending; the future resolves when the broker has it."""
+    payload = row["payload"]
+    value = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+    future: asyncio.Future[Any] = await producer.send(
+        row["topic"],
+        value=value,
+        key=row["key"].encode(),
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
+    return future
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

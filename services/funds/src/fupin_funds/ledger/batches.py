@@ -2,7 +2,7 @@
 
 Payments against one account serialise on its row lock, and each transaction pays a commit and a
 WAL flush of its own. ``PostingBatches`` queues the transfers of concurrent requests in this
-process and posts each queue in ONE statement (``ledger_post_batch``, migration 0007) that
+process and posts each queue in ONE statement (``ledger_post_batch``, migrations 0007, 0011) that
 commits by itself: the accounts are locked once, every transfer is checked against the running
 balances, the accepted ones are written set-based and the refused ones write nothing. Each
 request gets its own answer (``Posted``); batching itself is ``fupin_kit.batching.Coalescer``.

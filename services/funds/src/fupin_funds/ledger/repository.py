@@ -1,7 +1,7 @@
 """SQL of the ledger. A posting is one statement: entry, postings, events and the settlement that
 moves the balances and appends the audit record (``ledger_post``, migrations 0003 and 0006),
 settled by that statement or at commit, so row and audit-chain locks are held as briefly as
-possible. Project payments post in batches (``post_batch``, migration 0007).
+possible. Project payments post in batches (``post_batch``, migrations 0007 and 0011).
 
 The posting statement runs as an asyncpg prepared statement on the connection of the request's
 own transaction (``driver``): same transaction, a fraction of the client-side cost of building
@@ -92,7 +92,7 @@ _POST = (
     " $32"
     " FROM entry"
 )
-# Many transfers in one statement that commits by itself (migration 0007), one answer per
+# Many transfers in one statement that commits by itself (migrations 0007, 0011), one answer per
 # transfer (NULL: posted). The transfers travel as ONE JSON array of rows that PostgreSQL unpacks
 # into the function's column arrays: encoding 33 typed arrays element by element cost the API
 # process five times the CPU of encoding the same rows as JSON. Each row is an array of the

@@ -326,6 +326,17 @@ def _check_size(node: Node) -> None:
         raise QueryError(f"a query has at most {MAX_CONDITIONS} conditions")
 
 
+def values_tested(query_type: str, query: Any) -> int:
+    """How many values a query tests: one per condition, one per value of an ``in``. It is what
+    a partner's rate limit counts, so that one criterion listing 2,000 ID numbers weighs what
+    2,000 criteria weigh. A query that does not parse costs one (its item is refused)."""
+    try:
+        node = parse_query(query_type, query)
+    except QueryError:
+        return 1
+    return sum(len(c.value) if c.op == "in" else 1 for c in conditions(node))
+
+
 def personal_attributes(node: Node, sort: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The attributes of ``node`` and ``sort`` that may only be used with pii:read."""
     used = {c.attribute for c in conditions(node)} | {ALIASES.get(s, s) for s in sort}

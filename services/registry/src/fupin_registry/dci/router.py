@@ -22,6 +22,7 @@ from fupin_kit.logging import get_logger
 from fupin_kit.problems import problem_responses
 from fupin_registry.dci.dependencies import AdminDep, DciDep, IfMatch, etag, expected_version
 from fupin_registry.dci.protocol import DciRefusal, HttpRefusal, Inbound, parse_message
+from fupin_registry.dci.query import values_tested
 from fupin_registry.dci.repository import PartnerRepository, TransactionRepository
 from fupin_registry.dci.runtime import DciRuntime
 from fupin_registry.dci.schemas import (
@@ -73,6 +74,7 @@ class Operation:
     references: Callable[[Any], list[str]]
     run: Run
     items_key: str | None  # where the per-request statuses are in the reply
+    cost: Callable[[Any], int] | None = None  # tokens of the partner's rate limit; None: count
 
 
 async def _search(ctx: Context, session: Any, message: SearchRequest) -> dict[str, Any]:
@@ -107,6 +109,10 @@ SEARCH = Operation(
     lambda m: [i.reference_id for i in m.search_request],
     _search,
     "search_response",
+    lambda m: sum(
+        values_tested(i.search_criteria.query_type, i.search_criteria.query)
+        for i in m.search_request
+    ),
 )
 SUBSCRIBE = Operation(
     "subscribe",
@@ -117,6 +123,10 @@ SUBSCRIBE = Operation(
     lambda m: [i.reference_id for i in m.subscribe_request],
     _subscribe,
     "subscribe_response",
+    lambda m: sum(
+        values_tested(i.subscribe_criteria.filter_type, i.subscribe_criteria.filter)
+        for i in m.subscribe_request
+    ),
 )
 UNSUBSCRIBE = Operation(
     "unsubscribe",
@@ -167,7 +177,7 @@ async def _open(
     gateway.check_count(
         inbound.header, operation.count(message), dci.settings.dci_max_requests_per_message
     )
-    dci.charge(inbound.partner.sender_id, operation.count(message))
+    dci.charge(inbound.partner.sender_id, (operation.cost or operation.count)(message))
     correlation_id = uuid.uuid4().hex
     txn = await TransactionRepository(session).open(
         {

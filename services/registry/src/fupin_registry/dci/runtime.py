@@ -34,11 +34,18 @@ class DciRuntime:
     limiter: TokenBucketLimiter  # per partner, one token per item of a message
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def charge(self, sender_id: str, items: int) -> None:
-        """Take a message's items from its partner's bucket, or refuse it (429, Retry-After):
-        a partner cannot, for instance, guess birth dates through UIN searches at full speed."""
+    def charge(self, sender_id: str, values: int) -> None:
+        """Take the values a message tests from its partner's bucket, or refuse it (429 with
+        Retry-After; a message testing more than a full bucket holds is refused outright): a
+        partner cannot, for instance, guess birth dates through UIN searches at full speed."""
+        burst = self.settings.dci_rate_burst
+        if values > burst:
+            raise DciRefusal(
+                "err.request.bad",
+                f"this message tests {values} values; one message may test at most {burst}",
+            )
         try:
-            self.limiter.charge(sender_id, items)
+            self.limiter.charge(sender_id, values)
         except TooManyRequests as refused:
             raise DciRefusal(
                 "err.request.too_many_requests",
@@ -97,7 +104,7 @@ async def start_dci(app: FastAPI) -> None:
             attempts=settings.dci_callback_attempts,
             backoff_seconds=settings.dci_callback_backoff_seconds,
         ),
-        limiter=TokenBucketLimiter(settings.dci_rate_per_second, settings.dci_rate_burst, "items"),
+        limiter=TokenBucketLimiter(settings.dci_rate_per_second, settings.dci_rate_burst, "values"),
     )
     # The kit's body guard answers on the DCI paths in the DCI envelopes.
     app.state.guard_responders = {

@@ -1,6 +1,8 @@
-"""Each partner's DCI messages draw on its own token bucket (one token per search criterion,
-subscription or status query): beyond it the registry answers 429 with Retry-After, in the DCI
-envelopes, and records nothing of the refused message."""
+"""Each partner's DCI messages draw on its own token bucket (one token per value a search or
+subscription tests, one per status query): beyond it the registry answers 429 with Retry-After,
+in the DCI envelopes, and records nothing of the refused message."""
+
+from datetime import date
 
 import pytest
 from sqlalchemy import text
@@ -89,3 +91,62 @@ def test_a_bucket_smaller_than_one_message_is_refused_at_start(settings):
         check_limits(
             settings.model_copy(update={"dci_rate_burst": 5, "dci_max_requests_per_message": 20})
         )
+
+
+async def test_one_criterion_testing_many_values_weighs_them_all(
+    registry, new_partner, dci, engine
+):
+    """A single criterion listing ID numbers in an ``in`` cannot test them at one token."""
+    partner = await new_partner()
+    ids = [dci.resident_id(date(1980, 7, day)) for day in (1, 2, 3)]
+    query = [{"expression1": {"attribute_name": "UIN", "operator": "in", "attribute_value": ids}}]
+    message = dci.search_message(dci.criteria("predicate", query))
+    refused = await registry.post(
+        SYNC, json=partner.envelope("search", message), headers=partner.headers(pii=True)
+    )
+    assert refused.status_code == 400
+    dci.validate_response(SYNC, 400, refused.json())
+    reason = refused.json()["header"]["status_reason_message"]
+    assert "tests 3 values" in reason and "at most 2" in reason
+    assert await _transactions(engine, partner.sender_id) == 0
+
+    message = dci.search_message(
+        dci.criteria(
+            "predicate",
+            [
+                {
+                    "expression1": {
+                        "attribute_name": "UIN",
+                        "operator": "in",
+                        "attribute_value": ids[:2],
+                    }
+                }
+            ],
+        )
+    )
+    answered = await registry.post(
+        SYNC, json=partner.envelope("search", message), headers=partner.headers(pii=True)
+    )
+    assert answered.status_code == 200, answered.text  # two values: the whole bucket
+    again = await registry.post(
+        SYNC,
+        json=partner.envelope(
+            "search",
+            dci.search_message(
+                dci.criteria(
+                    "predicate",
+                    [
+                        {
+                            "expression1": {
+                                "attribute_name": "UIN",
+                                "operator": "eq",
+                                "attribute_value": ids[0],
+                            }
+                        }
+                    ],
+                )
+            ),
+        ),
+        headers=partner.headers(pii=True),
+    )
+    assert again.status_code == 429
