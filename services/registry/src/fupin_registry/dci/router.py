@@ -177,7 +177,6 @@ async def _open(
     gateway.check_count(
         inbound.header, operation.count(message), dci.settings.dci_max_requests_per_message
     )
-    dci.charge(inbound.partner.sender_id, (operation.cost or operation.count)(message))
     correlation_id = uuid.uuid4().hex
     txn = await TransactionRepository(session).open(
         {
@@ -199,6 +198,8 @@ async def _open(
             "this message_id was already received",
             header_reason="rjct.message_id.duplicate",
         )
+    # Charged once the message is known to be new; a refusal rolls the transaction back.
+    dci.charge(inbound.partner.sender_id, (operation.cost or operation.count)(message))
     return Context(inbound, get_privacy(request), dci, correlation_id), message, txn
 
 

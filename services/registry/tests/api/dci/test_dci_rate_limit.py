@@ -52,10 +52,12 @@ async def test_a_partner_beyond_its_rate_is_refused_in_dci_envelopes(
 ):
     partner = await new_partner()
     household = await seed(dci.fresh_township() + "601")
-    full = await registry.post(
-        SYNC, json=_search(partner, dci, household.household_id, 2), headers=partner.headers()
-    )
+    body = _search(partner, dci, household.household_id, 2)
+    full = await registry.post(SYNC, json=body, headers=partner.headers())
     assert full.status_code == 200, full.text  # the whole bucket in one message
+    replay = await registry.post(SYNC, json=body, headers=partner.headers())
+    assert replay.status_code == 400  # a replayed message_id is refused as such, at no cost
+    assert replay.json()["header"]["status_reason_code"] == "rjct.message_id.duplicate"
 
     refused = await registry.post(
         SYNC, json=_search(partner, dci, household.household_id), headers=partner.headers()
