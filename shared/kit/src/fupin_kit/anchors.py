@@ -6,8 +6,8 @@ chain that still verifies. The relay's leader therefore queues the head (sequenc
 as an ``AuditAnchored`` event on the outbox every ``audit_anchor_interval_seconds`` when it has
 moved, and the event reaches the service's ``<service>.audit.v1`` topic, kept forever.
 ``check_anchors`` compares the table with the anchors read back from Kafka (``read_anchors``):
-a row that was anchored and is gone, or no longer carries its anchored hash, is reported
-(``fupin-audit verify --anchors BOOTSTRAP``).
+a row that was anchored and is gone, or no longer carries its anchored hash, is reported, and
+so is an anchor of another chain (``fupin-audit verify --anchors BOOTSTRAP``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from fupin_events.topics import audit_topic
 from fupin_kit.outbox import outbox_row
 
 _HEAD = "SELECT seq, hash, occurred_at FROM audit_log ORDER BY seq DESC LIMIT 1"
-# A chain is named by its first record's hash: test and development databases may publish
-# anchors under the same service name, and each chain is checked against its own only.
+# A chain is named by its first record's hash: a chain rebuilt from its start no longer matches
+# the anchors published before.
 _CHAIN = "SELECT hash FROM audit_log ORDER BY seq LIMIT 1"
 _QUEUE = (
     "INSERT INTO outbox (event_id, topic, key, event_type, payload)"

@@ -1,9 +1,9 @@
 """Per-client token buckets, in memory per process.
 
-Each unit of work costs one token (a bank's eligibility check, a partner's search criterion; a
-batch of n costs n); tokens refill at ``rate`` per second up to ``burst``. With several replicas
-behind a load balancer each enforces its own buckets, so the effective limit is the configured
-one times the number of replicas.
+Each unit of work costs one token (a bank's eligibility check, a value a partner's DCI message
+tests; a batch of n costs n); tokens refill at ``rate`` per second up to ``burst``. With several
+replicas behind a load balancer each enforces its own buckets, so the effective limit is the
+configured one times the number of replicas.
 """
 
 from __future__ import annotations

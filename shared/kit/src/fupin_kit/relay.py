@@ -15,9 +15,9 @@ refusal), and only a row refused on its own is parked; those rows then reach the
 rows that followed them (the broker had already taken those), so around such a refusal a key's
 events may arrive out of order. The producer's own size check refuses an oversized row before
 it is sent, which keeps the order; with the topics' defaults that is where a too-large row is
-refused. Nothing is lost: clearing ``parked_at``
-once the cause is fixed (say, the topic's ``max.message.bytes`` raised) queues it again. Any
-other failure (broker down, timeouts) keeps the whole batch for the next attempt.
+refused. Nothing is lost: clearing ``parked_at`` once the cause is fixed (say, the topic's
+``max.message.bytes`` raised) queues it again. Any other failure (broker down, timeouts) keeps
+the whole batch for the next attempt.
 
 The leader also anchors the audit chain (``fupin_kit.anchors``): every ``anchor_interval``
 seconds it queues the chain's head on the outbox when the head has moved.

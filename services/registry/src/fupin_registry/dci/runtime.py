@@ -31,18 +31,18 @@ class DciRuntime:
     gateway: Gateway
     client: httpx.AsyncClient
     callbacks: CallbackSender
-    limiter: TokenBucketLimiter  # per partner, one token per item of a message
+    limiter: TokenBucketLimiter  # per partner, one token per value a message tests
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def charge(self, sender_id: str, values: int) -> None:
         """Take the values a message tests from its partner's bucket, or refuse it (429 with
         Retry-After; a message testing more than a full bucket holds is refused outright): a
         partner cannot, for instance, guess birth dates through UIN searches at full speed."""
-        burst = self.settings.dci_rate_burst
-        if values > burst:
+        if values > self.limiter.burst:
             raise DciRefusal(
                 "err.request.bad",
-                f"this message tests {values} values; one message may test at most {burst}",
+                f"this message tests {values} values;"
+                f" one message may test at most {self.limiter.burst:g}",
             )
         try:
             self.limiter.charge(sender_id, values)
