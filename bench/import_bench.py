@@ -130,16 +130,17 @@ def backend_cpu_seconds(pids: list[int]) -> float | None:
     return total
 
 
-async def run_import(url: str, path: Path, workers: int) -> dict[str, float]:
+async def run_import(url: str, path: Path, workers: int, merges: int) -> dict[str, float]:
     settings = Settings(
         database_url=url,
         import_workers=workers,
+        import_merge_connections=merges,
         run_relay=False,
         run_consumers=False,
         import_dir=path.parent / "jobs",
         environment="test",
     )
-    engine = create_engine(url, pool_size=2)
+    engine = create_engine(url, pool_size=merges + 2)  # the chunks', the lock's, the job's
     sessionmaker = create_sessionmaker(engine)
     caller = Caller(subject="bench", roles=frozenset({"officer"}), jurisdiction="22")
     started = time.perf_counter()
@@ -207,10 +208,10 @@ async def raw_copy(url: str) -> tuple[float, float | None]:
     return sum(per_table.values()), server_cpu
 
 
-def import_in_own_process(url: str, path: Path, workers: int) -> dict[str, float]:
+def import_in_own_process(url: str, path: Path, workers: int, merges: int) -> dict[str, float]:
     """Run the import in a fresh process, so that its peak RSS is the import's alone."""
     completed = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps([url, str(path), workers])],
+        [sys.executable, __file__, "--one", json.dumps([url, str(path), workers, merges])],
         check=True,
         capture_output=True,
         text=True,
@@ -220,8 +221,8 @@ def import_in_own_process(url: str, path: Path, workers: int) -> dict[str, float
 
 
 def one(spec: str) -> None:
-    url, path, workers = json.loads(spec)
-    result = asyncio.run(run_import(url, Path(path), workers))
+    url, path, workers, merges = json.loads(spec)
+    result = asyncio.run(run_import(url, Path(path), workers, merges))
     own, children = peak_mib()
     _, children_cpu = own_cpu_seconds()  # the parser process has been joined
     print(
@@ -296,6 +297,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--formats", default="csv,xlsx")
     parser.add_argument("--workers", type=int, default=1, help="import_workers (0: a thread)")
+    parser.add_argument(
+        "--merges",
+        type=int,
+        default=Settings.model_fields["import_merge_connections"].default,
+        help="import_merge_connections (chunks merged at once)",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fupin-bench")
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -311,7 +318,7 @@ def main() -> None:
     for kind in args.formats.split(","):
         url, name, admin = create_database(base_url)
         try:
-            imported = import_in_own_process(url, paths[kind], args.workers)
+            imported = import_in_own_process(url, paths[kind], args.workers, args.merges)
             own, children = imported["peak_rss_mib"], imported["peak_rss_children_mib"]
             print(
                 f"{kind:5} import {imported['rows'] / imported['seconds']:>9,.0f} member rows/s"
@@ -345,6 +352,8 @@ def main() -> None:
             "peak_rss_mib": round(own, 1),
             "peak_rss_children_mib": round(children, 1),
             "cpu_us_per_row": cpu,
+            "parser_processes": args.workers,
+            "merge_connections": args.merges,
         }
         print(
             f"{kind:5} import {rate:>9,.0f} member rows/s ({imported['seconds']:.1f} s)"
@@ -378,7 +387,9 @@ def main() -> None:
         "formats": results,
         "command": "uv run python bench/import_bench.py"
         + (f" --rows {args.rows}" if args.rows != 1_000_000 else "")
-        + (f" --formats {args.formats}" if args.formats != "csv,xlsx" else ""),
+        + (f" --formats {args.formats}" if args.formats != "csv,xlsx" else "")
+        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + (f" --merges {args.merges}" if args.merges != parser.get_default("merges") else ""),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

@@ -111,6 +111,16 @@ class Settings(ServiceSettings):
     import_workers: int = Field(
         1, ge=0, le=8, description="processes parsing and encrypting (0: a thread of the API)"
     )
+    import_merge_connections: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="chunks of a job merged at once, each on its own database connection"
+        " (committed in file order)",
+    )
+    import_lock_timeout_seconds: int = Field(
+        60, ge=1, le=3600, description="longest wait of a chunk for another writer's rows"
+    )
     import_calamine_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=0,

@@ -1,11 +1,12 @@
 """SQL of the import: jobs, errors, and the set-based merge of a chunk.
 
-The merge of one chunk runs in one transaction under an advisory lock: classify the chunk's
-households with two set-based lookups (already registered → unchanged; a member already active
-in another household → rejected; a person listed in two households of the chunk → the later
-one rejected), then COPY the remaining households straight into households, members, incomes,
-history versions and the outbox. The rows arrive as COPY text built by ``pipeline.to_copy`` in
-the parser process, history snapshots and event envelopes included (with the keys of
+A job merges under the register's import lock (``merge.import_lock``); each chunk in one
+transaction: classify the chunk's households with two set-based lookups (already registered →
+unchanged; a member already active in another household, or accepted by a chunk of the job still
+in flight → rejected; a person listed in two households of the chunk → the later one rejected),
+then COPY the remaining households straight into households, members, incomes, history versions
+and the outbox. The rows arrive as COPY text built by ``pipeline.to_copy`` in the parser process,
+history snapshots and event envelopes included (with the keys of
 ``households.snapshot.snapshot_of`` and the envelope of ``fupin_events.envelope.new_event``;
 tests compare them), so the database parses each value once and nothing passes through an
 intermediate table.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_registry.imports.models import ImportJob, ImportRowError
 from fupin_registry.imports.pipeline import COPY_COLUMNS, PreparedChunk
 
-MERGE_LOCK = 0x1A9_0127  # one merge at a time: cross-chunk "already registered" stays exact
+# One job merges at a time: its verdicts depend on the register and the file only.
+MERGE_LOCK = 0x1A9_0127
+
+# Blind index → (village code, household number) of people a chunk still in flight is inserting.
+Pending = Mapping[bytes, tuple[str, str]]
 
 # unnest() of the chunk's keys against the unique (village_code, household_number) index.
 _REGISTERED_HOUSEHOLDS = """
@@ -135,17 +140,19 @@ class ImportRepository:
         raw = await connection.get_raw_connection()
         return raw.driver_connection
 
-    async def lock(self) -> None:
-        """Begin the chunk's transaction with the merge lock (before any COPY, which would
-        otherwise run outside the transaction on the raw connection)."""
-        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MERGE_LOCK})
+    async def begin_chunk(self, lock_timeout_ms: int) -> None:
+        """Begin the chunk's transaction (before any COPY, which would otherwise run outside it
+        on the raw connection), waiting at most ``lock_timeout_ms`` for another writer's rows."""
+        await self.session.execute(
+            text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{lock_timeout_ms}ms"}
+        )
 
-    async def classify(self, chunk: PreparedChunk) -> list[Verdict]:
+    async def classify(self, chunk: PreparedChunk, pending: Pending | None = None) -> list[Verdict]:
         """Why households of the chunk must not be inserted (at most one verdict each).
 
         Precedence as the report shows it: already registered, then a member active in another
-        household (the household's first such row), then a person listed earlier in another
-        household of this chunk.
+        household — in the register or in ``pending`` (the household's first such row) —, then
+        a person listed earlier in another household of this chunk.
         """
         verdicts: dict[int, Verdict] = {}
         if not chunk.household_ids:
@@ -167,6 +174,11 @@ class ImportRepository:
         for member, village, number in taken:
             reason = f"member already registered in household {village}/{number}"
             candidates.append((chunk.member_rows[member], member, reason))
+        if pending:
+            for member, id_index in enumerate(chunk.member_indexes):
+                if (held := pending.get(id_index)) is not None:
+                    reason = f"member already registered in household {held[0]}/{held[1]}"
+                    candidates.append((chunk.member_rows[member], member, reason))
         first_seen: dict[bytes, int] = {}
         for member, id_index in enumerate(chunk.member_indexes):
             first = first_seen.setdefault(id_index, member)

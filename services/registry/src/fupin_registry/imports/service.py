@@ -1,9 +1,10 @@
 """Import jobs: accept an upload, run it chunk by chunk, report progress and row errors.
 
 A job runs as a background task of the API process. The file is parsed, validated and
-encrypted by :mod:`.pipeline` (in a child process, or a thread), and each prepared chunk is
-classified and COPYed into the register in its own transaction (:meth:`ImportRunner.commit_chunk`),
-so a failure loses at most the chunk in progress and never half of a household. Merging is
+encrypted by :mod:`.pipeline` (in child processes, or a thread), and each prepared chunk is
+classified and COPYed into the register in its own transaction (:mod:`.merge`: several chunks at
+once, committed in file order), so a failure loses only chunks not yet committed and never half
+of a household. Merging is
 idempotent: a file imported again adds nothing (its households are counted unchanged), which
 is also how an interrupted job is resumed — upload the file again.
 """
@@ -14,13 +15,11 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import asyncpg
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin_events.values import business_today
@@ -29,7 +28,7 @@ from fupin_kit.db import session_scope
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import PayloadTooLarge, Unprocessable
 from fupin_registry.config import Settings
-from fupin_registry.imports.columns import BY_FIELD
+from fupin_registry.imports.merge import ChunkMerger, import_lock
 from fupin_registry.imports.models import ImportJob
 from fupin_registry.imports.pipeline import (
     Failed,
@@ -42,14 +41,13 @@ from fupin_registry.imports.pipeline import (
     produce,
 )
 from fupin_registry.imports.readers import UnreadableFile, sniff
-from fupin_registry.imports.repository import ImportRepository, MergeResult
-from fupin_registry.imports.rows import RowError, Rules
+from fupin_registry.imports.repository import ImportRepository
+from fupin_registry.imports.rows import Rules
 from fupin_registry.privacy import Privacy
 
 log = get_logger("fupin.registry.imports")
 COPY_BUFFER = 1024 * 1024
 ERROR_VALUE_FIELD = "import_error_value"
-ID_HEADER = BY_FIELD["id_number"].header
 
 
 async def save_upload(source: BinaryIO, target: Path, limit: int) -> int:
@@ -146,16 +144,6 @@ class _ProcessSource:
         self._process.close()
 
 
-@dataclass
-class ChunkOutcome:
-    created: int
-    committed: int
-    unchanged_households: int
-    unchanged_rows: int
-    rejected_rows: int
-    errors: int
-
-
 class ImportRunner:
     """Runs one job to its end; every state change is committed as it happens."""
 
@@ -170,11 +158,10 @@ class ImportRunner:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.privacy = privacy
-        self.on_chunk = on_chunk
+        self.on_chunk = on_chunk  # called for each chunk once committed, in file order
 
     async def run(self, job_id: uuid.UUID, config: ProducerConfig, actor: str) -> None:
         source: _ThreadSource | _ProcessSource | None = None
-        errors_kept = 0
         try:
             await self._set(job_id, state="running", started_at=_now(), heartbeat_at=_now())
             config = dataclasses.replace(config, actor=actor)  # history versions name the actor
@@ -183,39 +170,8 @@ class ImportRunner:
                 if self.settings.import_workers
                 else _ThreadSource(config)
             )
-            while (item := await source.next()) is not None:
-                if isinstance(item, Failed):
-                    await self._set(
-                        job_id, state="failed", failure_reason=item.reason, finished_at=_now()
-                    )
-                    return
-                if isinstance(item, Opened):
-                    await self._set(
-                        job_id, header_row=item.header_row, ignored_columns=item.ignored_columns
-                    )
-                elif isinstance(item, PreparedChunk):
-                    outcome = await self.commit_chunk(job_id, item)
-                    errors_kept += outcome.errors
-                    if self.on_chunk is not None:
-                        await self.on_chunk(item)
-                    if errors_kept > self.settings.import_max_errors:
-                        await self._set(
-                            job_id,
-                            state="failed",
-                            finished_at=_now(),
-                            failure_reason=f"more than {self.settings.import_max_errors} errors;"
-                            " is this the right file? Rows committed so far are kept",
-                        )
-                        return
-                elif isinstance(item, Finished):
-                    await self._set(job_id, state="completed", notes=item.notes, finished_at=_now())
-                    return
-            await self._set(
-                job_id,
-                state="failed",
-                failure_reason="the file ended unexpectedly",
-                finished_at=_now(),
-            )
+            async with import_lock(self.sessionmaker, partial(self._beat, job_id)):
+                await self._merge(job_id, source)
         except Exception as exc:
             log.exception("import.failed", job_id=str(job_id))
             await self._set(
@@ -230,91 +186,51 @@ class ImportRunner:
                 source.close()
             await asyncio.to_thread(Path(config.path).unlink, missing_ok=True)
 
-    async def commit_chunk(self, job_id: uuid.UUID, chunk: PreparedChunk) -> ChunkOutcome:
-        """Classify, copy and count one chunk in one transaction (retried once on a race).
-
-        The chunk's history versions name the actor the job was started with (``run``)."""
-        for attempt in (1, 2):
-            try:
-                async with session_scope(self.sessionmaker) as session:
-                    return await self._commit(ImportRepository(session), job_id, chunk)
-            except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
-                # Someone registered one of these people or households between classification
-                # and insert (outside the import lock): classify again.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _commit(
-        self, repository: ImportRepository, job_id: uuid.UUID, chunk: PreparedChunk
-    ) -> ChunkOutcome:
-        await repository.lock()
-        verdicts = await repository.classify(chunk)
-        created, committed = await repository.insert(chunk, {v.position for v in verdicts})
-        result = MergeResult(created, committed, verdicts)
-        outcome, sql_errors = self._outcome(result, chunk)
-        errors = chunk.errors + sql_errors
-        await repository.add_errors(
+    async def _merge(self, job_id: uuid.UUID, source: _ThreadSource | _ProcessSource) -> None:
+        merger = ChunkMerger(
+            self.sessionmaker,
             job_id,
-            [
-                (
-                    e.row,
-                    e.column,
-                    self.privacy.seal(e.value, ERROR_VALUE_FIELD) if e.value else None,
-                    e.reason,
-                )
-                for e in errors
-            ],
+            self.settings.import_merge_connections,
+            lambda value: self.privacy.seal(value, ERROR_VALUE_FIELD),
+            max_errors=self.settings.import_max_errors,
+            lock_timeout_ms=self.settings.import_lock_timeout_seconds * 1000,
+            on_committed=self.on_chunk,
         )
-        await repository.add_counts(
-            job_id,
-            rows_read=chunk.rows_read,
-            rows_empty=chunk.rows_empty,
-            rows_valid=chunk.rows_valid,
-            rows_rejected=chunk.rows_rejected + outcome.rejected_rows,
-            rows_committed=outcome.committed,
-            rows_unchanged=outcome.unchanged_rows,
-            households_created=outcome.created,
-            households_unchanged=outcome.unchanged_households,
-            chunks_committed=1,
-            error_count=len(errors),
-        )
-        outcome.errors = len(errors)
-        return outcome
-
-    @staticmethod
-    def _outcome(result: MergeResult, chunk: PreparedChunk) -> tuple[ChunkOutcome, list[RowError]]:
-        errors: list[RowError] = []
-        unchanged_households = unchanged_rows = rejected_rows = 0
-        rows_of = chunk.rows_by_household() if result.verdicts else []
-        for verdict in result.verdicts:
-            rows = rows_of[verdict.position]
-            if verdict.outcome == "unchanged":
-                unchanged_households += 1
-                unchanged_rows += len(rows)
-                continue
-            rejected_rows += len(rows)
-            for row in rows:
-                if row == verdict.reason_row:
-                    errors.append(RowError(row, ID_HEADER, "", verdict.reason))
-                else:
-                    errors.append(
-                        RowError(
-                            row,
-                            "",
-                            "",
-                            f"not imported: the household's row {verdict.reason_row} has errors",
-                        )
+        try:
+            end: Item | None = None
+            while (item := await source.next()) is not None:
+                if isinstance(item, Opened):
+                    await self._set(
+                        job_id, header_row=item.header_row, ignored_columns=item.ignored_columns
                     )
-        outcome = ChunkOutcome(
-            created=result.households_created,
-            committed=result.rows_committed,
-            unchanged_households=unchanged_households,
-            unchanged_rows=unchanged_rows,
-            rejected_rows=rejected_rows,
-            errors=0,
-        )
-        return outcome, errors
+                elif isinstance(item, PreparedChunk):
+                    if not await merger.merge(item):
+                        break
+                else:
+                    end = item
+                    break
+            await merger.finish()
+        except BaseException:
+            await merger.abandon()
+            raise
+        if merger.stop_reason is not None:
+            await self._set(
+                job_id, state="failed", failure_reason=merger.stop_reason, finished_at=_now()
+            )
+        elif isinstance(end, Failed):
+            await self._set(job_id, state="failed", failure_reason=end.reason, finished_at=_now())
+        elif isinstance(end, Finished):
+            await self._set(job_id, state="completed", notes=end.notes, finished_at=_now())
+        else:
+            await self._set(
+                job_id,
+                state="failed",
+                failure_reason="the file ended unexpectedly",
+                finished_at=_now(),
+            )
+
+    async def _beat(self, job_id: uuid.UUID) -> None:
+        await self._set(job_id, heartbeat_at=_now())
 
     async def _set(self, job_id: uuid.UUID, **values: Any) -> None:
         async with session_scope(self.sessionmaker) as session:

@@ -1,0 +1,152 @@
+"""Import stages benchmark: how the parser stage and the merge stage each scale.
+
+The import is two stages running side by side: parser processes (read, validate, encrypt,
+build the COPY text; ``import_workers``) and the merge (classify and COPY each chunk in its
+own transaction; ``import_merge_connections``). On a machine with few cores they compete for
+the same cores, so ``import_bench.py`` cannot show what more cores would give. This measures
+each stage alone:
+
+* **parser**: the file through 1 … ``--workers`` parser processes, the chunks discarded;
+* **merge**: chunks prepared beforehand (untimed, held in memory), merged into a fresh
+  Alembic-migrated database with 1 … ``--merges`` connections, exactly as a job merges them.
+
+    uv run python bench/import_stages_bench.py                 # 100,000 member rows (.csv)
+    uv run python bench/import_stages_bench.py --rows 20000    # a quick run
+
+Writes bench/results/import_stages.json: ``value`` is the merge stage's rate with the most
+connections, ``baseline`` its rate with one, ``ratio`` the speed-up; the parser stage's rates
+are in ``stages``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from import_bench import ROOT, create_database, drop_database, generate
+
+from fupin_kit.auth import Caller
+from fupin_kit.db import create_engine, create_sessionmaker
+from fupin_registry.config import Settings
+from fupin_registry.imports.merge import ChunkMerger
+from fupin_registry.imports.pipeline import Failed, PreparedChunk, ProducerProcess, produce
+from fupin_registry.imports.service import create_job
+from fupin_registry.privacy import Privacy
+
+RESULTS = ROOT / "bench" / "results" / "import_stages.json"
+
+
+async def _job(url: str, path: Path):
+    settings = Settings(
+        database_url=url,
+        import_dir=path.parent / "jobs",
+        environment="test",
+        run_relay=False,
+        run_consumers=False,
+    )
+    engine = create_engine(url, pool_size=2)
+    caller = Caller(subject="bench", roles=frozenset({"officer"}), jurisdiction="22")
+    with path.open("rb") as handle:
+        job, config = await create_job(
+            create_sessionmaker(engine), settings, caller, handle, path.name
+        )
+    await engine.dispose()
+    return settings, job.id, config
+
+
+def parser_rate(url: str, path: Path, workers: int, rows: int) -> float:
+    _, _, config = asyncio.run(_job(url, path))
+    began = time.perf_counter()
+    process = ProducerProcess(config, workers)
+    try:
+        while (item := process.next()) is not None:
+            if isinstance(item, Failed):
+                raise SystemExit(f"the file did not parse: {item.reason}")
+    finally:
+        process.close()
+    return rows / (time.perf_counter() - began)
+
+
+async def _merge(url: str, path: Path, connections: int) -> tuple[float, int]:
+    settings, job_id, config = await _job(url, path)
+    chunks = [item for item in produce(config) if isinstance(item, PreparedChunk)]
+    rows = sum(len(c.member_rows) for c in chunks)
+    engine = create_engine(url, pool_size=connections + 1)
+    privacy = Privacy(settings)
+    merger = ChunkMerger(
+        create_sessionmaker(engine),
+        job_id,
+        connections,
+        lambda value: privacy.seal(value, "import_error_value"),
+        max_errors=settings.import_max_errors,
+        lock_timeout_ms=settings.import_lock_timeout_seconds * 1000,
+    )
+    began = time.perf_counter()
+    for chunk in chunks:
+        await merger.merge(chunk)
+    await merger.finish()
+    elapsed = time.perf_counter() - began
+    await engine.dispose()
+    return rows / elapsed, rows
+
+
+def merge_rate(base_url: str, path: Path, connections: int) -> float:
+    url, name, admin = create_database(base_url)
+    try:
+        rate, _ = asyncio.run(_merge(url, path, connections))
+    finally:
+        drop_database(name, admin)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2, help="up to this many parser processes")
+    parser.add_argument("--merges", type=int, default=2, help="up to this many merge connections")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fupin-bench")
+    args = parser.parse_args()
+    path = generate(args.rows, args.cache, ["csv"])["csv"]
+    base_url = os.environ.get("REGISTRY_DATABASE_URL") or Settings().database_url
+    stages: dict[str, dict[str, int]] = {"parser": {}, "merge": {}}
+    url, name, admin = create_database(base_url)
+    try:
+        for workers in range(1, args.workers + 1):
+            rate = parser_rate(url, path, workers, args.rows)
+            stages["parser"][str(workers)] = round(rate)
+            print(f"parser stage, {workers} process(es):   {rate:>9,.0f} member rows/s", flush=True)
+    finally:
+        drop_database(name, admin)
+    for connections in range(1, args.merges + 1):
+        rate = merge_rate(base_url, path, connections)
+        stages["merge"][str(connections)] = round(rate)
+        print(f"merge stage,  {connections} connection(s): {rate:>9,.0f} member rows/s", flush=True)
+    most, one = stages["merge"][str(args.merges)], stages["merge"]["1"]
+    summary = {
+        "metric": "import_merge_stage_rows_per_second",
+        "value": most,
+        "unit": "rows/s",
+        "baseline": one,
+        "ratio": round(most / one, 3),
+        "cores": os.cpu_count(),
+        "rows": args.rows,
+        "stages": stages,
+        "note": "value: merge stage with the most connections; baseline: with one",
+        "command": "uv run python bench/import_stages_bench.py"
+        + (f" --rows {args.rows}" if args.rows != 100_000 else ""),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("metric", "value", "unit", "baseline", "ratio", "cores")}
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

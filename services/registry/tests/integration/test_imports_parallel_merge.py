@@ -1,0 +1,269 @@
+"""Several chunks of a job merged at once on real connections: same verdicts as one connection,
+commits in file order, a failure keeps only the chunks before it, one job at a time.
+
+These tests commit, so they run in a database of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from fupin_kit.auth import Caller
+from fupin_kit.db import create_engine
+from fupin_kit.testing.database import migrated_database
+from fupin_registry.imports import merge
+from fupin_registry.imports.pipeline import PreparedChunk
+from fupin_registry.imports.repository import MERGE_LOCK, ImportRepository
+from fupin_registry.imports.samples import HouseholdMaker, header
+from fupin_registry.imports.service import ImportRunner, create_job
+from fupin_registry.privacy import Privacy
+
+SERVICE_DIR = Path(__file__).resolve().parents[2]
+VILLAGES = ["220622100001", "220622100005"]
+REGISTER = ("households", "members", "household_incomes", "household_versions", "outbox")
+ID_AT, RELATION_AT = 23, 26
+
+
+@pytest.fixture(scope="module")
+def own_database_url(database_url: str) -> str:
+    with migrated_database(database_url, SERVICE_DIR / "alembic.ini", "merge") as url:
+        yield url
+
+
+@pytest.fixture
+async def engine_of_own(own_database_url: str) -> AsyncEngine:
+    engine = create_engine(own_database_url, pool_size=6)
+    yield engine
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("TRUNCATE import_jobs, import_errors, " + ", ".join(REGISTER) + " CASCADE")
+        )
+    await engine.dispose()
+
+
+def households(count: int, seed: int) -> list[list[list[str]]]:
+    return list(HouseholdMaker(VILLAGES, seed=seed).households(count))
+
+
+def share_person(source: list[list[str]], target: list[list[str]]) -> None:
+    """Give ``target``'s last member the ID number of ``source``'s first member."""
+    target[-1][ID_AT] = source[0][ID_AT]
+    if len(target) == 1:
+        target[0][RELATION_AT] = "户主"
+    elif target[-1][RELATION_AT] == "户主":
+        target[-1][RELATION_AT], target[0][RELATION_AT] = "其他", "户主"
+
+
+def csv_file(tmp_path: Path, groups: list[list[list[str]]]) -> Path:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header(), *(row for group in groups for row in group)])
+    path = tmp_path / f"{uuid.uuid4().hex}.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return path
+
+
+async def run_import(
+    engine: AsyncEngine, settings, path: Path, *, connections: int, chunk_rows: int, chunks=None
+):
+    settings = settings.model_copy(
+        update={
+            "import_workers": 0,
+            "import_chunk_rows": chunk_rows,
+            "import_merge_connections": connections,
+            "import_dir": path.parent / "jobs",
+        }
+    )
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    caller = Caller(subject="importer", roles=frozenset({"officer"}), jurisdiction="220622")
+    with path.open("rb") as handle:
+        job, config = await create_job(sessionmaker, settings, caller, handle, path.name)
+
+    async def committed(chunk: PreparedChunk) -> None:
+        if chunks is not None:
+            chunks.append(chunk.number)
+
+    runner = ImportRunner(sessionmaker, settings, Privacy(settings), on_chunk=committed)
+    await runner.run(job.id, config, "user:importer")
+    async with engine.connect() as conn:
+        job_row = (
+            (await conn.execute(text("SELECT * FROM import_jobs WHERE id = :id"), {"id": job.id}))
+            .one()
+            ._mapping
+        )
+        errors = (
+            await conn.execute(
+                text(
+                    "SELECT row_number, column_name, reason FROM import_errors"
+                    " WHERE job_id = :id ORDER BY row_number, id"
+                ),
+                {"id": job.id},
+            )
+        ).all()
+    return dict(job_row), [tuple(e) for e in errors]
+
+
+async def register_keys(engine: AsyncEngine) -> set[tuple[str, str]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT village_code, household_number FROM households"))
+        return {tuple(r) for r in rows}
+
+
+async def empty_register(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("TRUNCATE import_jobs, import_errors, " + ", ".join(REGISTER) + " CASCADE")
+        )
+
+
+def awkward_file(tmp_path: Path) -> Path:
+    """Forty households in chunks of about a dozen rows: a person shared by households several
+    chunks apart, another by neighbouring households, a household repeated at the end and a
+    row with a wrong check character."""
+    groups = households(40, seed=41)
+    share_person(groups[0], groups[30])
+    share_person(groups[10], groups[11])
+    groups[5][0][ID_AT] = groups[5][0][ID_AT][:-1] + (
+        "0" if groups[5][0][ID_AT][-1] != "0" else "1"
+    )
+    groups.append([list(row) for row in groups[2]])
+    return csv_file(tmp_path, groups)
+
+
+async def test_imports_parallel_merge_gives_the_verdicts_of_one_connection(
+    engine_of_own, settings, tmp_path
+):
+    path = awkward_file(tmp_path)
+    serial_chunks: list[int] = []
+    serial, serial_errors = await run_import(
+        engine_of_own, settings, path, connections=1, chunk_rows=12, chunks=serial_chunks
+    )
+    serial_register = await register_keys(engine_of_own)
+    await empty_register(engine_of_own)
+    parallel_chunks: list[int] = []
+    parallel, parallel_errors = await run_import(
+        engine_of_own, settings, path, connections=3, chunk_rows=12, chunks=parallel_chunks
+    )
+    assert serial["state"] == parallel["state"] == "completed", parallel["failure_reason"]
+    counters = (
+        "rows_read",
+        "rows_valid",
+        "rows_rejected",
+        "rows_committed",
+        "households_created",
+        "chunks_committed",
+        "error_count",
+    )
+    assert {c: parallel[c] for c in counters} == {c: serial[c] for c in counters}
+    assert parallel["households_created"] == 40 - 3  # wrong check character, two shared people
+    assert parallel_errors == serial_errors
+    assert any(r.startswith("member already registered in household") for _, _, r in serial_errors)
+    assert await register_keys(engine_of_own) == serial_register
+    assert parallel_chunks == serial_chunks == list(range(1, parallel["chunks_committed"] + 1))
+    assert len(parallel_chunks) > 6
+
+
+async def test_imports_a_person_of_a_chunk_in_flight_counts_as_registered(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(12, seed=43)
+    share_person(groups[0], groups[9])  # chunk 1 and a later chunk
+    path = csv_file(tmp_path, groups)
+    classify, add_counts = ImportRepository.classify, ImportRepository.add_counts
+    classified: list[int] = []
+    duplicate_classified = asyncio.Event()
+    first_row_of_duplicate = 2 + sum(len(g) for g in groups[:9])
+
+    async def recording_classify(self, chunk, pending=None):
+        verdicts = await classify(self, chunk, pending)
+        classified.append(chunk.number)
+        if first_row_of_duplicate in chunk.member_rows:
+            duplicate_classified.set()
+        return verdicts
+
+    async def first_commit_waits(self, job_id, **deltas):
+        # Chunk 1 commits only once the later chunk has been classified: the shared person is
+        # then in flight, not yet in the register.
+        await asyncio.wait_for(duplicate_classified.wait(), 30)
+        return await add_counts(self, job_id, **deltas)
+
+    monkeypatch.setattr(ImportRepository, "classify", recording_classify)
+    monkeypatch.setattr(ImportRepository, "add_counts", first_commit_waits)
+    # Enough connections for every chunk up to the later one to be in flight at once.
+    job, errors = await run_import(engine_of_own, settings, path, connections=8, chunk_rows=10)
+    assert job["state"] == "completed", job["failure_reason"]
+    assert sorted(classified) == list(range(1, job["chunks_committed"] + 1))  # none again
+    village, number = groups[0][0][0], groups[0][0][1]
+    assert groups[9][-1][ID_AT] == groups[0][0][ID_AT] and any(
+        r == f"member already registered in household {village}/{number}" for *_, r in errors
+    ), errors
+    assert job["households_created"] == 11
+
+
+async def test_imports_a_failed_chunk_keeps_only_the_chunks_before_it(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(30, seed=47)
+    path = csv_file(tmp_path, groups)
+    insert = ImportRepository.insert
+    third_copied = asyncio.Event()
+    seen: dict[int, list[tuple[str, str]]] = {}
+
+    async def second_fails(self, chunk, left_out):
+        seen[chunk.number] = chunk.household_keys
+        if chunk.number == 2:
+            await asyncio.wait_for(third_copied.wait(), 30)
+            raise RuntimeError("the disk is full")
+        result = await insert(self, chunk, left_out)
+        if chunk.number == 3:
+            third_copied.set()
+        return result
+
+    monkeypatch.setattr(ImportRepository, "insert", second_fails)
+    job, _ = await run_import(engine_of_own, settings, path, connections=3, chunk_rows=12)
+    assert job["state"] == "failed"
+    assert "RuntimeError" in job["failure_reason"]
+    assert job["chunks_committed"] == 1
+    assert await register_keys(engine_of_own) == set(seen[1])
+    assert job["households_created"] == len(seen[1])
+
+
+async def test_imports_one_job_merges_at_a_time(engine_of_own, settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(merge, "LOCK_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(merge, "LOCK_HEARTBEAT_SECONDS", 0.2)
+    path = csv_file(tmp_path, households(5, seed=53))
+    async with engine_of_own.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MERGE_LOCK})
+        await holder.commit()
+        job = asyncio.create_task(
+            run_import(engine_of_own, settings, path, connections=2, chunk_rows=10)
+        )
+        await asyncio.sleep(1.0)
+        async with engine_of_own.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    text(
+                        "SELECT state, households_created,"
+                        " heartbeat_at > started_at + interval '0.5 seconds' FROM import_jobs"
+                    )
+                )
+            ).one()
+        assert tuple(waiting) == ("running", 0, True)  # waiting, and not taken for interrupted
+        assert not job.done()
+        await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MERGE_LOCK})
+        await holder.commit()
+    finished, _ = await asyncio.wait_for(job, 60)
+    assert finished["state"] == "completed" and finished["households_created"] == 5
+
+
+async def test_imports_one_connection_sessionmaker_merges_one_chunk_at_a_time(engine):
+    async with engine.connect() as connection:
+        shared = async_sessionmaker(bind=connection)
+        assert merge.concurrency(shared, 4) == 1
+    assert merge.concurrency(async_sessionmaker(engine), 4) == 4
