@@ -480,3 +480,111 @@ def test_imports_streaming_reader_finds_rows_by_their_tags():
     assert [attrs for attrs, _ in parts] == [b' r="1" spans="1:2"', b' r="2"', b' r="3"']
     assert parts[1][1] == b""
     assert parts[2][1].endswith(b"</c>") and b"<row" not in parts[2][1]
+
+
+# --- streamed rows read only as far as needed ---------------------------------------------------
+
+SHARED = ["220622100001", "0007"]
+
+
+@pytest.mark.parametrize(
+    ("inner", "first", "second"),
+    [
+        # Inline strings with references, and a cell after the key.
+        (
+            b'<c r="A5" t="inlineStr"><is><t>220622100001</t></is></c>'
+            b'<c r="B5" t="inlineStr"><is><t> 0007 </t></is></c><c r="C5"><v>3</v></c>',
+            0,
+            1,
+        ),
+        # Shared strings, attributes in another order, a number key.
+        (b'<c t="s" r="A5"><v>0</v></c><c s="1" r="B5"><v>7</v></c>', 0, 1),
+        # Cells without a reference follow the one before.
+        (b'<c t="s"><v>0</v></c><c t="s"><v>1</v></c><c><v>9</v></c>', 0, 1),
+        # A key cell missing, one beyond the row's end.
+        (b'<c r="A5" t="s"><v>0</v></c><c r="C5"><v>3</v></c>', 1, 4),
+        # Keys further right, an empty styled cell between.
+        (b'<c r="A5" s="2"/><c r="C5" t="s"><v>1</v></c><c r="F5" t="s"><v>0</v></c>', 2, 5),
+        # Out of order, or a key column named again later: the whole row is read instead.
+        (b'<c r="B5" t="s"><v>1</v></c><c r="A5" t="s"><v>0</v></c>', 0, 1),
+        (
+            b'<c r="A5" t="s"><v>0</v></c><c r="B5" t="s"><v>1</v></c><c r="D5"><v>4</v></c>'
+            b'<c t="s" r="A5"><v>1</v></c>',
+            0,
+            1,
+        ),
+        # A formula: the whole row is read (formulas are counted).
+        (b'<c r="A5" t="s"><v>0</v></c><c r="B5"><f>1+1</f><v>2</v></c>', 0, 1),
+        # A blank row.
+        (b"", 0, 1),
+    ],
+)
+def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, second):
+    from fupin_registry.imports.xlsx_stream import SheetRow, _Decoder
+
+    lazy = SheetRow(5, inner, _Decoder(SHARED, {1}, dt.date(1899, 12, 30)))
+    keys = lazy.keys(first, second, whole=False)
+    whole = RawRow(5, _Decoder(SHARED, {1}, dt.date(1899, 12, 30)).cells(inner))
+    assert keys == whole.keys(first, second)
+    assert lazy.cells == whole.cells
+
+
+def streamed_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> ProducerConfig:
+    """A workbook read by the streaming reader, the first household's village cells merged."""
+    path = tmp_path / "upload.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, header())
+    for number, row in enumerate(rows, start=1):
+        for index, value in enumerate(row):
+            if value:
+                sheet.write_string(number, index, value)
+    first = [i for i, row in enumerate(rows, start=1) if row[:2] == rows[0][:2]]
+    if len(first) > 1:
+        sheet.merge_range(first[0], 0, first[-1], 0, rows[0][0])
+    book.close()
+    settings = Settings()
+    return ProducerConfig(
+        job_id="job",
+        path=str(path),
+        facts=sniff(path),
+        rules=RULES,
+        chunk_rows=chunk_rows,
+        calamine_max_bytes=0,
+        pii_keys=settings.pii_keys,
+        blind_index_key=settings.blind_index_key,
+        actor="user:importer",
+    )
+
+
+def test_imports_parser_processes_decode_only_their_rows_of_a_streamed_sheet(tmp_path, monkeypatch):
+    from fupin_registry.imports import xlsx_stream
+
+    rows = household_rows(40, seed=43)
+    rows.insert(len(rows) // 2, [""] * len(header()))
+    rows[7][23] = rows[7][23][:17] + ("1" if rows[7][23][17] != "1" else "2")  # check digit
+    config = streamed_config(tmp_path, rows, chunk_rows=12)
+    decode = xlsx_stream._Decoder.cells
+    decoded: list[int] = []
+
+    def counting(self, inner):
+        decoded.append(1)
+        return decode(self, inner)
+
+    monkeypatch.setattr(xlsx_stream._Decoder, "cells", counting)
+    alone = chunks_of(config)
+    read_alone = len(decoded)
+    split = []
+    read_by = []
+    for worker in (0, 1):
+        decoded.clear()
+        split += chunks_of(config, worker, 2)
+        read_by.append(len(decoded))
+    split.sort(key=lambda c: c.number)
+    assert len(alone) > 6
+    assert [shape(c) for c in split] == [shape(c) for c in alone]
+    assert any("wrong check character" in e.reason for c in alone for e in c.errors)
+    assert read_alone >= len(rows)  # the header and every row
+    # Each process reads its own chunks' rows (and the header, the merged rows, the blank row)
+    # but not the other process's.
+    assert all(count < read_alone * 0.75 for count in read_by), (read_alone, read_by)

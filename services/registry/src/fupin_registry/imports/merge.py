@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from fupin_kit.db import session_scope
 from fupin_registry.imports.columns import BY_FIELD
@@ -44,7 +44,7 @@ ID_HEADER = BY_FIELD["id_number"].header
 LOCK_POLL_SECONDS = 0.5
 LOCK_HEARTBEAT_SECONDS = 10.0
 
-Sealer = Callable[[str], bytes]
+Sealer = Callable[[str], bytes | None]
 
 
 @dataclass
@@ -73,8 +73,11 @@ async def import_lock(
     """Hold the register's import lock for the body; while another job holds it, wait and keep
     the job's heartbeat fresh (a waiting job is not an interrupted one)."""
     bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine | AsyncConnection):
+        raise TypeError("the import needs a sessionmaker bound to an engine or a connection")
     owned = isinstance(bind, AsyncEngine)
-    async with bind.connect() if owned else contextlib.nullcontext(bind) as connection:  # type: ignore[union-attr]
+    opened = bind.connect() if isinstance(bind, AsyncEngine) else contextlib.nullcontext(bind)
+    async with opened as connection:
         waited = 0.0
         while True:
             taken = (
@@ -241,7 +244,7 @@ class ChunkMerger:
         # Begins the transaction before any COPY (which runs on the raw connection) and bounds
         # any wait on another writer's rows.
         await repository.begin_chunk(self.lock_timeout_ms)
-        pending: Pending = {}
+        pending: dict[bytes, tuple[str, str]] = {}
         for people in self._in_flight.values():
             pending.update(people)
         verdicts = await repository.classify(chunk, pending)

@@ -651,17 +651,14 @@ def produce(config: ProducerConfig, worker: int = 0, workers: int = 1) -> Iterat
 
     try:
         for raw in sheet:
-            cells = raw.cells
             mine = (number - 1) % workers == worker
-            if not any(cells):
+            # The key alone decides chunk boundaries: rows of other processes' chunks are not
+            # read further (a streamed xlsx row is decoded only this far).
+            key = raw.keys(village_at, number_at, whole=mine)
+            if not key[0] and not key[1] and not any(raw.cells):
                 if mine:
                     chunker.rows_empty += 1
                 continue
-            size = len(cells)
-            key = (
-                cells[village_at] if village_at < size else "",
-                cells[number_at] if number_at < size else "",
-            )
             if not key[0] and not key[1] and last_key is not None:
                 key = last_key  # blank keys continue the household above (as RowDicts does)
             if key != last_key or not all(key):  # a household starts

@@ -124,6 +124,15 @@ class RawRow:
     cells: list[str]
     problem: str | None = None  # set when the row could not be read faithfully
 
+    def keys(self, first: int, second: int, *, whole: bool = True) -> tuple[str, str]:
+        """The cells of two columns ("" beyond the row's end): the household key. ``whole``:
+        the row's other cells will be needed too (a lazily read row is then read whole)."""
+        cells = self.cells
+        return (
+            cells[first] if first < len(cells) else "",
+            cells[second] if second < len(cells) else "",
+        )
+
 
 class SheetRows:
     """The data rows of the first sheet below the header, with the header mapping."""
@@ -187,7 +196,11 @@ def _fill_down(rows: Iterator[RawRow], areas: list[tuple[int, int, int, int]]) -
     waiting = sorted(areas, reverse=True)  # by first row, the next one last
     active: list[tuple[int, int, str]] = []  # (column, last row, value)
     for row in rows:
-        number, cells = row.number, row.cells
+        number = row.number
+        if not active and not (waiting and waiting[-1][0] <= number):
+            yield row  # under no merged cell: its cells need not be read here
+            continue
+        cells = row.cells
         while waiting and waiting[-1][0] <= number:
             first, column, last, _ = waiting.pop()
             if first == number and column < len(cells) and cells[column]:

@@ -51,6 +51,7 @@ _CELL = re.compile(
     re.S,
 )
 _ATTRIBUTE = re.compile(rb'\b([rst])="([^"]*)"')
+_LATER_REFERENCE = re.compile(rb'<c\b[^>]*?\sr="([A-Z]+)')
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+\d+):([A-Z]+\d+)"')
@@ -233,6 +234,128 @@ def _cell_attributes(
     return letters, style, kind
 
 
+class _Decoder:
+    """Cell values of the sheet's rows, from the XML of each row."""
+
+    def __init__(self, shared: list[str], dates: set[int], epoch: dt.date) -> None:
+        self.shared = shared
+        self.dates = dates
+        self.epoch = epoch
+        self.columns: dict[bytes, int] = {}  # column letters → index
+        self.formulas = 0  # cells holding a formula with its calculated value
+
+    def _index(self, letters: bytes, previous: int) -> int:
+        if not letters:
+            return previous + 1  # a cell without a reference follows the one before
+        index = self.columns.get(letters, -1)
+        if index < 0:
+            index = self.columns[letters] = _column_index(letters)
+        return index
+
+    def _text(self, style: bytes, kind: bytes, inline: bytes, content: bytes) -> str | None:
+        """The cell's text; None for a cell without a value."""
+        if inline:  # the common case, as xlsxwriter and others write text
+            return _unescape(inline.decode()).strip()
+        if not content:
+            return None
+        if kind == b"inlineStr":
+            return _unescape(b"".join(_TEXT.findall(content)).decode()).strip()
+        value = _VALUE.search(content)
+        if b"<f" in content:
+            if value is None or not value.group(1):
+                return FORMULA_WITHOUT_VALUE
+            self.formulas += 1
+        if value is None:
+            return None
+        raw = value.group(1).decode()
+        if kind == b"s":
+            text = self.shared[int(raw)]
+        elif kind == b"b":
+            text = "是" if raw == "1" else "否"
+        elif kind in (b"str", b"e", b"d"):
+            text = _unescape(raw)
+        else:
+            text = _number_text(raw, bool(style) and int(style) in self.dates, self.epoch)
+        return text.strip()
+
+    def cells(self, inner: bytes) -> list[str]:
+        cells: list[str] = []
+        index = -1
+        columns = self.columns
+        # _index and _text written out for the usual cell: this runs for every cell of a sheet.
+        for letters, style, kind, rest, inline, content in _CELL.findall(inner):
+            if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+                letters, style, kind = _cell_attributes(letters, style, kind, rest)
+            if letters:
+                index = columns.get(letters, -1)
+                if index < 0:
+                    index = columns[letters] = _column_index(letters)
+            else:
+                index += 1
+            if index >= len(cells):
+                cells.extend([""] * (index + 1 - len(cells)))
+            if inline:
+                cells[index] = _unescape(inline.decode()).strip()
+            elif content and (text := self._text(style, kind, inline, content)) is not None:
+                cells[index] = text
+        return cells
+
+    def keys(self, inner: bytes, first: int, second: int) -> tuple[str, str] | None:
+        """The texts of two columns, reading no cell after them; None when the whole row must
+        be read to know them for certain (cells out of order, or formulas, which are counted)."""
+        if b"<f" in inner:
+            return None
+        wanted = {first: "", second: ""}
+        last, index = max(first, second), -1
+        for match in _CELL.finditer(inner):
+            letters, style, kind, rest, inline, content = match.groups()
+            if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+                letters, style, kind = _cell_attributes(letters, style, kind, rest)
+            previous, index = index, self._index(letters, index)
+            if index <= previous:
+                return None
+            if index in wanted:
+                wanted[index] = self._text(style, kind, inline, content or b"") or ""
+            if index >= last:
+                # A later cell naming an earlier column would overwrite a key when the row is
+                # read whole: look at the references only (several times cheaper than cells).
+                for letters in _LATER_REFERENCE.findall(inner, match.end()):
+                    if self._index(letters, -1) <= last:
+                        return None
+                break
+        return wanted[first], wanted[second]
+
+
+class SheetRow(RawRow):
+    """A row of the streamed sheet whose cells are read when first asked for: a parser process
+    reading past other processes' chunks needs only each row's household key."""
+
+    def __init__(self, number: int, inner: bytes, decoder: _Decoder) -> None:
+        self.number = number
+        self.problem = None
+        self._inner = inner
+        self._decoder = decoder
+        self._cells: list[str] | None = None
+
+    @property  # type: ignore[override]
+    def cells(self) -> list[str]:
+        if self._cells is None:
+            self._cells = self._decoder.cells(self._inner)
+            self._inner = b""
+        return self._cells
+
+    @cells.setter
+    def cells(self, value: list[str]) -> None:
+        self._cells = value
+
+    def keys(self, first: int, second: int, *, whole: bool = True) -> tuple[str, str]:
+        if self._cells is None and not whole:
+            found = self._decoder.keys(self._inner, first, second)
+            if found is not None:
+                return found
+        return super().keys(first, second, whole=whole)
+
+
 def _rows(
     archive: zipfile.ZipFile,
     sheet_path: str,
@@ -241,8 +364,7 @@ def _rows(
     epoch: dt.date,
     facts: FileFacts,
 ) -> Iterator[RawRow]:
-    formulas = 0
-    columns: dict[bytes, int] = {}  # column letters → index
+    decoder = _Decoder(shared, dates, epoch)
     with archive, archive.open(sheet_path) as handle:
         next_number = 1
         for body in _whole_rows(handle):
@@ -250,50 +372,10 @@ def _rows(
                 numbered = _ROW_NUMBER.search(attrs)
                 number = int(numbered.group(1)) if numbered else next_number
                 next_number = number + 1
-                cells: list[str] = []
-                index = -1
-                if inner:
-                    for letters, style, kind, rest, inline, content in _CELL.findall(inner):
-                        if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
-                            letters, style, kind = _cell_attributes(letters, style, kind, rest)
-                        if letters:
-                            index = columns.get(letters, -1)
-                            if index < 0:
-                                index = columns[letters] = _column_index(letters)
-                        else:
-                            index += 1  # a cell without a reference follows the one before
-                        if index >= len(cells):
-                            cells.extend([""] * (index + 1 - len(cells)))
-                        if inline:  # the common case, as xlsxwriter and others write text
-                            cells[index] = _unescape(inline.decode()).strip()
-                            continue
-                        if not content:
-                            continue
-                        if kind == b"inlineStr":
-                            text = _unescape(b"".join(_TEXT.findall(content)).decode())
-                        else:
-                            value = _VALUE.search(content)
-                            if b"<f" in content:
-                                if value is None or not value.group(1):
-                                    cells[index] = FORMULA_WITHOUT_VALUE
-                                    continue
-                                formulas += 1
-                            if value is None:
-                                continue
-                            raw = value.group(1).decode()
-                            if kind == b"s":
-                                text = shared[int(raw)]
-                            elif kind == b"b":
-                                text = "是" if raw == "1" else "否"
-                            elif kind in (b"str", b"e", b"d"):
-                                text = _unescape(raw)
-                            else:
-                                text = _number_text(raw, bool(style) and int(style) in dates, epoch)
-                        cells[index] = text.strip()
-                yield RawRow(number, cells)
-    if formulas:
+                yield SheetRow(number, inner, decoder)
+    if decoder.formulas:
         facts.notes.append(
-            f"{formulas} cells hold formulas; their last calculated values were imported"
+            f"{decoder.formulas} cells hold formulas; their last calculated values were imported"
         )
 
 
