@@ -379,11 +379,9 @@ __all__ = ["io"]
 # --- chunks from one or several parser processes ----------------------------------------------
 
 
-def producer_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> ProducerConfig:
-    path = tmp_path / "upload.csv"
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([header(), *rows])
-    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+def config_for(
+    path: Path, chunk_rows: int, calamine_max_bytes: int | None = None
+) -> ProducerConfig:
     settings = Settings()
     return ProducerConfig(
         job_id="job",
@@ -391,11 +389,21 @@ def producer_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> P
         facts=sniff(path),
         rules=RULES,
         chunk_rows=chunk_rows,
-        calamine_max_bytes=settings.import_calamine_max_bytes,
+        calamine_max_bytes=(
+            settings.import_calamine_max_bytes if calamine_max_bytes is None else calamine_max_bytes
+        ),
         pii_keys=settings.pii_keys,
         blind_index_key=settings.blind_index_key,
         actor="user:importer",
     )
+
+
+def producer_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> ProducerConfig:
+    path = tmp_path / "upload.csv"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header(), *rows])
+    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return config_for(path, chunk_rows)
 
 
 def chunks_of(config: ProducerConfig, worker: int = 0, workers: int = 1) -> list[PreparedChunk]:
@@ -543,18 +551,7 @@ def streamed_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> P
     if len(first) > 1:
         sheet.merge_range(first[0], 0, first[-1], 0, rows[0][0])
     book.close()
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
-        rules=RULES,
-        chunk_rows=chunk_rows,
-        calamine_max_bytes=0,
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
-    )
+    return config_for(path, chunk_rows, calamine_max_bytes=0)
 
 
 def test_imports_parser_processes_decode_only_their_rows_of_a_streamed_sheet(tmp_path, monkeypatch):
