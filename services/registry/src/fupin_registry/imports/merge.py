@@ -245,8 +245,9 @@ class ChunkMerger:
         # any wait on another writer's rows.
         await repository.begin_chunk(self.lock_timeout_ms)
         pending: dict[bytes, tuple[str, str]] = {}
-        for people in self._in_flight.values():
-            pending.update(people)
+        for number, people in self._in_flight.items():
+            if number < chunk.number:  # a chunk classified again must not yield to later ones
+                pending.update(people)
         verdicts = await repository.classify(chunk, pending)
         left_out = {v.position for v in verdicts}
         self._in_flight[chunk.number] = {
