@@ -263,7 +263,8 @@ async def test_a_running_service_collects_its_young_objects_less_often(settings)
 async def test_a_value_the_database_cannot_store_is_a_422(client, path):
     # Numeric overflow reaches the app as a driver-level error, not SQLAlchemy's DataError.
     body = assert_problem(await client.get(f"/v1/probes/{path}/overflow"), 422)
-    assert body["detail"] == "a value is out of the range the register can store"
+    assert body["detail"] == "a value is out of the range the database can store"
+    assert body["errors"] == [{"pointer": "#/query", "detail": "numeric field overflow"}]
 
 
 async def test_other_database_errors_stay_server_errors(client):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fupin_kit.logging import get_logger
-from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, ProblemError
+from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, FieldError, ProblemError
 
 log = get_logger("fupin.errors")
 
@@ -76,14 +76,30 @@ async def _driver_error(request: Request, exc: DBAPIError) -> JSONResponse:
     return await _unhandled(request, exc)
 
 
+def database_reason(exc: BaseException) -> str:
+    """The server's own words for a refused value ("numeric field overflow"), from the asyncpg
+    error however the driver wrapped it; they hold no other row's data."""
+    seen: list[BaseException | None] = [exc]
+    orig = getattr(exc, "orig", None)
+    seen += [orig, getattr(orig, "__cause__", None), exc.__cause__]
+    for candidate in seen:
+        if isinstance(candidate, asyncpg.PostgresError) and candidate.args:
+            return str(candidate.args[0]).splitlines()[0][:200]
+    return "the database refused a value"
+
+
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
-    # Values the schema let through but the database refused (out of range and the like).
-    log.warning("request.data_error", error=str(getattr(exc, "orig", exc)))
+    # Values the schema let through but the database refused (out of range and the like). Which
+    # field it was the database does not say: the pointer names where the request's values are.
+    reason = database_reason(exc)
+    log.warning("request.data_error", error=reason)
+    where = "#/body" if request.method in ("POST", "PUT", "PATCH") else "#/query"
     problem = ProblemError(
-        "a value is out of the range the register can store",
+        "a value is out of the range the database can store",
         status=422,
         slug="validation-error",
         title="The request is not valid",
+        errors=[FieldError(pointer=where, detail=reason)],
     )
     return problem_response(request, problem)
 
