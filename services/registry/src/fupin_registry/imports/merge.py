@@ -44,7 +44,8 @@ ID_HEADER = BY_FIELD["id_number"].header
 LOCK_POLL_SECONDS = 0.5
 LOCK_HEARTBEAT_SECONDS = 10.0
 
-Sealer = Callable[[str], bytes | None]
+# Encrypts a rejected cell's value for the error report (None for an empty value).
+SealValue = Callable[[str], bytes | None]
 
 
 @dataclass
@@ -118,7 +119,7 @@ class ChunkMerger:
         sessionmaker: async_sessionmaker[AsyncSession],
         job_id: uuid.UUID,
         connections: int,
-        seal_error_value: Sealer,
+        seal_error_value: SealValue,
         *,
         max_errors: int,
         lock_timeout_ms: int,
@@ -133,6 +134,7 @@ class ChunkMerger:
         self.on_committed = on_committed
         self.errors_kept = 0
         self.stop_reason: str | None = None
+        self._failed = False  # a chunk raised: later chunks roll back, none are started
         self._slots = asyncio.Semaphore(self.connections)
         self._tasks: list[asyncio.Task[None]] = []
         self._classified: asyncio.Future[None] | None = None  # of the latest chunk given
@@ -160,9 +162,7 @@ class ChunkMerger:
 
     @property
     def stopped(self) -> bool:
-        return self.stop_reason is not None or any(
-            t.done() and not t.cancelled() and t.exception() is not None for t in self._tasks
-        )
+        return self.stop_reason is not None or self._failed
 
     async def finish(self) -> None:
         """Wait for every chunk given; re-raise the first failure (in file order)."""
@@ -198,6 +198,7 @@ class ChunkMerger:
                 await self.on_committed(chunk)
             committed.set_result(None)
         except BaseException as exc:
+            self._failed = True
             for future in (classified, committed):
                 if not future.done():
                     future.set_exception(exc if isinstance(exc, Abandoned) else Abandoned())
