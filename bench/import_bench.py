@@ -35,7 +35,11 @@ from sqlalchemy.engine import make_url
 from fupin_kit.auth import Caller
 from fupin_kit.db import create_engine, create_sessionmaker
 from fupin_kit.testing.database import upgrade
-from fupin_registry.config import Settings
+from fupin_registry.config import (
+    Settings,
+    default_import_merge_connections,
+    default_import_workers,
+)
 from fupin_registry.imports.samples import HouseholdMaker, header
 from fupin_registry.imports.service import ImportRunner, create_job
 from fupin_registry.privacy import Privacy
@@ -208,10 +212,21 @@ async def raw_copy(url: str) -> tuple[float, float | None]:
     return sum(per_table.values()), server_cpu
 
 
+def bench_on_path() -> str:
+    """PYTHONPATH for a ``-c`` process that imports the benchmark modules."""
+    return os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+
+
 def import_in_own_process(url: str, path: Path, workers: int, merges: int) -> dict[str, float]:
-    """Run the import in a fresh process, so that its peak RSS is the import's alone."""
+    """Run the import in a fresh process, so that its peak RSS is the import's alone.
+
+    The process runs ``-c``, not this file: parser processes are spawned, and a spawned process
+    imports the main module again (this one would cost each of them seconds of start that the
+    registry's processes, started under uvicorn, do not pay)."""
+    spec = json.dumps([url, str(path), workers, merges])
     completed = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps([url, str(path), workers, merges])],
+        [sys.executable, "-c", f"import import_bench; import_bench.one({spec!r})"],
+        env={**os.environ, "PYTHONPATH": bench_on_path()},
         check=True,
         capture_output=True,
         text=True,
@@ -296,20 +311,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--formats", default="csv,xlsx")
-    parser.add_argument("--workers", type=int, default=1, help="import_workers (0: a thread)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_import_workers(),
+        help="import_workers (0: a thread; default: the registry's for this machine)",
+    )
     parser.add_argument(
         "--merges",
         type=int,
-        default=Settings.model_fields["import_merge_connections"].default,
+        default=default_import_merge_connections(),
         help="import_merge_connections (chunks merged at once)",
     )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fupin-bench")
     parser.add_argument("--generate-only", action="store_true")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        one(args.one)
-        return
     paths = generate(args.rows, args.cache, args.formats.split(","))
     if args.generate_only:
         return
@@ -388,7 +404,7 @@ def main() -> None:
         "command": "uv run python bench/import_bench.py"
         + (f" --rows {args.rows}" if args.rows != 1_000_000 else "")
         + (f" --formats {args.formats}" if args.formats != "csv,xlsx" else "")
-        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + (f" --workers {args.workers}" if args.workers != parser.get_default("workers") else "")
         + (f" --merges {args.merges}" if args.merges != parser.get_default("merges") else ""),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,8 @@ each stage alone:
 
 * **parser**: the .csv and the .xlsx file (streamed: above ``import_calamine_max_bytes``
   uncompressed, as a 100,000-row sheet is) through 1 … ``--workers`` parser processes, the
-  chunks discarded, timed from the header (the processes' start is a fixed cost per job);
+  chunks discarded, without the processes' start (a fixed cost per job, measured on a file of
+  one household and subtracted), with the processes' CPU per row;
 * **merge**: chunks prepared beforehand (untimed, held in memory), merged into a fresh
   Alembic-migrated database with 1 … ``--merges`` connections, exactly as a job merges them.
 
@@ -17,7 +18,8 @@ each stage alone:
 
 Writes bench/results/import_stages.json: ``value`` is the merge stage's rate with the most
 connections, ``baseline`` its rate with one, ``ratio`` the speed-up; the parser stage's rates
-are in ``stages`` (per format).
+are in ``stages`` (per format), their CPU µs per row in each process in
+``parser_cpu_us_per_row_per_process``.
 """
 
 from __future__ import annotations
@@ -26,16 +28,23 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from import_bench import ROOT, create_database, drop_database, generate
+from import_bench import ROOT, bench_on_path, create_database, drop_database, generate
 
 from fupin_kit.auth import Caller
 from fupin_kit.db import create_engine, create_sessionmaker
-from fupin_registry.config import Settings
+from fupin_registry.config import (
+    Settings,
+    default_import_merge_connections,
+    default_import_workers,
+)
 from fupin_registry.imports.merge import ChunkMerger
-from fupin_registry.imports.pipeline import Failed, Opened, PreparedChunk, ProducerProcess, produce
+from fupin_registry.imports.pipeline import Failed, PreparedChunk, ProducerProcess, produce
 from fupin_registry.imports.service import create_job
 from fupin_registry.privacy import Privacy
 
@@ -60,21 +69,56 @@ async def _job(url: str, path: Path):
     return settings, job.id, config
 
 
-def parser_rate(url: str, path: Path, workers: int, rows: int) -> float:
-    _, _, config = asyncio.run(_job(url, path))
+def _run_parser(url: str, path: Path, workers: int) -> tuple[float, float]:
+    """``run_parser`` in a ``-c`` process: a spawned parser process imports the main module
+    again, and this one would add seconds to the start of each."""
+    call = f"run_parser({url!r}, {str(path)!r}, {workers})"
+    code = f"import json, import_stages_bench as b; print(json.dumps(b.{call}))"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": bench_on_path()},
+    )
+    elapsed, cpu = json.loads(completed.stdout.strip().splitlines()[-1])
+    return elapsed, cpu
+
+
+def run_parser(url: str, path: str, workers: int) -> tuple[float, float]:
+    """Wall seconds from starting ``workers`` parser processes on ``path`` to its last chunk,
+    and the processes' CPU seconds (``RUSAGE_CHILDREN``: ``close`` joins them)."""
+    _, _, config = asyncio.run(_job(url, Path(path)))
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
     process = ProducerProcess(config, workers)
-    began = 0.0
     try:
         while (item := process.next()) is not None:
-            if isinstance(item, Opened):
-                # Timed from here: starting the processes is a fixed cost per job, not per row.
-                began = time.perf_counter()
-            elif isinstance(item, Failed):
+            if isinstance(item, Failed):
                 raise SystemExit(f"the file did not parse: {item.reason}")
+        elapsed = time.perf_counter() - began
     finally:
         process.close()
         Path(config.path).unlink(missing_ok=True)  # the job's copy of the upload
-    return rows / (time.perf_counter() - began)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = sum(
+        getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime")
+    )
+    return elapsed, cpu
+
+
+def parser_rate(
+    url: str, path: Path, start_path: Path, workers: int, rows: int
+) -> tuple[float, float]:
+    """The parser stage's rate and its CPU seconds, each without the processes' start.
+
+    The start (spawning, importing, opening the file) is measured on ``start_path``, a file of
+    one household, and subtracted. Timing from the moment every process has opened the file
+    would not do: a process that started first has parsed its first chunks by then."""
+    start_elapsed, start_cpu = _run_parser(url, start_path, workers)
+    elapsed, cpu = _run_parser(url, path, workers)
+    return rows / (elapsed - start_elapsed), cpu - start_cpu
 
 
 async def _merge(url: str, path: Path, connections: int) -> tuple[float, int]:
@@ -113,21 +157,39 @@ def merge_rate(base_url: str, path: Path, connections: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--workers", type=int, default=2, help="up to this many parser processes")
-    parser.add_argument("--merges", type=int, default=2, help="up to this many merge connections")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max(2, default_import_workers()),
+        help="up to this many parser processes",
+    )
+    parser.add_argument(
+        "--merges",
+        type=int,
+        default=max(2, default_import_merge_connections()),
+        help="up to this many merge connections",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fupin-bench")
     args = parser.parse_args()
     paths = generate(args.rows, args.cache, ["csv", "xlsx"])
+    starts = generate(1, args.cache, ["csv", "xlsx"])  # one household: the processes' start
     base_url = os.environ.get("REGISTRY_DATABASE_URL") or Settings().database_url
     stages: dict[str, dict[str, int]] = {"parser_csv": {}, "parser_xlsx": {}, "merge": {}}
+    # CPU µs per row of each parser process: the rate the stage would reach with a core for
+    # each process, which a machine with fewer cores than processes cannot show.
+    parser_cpu: dict[str, dict[str, float]] = {"parser_csv": {}, "parser_xlsx": {}}
     url, name, admin = create_database(base_url)
     try:
         for kind in ("csv", "xlsx"):
             for workers in range(1, args.workers + 1):
-                rate = parser_rate(url, paths[kind], workers, args.rows)
+                rate, cpu = parser_rate(url, paths[kind], starts[kind], workers, args.rows)
+                per_process = cpu / workers / args.rows * 1e6
                 stages[f"parser_{kind}"][str(workers)] = round(rate)
+                parser_cpu[f"parser_{kind}"][str(workers)] = round(per_process, 1)
                 print(
-                    f"parser stage, {kind:4}, {workers} process(es): {rate:>9,.0f} member rows/s",
+                    f"parser stage, {kind:4}, {workers} process(es): {rate:>9,.0f} member rows/s"
+                    f" | {per_process:.1f} CPU µs per row in each process"
+                    f" (with a core each: {workers * 1e6 / (cpu / args.rows * 1e6):,.0f} rows/s)",
                     flush=True,
                 )
     finally:
@@ -150,9 +212,12 @@ def main() -> None:
         "cores": os.cpu_count(),
         "rows": args.rows,
         "stages": stages,
+        "parser_cpu_us_per_row_per_process": parser_cpu,
         "note": "value: merge stage with the most connections; baseline: with one",
         "command": "uv run python bench/import_stages_bench.py"
-        + (f" --rows {args.rows}" if args.rows != 100_000 else ""),
+        + (f" --rows {args.rows}" if args.rows != 100_000 else "")
+        + (f" --workers {args.workers}" if args.workers != parser.get_default("workers") else "")
+        + (f" --merges {args.merges}" if args.merges != parser.get_default("merges") else ""),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

@@ -7,6 +7,7 @@ domain keeps its own block below.
 from __future__ import annotations
 
 import base64
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,24 @@ from fupin_kit.settings import ServiceSettings
 # REGISTRY_PII_KEYS and REGISTRY_BLIND_INDEX_KEY from a secret store.
 _DEV_PII_KEYS = "dev:" + base64.b64encode(b"fupin-dev-pii-key-not-for-prod!!").decode()
 _DEV_BLIND_INDEX_KEY = base64.b64encode(b"fupin-dev-blind-index-key-not-prod").decode()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity, which ``taskset`` and container cpusets set)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without affinity
+        return os.cpu_count() or 1
+
+
+def default_import_workers() -> int:
+    """Half the CPUs parse: the other half is for the merge's PostgreSQL backends and the API."""
+    return max(1, min(8, available_cpus() // 2))
+
+
+def default_import_merge_connections() -> int:
+    """A third of the CPUs merge (at least two: one chunk classifies while one commits)."""
+    return max(2, min(16, (available_cpus() + 1) // 3))
 
 
 class Settings(ServiceSettings):
@@ -109,10 +128,13 @@ class Settings(ServiceSettings):
         10_000, ge=10, le=200_000, description="member rows validated and committed per chunk"
     )
     import_workers: int = Field(
-        1, ge=0, le=8, description="processes parsing and encrypting (0: a thread of the API)"
+        default_factory=default_import_workers,
+        ge=0,
+        le=8,
+        description="processes parsing and encrypting (0: a thread of the API)",
     )
     import_merge_connections: int = Field(
-        2,
+        default_factory=default_import_merge_connections,
         ge=1,
         le=16,
         description="chunks of a job merged at once, each on its own database connection"

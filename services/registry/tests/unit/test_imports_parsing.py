@@ -521,6 +521,26 @@ SHARED = ["220622100001", "0007"]
             0,
             1,
         ),
+        # The same with other white space before the later reference, and past column Z.
+        (
+            b'<c r="A5" t="s"><v>0</v></c><c r="B5" t="s"><v>1</v></c>'
+            b'<c\n t="s"\tr="B5"><v>0</v></c>',
+            0,
+            1,
+        ),
+        (
+            b'<c r="AA5" t="s"><v>0</v></c><c r="AB5" t="s"><v>1</v></c><c r="AC5"><v>4</v></c>'
+            b'<c r="AB5"><v>9</v></c>',
+            26,
+            27,
+        ),
+        # Text that looks like a reference to a key column changes nothing.
+        (
+            b'<c r="A5" t="s"><v>0</v></c><c r="B5" t="s"><v>1</v></c>'
+            b'<c r="C5" t="inlineStr"><is><t>r="A1" r="B2"</t></is></c>',
+            0,
+            1,
+        ),
         # A formula: the whole row is read (formulas are counted).
         (b'<c r="A5" t="s"><v>0</v></c><c r="B5"><f>1+1</f><v>2</v></c>', 0, 1),
         # A blank row.

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import queue as queue_module
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -728,8 +729,11 @@ class ProducerProcess:
             context.Process(target=_child, args=(config, queue, worker, workers), daemon=True)
             for worker, queue in enumerate(self.queues)
         ]
-        for process in self.processes:
-            process.start()
+        # Started side by side: ``start`` returns only once the new process has read the
+        # pickled config, which it does while importing the parser (the region table makes the
+        # config larger than a pipe's buffer), so one after another the starts would add up.
+        with ThreadPoolExecutor(max_workers=workers) as starting:
+            list(starting.map(lambda process: process.start(), self.processes))
         self.turn = 0
         self.ended = False
 
