@@ -165,3 +165,34 @@ def test_plain_details_encode_exactly_as_canonical():
 def test_plain_details_with_a_lone_surrogate_take_the_canonical_encoder():
     details = {"consent": "x\ud800y"}
     assert canonical_plain(details) == canonical(details)
+
+
+async def test_a_separator_inside_a_field_is_stored_as_text_and_an_edit_adding_one_is_found(
+    engine,
+):
+    # The chain hash joins the fields with U+001F: a field holding one could be split otherwise
+    # ("household" + "a\x1fb" and "household\x1fa" + "b") under the same hash.
+    async with engine.begin() as conn:
+        await AuditTrail(conn).append(
+            AuditRecord("user:a", "dci.search", "household", "a\x1fb", {"n": 1})
+        )
+        stored = (
+            await conn.execute(
+                text("SELECT seq, object_type, object_id FROM audit_log ORDER BY seq DESC LIMIT 1")
+            )
+        ).one()
+        assert (stored.object_type, stored.object_id) == ("household", "a\\u001fb")
+        assert [e["seq"] for e in await AuditTrail(conn).entries_for("household", "a\x1fb")] == [
+            stored.seq
+        ]
+    async with engine.connect() as conn:
+        assert (await verify_chain(conn)).ok
+    await _tamper(
+        engine,
+        "UPDATE audit_log SET object_type = 'household' || chr(31) || 'a', object_id = 'b'"
+        " WHERE seq = :s",
+        stored.seq,
+    )
+    async with engine.connect() as conn:
+        report = await verify_chain(conn)
+    assert any("holds the separator" in p for p in report.problems), report.problems

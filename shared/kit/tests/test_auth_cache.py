@@ -47,3 +47,28 @@ def test_bad_tokens_are_refused_every_time_and_the_cache_is_bounded(keys):
     for n in range(5):
         tokens.verify(issue_token(private, subject=f"user-{n}", jurisdiction="22"))
     assert len(tokens._verified) == 2
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"subject": "user\x1fadmin"}, "subject"),
+        ({"subject": "a\x00b"}, "subject"),
+        ({"subject": "x" * 201}, "subject"),
+        ({"subject": "bank-1", "client_id": "bank\n1"}, "client_id"),
+    ],
+)
+def test_a_subject_or_client_with_control_characters_is_refused(keys, claims, reason):
+    # Who acted is written to the audit chain, whose hash joins fields with U+001F.
+    private, public = keys
+    token = issue_token(private, jurisdiction="22", **claims)
+    with pytest.raises(Unauthorized, match=reason):
+        verifier(public).verify(token)
+
+
+def test_a_subject_in_any_script_is_accepted(keys):
+    private, public = keys
+    caller = verifier(public).verify(
+        issue_token(private, subject="张三 (县扶贫办)", jurisdiction="22")
+    )
+    assert caller.actor == "user:张三 (县扶贫办)"

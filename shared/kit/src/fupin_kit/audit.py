@@ -20,6 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0xA0D17
+# Joins the hashed fields of a row (here and in the server functions that append to the chain).
+SEPARATOR = "\x1f"
+_NAMED_FIELDS = ("actor", "action", "object_type", "object_id")
+
+
+def audit_text(value: str) -> str:
+    """``value`` as the audit chain stores it: a separator inside a field is written as the
+    text ``\\u001f``, so that no row's fields can be split differently under the same hash."""
+    return value.replace(SEPARATOR, "\\u001f") if SEPARATOR in value else value
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,17 @@ class AuditRecord:
     details: dict[str, Any]
     # ``canonical(details)`` when the writer has it already (``canonical_plain``).
     encoded: str | None = None
+
+    def __post_init__(self) -> None:
+        # Written out: a bank's batch check builds a record per person.
+        if (
+            SEPARATOR in self.actor
+            or SEPARATOR in self.action
+            or SEPARATOR in self.object_type
+            or SEPARATOR in self.object_id
+        ):
+            for name in _NAMED_FIELDS:
+                object.__setattr__(self, name, audit_text(getattr(self, name)))
 
     def canonical_details(self) -> str:
         return self.encoded if self.encoded is not None else canonical(self.details)
@@ -57,7 +77,7 @@ def canonical_plain(details: dict[str, Any]) -> str:
 
 
 def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: str) -> str:
-    material = "\x1f".join(
+    material = SEPARATOR.join(
         [
             prev_hash,
             occurred_at,
@@ -130,7 +150,7 @@ class AuditTrail:
                 "SELECT seq, occurred_at, actor, action, details FROM audit_log"
                 " WHERE object_type = :t AND object_id = :i ORDER BY seq"
             ),
-            {"t": object_type, "i": object_id},
+            {"t": audit_text(object_type), "i": audit_text(object_id)},
         )
         return [dict(r._mapping) for r in result]
 
@@ -180,6 +200,9 @@ async def verify_chain(conn: AsyncConnection) -> VerifyReport:
     checked = 0
     async for row in result:
         checked += 1
+        if any(SEPARATOR in getattr(row, name) for name in _NAMED_FIELDS):
+            # Appends never store one (AuditRecord), so only an edit can have put it there.
+            problems.append(f"row {row.seq}: a field holds the separator U+001F (edited)")
         details = json.loads(row.details)
         record = AuditRecord(row.actor, row.action, row.object_type, row.object_id, details)
         digest = hashlib.sha256(canonical(details).encode()).hexdigest()

@@ -25,6 +25,7 @@ from fupin_kit.problems import Forbidden, NotFound, Unauthorized
 from fupin_kit.settings import ServiceSettings
 
 _JURISDICTION = re.compile(r"^[0-9]{2}([0-9]{2}([0-9]{2}([0-9]{3}([0-9]{3})?)?)?)?$")
+_IDENTIFIER = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
 class Caller(BaseModel):
@@ -136,6 +137,13 @@ class TokenVerifier:
         client_id, name = claims.get("client_id"), claims.get("name")
         if not isinstance(client_id, str | None) or not isinstance(name, str | None):
             raise Unauthorized("token client_id or name malformed")
+        # Who acted is written to the audit chain and to the register's records.
+        if not isinstance(claims["sub"], str) or not _IDENTIFIER.fullmatch(claims["sub"]):
+            raise Unauthorized("token subject must be 1-200 characters without control characters")
+        if client_id is not None and not _IDENTIFIER.fullmatch(client_id):
+            raise Unauthorized(
+                "token client_id must be 1-200 characters without control characters"
+            )
         caller = Caller(
             subject=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),
