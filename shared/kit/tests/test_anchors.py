@@ -61,14 +61,15 @@ async def test_the_leader_anchors_the_head_once_per_move_and_a_deleted_tail_is_f
     stop = asyncio.Event()
     running = asyncio.create_task(relay.run(stop))
     try:
-        for _ in range(100):
+        # Generous waits: on a loaded machine the relay's producer can take seconds to connect.
+        for _ in range(600):
             if await _anchors_queued(engine, topic) == (1, 1):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.6)  # more intervals pass; the head has not moved
         assert await _anchors_queued(engine, topic) == (1, 1)
         later = await _append(engine, 2)  # the head moves: the next interval anchors it
-        for _ in range(100):
+        for _ in range(600):
             if await _anchors_queued(engine, topic) == (2, 2):
                 break
             await asyncio.sleep(0.1)
