@@ -108,6 +108,11 @@ class Settings(ServiceSettings):
     )
 
     # --- quotas and statistics ---
+    access_log_roles: list[str] = Field(
+        default_factory=lambda: ["auditor", "admin"],
+        description="roles that may read a household's access log: who read its personal data"
+        " in clear, which banks checked its members",
+    )
     quota_override_roles: list[str] = Field(
         default_factory=lambda: ["quota_override", "admin"],
         description="roles that may approve an identification beyond the quota, with a reason",

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import any_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import any_, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
@@ -264,3 +264,95 @@ class HistoryRepository:
             query = query.where(HouseholdVersion.id > after)
         result = await self.session.execute(query.order_by(HouseholdVersion.id).limit(limit))
         return list(result.scalars())
+
+
+# The audit records about one household, newest first: personal data read in clear (records
+# about the household, its members or its cases) and eligibility checks about its members —
+# single checks name the member by blind-index hex, batch records hold their checks in columns
+# and are unnested (as ``eligibility.repository.CHECKS_ABOUT`` does for one member). ``position``
+# orders the items of one batch record.
+_ACCESS_LOG = text(
+    """
+WITH people AS (
+  SELECT id::text AS member_id, encode(id_index, 'hex') AS hex
+  FROM members WHERE household_id = :household
+), household_cases AS (
+  SELECT id::text AS case_id FROM cases WHERE household_id = :household
+), entries AS (
+  SELECT seq, 0::bigint AS position, occurred_at, actor, action, object_type, object_id, details
+  FROM audit_log
+  WHERE (object_type = 'household' AND object_id = :household_text)
+     OR (object_type = 'member' AND (object_id IN (SELECT member_id FROM people)
+                                     OR object_id IN (SELECT hex FROM people)))
+     OR (object_type = 'case' AND object_id IN (SELECT case_id FROM household_cases))
+  UNION ALL
+  SELECT a.seq, m.i, a.occurred_at, a.actor, a.action, 'member', m.member, jsonb_build_object(
+      'decision_id', a.details->'decision_ids'->(m.i::int - 1),
+      'eligible', a.details->'eligible'->(m.i::int - 1),
+      'reason_code', a.details->'reason_codes'->(m.i::int - 1),
+      'valid_until', a.details->'valid_until'->(m.i::int - 1),
+      'purpose', a.details->'purposes'->(m.i::int - 1),
+      'consent_reference', a.details->'consent_references'->(m.i::int - 1),
+      'batch', a.object_id)
+  FROM audit_log a
+  CROSS JOIN LATERAL jsonb_array_elements_text(a.details->'members') WITH ORDINALITY
+    AS m(member, i)
+  WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
+    AND jsonb_exists_any(a.details->'members', ARRAY(SELECT hex FROM people))
+    AND m.member IN (SELECT hex FROM people)
+)
+SELECT e.seq, e.position, e.occurred_at, e.actor, e.action, e.object_type, e.object_id,
+       e.details, coalesce(by_id.member_id, by_hex.member_id) AS member_id
+FROM entries e
+LEFT JOIN people by_id ON e.object_type = 'member' AND by_id.member_id = e.object_id
+LEFT JOIN people by_hex ON e.object_type = 'member' AND by_hex.hex = e.object_id
+WHERE CAST(:before_seq AS bigint) IS NULL
+   OR (e.seq, e.position) < (CAST(:before_seq AS bigint), CAST(:before_position AS bigint))
+ORDER BY e.seq DESC, e.position DESC
+LIMIT :limit
+"""
+)
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    seq: int
+    position: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any]
+    member_id: uuid.UUID | None
+
+
+class AccessLogRepository:
+    """Who read a household's personal data in clear and who checked its members' eligibility,
+    from the audit chain (``audit_log``)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def entries(
+        self, household_id: uuid.UUID, *, before: tuple[int, int] | None, limit: int
+    ) -> list[AccessEntry]:
+        rows = await self.session.execute(
+            _ACCESS_LOG,
+            {
+                "household": household_id,
+                "household_text": str(household_id),
+                "before_seq": before[0] if before else None,
+                "before_position": before[1] if before else None,
+                "limit": limit,
+            },
+        )
+        return [
+            AccessEntry(
+                **{
+                    **r._mapping,
+                    "member_id": uuid.UUID(r.member_id) if r.member_id else None,
+                }
+            )
+            for r in rows
+        ]

@@ -6,10 +6,11 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
+from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
@@ -24,11 +25,13 @@ from fupin_registry.households.dependencies import (
     require_if_match,
 )
 from fupin_registry.households.repository import (
+    AccessLogRepository,
     HistoryRepository,
     HouseholdFilter,
     HouseholdRepository,
 )
 from fupin_registry.households.schemas import (
+    AccessEntryRead,
     ChangeRead,
     HeadChange,
     HouseholdCreate,
@@ -346,3 +349,44 @@ async def list_changes(
     ]
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page[ChangeRead](items=items, next_cursor=next_cursor)
+
+
+ACCESS_LOG_READ = "audit.read_access_log"
+
+
+@router.get(
+    "/{household_id}/access-log",
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Who read the household's personal data in clear and who checked its members'"
+    " eligibility, newest first (auditors)",
+)
+async def list_access_log(
+    household: HouseholdDep,
+    session: SessionDep,
+    caller: CallerDep,
+    request: Request,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[AccessEntryRead]:
+    caller.require_role(*request.app.state.settings.access_log_roles)
+    before = decode_cursor(cursor, 2, [int, int])
+    rows = await AccessLogRepository(session).entries(
+        household.id, before=(before[0], before[1]) if before else None, limit=limit + 1
+    )
+    page = rows[:limit]
+    # Reading the log tells who asked about these people: that read is itself recorded (after
+    # the query, so a page never shows its own record).
+    await AuditTrail(session).append(
+        AuditRecord(
+            caller.actor,
+            ACCESS_LOG_READ,
+            "household",
+            str(household.id),
+            {"entries": len(page), "cursor": cursor},
+        )
+    )
+    next_cursor = encode_cursor([page[-1].seq, page[-1].position]) if len(rows) > limit else None
+    return Page[AccessEntryRead](
+        items=[AccessEntryRead.model_validate(entry, from_attributes=True) for entry in page],
+        next_cursor=next_cursor,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -241,6 +241,30 @@ class HouseholdSummary(BaseModel):
     year: int
     registered_on: date | None
     member_count: int
+
+
+class AccessEntryRead(BaseModel):
+    """One audit record about the household: personal data read in clear, or a bank's
+    eligibility check about one of its members (a batch request's check is one entry)."""
+
+    seq: int = Field(description="the record's place in the audit chain")
+    occurred_at: datetime
+    actor: str = Field(description="who: user:<sub> or client:<client_id>")
+    action: str = Field(
+        description="pii.read_unmasked, eligibility.check, quota.override, audit.read_access_log…"
+    )
+    object_type: str = Field(description="household, member or case")
+    object_id: str = Field(
+        description="the household, member or case id; for an eligibility check the member's"
+        " blind index (hex), never the ID number"
+    )
+    member_id: uuid.UUID | None = Field(
+        None, description="the member concerned, when the record is about one"
+    )
+    details: dict[str, Any] = Field(
+        description="as recorded: the fields read in clear, or the check's decision id,"
+        " answer, reason code, purpose and consent reference"
+    )
 
 
 class ChangeRead(BaseModel):
