@@ -23,6 +23,7 @@ from fupin_funds.projects.router import router as projects
 from fupin_funds.regions.router import router as regions
 from fupin_funds.supervision.router import router as supervision
 from fupin_kit.app import create_service_app
+from fupin_kit.audit_api import router as audit_router
 from fupin_kit.lean import ServiceApp
 
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             risk_compensation,
             households,
             regions,
+            audit_router,
         ],
         consumers=build_consumers,
         on_startup=[seal_idempotent_responses],

@@ -1,6 +1,7 @@
 """fupin registry service (port 8101): the household register (建档立卡)."""
 
 from fupin_kit.app import create_service_app
+from fupin_kit.audit_api import router as audit_router
 from fupin_kit.lean import ServiceApp
 from fupin_registry.config import Settings
 from fupin_registry.consumers import build_consumers
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
             crosscheck_router,
             imports_router,
             dci_router,
+            audit_router,
         ],
         consumers=build_consumers,
         on_startup=[

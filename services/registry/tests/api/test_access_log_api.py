@@ -139,3 +139,18 @@ async def test_only_auditors_within_their_jurisdiction_read_the_log(
         )
     assert recorded == 0  # refused reads read nothing
     assert (await client.get(url, headers=auditor(make_token))).status_code == 200
+
+
+async def test_admins_verify_the_audit_chain_over_http(running, make_token, engine, settings):
+    _, client = running
+    await seed_household(engine, Privacy(settings), members=[(resident_id(adult()), True)])
+    async with engine.connect() as conn:
+        rows = await conn.scalar(text("SELECT count(*) FROM audit_log"))
+    admin = bearer(make_token("22", roles=["admin"]))
+    verified = await client.get("/v1/audit/verify", headers=admin)
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["ok"] is True and verified.json()["problems"] == []
+    assert verified.json()["checked"] >= rows > 0
+    refused = await client.get("/v1/audit/verify", headers=auditor(make_token))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -18,7 +18,6 @@ from fupin_funds.supervision.rules import Rule
 from fupin_funds.supervision.schemas import (
     AnomalyRead,
     AnomalyResolution,
-    AuditVerification,
     FindingCreate,
     FindingRead,
     OversightRow,
@@ -35,7 +34,6 @@ from fupin_funds.supervision.service import (
     review_rectification,
     submit_rectification,
 )
-from fupin_kit.audit import verify_chain
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -391,16 +389,3 @@ async def report(
         )
     response: Response = render(rows, header, format, f"supervision-{region}", "supervision")
     return response  # type: ignore[return-value]
-
-
-@router.get(
-    "/v1/audit/verify",
-    responses=problem_responses(401, 403),
-    summary="Verify the hash-chained audit trail (admin)",
-)
-async def verify_audit(session: SessionDep, caller: CallerDep) -> AuditVerification:
-    caller.require_role("admin")
-    report_ = await verify_chain(await session.connection())
-    return AuditVerification(
-        checked=report_.checked, ok=report_.ok, problems=report_.problems[:100]
-    )

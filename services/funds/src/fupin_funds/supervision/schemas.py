@@ -124,9 +124,3 @@ class SupervisionReport(BaseModel):
     idle_days: int
     money: list[ReportRow]
     oversight: list[OversightRow]
-
-
-class AuditVerification(BaseModel):
-    checked: int
-    ok: bool
-    problems: list[str]
