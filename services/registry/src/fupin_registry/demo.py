@@ -125,7 +125,7 @@ class Generator:
     poverty_lines: dict[int, Decimal]
     used_ids: set[str] = field(default_factory=set)
     events_left: int = 0  # households whose events (registered, status changes) are still to write
-    events_left: int = 0  # HouseholdRegistered events still to write
+    batch: RegisterBatch = field(default_factory=RegisterBatch)  # rows waiting for their COPY
     registered_people: Counter = field(default_factory=Counter)  # (county, year) -> people
     poor_people: Counter = field(default_factory=Counter)  # village -> people identified/returned
 

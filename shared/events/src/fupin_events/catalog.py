@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ SCHEMA_BASE = "https://fupin.example/schemas/events"
 @dataclass(frozen=True)
 class EventSpec:
     type: str
-    model: type[EventData]
+    model: builtins.type[EventData]  # the field ``type`` hides the builtin in this class
     topic: Topic
 
     @property

@@ -135,7 +135,7 @@ async def check_anchors(conn: AsyncConnection, anchors: Iterable[AuditAnchored])
     wanted = {a.seq: a for a in ours}
     if not wanted:
         return AnchorCheck(0, problems)
-    rows = dict(
+    rows: dict[int, str] = dict(
         (
             await conn.execute(
                 text("SELECT seq, hash FROM audit_log WHERE seq = ANY(:seqs)"),

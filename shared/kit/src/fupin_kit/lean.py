@@ -79,7 +79,7 @@ class ProblemBoundary:
         try:
             await self.app(scope, receive, sender)
         except Exception as exc:
-            handler = _lookup_exception_handler(self.handlers, exc)
+            handler: Callable[..., Any] | None = _lookup_exception_handler(self.handlers, exc)
             if handler is None or started:
                 raise
             request = Request(scope, receive)

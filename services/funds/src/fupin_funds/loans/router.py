@@ -179,10 +179,10 @@ async def read_loan(
 def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: Any) -> None:
     async def endpoint(
         loan: LoanDep,
-        body: schema,
+        body: schema,  # type: ignore[valid-type]
         request: Request,
         session: SessionDep,
-        caller: CallerDep,  # type: ignore[valid-type]
+        caller: CallerDep,
         privacy: PrivacyDep,
         key: IdempotencyKey = None,
     ) -> LoanRead:

@@ -131,6 +131,7 @@ class CrosscheckRepository:
             return
         connection = await self.session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None  # an asyncpg connection while the session holds it
         await raw.copy_records_to_table(
             "reference_entries",
             records=[(list_id, index, detail) for index, detail in entries],

@@ -159,7 +159,7 @@ class CrosscheckService:
                     if len(problems) < MAX_PROBLEMS:
                         problems.append(RowProblem(row=row_number, reason=reason))
                     continue
-                detail = {
+                detail: dict[str, str | None] = {
                     name: cells[i].strip()
                     for i, name in detail_columns
                     if i < len(cells) and cells[i].strip()
@@ -340,7 +340,8 @@ class CrosscheckService:
     async def dibao_report(
         self, reference_list: ReferenceList, caller: Caller, limit: int
     ) -> DibaoReport:
-        missing, mismatched = [], []
+        missing: list[DibaoEntry] = []
+        mismatched: list[DibaoEntry] = []
         truncated = False
         rows = await self.repository.dibao_people(
             reference_list.id,

@@ -49,9 +49,9 @@ class DciRuntime:
         except TooManyRequests as refused:
             raise DciRefusal(
                 "err.request.too_many_requests",
-                refused.detail,
+                refused.detail or "too many requests",
                 http_status=429,
-                retry_after=int(refused.headers["Retry-After"]),
+                retry_after=int((refused.headers or {}).get("Retry-After", "1")),
             ) from None
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:

@@ -9,14 +9,14 @@ the audit trail holds about a member.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from fupin_kit.db import hot_path_settings, keep_session
 from fupin_registry.eligibility.rules import Standing
 
-StandingRow = Standing | asyncpg.Record
+StandingRow: TypeAlias = Standing | asyncpg.Record
 
 # Per person, active membership first, then the latest one (a person has at most one active
 # household). The columns of ``Standing`` first, then the key. The keys travel as ONE bytea of

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fupin_registry.vocabulary import (
     Education,
@@ -201,7 +201,7 @@ INCOME_COLUMNS = {
 }
 
 
-def label_of(labels: dict[str, StrEnum | str | bool], value: object) -> str:
+def label_of(labels: Mapping[str, object], value: object) -> str:
     """The first (canonical) label of a value, for exports and the template."""
     for label, mapped in labels.items():
         if mapped == value:
@@ -219,10 +219,10 @@ class Column:
     example: str = ""
     note: str = ""
     exported_only: bool = False  # computed by the register; ignored on import
-    choices: tuple[str, ...] = field(default=())
+    choices: tuple[str, ...] = ()
 
 
-def _choices(labels: dict[str, object]) -> tuple[str, ...]:
+def _choices(labels: Mapping[str, object]) -> tuple[str, ...]:
     seen: dict[object, str] = {}
     for label, value in labels.items():
         seen.setdefault(value, label)

@@ -16,7 +16,7 @@ import hmac
 import multiprocessing
 import os
 import queue as queue_module
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -603,7 +603,9 @@ class _Chunker:
         return chunk
 
 
-def produce(config: ProducerConfig, worker: int = 0, workers: int = 1) -> Iterator[Item]:
+def produce(
+    config: ProducerConfig, worker: int = 0, workers: int = 1
+) -> Generator[Item, None, None]:
     """The file as chunks; the first item is :class:`Opened`, the last :class:`Finished`.
 
     Chunk boundaries depend on the rows' household keys only (a chunk closes at the first

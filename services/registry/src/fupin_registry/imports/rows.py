@@ -19,7 +19,7 @@ from operator import mul
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
@@ -289,7 +289,7 @@ def _header(field_name: str) -> str:
     return column.header if column else field_name
 
 
-def _reason(error: dict[str, Any], field_name: str) -> str:
+def _reason(error: ErrorDetails, field_name: str) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required: the cell is empty"
@@ -343,7 +343,7 @@ def _amount_reason(text: str) -> str:
     return "write the amount as plain digits with at most two decimals, e.g. 3200.50"
 
 
-def _pydantic_errors(raw: RawRow, values: dict[str, str], error: dict[str, Any]) -> RowError:
+def _pydantic_errors(raw: RawRow, values: dict[str, str], error: ErrorDetails) -> RowError:
     field_name = str(error["loc"][1]) if len(error["loc"]) > 1 else ""
     return RowError(
         raw.number, _header(field_name), values.get(field_name, ""), _reason(error, field_name)
@@ -472,8 +472,10 @@ def check_id_number(text: str, today: dt.date) -> str | None:
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        born = f"{value[6:10]}-{value[10:12]}-{value[12:14]}"
-        return f"the birth date {born} in the ID number is not a real date"
+        return (
+            f"the birth date {value[6:10]}-{value[10:12]}-{value[12:14]}"
+            " in the ID number is not a real date"
+        )
     if born.year < 1900 or born > today:
         return f"the birth date {born.isoformat()} in the ID number is impossible"
     # Weighted sum over the ASCII codes, less the codes of "0": no int() per digit.
