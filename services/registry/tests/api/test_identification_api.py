@@ -730,3 +730,32 @@ async def test_cases_listed_by_state_with_keyset_pagination(client, people):
     assert (await client.get("/v1/cases", params={"region": region, "state": "approved"})).json()[
         "items"
     ] == []
+
+
+async def test_a_clear_read_of_a_case_shows_in_its_households_access_log(
+    client, app, make_token, people
+):
+    household = await new_household(client, people)
+    other = await new_household(client, people)
+    case = await open_case(client, household["id"])
+    other_case = await open_case(client, other["id"])
+    for opened in (case, other_case):
+        await step(
+            client, opened["id"], "appraisal", {"votes_for": 20, "votes_against": 3, "on": day(0)}
+        )
+        # The objector's phone comes back in clear to a caller with pii:read: an audited read.
+        await step(
+            client,
+            opened["id"],
+            "objections",
+            {"content": "they own a shop", "contact": "13800001111", "on": day(1)},
+            expect=201,
+        )
+    async with api_client(app, make_token("22", roles=["auditor"])) as auditor:
+        response = await auditor.get(f"/v1/households/{household['id']}/access-log")
+    assert response.status_code == 200, response.text
+    case_reads = [e for e in response.json()["items"] if e["object_type"] == "case"]
+    assert case_reads, response.json()
+    assert {e["object_id"] for e in case_reads} == {case["id"]}  # not the other household's
+    assert all(e["action"] == "pii.read_unmasked" for e in case_reads)
+    assert case_reads[0]["details"]["fields"] == ["phone"]
