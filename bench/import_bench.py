@@ -212,6 +212,18 @@ async def raw_copy(url: str) -> tuple[float, float | None]:
     return sum(per_table.values()), server_cpu
 
 
+def reproduce_command(
+    script: str, parser: argparse.ArgumentParser, args: argparse.Namespace, options: list[str]
+) -> str:
+    """The command that runs ``script`` again with these ``options`` where they differ from
+    their defaults."""
+    return f"uv run python {script}" + "".join(
+        f" --{name} {getattr(args, name)}"
+        for name in options
+        if getattr(args, name) != parser.get_default(name)
+    )
+
+
 def bench_on_path() -> str:
     """PYTHONPATH for a ``-c`` process that imports the benchmark modules."""
     return os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
@@ -401,11 +413,9 @@ def main() -> None:
         ),
         "rows": args.rows,
         "formats": results,
-        "command": "uv run python bench/import_bench.py"
-        + (f" --rows {args.rows}" if args.rows != 1_000_000 else "")
-        + (f" --formats {args.formats}" if args.formats != "csv,xlsx" else "")
-        + (f" --workers {args.workers}" if args.workers != parser.get_default("workers") else "")
-        + (f" --merges {args.merges}" if args.merges != parser.get_default("merges") else ""),
+        "command": reproduce_command(
+            "bench/import_bench.py", parser, args, ["rows", "formats", "workers", "merges"]
+        ),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

@@ -34,7 +34,14 @@ import sys
 import time
 from pathlib import Path
 
-from import_bench import ROOT, bench_on_path, create_database, drop_database, generate
+from import_bench import (
+    ROOT,
+    bench_on_path,
+    create_database,
+    drop_database,
+    generate,
+    reproduce_command,
+)
 
 from fupin_kit.auth import Caller
 from fupin_kit.db import create_engine, create_sessionmaker
@@ -214,10 +221,9 @@ def main() -> None:
         "stages": stages,
         "parser_cpu_us_per_row_per_process": parser_cpu,
         "note": "value: merge stage with the most connections; baseline: with one",
-        "command": "uv run python bench/import_stages_bench.py"
-        + (f" --rows {args.rows}" if args.rows != 100_000 else "")
-        + (f" --workers {args.workers}" if args.workers != parser.get_default("workers") else "")
-        + (f" --merges {args.merges}" if args.merges != parser.get_default("merges") else ""),
+        "command": reproduce_command(
+            "bench/import_stages_bench.py", parser, args, ["rows", "workers", "merges"]
+        ),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

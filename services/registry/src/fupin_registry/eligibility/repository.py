@@ -70,25 +70,32 @@ async def create_pool(dsn: str, size: int) -> asyncpg.Pool:
 # Every check about one member, wherever its audit record is: a single check's record is about
 # the member (object_id = blind-index hex); a batch's record holds its checks in columns
 # (details.members[i], details.decision_ids[i], ...), found by JSONB containment and unnested.
-CHECKS_ABOUT = """
-SELECT seq, 0::bigint AS position, occurred_at, actor, details AS check
-FROM audit_log
-WHERE action = 'eligibility.check' AND object_type = 'member' AND object_id = $1
-UNION ALL
-SELECT a.seq, m.i, a.occurred_at, a.actor, jsonb_build_object(
+#
+# ``BATCH_CHECK`` is check ``m.i`` of batch record ``a`` as a single check's details; the
+# household's access log (``households.repository``) unpacks batch records with it too.
+BATCH_CHECK = """jsonb_build_object(
     'decision_id', a.details->'decision_ids'->(m.i::int - 1),
     'eligible', a.details->'eligible'->(m.i::int - 1),
     'reason_code', a.details->'reason_codes'->(m.i::int - 1),
     'valid_until', a.details->'valid_until'->(m.i::int - 1),
     'purpose', a.details->'purposes'->(m.i::int - 1),
-    'consent_reference', a.details->'consent_references'->(m.i::int - 1))
-FROM audit_log a
-CROSS JOIN LATERAL jsonb_array_elements_text(a.details->'members') WITH ORDINALITY AS m(member, i)
+    'consent_reference', a.details->'consent_references'->(m.i::int - 1))"""
+BATCH_CHECKS = (
+    "audit_log a CROSS JOIN LATERAL jsonb_array_elements_text(a.details->'members')"
+    " WITH ORDINALITY AS m(member, i)"
+)
+CHECKS_ABOUT = f"""
+SELECT seq, 0::bigint AS position, occurred_at, actor, details AS check
+FROM audit_log
+WHERE action = 'eligibility.check' AND object_type = 'member' AND object_id = $1
+UNION ALL
+SELECT a.seq, m.i, a.occurred_at, a.actor, {BATCH_CHECK}
+FROM {BATCH_CHECKS}
 WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
   AND a.details @> jsonb_build_object('members', jsonb_build_array($1::text))
   AND m.member = $1
 ORDER BY seq, position
-"""
+"""  # noqa: S608 (constants only)
 
 
 class CheckHistory:

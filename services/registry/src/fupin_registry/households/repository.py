@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
+from fupin_registry.eligibility.repository import BATCH_CHECK, BATCH_CHECKS
 from fupin_registry.households.models import (
     AssistanceMeasure,
     Household,
@@ -269,10 +270,10 @@ class HistoryRepository:
 # The audit records about one household, newest first: personal data read in clear (records
 # about the household, its members or its cases) and eligibility checks about its members —
 # single checks name the member by blind-index hex, batch records hold their checks in columns
-# and are unnested (as ``eligibility.repository.CHECKS_ABOUT`` does for one member). ``position``
-# orders the items of one batch record.
+# and are unnested as ``CheckHistory`` unnests them. ``position`` orders the items of one batch
+# record.
 _ACCESS_LOG = text(
-    """
+    f"""
 WITH people AS (
   SELECT id::text AS member_id, encode(id_index, 'hex') AS hex
   FROM members WHERE household_id = :household
@@ -286,17 +287,9 @@ WITH people AS (
                                      OR object_id IN (SELECT hex FROM people)))
      OR (object_type = 'case' AND object_id IN (SELECT case_id FROM household_cases))
   UNION ALL
-  SELECT a.seq, m.i, a.occurred_at, a.actor, a.action, 'member', m.member, jsonb_build_object(
-      'decision_id', a.details->'decision_ids'->(m.i::int - 1),
-      'eligible', a.details->'eligible'->(m.i::int - 1),
-      'reason_code', a.details->'reason_codes'->(m.i::int - 1),
-      'valid_until', a.details->'valid_until'->(m.i::int - 1),
-      'purpose', a.details->'purposes'->(m.i::int - 1),
-      'consent_reference', a.details->'consent_references'->(m.i::int - 1),
-      'batch', a.object_id)
-  FROM audit_log a
-  CROSS JOIN LATERAL jsonb_array_elements_text(a.details->'members') WITH ORDINALITY
-    AS m(member, i)
+  SELECT a.seq, m.i, a.occurred_at, a.actor, a.action, 'member', m.member,
+         {BATCH_CHECK} || jsonb_build_object('batch', a.object_id)
+  FROM {BATCH_CHECKS}
   WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
     AND jsonb_exists_any(a.details->'members', ARRAY(SELECT hex FROM people))
     AND m.member IN (SELECT hex FROM people)
@@ -310,7 +303,7 @@ WHERE CAST(:before_seq AS bigint) IS NULL
    OR (e.seq, e.position) < (CAST(:before_seq AS bigint), CAST(:before_position AS bigint))
 ORDER BY e.seq DESC, e.position DESC
 LIMIT :limit
-"""
+"""  # noqa: S608 (constants only)
 )
 
 
