@@ -206,6 +206,72 @@ async def test_imports_a_person_of_a_chunk_in_flight_counts_as_registered(
     assert job["households_created"] == 11
 
 
+async def test_imports_a_chunk_classified_again_lets_later_chunks_decide_again(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(12, seed=59)
+    share_person(groups[0], groups[9])  # chunk 1 and a later chunk
+    shared = groups[0][0][ID_AT]
+    village, number = groups[0][0][0], groups[0][0][1]
+    # Another writer's household under the first household's village and number, other people.
+    other = [list(row) for row in households(1, seed=61)[0]]
+    for row in other:
+        row[0], row[1] = village, number
+    assert shared not in {row[ID_AT] for row in other}
+    registered, _ = await run_import(
+        engine_of_own, settings, csv_file(tmp_path, [other]), connections=1, chunk_rows=10
+    )
+    assert registered["households_created"] == 1
+
+    path = csv_file(tmp_path, groups)
+    classify, insert = ImportRepository.classify, ImportRepository.insert
+    classified: list[int] = []
+    later_classified = asyncio.Event()
+    later_chunk: list[int] = []
+    first_row_of_later = 2 + sum(len(g) for g in groups[:9])
+
+    async def first_misses_the_register(self, chunk, pending=None):
+        # Chunk 1's first classification misses the other writer's household, as if it had
+        # been registered between classification and COPY.
+        missed = chunk.number == 1 and 1 not in classified
+        classified.append(chunk.number)
+        verdicts = [] if missed else await classify(self, chunk, pending)
+        if first_row_of_later in chunk.member_rows:
+            later_chunk.append(chunk.number)
+            later_classified.set()
+        return verdicts
+
+    async def first_copy_waits(self, chunk, left_out):
+        # Chunk 1 copies (and meets the other writer's row) only once the later chunk has
+        # been classified while the shared person still counted as in flight.
+        if chunk.number == 1:
+            await asyncio.wait_for(later_classified.wait(), 30)
+        return await insert(self, chunk, left_out)
+
+    monkeypatch.setattr(ImportRepository, "classify", first_misses_the_register)
+    monkeypatch.setattr(ImportRepository, "insert", first_copy_waits)
+    job, errors = await run_import(engine_of_own, settings, path, connections=8, chunk_rows=10)
+    assert job["state"] == "completed", job["failure_reason"]
+    # The first household is the other writer's; the later one, with the shared person whom
+    # chunk 1 no longer inserts, is registered, as one connection would have done it.
+    assert errors == []
+    assert job["households_created"] == 11 and job["households_unchanged"] == 1
+    later = later_chunk[0]
+    assert later > 1 and later_chunk == [later, later]  # classified again, after chunk 1
+    assert sorted(classified) == sorted([1, later, *range(1, job["chunks_committed"] + 1)])
+    async with engine_of_own.connect() as conn:
+        holder = (
+            await conn.execute(
+                text(
+                    "SELECT h.village_code, h.household_number FROM members m"
+                    " JOIN households h ON h.id = m.household_id WHERE m.id_index = :index"
+                ),
+                {"index": Privacy(settings).index.of(shared)},
+            )
+        ).all()
+    assert [tuple(r) for r in holder] == [(groups[9][0][0], groups[9][0][1])]
+
+
 async def test_imports_a_failed_chunk_keeps_only_the_chunks_before_it(
     engine_of_own, settings, tmp_path, monkeypatch
 ):

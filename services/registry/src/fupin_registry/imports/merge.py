@@ -10,7 +10,14 @@ merged concurrently, each in its own transaction:
   chunk commits), so no two transactions of the job insert the same key;
 * the chunks' **COPYs** run side by side, on as many database backends;
 * chunk *n* **commits** only after chunk *n − 1* committed, and not at all if it failed or the
-  job stopped: what is committed is always the file up to some chunk, as with one connection.
+  job stopped: what is committed is always the file up to some chunk, as with one connection;
+* a chunk **classified again** (another writer registered one of its households or people
+  between classification and COPY) keeps every verdict of its first classification and can
+  only leave more households out, so it never inserts a person a later chunk in flight is
+  inserting. The people it no longer inserts still count as in flight for later chunks until
+  it commits; a later chunk that refused a household because of one of them rolls back and is
+  classified again once every chunk before it has committed, so its verdicts are those one
+  connection would give.
 
 A sessionmaker bound to a single connection (the API tests' rolled-back transaction) runs one
 chunk at a time.
@@ -22,7 +29,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from sqlalchemy import text
@@ -37,6 +44,7 @@ from fupin_registry.imports.repository import (
     ImportRepository,
     MergeResult,
     Pending,
+    Verdict,
 )
 from fupin_registry.imports.rows import RowError
 
@@ -60,6 +68,20 @@ class ChunkOutcome:
 
 class Abandoned(Exception):
     """A chunk rolled back because an earlier chunk of the job failed or the job stopped."""
+
+
+class _Stale(Exception):
+    """An earlier chunk changed the people it inserts after this chunk was classified."""
+
+
+@dataclass
+class _Attempt:
+    """What a chunk's attempts decided, for the next one."""
+
+    verdicts: list[Verdict] = field(default_factory=list)  # of the latest classification
+    kept: list[Verdict] | None = None  # verdicts a classification after a conflict must keep
+    relied_on: set[bytes] = field(default_factory=set)  # its people found in flight elsewhere
+    conflicted: bool = False  # a COPY met another writer's rows once already
 
 
 def concurrency(sessionmaker: async_sessionmaker[AsyncSession], wanted: int) -> int:
@@ -143,6 +165,9 @@ class ChunkMerger:
         # has returned, and a classification copies this before its lookups run, so every
         # person is seen either here or by the lookups.
         self._in_flight: dict[int, Pending] = {}
+        # People a chunk classified again no longer inserts (they stay in ``_in_flight`` until
+        # it commits): a later chunk that refused someone for one of them must classify again.
+        self._dropped: set[bytes] = set()
 
     async def merge(self, chunk: PreparedChunk) -> bool:
         """Start merging ``chunk`` once a connection is free; False once the job has stopped
@@ -215,7 +240,8 @@ class ChunkMerger:
         previous_committed: asyncio.Future[None] | None,
         classified: asyncio.Future[None],
     ) -> ChunkOutcome:
-        for attempt in (1, 2):
+        attempt = _Attempt()
+        while True:
             try:
                 async with session_scope(self.sessionmaker) as session:
                     return await self._commit(
@@ -224,13 +250,19 @@ class ChunkMerger:
                         previous_classified,
                         previous_committed,
                         classified,
+                        attempt,
                     )
             except (IntegrityError, asyncpg.IntegrityConstraintViolationError):
                 # Someone outside the import registered one of these people or households
-                # between classification and COPY: classify again.
-                if attempt == 2:
+                # between classification and COPY: classify again, once.
+                if attempt.conflicted:
                     raise
-        raise AssertionError("unreachable")
+                attempt.conflicted = True
+                attempt.kept = attempt.verdicts
+            except _Stale:
+                # An earlier chunk classified again no longer inserts someone this chunk
+                # refused for; every chunk before it has committed, so the register decides.
+                attempt.kept = None
 
     async def _commit(
         self,
@@ -239,6 +271,7 @@ class ChunkMerger:
         previous_classified: asyncio.Future[None] | None,
         previous_committed: asyncio.Future[None] | None,
         classified: asyncio.Future[None],
+        attempt: _Attempt,
     ) -> ChunkOutcome:
         if previous_classified is not None:
             await previous_classified
@@ -249,13 +282,21 @@ class ChunkMerger:
         for number, people in self._in_flight.items():
             if number < chunk.number:  # a chunk classified again must not yield to later ones
                 pending.update(people)
+        attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
         verdicts = await repository.classify(chunk, pending)
+        if attempt.kept is not None:
+            verdicts = _keeping(attempt.kept, verdicts)
+        attempt.verdicts = verdicts
         left_out = {v.position for v in verdicts}
-        self._in_flight[chunk.number] = {
+        people = {
             index: chunk.household_keys[chunk.member_households[member]]
             for member, index in enumerate(chunk.member_indexes)
             if chunk.member_households[member] not in left_out
         }
+        if (before := self._in_flight.get(chunk.number)) is not None:
+            self._dropped.update(before.keys() - people.keys())
+            people = {**before, **people}
+        self._in_flight[chunk.number] = people
         if not classified.done():
             classified.set_result(None)
         created, rows_committed = await repository.insert(chunk, left_out)
@@ -272,6 +313,8 @@ class ChunkMerger:
             await previous_committed
         if self.stop_reason is not None:
             raise Abandoned()
+        if not attempt.relied_on.isdisjoint(self._dropped):
+            raise _Stale()
         # Last, so that the job's row is locked only by the chunk whose turn it is to commit.
         await repository.add_counts(
             self.job_id,
@@ -288,6 +331,15 @@ class ChunkMerger:
         )
         outcome.errors = len(errors)
         return outcome
+
+
+def _keeping(kept: list[Verdict], verdicts: list[Verdict]) -> list[Verdict]:
+    """The first classification's verdicts, and the new ones for households it let in: a chunk
+    classified again only ever leaves more out (later chunks in flight avoid its people)."""
+    decided = {v.position: v for v in kept}
+    for verdict in verdicts:
+        decided.setdefault(verdict.position, verdict)
+    return sorted(decided.values(), key=lambda v: v.position)
 
 
 def chunk_outcome(result: MergeResult, chunk: PreparedChunk) -> tuple[ChunkOutcome, list[RowError]]:
