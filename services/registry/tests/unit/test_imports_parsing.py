@@ -143,6 +143,77 @@ def test_imports_csv_undecodable_line_rejects_only_that_row(tmp_path):
     assert "line 3 is not valid GB18030" in rows[1].problem
 
 
+CSV_CASES = [
+    "220102001001,0001, 张三 ,\t户主\n",
+    "\n",
+    "   \n",
+    ",,,\r\n",
+    '220102001001,"0002",李四\n',
+    '220102001001,0003,"王五, 之子",\n',
+    '220102001001,0004,"第一行\n第二行",末\n',
+    '220102001001,0005,"he said ""hi""",x\n',
+    "220102001001,0006,\x01,\u3000全角空格\u3000\n",
+    '220102001001,0008,"一\r\n二"\r\n',
+    "220102001001,0007,最后一行无换行",
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("delimiter", [",", "\t", ";"])
+def test_imports_csv_records_are_those_of_the_csv_module(tmp_path, encoding, delimiter):
+    lines = [",".join(HEADERS) + "\n", *CSV_CASES]
+    text = "".join(line.replace(",", delimiter) for line in lines)
+    path = tmp_path / "f.csv"
+    path.write_bytes(("\ufeff" if encoding == "utf-8" else "").encode() + text.encode(encoding))
+    facts = sniff(path)
+    rows = list(open_sheet(path, facts, 0))
+    expected = [
+        [cell.strip() for cell in record]
+        for record in csv.reader(io.StringIO(text), delimiter=delimiter)
+    ][1:]
+    assert [r.cells for r in rows] == expected
+    assert [r.number for r in rows] == list(range(2, len(expected) + 2))
+    assert all(r.problem is None for r in rows)
+    # A process reading past a row reads the same household key as the one that owns it.
+    for row in open_sheet(path, facts, 0):
+        passed = row.keys(0, 1, whole=False)
+        assert passed == row.keys(0, 1) == tuple((row.cells + ["", ""])[:2])
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"22010\x81\x30,0001,x\n",  # GB18030 would take the comma into the bad sequence
+        b"220102001001,00\xff1,x\n",
+        b"220102001001,0001,\x81\x30\x81\n",
+    ],
+)
+def test_imports_csv_undecodable_key_reads_alike_in_every_process(tmp_path, line):
+    path = tmp_path / "f.csv"
+    path.write_bytes(",".join(HEADERS).encode("gb18030") + b"\n" + line)
+    facts = FileFacts("csv", encoding="gb18030")
+    (passing,) = list(open_sheet(path, facts, 0))
+    (owned,) = list(open_sheet(path, facts, 0))
+    assert passing.keys(0, 1, whole=False) == owned.keys(0, 1)
+    assert owned.problem is not None and "line 2 is not valid GB18030" in owned.problem
+    assert len(owned.cells) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"a,b\rc,d\n", "new-line character seen in unquoted field"),
+        (b"a," + b"b" * (csv.field_size_limit() + 1) + b"\n", "field larger than field limit"),
+    ],
+)
+def test_imports_csv_malformed_text_fails_the_file_at_its_line(tmp_path, content, reason):
+    path = tmp_path / "f.csv"
+    path.write_bytes(",".join(HEADERS).encode() + b"\n" + b"x,y\n" + content)
+    sheet = open_sheet(path, sniff(path), 0)
+    with pytest.raises(UnreadableFile, match=f"malformed at line 3: {reason}"):
+        list(sheet)
+
+
 # --- cell text ------------------------------------------------------------------------------------
 
 

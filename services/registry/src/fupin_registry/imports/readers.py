@@ -1,7 +1,8 @@
 """Reading uploaded spreadsheets as rows of text, in bounded memory.
 
 * CSV: UTF-8 (with or without BOM) or GB18030/GBK, detected from the first 64 KiB; decoded
-  line by line so that one undecodable line rejects one row, not the file.
+  line by line so that one undecodable line rejects one row, not the file; a line without
+  quotes is split only when its cells are needed (:class:`CsvLine`).
 * XLSX up to ``import_calamine_max_bytes`` of sheet XML and legacy XLS: python-calamine, which
   also reports merged cells. Larger XLSX sheets: :mod:`.xlsx_stream`, a streaming reader.
   Both report merged cells before the first row; a merged cell one column wide is read as its
@@ -17,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import itertools
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -232,47 +234,130 @@ def open_sheet(path: Path, facts: FileFacts, calamine_max_bytes: int) -> SheetRo
 # --- CSV ------------------------------------------------------------------------------------
 
 
+# The csv module refuses longer fields; a line this long is left to it, so that it does.
+CSV_FIELD_LIMIT = csv.field_size_limit()
+
+
+class CsvLine(RawRow):
+    """A CSV record on one line without quotes, split when its cells are first asked for; a
+    parser process reading past other processes' chunks decodes only the household key.
+
+    The line is split at the delimiter before anything is decoded (an ASCII delimiter is never
+    part of a UTF-8 or GB18030 character), so the key a process reads past and the cells the
+    process that owns the row reads are the same text even on an undecodable line."""
+
+    def __init__(self, number: int, body: bytes, delimiter: str, encoding: str, line: int):
+        self.number = number
+        self._body = body
+        self._delimiter = delimiter
+        self._encoding = encoding
+        self._line = line
+        self._cells: list[str] | None = None
+        self._problem: str | None = None
+
+    def _read(self) -> list[str]:
+        body = self._body
+        try:
+            text = body.decode(self._encoding)
+            fields = text.split(self._delimiter) if text else []
+        except UnicodeDecodeError as exc:
+            self._problem = _undecodable(self._line, self._encoding, body, exc)
+            fields = [
+                field.decode(self._encoding, errors="replace")
+                for field in body.split(self._delimiter.encode())
+            ]
+        self._cells = cells = list(map(str.strip, fields))
+        self._body = b""
+        return cells
+
+    @property  # type: ignore[override]
+    def cells(self) -> list[str]:
+        return self._read() if self._cells is None else self._cells
+
+    @cells.setter
+    def cells(self, value: list[str]) -> None:
+        self._cells = value
+
+    @property  # type: ignore[override]
+    def problem(self) -> str | None:
+        if self._cells is None:
+            self._read()
+        return self._problem
+
+    @problem.setter
+    def problem(self, value: str | None) -> None:
+        self._problem = value
+
+    def keys(self, first: int, second: int, *, whole: bool = True) -> tuple[str, str]:
+        if self._cells is None and not whole:
+            parts = self._body.split(self._delimiter.encode(), max(first, second) + 1)
+            encoding = self._encoding
+            return (
+                parts[first].decode(encoding, errors="replace").strip()
+                if first < len(parts)
+                else "",
+                parts[second].decode(encoding, errors="replace").strip()
+                if second < len(parts)
+                else "",
+            )
+        return super().keys(first, second, whole=whole)
+
+
+def _undecodable(line: int, encoding: str, raw: bytes, exc: UnicodeDecodeError) -> str:
+    return (
+        f"line {line} is not valid {encoding.upper()} text"
+        f" (byte 0x{raw[exc.start]:02X} at position {exc.start + 1})"
+    )
+
+
 def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
-    encoding = facts.encoding or "utf-8-sig"
-    bad_lines: dict[int, str] = {}
+    """The records of a CSV file. A line without quotes (nearly every line of a county's file)
+    is one record, split by :class:`CsvLine`; a line with a quote, a bare carriage return or
+    a field too long is read by the csv module, over as many lines as its record spans."""
+    encoding = (facts.encoding or "utf-8-sig").removesuffix("-sig")
+    with path.open("rb") as handle:
+        lines = enumerate(handle, start=1)
+        first = next(lines, None)
+        if first is None:
+            return
+        if first[1].startswith(codecs.BOM_UTF8) and facts.encoding == "utf-8-sig":
+            first = (1, first[1][3:])
+        header = first[1].decode(encoding, errors="replace")
+        delimiter = max(",\t;", key=header.count) if header else ","
+        problems: list[str] = []  # of the lines the csv module has read for the record
 
-    def lines() -> Iterator[str]:
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if number == 1 and encoding == "utf-8-sig" and raw.startswith(codecs.BOM_UTF8):
-                    raw = raw[3:]
-                try:
-                    yield raw.decode(encoding.removesuffix("-sig"))
-                except UnicodeDecodeError as exc:
-                    bad_lines[number] = (
-                        f"line {number} is not valid {encoding.removesuffix('-sig').upper()} text"
-                        f" (byte 0x{raw[exc.start]:02X} at position {exc.start + 1})"
-                    )
-                    yield raw.decode(encoding.removesuffix("-sig"), errors="replace")
+        def decoded(number: int, raw: bytes) -> str:
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                problems.append(_undecodable(number, encoding, raw, exc))
+                return raw.decode(encoding, errors="replace")
 
-    source = lines()
-    first = next(source, "")
-    delimiter = max(",\t;", key=first.count) if first else ","
+        def following() -> Iterator[str]:
+            for number, raw in lines:
+                last_line[0] = number
+                yield decoded(number, raw)
 
-    def chained() -> Iterator[str]:
-        yield first
-        yield from source
-
-    reader = csv.reader(chained(), delimiter=delimiter)
-    record = 0
-    last_line = 0
-    try:
-        for cells in reader:
+        last_line = [0]
+        record = 0
+        for number, raw in itertools.chain([first], lines):
             record += 1
-            problem = None
-            if bad_lines:
-                for line in range(last_line + 1, reader.line_num + 1):
-                    if line in bad_lines:
-                        problem = bad_lines.pop(line)
-            last_line = reader.line_num
-            yield RawRow(record, list(map(str.strip, cells)), problem)
-    except csv.Error as exc:
-        raise UnreadableFile(f"the CSV text is malformed at line {reader.line_num}: {exc}") from exc
+            body = raw.removesuffix(b"\n").removesuffix(b"\r")
+            if b'"' not in body and b"\r" not in body and len(body) <= CSV_FIELD_LIMIT:
+                yield CsvLine(record, body, delimiter, encoding, number)
+                continue
+            problems.clear()
+            last_line[0] = number
+            reader = csv.reader(
+                itertools.chain([decoded(number, raw)], following()), delimiter=delimiter
+            )
+            try:
+                cells = next(reader)
+            except csv.Error as exc:
+                raise UnreadableFile(
+                    f"the CSV text is malformed at line {last_line[0]}: {exc}"
+                ) from exc
+            yield RawRow(record, list(map(str.strip, cells)), problems[-1] if problems else None)
 
 
 # --- XLSX/XLS with calamine ------------------------------------------------------------------
