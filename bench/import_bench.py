@@ -224,6 +224,14 @@ def reproduce_command(
     )
 
 
+def write_results(path: Path, summary: dict, extra: tuple[str, ...] = ()) -> None:
+    """Write ``summary`` to ``path`` and print its headline fields (and ``extra``) as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    fields = ("metric", "value", "unit", "baseline", "ratio", "cores", *extra)
+    print(json.dumps({k: summary[k] for k in fields}))
+
+
 def bench_on_path() -> str:
     """PYTHONPATH for a ``-c`` process that imports the benchmark modules."""
     return os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
@@ -417,16 +425,7 @@ def main() -> None:
             "bench/import_bench.py", parser, args, ["rows", "formats", "workers", "merges"]
         ),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    print(
-        json.dumps(
-            {
-                k: summary[k]
-                for k in ("metric", "value", "unit", "baseline", "ratio", "cores", "peak_rss_mib")
-            }
-        )
-    )
+    write_results(RESULTS, summary, ("peak_rss_mib",))
 
 
 if __name__ == "__main__":

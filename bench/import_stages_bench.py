@@ -41,6 +41,7 @@ from import_bench import (
     drop_database,
     generate,
     reproduce_command,
+    write_results,
 )
 
 from fupin_kit.auth import Caller
@@ -225,13 +226,7 @@ def main() -> None:
             "bench/import_stages_bench.py", parser, args, ["rows", "workers", "merges"]
         ),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    print(
-        json.dumps(
-            {k: summary[k] for k in ("metric", "value", "unit", "baseline", "ratio", "cores")}
-        )
-    )
+    write_results(RESULTS, summary)
 
 
 if __name__ == "__main__":

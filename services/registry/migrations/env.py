@@ -7,4 +7,9 @@ from fupin_kit.migrations import run_env
 from fupin_registry.config import Settings
 from fupin_registry.db import Base
 
-run_env([Base.metadata, KitBase.metadata], Settings().database_url)
+# Migration 0900 indexes the members of eligibility batch records in the kit's audit_log.
+run_env(
+    [Base.metadata, KitBase.metadata],
+    Settings().database_url,
+    own_kit_indexes={"ix_audit_log_batch_members"},
+)

@@ -6,7 +6,7 @@ Alembic is the only DDL in fupin, in tests too; these helpers are called from mi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,12 +196,27 @@ def _split(sql: str) -> list[str]:
     return parts
 
 
-def run_env(target_metadata: Any, database_url: str) -> None:
-    """Body of a service's ``migrations/env.py`` (online, async)."""
+def run_env(
+    target_metadata: Any, database_url: str, *, own_kit_indexes: Collection[str] = ()
+) -> None:
+    """Body of a service's ``migrations/env.py`` (online, async).
+
+    ``own_kit_indexes``: indexes a service's own migrations add to the kit's tables (the kit's
+    models are every service's, so they cannot declare them); comparisons leave them out."""
     url = context.config.attributes.get("database_url") or database_url
 
+    def include_object(
+        item: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        return not (type_ == "index" and name in own_kit_indexes)
+
     def do_run(connection: sa.Connection) -> None:
-        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            include_object=include_object,
+        )
         with context.begin_transaction():
             context.run_migrations()
 

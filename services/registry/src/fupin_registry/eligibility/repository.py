@@ -92,7 +92,7 @@ UNION ALL
 SELECT a.seq, m.i, a.occurred_at, a.actor, {BATCH_CHECK}
 FROM {BATCH_CHECKS}
 WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
-  AND a.details @> jsonb_build_object('members', jsonb_build_array($1::text))
+  AND a.details->'members' @> jsonb_build_array($1::text)  -- ix_audit_log_batch_members
   AND m.member = $1
 ORDER BY seq, position
 """  # noqa: S608 (constants only)

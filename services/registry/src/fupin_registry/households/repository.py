@@ -289,10 +289,10 @@ WITH people AS (
   UNION ALL
   SELECT a.seq, m.i, a.occurred_at, a.actor, a.action, 'member', m.member,
          {BATCH_CHECK} || jsonb_build_object('batch', a.object_id)
-  FROM {BATCH_CHECKS}
+  FROM people p, {BATCH_CHECKS}
   WHERE a.action = 'eligibility.check' AND a.object_type = 'eligibility_batch'
-    AND jsonb_exists_any(a.details->'members', ARRAY(SELECT hex FROM people))
-    AND m.member IN (SELECT hex FROM people)
+    AND a.details->'members' @> jsonb_build_array(p.hex)  -- ix_audit_log_batch_members
+    AND m.member = p.hex
 )
 SELECT e.seq, e.position, e.occurred_at, e.actor, e.action, e.object_type, e.object_id,
        e.details, coalesce(by_id.member_id, by_hex.member_id) AS member_id
