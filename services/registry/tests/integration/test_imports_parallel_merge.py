@@ -328,6 +328,27 @@ async def test_imports_one_job_merges_at_a_time(engine_of_own, settings, tmp_pat
     assert finished["state"] == "completed" and finished["households_created"] == 5
 
 
+async def test_imports_an_unreadable_file_fails_at_once_while_another_job_merges(
+    engine_of_own, settings, tmp_path
+):
+    path = tmp_path / "wrong-header.csv"
+    path.write_bytes("村代码,户号,姓名\n220622100001,0001,张三\n".encode())
+    async with engine_of_own.connect() as holder:
+        await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MERGE_LOCK})
+        await holder.commit()
+        try:
+            # The other job still holds the register's import lock: the header is read first.
+            job, _ = await asyncio.wait_for(
+                run_import(engine_of_own, settings, path, connections=2, chunk_rows=10), 30
+            )
+        finally:
+            await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MERGE_LOCK})
+            await holder.commit()
+    assert job["state"] == "failed"
+    assert job["failure_reason"].startswith("missing required columns: ")
+    assert job["chunks_committed"] == 0
+
+
 async def test_imports_one_connection_sessionmaker_merges_one_chunk_at_a_time(engine):
     async with engine.connect() as connection:
         shared = async_sessionmaker(bind=connection)

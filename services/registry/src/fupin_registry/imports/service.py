@@ -170,8 +170,17 @@ class ImportRunner:
                 if self.settings.import_workers
                 else _ThreadSource(config)
             )
-            async with import_lock(self.sessionmaker, partial(self._beat, job_id)):
-                await self._merge(job_id, source)
+            # The header is read before the register's import lock is awaited: a file the job
+            # cannot read fails at once, even while another job merges.
+            first = await source.next()
+            if isinstance(first, Opened):
+                await self._set(
+                    job_id, header_row=first.header_row, ignored_columns=first.ignored_columns
+                )
+                async with import_lock(self.sessionmaker, partial(self._beat, job_id)):
+                    await self._merge(job_id, source)
+            else:
+                await self._end(job_id, first, stop_reason=None)
         except Exception as exc:
             log.exception("import.failed", job_id=str(job_id))
             await self._set(
@@ -199,11 +208,7 @@ class ImportRunner:
         try:
             end: Item | None = None
             while (item := await source.next()) is not None:
-                if isinstance(item, Opened):
-                    await self._set(
-                        job_id, header_row=item.header_row, ignored_columns=item.ignored_columns
-                    )
-                elif isinstance(item, PreparedChunk):
+                if isinstance(item, PreparedChunk):
                     if not await merger.merge(item):
                         break
                 else:
@@ -213,10 +218,12 @@ class ImportRunner:
         except BaseException:
             await merger.abandon()
             raise
-        if merger.stop_reason is not None:
-            await self._set(
-                job_id, state="failed", failure_reason=merger.stop_reason, finished_at=_now()
-            )
+        await self._end(job_id, end, merger.stop_reason)
+
+    async def _end(self, job_id: uuid.UUID, end: Item | None, stop_reason: str | None) -> None:
+        """The job's final state from the source's last item or the merge's stop reason."""
+        if stop_reason is not None:
+            await self._set(job_id, state="failed", failure_reason=stop_reason, finished_at=_now())
         elif isinstance(end, Failed):
             await self._set(job_id, state="failed", failure_reason=end.reason, finished_at=_now())
         elif isinstance(end, Finished):
