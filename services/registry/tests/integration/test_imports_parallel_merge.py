@@ -115,6 +115,33 @@ async def register_keys(engine: AsyncEngine) -> set[tuple[str, str]]:
         return {tuple(r) for r in rows}
 
 
+async def register_other_under(
+    engine: AsyncEngine, settings, tmp_path: Path, household: list[list[str]], seed: int
+) -> None:
+    """Another writer's household under ``household``'s village and number, other people."""
+    other = [list(row) for row in households(1, seed=seed)[0]]
+    for row in other:
+        row[0], row[1] = household[0][0], household[0][1]
+    assert not {row[ID_AT] for row in other} & {row[ID_AT] for row in household}
+    registered, _ = await run_import(
+        engine, settings, csv_file(tmp_path, [other]), connections=1, chunk_rows=10
+    )
+    assert registered["households_created"] == 1
+
+
+async def holders(engine: AsyncEngine, settings, id_number: str) -> list[tuple[str, str]]:
+    """The households (village, number) with a member of this ID number."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT h.village_code, h.household_number FROM members m"
+                " JOIN households h ON h.id = m.household_id WHERE m.id_index = :index"
+            ),
+            {"index": Privacy(settings).index.of(id_number)},
+        )
+        return [tuple(r) for r in rows]
+
+
 async def empty_register(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(
@@ -212,16 +239,7 @@ async def test_imports_a_chunk_classified_again_lets_later_chunks_decide_again(
     groups = households(12, seed=59)
     share_person(groups[0], groups[9])  # chunk 1 and a later chunk
     shared = groups[0][0][ID_AT]
-    village, number = groups[0][0][0], groups[0][0][1]
-    # Another writer's household under the first household's village and number, other people.
-    other = [list(row) for row in households(1, seed=61)[0]]
-    for row in other:
-        row[0], row[1] = village, number
-    assert shared not in {row[ID_AT] for row in other}
-    registered, _ = await run_import(
-        engine_of_own, settings, csv_file(tmp_path, [other]), connections=1, chunk_rows=10
-    )
-    assert registered["households_created"] == 1
+    await register_other_under(engine_of_own, settings, tmp_path, groups[0], seed=61)
 
     path = csv_file(tmp_path, groups)
     classify, insert = ImportRepository.classify, ImportRepository.insert
@@ -259,17 +277,112 @@ async def test_imports_a_chunk_classified_again_lets_later_chunks_decide_again(
     later = later_chunk[0]
     assert later > 1 and later_chunk == [later, later]  # classified again, after chunk 1
     assert sorted(classified) == sorted([1, later, *range(1, job["chunks_committed"] + 1)])
-    async with engine_of_own.connect() as conn:
-        holder = (
-            await conn.execute(
-                text(
-                    "SELECT h.village_code, h.household_number FROM members m"
-                    " JOIN households h ON h.id = m.household_id WHERE m.id_index = :index"
-                ),
-                {"index": Privacy(settings).index.of(shared)},
-            )
-        ).all()
-    assert [tuple(r) for r in holder] == [(groups[9][0][0], groups[9][0][1])]
+    assert await holders(engine_of_own, settings, shared) == [(groups[9][0][0], groups[9][0][1])]
+
+
+def first_households_of_chunks(groups: list[list[list[str]]], chunk_rows: int) -> list[int]:
+    """The index of the first household of each chunk (a chunk closes at the first household
+    that starts after ``chunk_rows`` rows)."""
+    firsts, rows = [0], 0
+    for position, group in enumerate(groups):
+        if rows >= chunk_rows:
+            firsts.append(position)
+            rows = 0
+        rows += len(group)
+    return firsts
+
+
+class Committed(list):
+    """Chunk numbers as they commit, with an event per number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: dict[int, asyncio.Event] = {}
+
+    def event(self, number: int) -> asyncio.Event:
+        return self.events.setdefault(number, asyncio.Event())
+
+    def append(self, number: int) -> None:
+        super().append(number)
+        self.event(number).set()
+
+
+async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(16, seed=67)
+    first, second, third = first_households_of_chunks(groups, 10)[:3]
+    share_person(groups[first], groups[second])
+    share_person(groups[first], groups[third])
+    shared = groups[first][0][ID_AT]
+    await register_other_under(engine_of_own, settings, tmp_path, groups[first], seed=71)
+
+    classify, insert = ImportRepository.classify, ImportRepository.insert
+    calls: dict[int, int] = {}
+    classified = {n: asyncio.Event() for n in (2, 3)}
+    committed = Committed()
+
+    async def ordered(self, chunk, pending=None):
+        calls[chunk.number] = calls.get(chunk.number, 0) + 1
+        if chunk.number == 1 and calls[1] == 1:
+            return []  # misses the other writer's household: the COPY meets it
+        if chunk.number == 2 and calls[2] == 2:
+            await asyncio.wait_for(classified[3].wait(), 30)
+        verdicts = await classify(self, chunk, pending)
+        if chunk.number in classified:
+            classified[chunk.number].set()
+        return verdicts
+
+    copies: dict[int, int] = {}
+    third_copied = asyncio.Event()
+
+    async def copies_in_turn(self, chunk, left_out):
+        copies[chunk.number] = copies.get(chunk.number, 0) + 1
+        if chunk.number == 1:
+            await asyncio.wait_for(classified[2].wait(), 30)
+        if chunk.number == 2 and copies[2] == 2:
+            # Chunk 3 copies first: had it taken the shared person, chunk 2 would now wait
+            # for its row, and chunk 3 for chunk 2's commit.
+            await asyncio.wait_for(third_copied.wait(), 30)
+        result = await insert(self, chunk, left_out)
+        if chunk.number == 3:
+            third_copied.set()
+        return result
+
+    attempt = merge.ChunkMerger._commit
+    third_started = False
+
+    async def third_starts_late(self, repository, chunk, *args):
+        nonlocal third_started
+        if chunk.number == 3 and not third_started:
+            # Chunk 3 starts once chunk 1 has committed without the shared person, before
+            # chunk 2 (which refused for that person) is classified again.
+            third_started = True
+            await asyncio.wait_for(committed.event(1).wait(), 30)
+        return await attempt(self, repository, chunk, *args)
+
+    monkeypatch.setattr(ImportRepository, "classify", ordered)
+    monkeypatch.setattr(ImportRepository, "insert", copies_in_turn)
+    monkeypatch.setattr(merge.ChunkMerger, "_commit", third_starts_late)
+    job, errors = await run_import(
+        engine_of_own,
+        settings.model_copy(update={"import_lock_timeout_seconds": 5}),
+        csv_file(tmp_path, groups),
+        connections=8,
+        chunk_rows=10,
+        chunks=committed,
+    )
+    assert job["state"] == "completed", job["failure_reason"]
+    # As one connection: the first household is the other writer's, the second takes the
+    # shared person, the third is refused for them.
+    later_village, later_number = groups[second][0][0], groups[second][0][1]
+    assert [reason for *_, reason in errors if reason.startswith("member")] == [
+        f"member already registered in household {later_village}/{later_number}"
+    ]
+    assert job["households_created"] == 14 and job["households_unchanged"] == 1
+    assert await holders(engine_of_own, settings, shared) == [(later_village, later_number)]
+    assert calls[1] == 2 and calls[2] == 2 and calls[3] == 2
+    assert committed == list(range(1, job["chunks_committed"] + 1))
 
 
 async def test_imports_a_failed_chunk_keeps_only_the_chunks_before_it(

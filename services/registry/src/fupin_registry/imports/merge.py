@@ -14,10 +14,11 @@ merged concurrently, each in its own transaction:
 * a chunk **classified again** (another writer registered one of its households or people
   between classification and COPY) keeps every verdict of its first classification and can
   only leave more households out, so it never inserts a person a later chunk in flight is
-  inserting. The people it no longer inserts still count as in flight for later chunks until
-  it commits; a later chunk that refused a household because of one of them rolls back and is
-  classified again once every chunk before it has committed, so its verdicts are those one
-  connection would give.
+  inserting. The people it no longer inserts still count as in flight for every later
+  classification; a chunk that refused a household because of one of them rolls back and is
+  classified again once every chunk before it has committed, against the register alone (the
+  oldest chunk wanting such a person gets it), so its verdicts are those one connection would
+  give and no two chunks in flight ever want the same person.
 
 A sessionmaker bound to a single connection (the API tests' rolled-back transaction) runs one
 chunk at a time.
@@ -82,6 +83,7 @@ class _Attempt:
     kept: list[Verdict] | None = None  # verdicts a classification after a conflict must keep
     relied_on: set[bytes] = field(default_factory=set)  # its people found in flight elsewhere
     conflicted: bool = False  # a COPY met another writer's rows once already
+    stale: bool = False  # classified again because someone it refused for was dropped
 
 
 def concurrency(sessionmaker: async_sessionmaker[AsyncSession], wanted: int) -> int:
@@ -165,9 +167,10 @@ class ChunkMerger:
         # has returned, and a classification copies this before its lookups run, so every
         # person is seen either here or by the lookups.
         self._in_flight: dict[int, Pending] = {}
-        # People a chunk classified again no longer inserts (they stay in ``_in_flight`` until
-        # it commits): a later chunk that refused someone for one of them must classify again.
-        self._dropped: set[bytes] = set()
+        # People a chunk classified again no longer inserts, with the household they were in:
+        # in flight for every later classification (so no chunk takes one while another that
+        # refused for it may still want it), and a chunk that refused for one classifies again.
+        self._dropped: dict[bytes, tuple[str, str]] = {}
 
     async def merge(self, chunk: PreparedChunk) -> bool:
         """Start merging ``chunk`` once a connection is free; False once the job has stopped
@@ -263,6 +266,7 @@ class ChunkMerger:
                 # An earlier chunk classified again no longer inserts someone this chunk
                 # refused for; every chunk before it has committed, so the register decides.
                 attempt.kept = None
+                attempt.stale = True
 
     async def _commit(
         self,
@@ -278,7 +282,9 @@ class ChunkMerger:
         # Begins the transaction before any COPY (which runs on the raw connection) and bounds
         # any wait on another writer's rows.
         await repository.begin_chunk(self.lock_timeout_ms)
-        pending: dict[bytes, tuple[str, str]] = {}
+        # After a stale attempt every chunk before this one has committed: the register alone
+        # decides, dropped people included.
+        pending: dict[bytes, tuple[str, str]] = {} if attempt.stale else dict(self._dropped)
         for number, people in self._in_flight.items():
             if number < chunk.number:  # a chunk classified again must not yield to later ones
                 pending.update(people)
@@ -294,8 +300,8 @@ class ChunkMerger:
             if chunk.member_households[member] not in left_out
         }
         if (before := self._in_flight.get(chunk.number)) is not None:
-            self._dropped.update(before.keys() - people.keys())
-            people = {**before, **people}
+            for index in before.keys() - people.keys():
+                self._dropped.setdefault(index, before[index])
         self._in_flight[chunk.number] = people
         if not classified.done():
             classified.set_result(None)
