@@ -193,7 +193,9 @@ async def seed(url: str, members: int, rng: random.Random) -> tuple[list[str], l
 
     privacy = Privacy(Settings(database_url=url))
     taken: set[str] = set()
-    households, rows, numbers = [], [], []
+    households: list[tuple] = []
+    rows: list[tuple] = []
+    numbers: list[str] = []
     today = date.today()
     person_iter = people(members, rng, taken)
     while len(rows) < members:

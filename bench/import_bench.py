@@ -368,7 +368,7 @@ def main() -> None:
         baseline = imported["rows"] / copy_seconds
         rows = imported["rows"]
 
-        def per_row(seconds: float | None, rows: int = rows) -> float | None:
+        def per_row(seconds: float | None, rows: float = rows) -> float | None:
             return None if seconds is None else round(seconds / rows * 1e6, 1)
 
         cpu = {

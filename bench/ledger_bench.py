@@ -510,7 +510,13 @@ def main() -> int:
             # The API and the baseline take turns (--rounds), so that a machine whose speed drifts
             # during the run weighs on both alike.
             slot = max(1, round(args.seconds / args.rounds))
-            api = {"requests": 0, "ok": 0, "non_2xx": 0, "socket_errors": 0, "paid": 0}
+            api: dict[str, float] = {
+                "requests": 0,
+                "ok": 0,
+                "non_2xx": 0,
+                "socket_errors": 0,
+                "paid": 0,
+            }
             api_seconds = api_server_cpu = api_postgres_cpu = 0.0
             p50s, p99s = [], []
             raw = {"ok": 0, "elapsed": 0.0, "postgres_cpu_s": 0.0}

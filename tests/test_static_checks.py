@@ -11,6 +11,7 @@ SOURCES = [
     "shared/events/src",
     "shared/kit/src",
     *(str(path.relative_to(ROOT)) for path in sorted(ROOT.glob("services/*/src"))),
+    "bench",
 ]
 
 
