@@ -154,3 +154,59 @@ async def test_admins_verify_the_audit_chain_over_http(running, make_token, engi
     refused = await client.get("/v1/audit/verify", headers=auditor(make_token))
     assert refused.status_code == 403
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def _new_version(engine, household_id, status: str, village_code: str) -> None:
+    """Close the household's current version (if any) and open one in ``status`` from now."""
+    async with engine.begin() as conn:
+        version = await conn.scalar(
+            text(
+                "UPDATE household_versions SET valid_to = clock_timestamp() WHERE household_id = :h"
+                " AND valid_to IS NULL RETURNING version"
+            ),
+            {"h": household_id},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO household_versions (household_id, version, village_code, status,"
+                " valid_from, actor, action, snapshot) VALUES (:h, :v, :village, :status,"
+                " clock_timestamp(), 'user:test', 'status_changed', '{}')"
+            ),
+            {"h": household_id, "v": (version or 0) + 1, "village": village_code, "status": status},
+        )
+
+
+async def test_the_log_lists_the_unmasked_exports_that_listed_the_household(
+    running, make_token, engine, settings
+):
+    _, client = running
+    village = "220622100201"
+    household_id = await seed_household(
+        engine, Privacy(settings), village_code=village, members=[(resident_id(adult()), True)]
+    )
+
+    async def export(jurisdiction: str, *, clear: bool = True, kind: str = "csv") -> None:
+        token = make_token(jurisdiction, roles=["officer"], scopes=["pii:read"] if clear else [])
+        response = await client.get(f"/v1/exports/households.{kind}", headers=bearer(token))
+        assert response.status_code == 200, response.text
+
+    await _new_version(engine, household_id, "applied", village)
+    await export("220622")  # an applicant is not exported
+    await _new_version(engine, household_id, "identified", village)
+    await export("220622")  # listed it
+    await export("220581")  # another county's
+    await export("220622", clear=False)  # masked: no personal data left in clear
+    await export("22", kind="xlsx")  # the province's, listed it
+    await _new_version(engine, household_id, "removed", village)
+    await export("2206")  # after its removal
+
+    response = await client.get(
+        f"/v1/households/{household_id}/access-log", headers=auditor(make_token)
+    )
+    assert response.status_code == 200, response.text
+    exports = [e for e in response.json()["items"] if e["action"] == "pii.export_unmasked"]
+    assert [(e["object_type"], e["object_id"], e["details"]["format"]) for e in exports] == [
+        ("register", "22", "xlsx"),
+        ("register", "220622", "csv"),
+    ]
+    assert all(e["member_id"] is None and e["actor"].startswith("user:") for e in exports)

@@ -13,6 +13,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from fupin_events.values import CENT, birth_date_of, sex_of
 from fupin_registry.vocabulary import IncomeSource
 
+# The households a register export lists: those in the register now or before.
+EXPORTED_STATUSES = ("identified", "exited", "returned")
+
 INCOME_SOURCES = (
     IncomeSource.WAGES,
     IncomeSource.PRODUCTION,

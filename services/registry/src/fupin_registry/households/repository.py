@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.eligibility.repository import BATCH_CHECK, BATCH_CHECKS
+from fupin_registry.households.domain import EXPORTED_STATUSES
 from fupin_registry.households.models import (
     AssistanceMeasure,
     Household,
@@ -268,7 +269,8 @@ class HistoryRepository:
 
 
 # The audit records about one household, newest first: personal data read in clear (records
-# about the household, its members or its cases) and eligibility checks about its members —
+# about the household, its members or its cases, and unmasked exports that listed it) and
+# eligibility checks about its members —
 # single checks name the member by blind-index hex, batch records hold their checks in columns
 # and are unnested as ``CheckHistory`` unnests them. ``position`` orders the items of one batch
 # record.
@@ -286,6 +288,20 @@ WITH people AS (
      OR (object_type = 'member' AND (object_id IN (SELECT member_id FROM people)
                                      OR object_id IN (SELECT hex FROM people)))
      OR (object_type = 'case' AND object_id IN (SELECT case_id FROM household_cases))
+  UNION ALL
+  -- Unmasked exports of a region that listed the household: it was in that region and in an
+  -- exported status in the version of its history in force when the export was recorded.
+  SELECT a.seq, 0::bigint, a.occurred_at, a.actor, a.action, a.object_type, a.object_id,
+         a.details
+  FROM audit_log a
+  WHERE a.object_type = 'register' AND a.action = 'pii.export_unmasked'
+    AND EXISTS (
+      SELECT 1 FROM household_versions v
+      WHERE v.household_id = :household
+        AND v.valid_from <= a.occurred_at
+        AND (v.valid_to IS NULL OR v.valid_to > a.occurred_at)
+        AND v.status = ANY(:exported)
+        AND starts_with(v.village_code, a.object_id))
   UNION ALL
   SELECT a.seq, m.i, a.occurred_at, a.actor, a.action, 'member', m.member,
          {BATCH_CHECK} || jsonb_build_object('batch', a.object_id)
@@ -335,6 +351,7 @@ class AccessLogRepository:
             {
                 "household": household_id,
                 "household_text": str(household_id),
+                "exported": list(EXPORTED_STATUSES),
                 "before_seq": before[0] if before else None,
                 "before_position": before[1] if before else None,
                 "limit": limit,

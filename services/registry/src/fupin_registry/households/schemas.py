@@ -251,12 +251,13 @@ class AccessEntryRead(BaseModel):
     occurred_at: datetime
     actor: str = Field(description="who: user:<sub> or client:<client_id>")
     action: str = Field(
-        description="pii.read_unmasked, eligibility.check, quota.override, audit.read_access_log…"
+        description="pii.read_unmasked, pii.export_unmasked, eligibility.check, quota.override,"
+        " audit.read_access_log…"
     )
-    object_type: str = Field(description="household, member or case")
+    object_type: str = Field(description="household, member, case or register (an export)")
     object_id: str = Field(
         description="the household, member or case id; for an eligibility check the member's"
-        " blind index (hex), never the ID number"
+        " blind index (hex), never the ID number; for an export the exported region's code"
     )
     member_id: uuid.UUID | None = Field(
         None, description="the member concerned, when the record is about one"

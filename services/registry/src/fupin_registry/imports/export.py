@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
-from fupin_registry.households.domain import per_capita_net_income
+from fupin_registry.households.domain import EXPORTED_STATUSES, per_capita_net_income
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
     CAUSE_LABELS,
@@ -47,7 +47,6 @@ from fupin_registry.privacy import MASKS, PII_READ_SCOPE, Privacy
 
 BOM = "\ufeff"
 BATCH = 2_000
-EXPORTED_STATUSES = ("identified", "exited", "returned")
 ERROR_HEADERS = ("行号", "列", "内容", "原因")
 PII_HEADERS = {
     BY: field
