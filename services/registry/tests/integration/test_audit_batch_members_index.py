@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import text
 
 from fupin_registry.eligibility.repository import CHECKS_ABOUT
+from fupin_registry.households.domain import EXPORTED_STATUSES
 from fupin_registry.households.repository import _ACCESS_LOG
 
 BATCHES = 2_000
@@ -85,6 +86,7 @@ async def test_the_access_log_reads_only_the_batches_naming_its_people(db_sessio
     params = {
         "household": uuid.uuid4(),
         "household_text": "none",
+        "exported": list(EXPORTED_STATUSES),
         "before_seq": None,
         "before_position": None,
         "limit": 50,

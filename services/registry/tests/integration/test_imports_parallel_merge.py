@@ -423,16 +423,21 @@ async def test_imports_one_job_merges_at_a_time(engine_of_own, settings, tmp_pat
         job = asyncio.create_task(
             run_import(engine_of_own, settings, path, connections=2, chunk_rows=10)
         )
-        await asyncio.sleep(1.0)
-        async with engine_of_own.connect() as conn:
-            waiting = (
-                await conn.execute(
-                    text(
-                        "SELECT state, households_created,"
-                        " heartbeat_at > started_at + interval '0.5 seconds' FROM import_jobs"
+        waiting = None
+        for _ in range(150):  # the job reads the header, then waits for the lock, beating
+            await asyncio.sleep(0.1)
+            async with engine_of_own.connect() as conn:
+                waiting = (
+                    await conn.execute(
+                        text(
+                            "SELECT state, households_created,"
+                            " heartbeat_at > started_at + interval '0.5 seconds' FROM import_jobs"
+                        )
                     )
-                )
-            ).one()
+                ).one_or_none()
+            if waiting is not None and waiting[2]:
+                break
+        assert waiting is not None
         assert tuple(waiting) == ("running", 0, True)  # waiting, and not taken for interrupted
         assert not job.done()
         await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MERGE_LOCK})
