@@ -196,15 +196,17 @@ def fuzz_suite(
     max_examples: int = 25,
 ) -> dict[str, Any]:
     """``fuzz_fixtures`` plus the test: every operation of the app's OpenAPI document with
-    ``max_examples`` derandomised examples (a failure reproduces on the next run).
+    ``max_examples`` derandomised examples (a failure reproduces on the next run; the
+    environment variable ``FUPIN_FUZZ_EXAMPLES`` asks for more, for a deeper run by hand).
     ``problem(path)`` is False for operations whose errors follow another standard (DCI)."""
     from hypothesis import HealthCheck, settings
 
     schema = openapi_schema(create_app(settings_cls()))
+    examples = int(os.environ.get("FUPIN_FUZZ_EXAMPLES") or max_examples)
 
     @schema.parametrize()
     @settings(
-        max_examples=max_examples,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
