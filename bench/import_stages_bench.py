@@ -11,7 +11,9 @@ each stage alone:
   chunks discarded, without the processes' start (a fixed cost per job, measured on a file of
   one household and subtracted), with the processes' CPU per row;
 * **merge**: chunks prepared beforehand (untimed, held in memory), merged into a fresh
-  Alembic-migrated database with 1 … ``--merges`` connections, exactly as a job merges them.
+  Alembic-migrated database with 1 … ``--merges`` connections, exactly as a job merges them;
+* **reading past**: the CPU per row of a process that owns none of the chunks, and from it
+  the parser stage's rate with a core for each process.
 
     uv run python bench/import_stages_bench.py                 # 100,000 member rows
     uv run python bench/import_stages_bench.py --rows 20000    # a quick run
@@ -19,7 +21,8 @@ each stage alone:
 Writes bench/results/import_stages.json: ``value`` is the merge stage's rate with the most
 connections, ``baseline`` its rate with one, ``ratio`` the speed-up; the parser stage's rates
 are in ``stages`` (per format), their CPU µs per row in each process in
-``parser_cpu_us_per_row_per_process``.
+``parser_cpu_us_per_row_per_process``, reading past in ``reading_past_cpu_us_per_row`` and
+the projection in ``parser_projected_rows_per_second_with_a_core_each``.
 """
 
 from __future__ import annotations
@@ -129,6 +132,24 @@ def parser_rate(
     return rows / (elapsed - start_elapsed), cpu - start_cpu
 
 
+def reading_past(url: str, path: Path, rows: int, runs: int = 3) -> float:
+    """CPU µs per row of a parser process that owns none of the file's chunks (the last of
+    1,000), in this process: what each process pays for every row of the other processes'
+    chunks. The median of ``runs``."""
+    _, _, config = asyncio.run(_job(url, path))
+    try:
+        costs = []
+        for _ in range(runs):
+            began = time.process_time()
+            for item in produce(config, 999, 1000):
+                if isinstance(item, Failed):
+                    raise SystemExit(f"the file did not parse: {item.reason}")
+            costs.append((time.process_time() - began) / rows * 1e6)
+    finally:
+        Path(config.path).unlink(missing_ok=True)  # the job's copy of the upload
+    return sorted(costs)[len(costs) // 2]
+
+
 async def _merge(url: str, path: Path, connections: int) -> tuple[float, int]:
     settings, job_id, config = await _job(url, path)
     chunks = [item for item in produce(config) if isinstance(item, PreparedChunk)]
@@ -186,9 +207,14 @@ def main() -> None:
     # CPU µs per row of each parser process: the rate the stage would reach with a core for
     # each process, which a machine with fewer cores than processes cannot show.
     parser_cpu: dict[str, dict[str, float]] = {"parser_csv": {}, "parser_xlsx": {}}
+    # CPU µs per row of reading past another process's row, and what n processes with a core
+    # each would then reach: n / (full + (n - 1) * pass) rows per µs.
+    passing: dict[str, float] = {}
+    projected: dict[str, dict[str, int]] = {"parser_csv": {}, "parser_xlsx": {}}
     url, name, admin = create_database(base_url)
     try:
         for kind in ("csv", "xlsx"):
+            passing[f"parser_{kind}"] = round(reading_past(url, paths[kind], args.rows), 1)
             for workers in range(1, args.workers + 1):
                 rate, cpu = parser_rate(url, paths[kind], starts[kind], workers, args.rows)
                 per_process = cpu / workers / args.rows * 1e6
@@ -200,6 +226,19 @@ def main() -> None:
                     f" (with a core each: {workers * 1e6 / (cpu / args.rows * 1e6):,.0f} rows/s)",
                     flush=True,
                 )
+            full = parser_cpu[f"parser_{kind}"]["1"]
+            past = passing[f"parser_{kind}"]
+            for workers in range(1, args.workers + 1):
+                rate = workers * 1e6 / (full + (workers - 1) * past)
+                projected[f"parser_{kind}"][str(workers)] = round(rate)
+            print(
+                f"parser stage, {kind:4}: reading past a row costs {past} CPU µs; with a core"
+                f" for each process ({full} µs per own row): "
+                + ", ".join(
+                    f"{n} → {rate:,} rows/s" for n, rate in projected[f"parser_{kind}"].items()
+                ),
+                flush=True,
+            )
     finally:
         drop_database(name, admin)
     path = paths["csv"]
@@ -221,6 +260,8 @@ def main() -> None:
         "rows": args.rows,
         "stages": stages,
         "parser_cpu_us_per_row_per_process": parser_cpu,
+        "reading_past_cpu_us_per_row": passing,
+        "parser_projected_rows_per_second_with_a_core_each": projected,
         "note": "value: merge stage with the most connections; baseline: with one",
         "command": reproduce_command(
             "bench/import_stages_bench.py", parser, args, ["rows", "workers", "merges"]
