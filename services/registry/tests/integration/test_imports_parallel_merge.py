@@ -307,16 +307,15 @@ class Committed(list):
         self.event(number).set()
 
 
-async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
-    engine_of_own, settings, tmp_path, monkeypatch
-):
-    groups = households(16, seed=67)
-    first, second, third = first_households_of_chunks(groups, 10)[:3]
-    share_person(groups[first], groups[second])
-    share_person(groups[first], groups[third])
-    shared = groups[first][0][ID_AT]
-    await register_other_under(engine_of_own, settings, tmp_path, groups[first], seed=71)
-
+async def import_with_a_drop(engine, settings, tmp_path, monkeypatch, groups, first: int):
+    """Import ``groups`` in chunks of about 10 rows while another writer has registered the
+    first household's village and number, in this order: chunk 1's first classification misses
+    that household, chunk 2 is classified (with chunk 1's people in flight), chunk 1's COPY
+    meets the other writer's row, so chunk 1 is classified again and drops its people; chunk 3
+    starts once chunk 1 has committed, and is classified and copies before chunk 2 is
+    classified and copies again. Returns the job, its row errors and the classifications per
+    chunk."""
+    await register_other_under(engine, settings, tmp_path, groups[first], seed=71)
     classify, insert = ImportRepository.classify, ImportRepository.insert
     calls: dict[int, int] = {}
     classified = {n: asyncio.Event() for n in (2, 3)}
@@ -326,8 +325,6 @@ async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
         calls[chunk.number] = calls.get(chunk.number, 0) + 1
         if chunk.number == 1 and calls[1] == 1:
             return []  # misses the other writer's household: the COPY meets it
-        if chunk.number == 2 and calls[2] == 2:
-            await asyncio.wait_for(classified[3].wait(), 30)
         verdicts = await classify(self, chunk, pending)
         if chunk.number in classified:
             classified[chunk.number].set()
@@ -341,8 +338,8 @@ async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
         if chunk.number == 1:
             await asyncio.wait_for(classified[2].wait(), 30)
         if chunk.number == 2 and copies[2] == 2:
-            # Chunk 3 copies first: had it taken the shared person, chunk 2 would now wait
-            # for its row, and chunk 3 for chunk 2's commit.
+            # Chunk 3 copies first: had it taken someone chunk 2 now inserts, chunk 2 would
+            # wait for its row, and chunk 3 for chunk 2's commit.
             await asyncio.wait_for(third_copied.wait(), 30)
         result = await insert(self, chunk, left_out)
         if chunk.number == 3:
@@ -350,22 +347,21 @@ async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
         return result
 
     attempt = merge.ChunkMerger._commit
-    third_started = False
+    attempts: dict[int, int] = {}
 
-    async def third_starts_late(self, repository, chunk, *args):
-        nonlocal third_started
-        if chunk.number == 3 and not third_started:
-            # Chunk 3 starts once chunk 1 has committed without the shared person, before
-            # chunk 2 (which refused for that person) is classified again.
-            third_started = True
+    async def in_order(self, repository, chunk, *args):
+        attempts[chunk.number] = attempts.get(chunk.number, 0) + 1
+        if chunk.number == 3 and attempts[3] == 1:
             await asyncio.wait_for(committed.event(1).wait(), 30)
+        if chunk.number == 2 and attempts[2] == 2:
+            await asyncio.wait_for(classified[3].wait(), 30)
         return await attempt(self, repository, chunk, *args)
 
     monkeypatch.setattr(ImportRepository, "classify", ordered)
     monkeypatch.setattr(ImportRepository, "insert", copies_in_turn)
-    monkeypatch.setattr(merge.ChunkMerger, "_commit", third_starts_late)
+    monkeypatch.setattr(merge.ChunkMerger, "_commit", in_order)
     job, errors = await run_import(
-        engine_of_own,
+        engine,
         settings.model_copy(update={"import_lock_timeout_seconds": 5}),
         csv_file(tmp_path, groups),
         connections=8,
@@ -373,6 +369,21 @@ async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
         chunks=committed,
     )
     assert job["state"] == "completed", job["failure_reason"]
+    assert committed == list(range(1, job["chunks_committed"] + 1))
+    return job, errors, calls
+
+
+async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(16, seed=67)
+    first, second, third = first_households_of_chunks(groups, 10)[:3]
+    share_person(groups[first], groups[second])
+    share_person(groups[first], groups[third])
+    shared = groups[first][0][ID_AT]
+    job, errors, calls = await import_with_a_drop(
+        engine_of_own, settings, tmp_path, monkeypatch, groups, first
+    )
     # As one connection: the first household is the other writer's, the second takes the
     # shared person, the third is refused for them.
     later_village, later_number = groups[second][0][0], groups[second][0][1]
@@ -382,7 +393,28 @@ async def test_imports_a_person_dropped_goes_to_the_oldest_chunk_that_wants_it(
     assert job["households_created"] == 14 and job["households_unchanged"] == 1
     assert await holders(engine_of_own, settings, shared) == [(later_village, later_number)]
     assert calls[1] == 2 and calls[2] == 2 and calls[3] == 2
-    assert committed == list(range(1, job["chunks_committed"] + 1))
+
+
+async def test_imports_a_chunk_classified_again_leaves_later_chunks_their_people(
+    engine_of_own, settings, tmp_path, monkeypatch
+):
+    groups = households(16, seed=67)
+    first, second, third = first_households_of_chunks(groups, 10)[:3]
+    assert len(groups[second]) >= 2
+    share_person(groups[first], groups[second])  # dropped by chunk 1, refused by chunk 2
+    share_person(groups[second], groups[third])  # another of chunk 2's household, in chunk 3
+    other = groups[second][0][ID_AT]
+    job, errors, _ = await import_with_a_drop(
+        engine_of_own, settings, tmp_path, monkeypatch, groups, first
+    )
+    # Chunk 3 took the other person while chunk 2's household stood refused; classified again,
+    # chunk 2 counts them as taken instead of waiting on chunk 3's uncommitted row.
+    third_village, third_number = groups[third][0][0], groups[third][0][1]
+    assert [reason for *_, reason in errors if reason.startswith("member")] == [
+        f"member already registered in household {third_village}/{third_number}"
+    ]
+    assert job["households_created"] == 14 and job["households_unchanged"] == 1
+    assert await holders(engine_of_own, settings, other) == [(third_village, third_number)]
 
 
 async def test_imports_a_failed_chunk_keeps_only_the_chunks_before_it(

@@ -16,9 +16,10 @@ merged concurrently, each in its own transaction:
   only leave more households out, so it never inserts a person a later chunk in flight is
   inserting. The people it no longer inserts still count as in flight for every later
   classification; a chunk that refused a household because of one of them rolls back and is
-  classified again once every chunk before it has committed, against the register alone (the
-  oldest chunk wanting such a person gets it), so its verdicts are those one connection would
-  give and no two chunks in flight ever want the same person.
+  classified again once every chunk before it has committed, against the register (the oldest
+  chunk wanting such a person gets them) and the people later chunks in flight are inserting
+  (taken: their rows wait uncommitted); classifications run one at a time, so no two chunks in
+  flight ever want the same person.
 
 A sessionmaker bound to a single connection (the API tests' rolled-back transaction) runs one
 chunk at a time.
@@ -171,6 +172,7 @@ class ChunkMerger:
         # in flight for every later classification (so no chunk takes one while another that
         # refused for it may still want it), and a chunk that refused for one classifies again.
         self._dropped: dict[bytes, tuple[str, str]] = {}
+        self._classifying = asyncio.Lock()
 
     async def merge(self, chunk: PreparedChunk) -> bool:
         """Start merging ``chunk`` once a connection is free; False once the job has stopped
@@ -282,27 +284,38 @@ class ChunkMerger:
         # Begins the transaction before any COPY (which runs on the raw connection) and bounds
         # any wait on another writer's rows.
         await repository.begin_chunk(self.lock_timeout_ms)
-        # After a stale attempt every chunk before this one has committed: the register alone
-        # decides, dropped people included.
-        pending: dict[bytes, tuple[str, str]] = {} if attempt.stale else dict(self._dropped)
-        for number, people in self._in_flight.items():
-            if number < chunk.number:  # a chunk classified again must not yield to later ones
-                pending.update(people)
-        attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
-        verdicts = await repository.classify(chunk, pending)
-        if attempt.kept is not None:
-            verdicts = _keeping(attempt.kept, verdicts)
-        attempt.verdicts = verdicts
-        left_out = {v.position for v in verdicts}
-        people = {
-            index: chunk.household_keys[chunk.member_households[member]]
-            for member, index in enumerate(chunk.member_indexes)
-            if chunk.member_households[member] not in left_out
-        }
-        if (before := self._in_flight.get(chunk.number)) is not None:
-            for index in before.keys() - people.keys():
-                self._dropped.setdefault(index, before[index])
-        self._in_flight[chunk.number] = people
+        # One classification at a time: each sees what every other one decided (a chunk
+        # classified again runs beside the later chunks' first classifications).
+        async with self._classifying:
+            pending: dict[bytes, tuple[str, str]] = {}
+            if attempt.stale:
+                # Every chunk before this one has committed: the register decides, dropped people
+                # included; the people later chunks in flight are inserting count as taken (their
+                # rows are not committed, and a COPY of the same person would wait on them).
+                for number, people in self._in_flight.items():
+                    if number > chunk.number:
+                        pending.update(people)
+            else:
+                pending.update(self._dropped)
+                # Earlier chunks only: a chunk classified again must not yield to later ones.
+                for number, people in self._in_flight.items():
+                    if number < chunk.number:
+                        pending.update(people)
+            attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
+            verdicts = await repository.classify(chunk, pending)
+            if attempt.kept is not None:
+                verdicts = _keeping(attempt.kept, verdicts)
+            attempt.verdicts = verdicts
+            left_out = {v.position for v in verdicts}
+            people = {
+                index: chunk.household_keys[chunk.member_households[member]]
+                for member, index in enumerate(chunk.member_indexes)
+                if chunk.member_households[member] not in left_out
+            }
+            if (before := self._in_flight.get(chunk.number)) is not None:
+                for index in before.keys() - people.keys():
+                    self._dropped.setdefault(index, before[index])
+            self._in_flight[chunk.number] = people
         if not classified.done():
             classified.set_result(None)
         created, rows_committed = await repository.insert(chunk, left_out)
