@@ -284,38 +284,8 @@ class ChunkMerger:
         # Begins the transaction before any COPY (which runs on the raw connection) and bounds
         # any wait on another writer's rows.
         await repository.begin_chunk(self.lock_timeout_ms)
-        # One classification at a time: each sees what every other one decided (a chunk
-        # classified again runs beside the later chunks' first classifications).
-        async with self._classifying:
-            pending: dict[bytes, tuple[str, str]] = {}
-            if attempt.stale:
-                # Every chunk before this one has committed: the register decides, dropped people
-                # included; the people later chunks in flight are inserting count as taken (their
-                # rows are not committed, and a COPY of the same person would wait on them).
-                for number, people in self._in_flight.items():
-                    if number > chunk.number:
-                        pending.update(people)
-            else:
-                pending.update(self._dropped)
-                # Earlier chunks only: a chunk classified again must not yield to later ones.
-                for number, people in self._in_flight.items():
-                    if number < chunk.number:
-                        pending.update(people)
-            attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
-            verdicts = await repository.classify(chunk, pending)
-            if attempt.kept is not None:
-                verdicts = _keeping(attempt.kept, verdicts)
-            attempt.verdicts = verdicts
-            left_out = {v.position for v in verdicts}
-            people = {
-                index: chunk.household_keys[chunk.member_households[member]]
-                for member, index in enumerate(chunk.member_indexes)
-                if chunk.member_households[member] not in left_out
-            }
-            if (before := self._in_flight.get(chunk.number)) is not None:
-                for index in before.keys() - people.keys():
-                    self._dropped.setdefault(index, before[index])
-            self._in_flight[chunk.number] = people
+        verdicts = await self._classify(repository, chunk, attempt)
+        left_out = {v.position for v in verdicts}
         if not classified.done():
             classified.set_result(None)
         created, rows_committed = await repository.insert(chunk, left_out)
@@ -350,6 +320,45 @@ class ChunkMerger:
         )
         outcome.errors = len(errors)
         return outcome
+
+    async def _classify(
+        self, repository: ImportRepository, chunk: PreparedChunk, attempt: _Attempt
+    ) -> list[Verdict]:
+        """The chunk's verdicts, against the register and the people other chunks of the job
+        hold in flight; records the people this chunk now inserts (and those it dropped)."""
+        # One classification at a time: each sees what every other one decided (a chunk
+        # classified again runs beside the later chunks' first classifications).
+        async with self._classifying:
+            pending: dict[bytes, tuple[str, str]] = {}
+            if attempt.stale:
+                # Every chunk before this one has committed: the register decides, dropped people
+                # included; the people later chunks in flight are inserting count as taken (their
+                # rows are not committed, and a COPY of the same person would wait on them).
+                for number, people in self._in_flight.items():
+                    if number > chunk.number:
+                        pending.update(people)
+            else:
+                pending.update(self._dropped)
+                # Earlier chunks only: a chunk classified again must not yield to later ones.
+                for number, people in self._in_flight.items():
+                    if number < chunk.number:
+                        pending.update(people)
+            attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
+            verdicts = await repository.classify(chunk, pending)
+            if attempt.kept is not None:
+                verdicts = _keeping(attempt.kept, verdicts)
+            attempt.verdicts = verdicts
+            left_out = {v.position for v in verdicts}
+            people = {
+                index: chunk.household_keys[chunk.member_households[member]]
+                for member, index in enumerate(chunk.member_indexes)
+                if chunk.member_households[member] not in left_out
+            }
+            if (before := self._in_flight.get(chunk.number)) is not None:
+                for index in before.keys() - people.keys():
+                    self._dropped.setdefault(index, before[index])
+            self._in_flight[chunk.number] = people
+        return verdicts
 
 
 def _keeping(kept: list[Verdict], verdicts: list[Verdict]) -> list[Verdict]:

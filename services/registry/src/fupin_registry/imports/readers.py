@@ -250,6 +250,7 @@ class CsvLine(RawRow):
         self.number = number
         self._body = body
         self._delimiter = delimiter
+        self._separator = delimiter.encode()  # the delimiter's byte, split on before decoding
         self._encoding = encoding
         self._line = line
         self._cells: list[str] | None = None
@@ -264,7 +265,7 @@ class CsvLine(RawRow):
             self._problem = _undecodable(self._line, self._encoding, body, exc)
             fields = [
                 field.decode(self._encoding, errors="replace")
-                for field in body.split(self._delimiter.encode())
+                for field in body.split(self._separator)
             ]
         self._cells = cells = list(map(str.strip, fields))
         self._body = b""
@@ -290,7 +291,7 @@ class CsvLine(RawRow):
 
     def keys(self, first: int, second: int, *, whole: bool = True) -> tuple[str, str]:
         if self._cells is None and not whole:
-            parts = self._body.split(self._delimiter.encode(), max(first, second) + 1)
+            parts = self._body.split(self._separator, max(first, second) + 1)
             encoding = self._encoding
             return (
                 parts[first].decode(encoding, errors="replace").strip()
@@ -333,12 +334,14 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
                 problems.append(_undecodable(number, encoding, raw, exc))
                 return raw.decode(encoding, errors="replace")
 
+        last_line = 0  # the last line the csv module has read
+
         def following() -> Iterator[str]:
+            nonlocal last_line
             for number, raw in lines:
-                last_line[0] = number
+                last_line = number
                 yield decoded(number, raw)
 
-        last_line = [0]
         record = 0
         for number, raw in itertools.chain([first], lines):
             record += 1
@@ -347,7 +350,7 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
                 yield CsvLine(record, body, delimiter, encoding, number)
                 continue
             problems.clear()
-            last_line[0] = number
+            last_line = number
             reader = csv.reader(
                 itertools.chain([decoded(number, raw)], following()), delimiter=delimiter
             )
@@ -355,7 +358,7 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
                 cells = next(reader)
             except csv.Error as exc:
                 raise UnreadableFile(
-                    f"the CSV text is malformed at line {last_line[0]}: {exc}"
+                    f"the CSV text is malformed at line {last_line}: {exc}"
                 ) from exc
             yield RawRow(record, list(map(str.strip, cells)), problems[-1] if problems else None)
 
