@@ -362,7 +362,7 @@ async def test_imports_error_report_cells_are_inert(client):
     assert ["2", "联系电话", "'=1+2"] == report[0][:3], report
 
 
-async def test_imports_masked_export_shows_only_the_birth_year(app, make_token):
+async def test_imports_masked_export_leaves_the_birth_date_out(app, make_token):
     from fupin_kit.testing.plugin import api_client
 
     village = "220102002004"
@@ -388,8 +388,31 @@ async def test_imports_masked_export_shows_only_the_birth_year(app, make_token):
                     .to_python()
                 )
             exported = [line for line in lines[1:] if line[0] == village]
-            assert [line[HEADER_INDEX["出生日期"]] for line in exported][0] == head[6:10]
+            assert exported and all(line[HEADER_INDEX["出生日期"]] == "" for line in exported)
             assert all(born not in str(cell) for line in lines for cell in line)
+
+
+async def test_imports_error_report_stars_a_birth_date_without_pii_scope(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    village = "220102002005"
+    rows = sample(1, villages=[village], seed=45)
+    head = rows[0][HEADER_INDEX["证件号码"]]
+    given = f"{int(head[6:10]) + 1}/{head[10:12]}/{head[12:14]}"  # not the ID number's date
+    rows[0][HEADER_INDEX["出生日期"]] = given
+    async with api_client(app, make_token(village, roles=["officer"])) as masked:
+        job = await run(masked, csv_bytes(rows))
+        cells = [r for r in await error_report(masked, job["id"]) if r[1] == "出生日期"]
+        assert [r[2] for r in cells] == ["****/**/**"], cells
+        from python_calamine import CalamineWorkbook
+
+        book = (await masked.get(f"/v1/imports/{job['id']}/errors.xlsx")).content
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(book)).get_sheet_by_index(0).to_python()
+        assert [line[2] for line in sheet[1:] if line[1] == "出生日期"] == ["****/**/**"]
+    token = make_token(village, scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as clear:
+        cells = [r for r in await error_report(clear, job["id"]) if r[1] == "出生日期"]
+        assert [r[2] for r in cells] == [given]
 
 
 async def test_imports_failed_xlsx_export_leaves_no_temporary_file(client, monkeypatch, tmp_path):

@@ -64,6 +64,9 @@ class HouseholdUpdated(EventData):
     member_count: int = Field(ge=0, le=100)
     member_indexes: list[str] = Field(default_factory=list)
     per_capita_net_income: str | None = Field(None, description="latest year, decimal string")
+    status: HouseholdStatus | None = Field(
+        None, description="the household's status at this change (absent from older events)"
+    )
     version: int | None = Field(
         None, ge=1, description="the household's version after this change: orders its events"
     )
@@ -79,6 +82,9 @@ class HouseholdStatusChanged(EventData):
     case_id: str | None = None
     member_count: int = Field(ge=0, le=100)
     member_indexes: list[str] = Field(default_factory=list)
+    attribute: HouseholdAttribute | None = Field(
+        None, description="the household's attribute at this change (absent from older events)"
+    )
     version: int | None = Field(
         None, ge=1, description="the household's version after this change: orders its events"
     )

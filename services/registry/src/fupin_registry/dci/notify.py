@@ -59,10 +59,13 @@ KIND_OF = {event_type: kind for kind, event_type in EVENT_TYPES.items()}
 async def on_household_event(session: AsyncSession, event: CloudEvent[Any]) -> None:
     kind = KIND_OF[event.type]
     data = event.data
+    # Each event carries the status and attribute at its change; older events lack one.
     status = getattr(data, "to_status", None) or getattr(data, "status", None)
     attribute = getattr(data, "attribute", None)
-    if attribute is None:
-        attribute = (await household_facts(session, data.household_id)).attribute
+    if status is None or attribute is None:
+        now = await household_facts(session, data.household_id)
+        status = status or now.status
+        attribute = attribute or now.attribute
     facts = {
         "HOUSEHOLD_ID": data.household_id,
         "village_code": data.village_code,

@@ -459,10 +459,10 @@ class RegisterSearch:
 
 @dataclass(frozen=True)
 class HouseholdFacts:
-    """What a notification needs to know about a household beyond its event."""
+    """A household's status and attribute now: for events recorded before they carried both."""
 
+    status: str | None
     attribute: str | None
-    primary_cause: str | None
 
 
 async def household_facts(session: AsyncSession, household_id: str) -> HouseholdFacts:
@@ -472,7 +472,7 @@ async def household_facts(session: AsyncSession, household_id: str) -> Household
         return HouseholdFacts(None, None)
     row = (
         await session.execute(
-            select(Household.attribute, Household.primary_cause).where(Household.id == key)
+            select(Household.status, Household.attribute).where(Household.id == key)
         )
     ).first()
     return HouseholdFacts(None, None) if row is None else HouseholdFacts(row[0], row[1])

@@ -61,6 +61,7 @@ def updated(
         member_count=len(indexes),
         member_indexes=indexes,
         per_capita_net_income=latest_per_capita(incomes, len(indexes)),
+        status=ev.HouseholdStatus(household.status),
         version=household.version,
     )
 
@@ -85,6 +86,7 @@ def status_changed(
         case_id=case_id,
         member_count=len(indexes),
         member_indexes=indexes,
+        attribute=ev.HouseholdAttribute(household.attribute),
         version=household.version,
     )
 

@@ -162,7 +162,10 @@ class MemberRead(BaseModel):
         description="null when personal fields are masked: the masked ID number hides exactly"
         " its eight birth-date digits"
     )
-    birth_year: int
+    birth_year: int | None = Field(
+        description="null when personal fields are masked: beside the masked ID number the year"
+        " leaves only a few dozen possible numbers"
+    )
     relation: Relation
     ethnicity: str
     education: Education | None

@@ -162,9 +162,9 @@ def render(
             id_number=privacy.reveal(_unb64(m["id_number_enc"]), "id_number", caller) or "",
             name=privacy.reveal(_unb64(m["name_enc"]), "name", caller) or "",
             # The masked ID number keeps the area code and the last four characters; the
-            # birth date would supply the rest.
+            # birth date would supply the rest, and its year would narrow it to a few dozen.
             birth_date=None if masked else m["birth_date"],
-            birth_year=int(m["birth_date"][:4]),
+            birth_year=None if masked else int(m["birth_date"][:4]),
         )
         for m in snapshot["members"]
     ]

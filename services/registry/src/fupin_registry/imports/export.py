@@ -131,9 +131,9 @@ class RegisterRows:
             "name": self._reveal(r.name_enc, "name"),
             "id_number": self._reveal(r.id_number_enc, "id_number"),
             "sex": label_of(SEX_LABELS, r.sex),
-            # Masked: the year only. The masked ID number hides exactly the birth date's
-            # digits, so the full date next to it would give the number away.
-            "birth_date": r.birth_date.isoformat() if self.clear else str(r.birth_date.year),
+            # Masked: left out. The masked ID number hides exactly the birth date's digits, so
+            # the date next to it would give the number away (and its year narrow it down).
+            "birth_date": r.birth_date.isoformat() if self.clear else "",
             "relation": label_of(RELATION_LABELS, r.relation),
             "ethnicity": label_of(ETHNICITY_LABELS, r.ethnicity),
             "education": label_of(EDUCATION_LABELS, r.education) if r.education else "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -18,6 +19,7 @@ from fupin_kit.db import SessionDep, session_scope
 from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from fupin_kit.problems import Unprocessable, problem_responses
 from fupin_registry.access import require_writer
+from fupin_registry.imports.columns import BY_FIELD
 from fupin_registry.imports.dependencies import ImportJobDep
 from fupin_registry.imports.export import (
     ERROR_HEADERS,
@@ -40,6 +42,8 @@ router = APIRouter(tags=["imports"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
+BIRTH_DATE_HEADER = BY_FIELD["birth_date"].header
+_DIGIT = re.compile(r"\d")
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -158,8 +162,13 @@ def _revealer(privacy: object, clear: bool) -> object:
         if blob is None:
             return ""
         value = privacy.open(blob, ERROR_VALUE_FIELD) or ""  # type: ignore[attr-defined]
+        if clear:
+            return value
+        if column == BIRTH_DATE_HEADER:
+            # The digits would fill the masked ID number in; the shape still shows the mistake.
+            return _DIGIT.sub("*", value)
         field = PII_HEADERS.get(column)
-        return MASKS[field](value) if field and not clear else value
+        return MASKS[field](value) if field else value
 
     return reveal
 
