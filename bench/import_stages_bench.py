@@ -160,6 +160,7 @@ async def _merge(url: str, path: Path, connections: int) -> tuple[float, int]:
     merger = ChunkMerger(
         create_sessionmaker(engine),
         job_id,
+        config.rules.jurisdiction,
         connections,
         lambda value: privacy.seal(value, "import_error_value"),
         max_errors=settings.import_max_errors,

@@ -84,7 +84,7 @@ async def create_widget(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 

@@ -1,6 +1,7 @@
 """Households over HTTP: registration, validation, masking, ETags, members, incomes, plan,
 history and jurisdiction."""
 
+import base64
 import json
 import uuid
 from datetime import date
@@ -163,6 +164,9 @@ async def test_masked_read_without_pii_scope_and_audited_unmasked_read(
         ({"incomes": [{"year": 1999}]}, "#/body/incomes/0/year"),
         ({"year": 2099}, "#/body/year"),
         ({"phone": "12345"}, "#/body/phone"),
+        ({"phone": "1３９１２３４５６７８"}, "#/body/phone"),  # full-width digits
+        ({"bank_account": "６２２８４８００１２３４５６７８"}, "#/body/bank_account"),
+        ({"bank_account": "٦٢٢٨٤٨٠٠١٢٣٤٥٦٧٨"}, "#/body/bank_account"),  # Arabic-Indic digits
         ({"status": "identified"}, "#/body/status"),  # status only moves through cases
     ],
 )
@@ -554,3 +558,31 @@ async def test_head_changes_atomically_and_former_head_can_die(client, people, a
     assert [e["type"] for e in events[-2:]] == ["fupin.registry.household.updated.v1"] * 2
     assert events[-1]["data"]["changed"] == ["members"]
     assert left == (date(2020, 3, 1), "death", False)
+
+
+def crafted(*values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(values)).encode()).decode().rstrip("=")
+
+
+async def test_crafted_cursors_are_422_on_the_cursor_everywhere(client, people):
+    household = (await create(client, people)).json()
+    cases = {
+        f"/v1/households/{household['id']}/changes": [
+            crafted(99999999999999999999999),
+            crafted(2**31),
+            crafted(-1),
+            crafted("1"),
+        ],
+        "/v1/households": [crafted("not-a-uuid"), crafted(1)],
+        "/v1/regions/2206/children": [crafted("a\u0000b"), crafted(5)],
+        "/v1/quotas?parent=22&year=2016": [crafted("a\u0000b")],
+        "/v1/crosscheck/reports/duplicate-ids": [crafted(5)],
+        "/v1/cases": [crafted("2016-01-01T00:00:00", "x"), crafted("yesterday", str(uuid.uuid4()))],
+        "/v1/imports": [crafted("2016-01-01", 5)],
+        "/v1/flags": [crafted(1, 2)],
+    }
+    for path, cursors in cases.items():
+        for cursor in cursors:
+            response = await client.get(f"{path}{'&' if '?' in path else '?'}cursor={cursor}")
+            body = assert_problem(response, 422, "#/query/cursor")
+            assert [e["detail"] for e in body["errors"]] == ["the cursor is not valid"], path

@@ -170,6 +170,25 @@ async def test_imports_rows_outside_jurisdiction_are_rejected(app, make_token):
         assert job["households_created"] == 1
 
 
+async def test_imports_report_names_no_household_outside_jurisdiction(app, make_token):
+    from fupin_kit.testing.plugin import api_client
+
+    elsewhere = sample(1, villages=[OTHER_COUNTY_VILLAGE], seed=46)
+    async with api_client(app, make_token("220581", roles=["officer"])) as other:
+        assert (await run(other, csv_bytes(elsewhere)))["households_created"] == 1
+    rows = sample(1, villages=[CHANGCHUN_VILLAGES[0]], seed=47)
+    for column in ("证件号码", "性别", "出生日期"):
+        rows[0][HEADER_INDEX[column]] = elsewhere[0][HEADER_INDEX[column]]
+    async with api_client(app, make_token("220102", roles=["officer"])) as county:
+        job = await run(county, csv_bytes(rows))
+        report = await error_report(county, job["id"])
+    assert job["households_created"] == 0
+    assert [r[3] for r in report if r[1] == "证件号码"] == [
+        "member already registered in a household outside your jurisdiction"
+    ]
+    assert OTHER_COUNTY_VILLAGE not in str(report)
+
+
 async def test_imports_jobs_are_invisible_outside_jurisdiction(app, make_token):
     from fupin_kit.testing.plugin import api_client
 

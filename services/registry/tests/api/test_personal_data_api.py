@@ -82,3 +82,29 @@ async def test_a_replayable_answer_is_kept_sealed_and_replayed_in_clear(client, 
     assert second.status_code == 201
     assert second.headers["idempotent-replayed"] == "true"
     assert second.json() == first.json()
+
+
+async def test_a_key_reused_with_other_access_gets_no_stored_answer(app, make_token, people):
+    """The same user's token of another county, or without pii:read, reusing a key is refused
+    (422): the stored answer holds the first token's clear data of the first county."""
+    body = household_payload(VILLAGE, uuid.uuid4().hex[:8], family(people), phone="13912345678")
+    headers = {"Idempotency-Key": f"access-{uuid.uuid4().hex}"}
+    county = make_token("220622", scopes=["pii:read"], subject="alice")
+    async with api_client(app, county) as first:
+        created = await first.post("/v1/households", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+    for other in (
+        make_token("220621", scopes=["pii:read"], subject="alice"),  # another county
+        make_token("220622", subject="alice"),  # no pii:read
+        make_token("22", scopes=["pii:read"], subject="alice"),  # the province
+    ):
+        async with api_client(app, other) as again:
+            replay = await again.post("/v1/households", json=body, headers=headers)
+        assert replay.status_code == 422, replay.text
+        assert replay.headers["content-type"] == "application/problem+json"
+        assert replay.json()["errors"][0]["pointer"] == "#/header/Idempotency-Key"
+        assert "王建国" not in replay.text and "13912345678" not in replay.text
+    async with api_client(app, make_token("220622", scopes=["pii:read"], subject="alice")) as same:
+        replay = await same.post("/v1/households", json=body, headers=headers)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == created.json()

@@ -105,12 +105,12 @@ async def test_imports_chunk_registered_meanwhile_is_classified_again(
     classify = ImportRepository.classify
     calls = []
 
-    async def stale_once(self, chunk, pending=None):
+    async def stale_once(self, chunk, jurisdiction, pending=None):
         # The first classification misses what is registered, as if another writer committed
         # the households between classification and COPY: the COPY's unique violation must
         # roll the chunk back and classify it again.
         calls.append(chunk.number)
-        return [] if len(calls) == 1 else await classify(self, chunk, pending)
+        return [] if len(calls) == 1 else await classify(self, chunk, jurisdiction, pending)
 
     monkeypatch.setattr(ImportRepository, "classify", stale_once)
     second = await import_file(sessionmaker, settings, path)

@@ -206,7 +206,7 @@ Money = Annotated[
     BeforeValidator(_parse_money),
     PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
     WithJsonSchema(
-        {"type": "string", "pattern": r"^-?\d{1,12}(\.\d{1,2})?$", "examples": ["1250.00"]}
+        {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$", "examples": ["1250.00"]}
     ),
 ]
 

@@ -3,7 +3,8 @@
 The key is reserved in the same transaction as the command's effect: a concurrent retry blocks
 on the key's row until the first attempt commits, then replays its stored response. A key reused
 with a different request body answers 422. If the command fails, the reservation rolls back
-with it, so a retry runs the command again.
+with it, so a retry runs the command again. A key reused by the same client with another
+jurisdiction, role or scope answers 422 too: the stored answer was shaped for the first access.
 
 A service whose answers may carry personal data in clear gives its sessions a
 ``ResponseSealer`` (``session.info[RESPONSE_SEALER]``): the stored answer is then kept sealed
@@ -28,6 +29,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.auth import Caller
 from fupin_kit.crypto import FieldCipher
 from fupin_kit.models import IdempotencyRecord
 from fupin_kit.problems import Unprocessable
@@ -44,6 +46,10 @@ IdempotencyKey = Annotated[
 ]
 
 
+REUSED_KEY = (
+    "this Idempotency-Key was already used with a different request, or by this client"
+    " with another jurisdiction, role or scope"
+)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
@@ -134,9 +140,14 @@ async def stored_response_on(connection: Any, *, caller: str, key: str) -> Store
     return StoredResponse(row[0], row[1], None if row[2] is None else json.loads(row[2]))
 
 
-def fingerprint(payload: Any) -> str:
-    """A digest of a request (models, lists, dicts and plain values) for comparing retries."""
-    encoded = json.dumps(to_jsonable_python(payload), sort_keys=True, separators=(",", ":"))
+def fingerprint(payload: Any, caller: Caller) -> str:
+    """A digest of a request (models, lists, dicts and plain values) and of the access it is
+    sent with (jurisdiction, roles, scopes), for comparing retries: the same client's token of
+    another jurisdiction or without ``pii:read`` never gets an answer stored for another."""
+    access = [caller.jurisdiction, sorted(caller.roles), sorted(caller.scopes)]
+    encoded = json.dumps(
+        [to_jsonable_python(payload), access], sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(encoded.encode()).hexdigest()
 
 
@@ -165,7 +176,7 @@ async def run_idempotent(
         if stored is None or stored.request_hash != request_fingerprint:
             raise Unprocessable(
                 "#/header/Idempotency-Key",
-                "this Idempotency-Key was already used with a different request",
+                REUSED_KEY,
             )
         sealer: ResponseSealer | None = session.info.get(RESPONSE_SEALER)
         replayed = stored.response

@@ -101,7 +101,7 @@ async def create_allocation(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 
@@ -214,7 +214,7 @@ def _transition(name: str, summary: str) -> None:
             session,
             caller=caller.actor,
             key=key,
-            request_fingerprint=fingerprint([allocation.id, name, body]),
+            request_fingerprint=fingerprint([allocation.id, name, body], caller),
             command=command,
             status_code=200,
         )

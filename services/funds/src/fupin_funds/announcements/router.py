@@ -71,7 +71,7 @@ def _objection(objection: Objection, privacy: Privacy, caller: Caller) -> Object
 @public.get("", summary="Announcements (公告公示), optionally those in notice on a date")
 async def list_announcements(
     session: SessionDep,
-    region: Annotated[str, Query(pattern=r"^\d{2,12}$")] = "22",
+    region: Annotated[str, Query(pattern=r"^[0-9]{2,12}$")] = "22",
     active_on: Annotated[date | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -185,7 +185,7 @@ async def resolve(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([objection.id, body]),
+        request_fingerprint=fingerprint([objection.id, body], caller),
         command=command,
         status_code=200,
     )

@@ -26,7 +26,7 @@ from fupin_funds.ledger.repository import IdempotentWrite
 from fupin_kit.auth import Caller
 from fupin_kit.batching import Coalescer
 from fupin_kit.db import DriverConnections, session_scope
-from fupin_kit.idempotency import StoredResponse, fingerprint, stored_response_on
+from fupin_kit.idempotency import REUSED_KEY, StoredResponse, fingerprint, stored_response_on
 from fupin_kit.problems import NotFound, ProblemError, Unprocessable
 
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -64,7 +64,7 @@ async def pay_from_project(
     if project is None:
         raise NotFound("project not found")
     caller.require_region(project.region_code, "project")
-    request_hash = fingerprint([project_id, body])
+    request_hash = fingerprint([project_id, body], caller)
     try:
         on = business_date(body.on, settings)
         read, transfer = await prepare_project_payment(
@@ -106,6 +106,6 @@ def _replayed(stored: StoredResponse | None, request_hash: str) -> tuple[int, st
     if stored is None or stored.request_hash != request_hash:
         raise Unprocessable(
             "#/header/Idempotency-Key",
-            "this Idempotency-Key was already used with a different request",
+            REUSED_KEY,
         )
     return stored.status_code or 201, json.dumps(stored.response), REPLAYED

@@ -83,7 +83,7 @@ async def fund_project(
         on = business_date(body.on, request.app.state.settings)
         return await prepare_project_funding(session, caller, project, body, on)
 
-    return await disburse(session, caller, key, fingerprint([project.id, body]), prepare)
+    return await disburse(session, caller, key, fingerprint([project.id, body], caller), prepare)
 
 
 @router.post(
@@ -141,7 +141,7 @@ async def pay_household_subsidy(
         on = business_date(body.on, settings)
         return await prepare_direct_subsidy(session, settings, caller, body, on)
 
-    return await disburse(session, caller, key, fingerprint(body), prepare)
+    return await disburse(session, caller, key, fingerprint(body, caller), prepare)
 
 
 async def _pay_lean(request: Request) -> Answer:

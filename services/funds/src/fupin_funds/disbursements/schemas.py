@@ -21,7 +21,7 @@ class ProjectFundingCreate(BaseModel):
     )
     pool_region: str | None = Field(
         None,
-        pattern=r"^\d{2,12}$",
+        pattern=r"^[0-9]{2,12}$",
         description="region whose fund pool pays (default: the project's county)",
     )
     memo: str | None = Field(None, max_length=500)
@@ -51,7 +51,7 @@ class DirectSubsidyCreate(BaseModel):
     amount: PositiveMoney
     purpose: str = Field(min_length=1, max_length=200)
     pool_region: str | None = Field(
-        None, pattern=r"^\d{2,12}$", description="default: the household's county"
+        None, pattern=r"^[0-9]{2,12}$", description="default: the household's county"
     )
     on: date | None = None
 

@@ -51,7 +51,7 @@ async def create_fund(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 
@@ -82,7 +82,7 @@ async def add_appropriation(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([fund.id, body]),
+        request_fingerprint=fingerprint([fund.id, body], caller),
         command=command,
     )
 

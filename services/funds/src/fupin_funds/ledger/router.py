@@ -89,7 +89,7 @@ async def list_accounts(
     session: SessionDep,
     caller: CallerDep,
     kind: Annotated[AccountKind | None, Query()] = None,
-    region_code: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
     source: Annotated[FundSource | None, Query()] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     limit: Limit = 100,
@@ -245,7 +245,7 @@ async def reverse_entry(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([entry.id, body]),
+        request_fingerprint=fingerprint([entry.id, body], caller),
         command=command,
     )
 

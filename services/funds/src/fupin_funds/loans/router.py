@@ -49,7 +49,7 @@ from fupin_kit.problems import Forbidden, problem_responses
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 risk = APIRouter(prefix="/v1/risk-compensation", tags=["loans"])
 ERRORS = problem_responses(401, 403, 404, 409, 422)
-CountyCode = Annotated[str, Path(pattern=r"^\d{6}$")]
+CountyCode = Annotated[str, Path(pattern=r"^[0-9]{6}$")]
 
 
 def loan_read(loan: Loan, privacy: Privacy, caller: Caller) -> LoanRead:
@@ -137,7 +137,7 @@ async def report_loan(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 
@@ -197,7 +197,7 @@ def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: A
             session,
             caller=caller.actor,
             key=key,
-            request_fingerprint=fingerprint([loan.id, path, body]),
+            request_fingerprint=fingerprint([loan.id, path, body], caller),
             command=command,
             status_code=200,
         )
@@ -271,7 +271,7 @@ async def pay_subsidy(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([loan.id, body]),
+        request_fingerprint=fingerprint([loan.id, body], caller),
         command=command,
     )
     for transfer in pending:
@@ -313,7 +313,7 @@ async def compensate(
         )
         return _disbursement(transfer), transfer
 
-    return await disburse(session, caller, key, fingerprint([loan.id, body]), prepare)
+    return await disburse(session, caller, key, fingerprint([loan.id, body], caller), prepare)
 
 
 def _disbursement(transfer: Transfer) -> DisbursementRead:
@@ -369,4 +369,4 @@ async def deposit(
         )
         return _disbursement(transfer), transfer
 
-    return await disburse(session, caller, key, fingerprint([county_code, body]), prepare)
+    return await disburse(session, caller, key, fingerprint([county_code, body], caller), prepare)

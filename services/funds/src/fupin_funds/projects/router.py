@@ -97,7 +97,7 @@ async def propose(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 
@@ -226,7 +226,7 @@ def _transition_route(action: ProjectAction, summary: str) -> None:
             session,
             caller=caller.actor,
             key=key,
-            request_fingerprint=fingerprint([project.id, action.value, body]),
+            request_fingerprint=fingerprint([project.id, action.value, body], caller),
             command=command,
             status_code=200,
         )

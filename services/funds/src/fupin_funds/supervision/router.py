@@ -103,7 +103,7 @@ async def create_finding(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
     )
 
@@ -154,7 +154,7 @@ async def rectify(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([finding.id, body]),
+        request_fingerprint=fingerprint([finding.id, body], caller),
         command=command,
         status_code=200,
     )
@@ -183,7 +183,7 @@ async def review(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([finding.id, body]),
+        request_fingerprint=fingerprint([finding.id, body], caller),
         command=command,
         status_code=200,
     )
@@ -263,7 +263,7 @@ async def resolve(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint([anomaly.id, body]),
+        request_fingerprint=fingerprint([anomaly.id, body], caller),
         command=command,
         status_code=200,
     )
@@ -282,7 +282,7 @@ async def report(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
-    region_code: Annotated[str | None, Query(pattern=r"^\d{2,12}$")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$")] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     on: OnQuery = None,
     format: Annotated[ExportFormat | None, Query()] = None,

@@ -35,7 +35,7 @@ router = APIRouter(tags=["crosscheck"])
 
 FlagStatus = Annotated[str | None, Query(pattern="^(open|confirmed|dismissed)$")]
 FlagKind = Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")]
-Region = Annotated[str | None, Query(pattern=r"^\d{2,12}$", description="region code prefix")]
+Region = Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$", description="region code prefix")]
 
 
 @router.post(
@@ -95,13 +95,8 @@ async def list_flags(
         where.append(Flag.kind == kind)
     if household_id:
         where.append(Flag.household_id == household_id)
-    after = decode_cursor(cursor, 2)
-    position = None
-    if after is not None:
-        try:
-            position = (datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1])))
-        except ValueError as exc:
-            raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+    after = decode_cursor(cursor, 2, (datetime, uuid.UUID))
+    position = (after[0], after[1]) if after else None
     flags = await CrosscheckRepository(session).list_flags(where, after=position, limit=limit + 1)
     next_cursor = None
     if len(flags) > limit:
@@ -142,7 +137,9 @@ async def confirm_flag(
         caller=caller.actor,
         key=idempotency_key,
         status_code=200,
-        request_fingerprint=fingerprint({"flag": str(flag.id), "confirm": body.model_dump()}),
+        request_fingerprint=fingerprint(
+            {"flag": str(flag.id), "confirm": body.model_dump()}, caller
+        ),
         command=command,
     )
 
@@ -169,7 +166,9 @@ async def dismiss_flag(
         caller=caller.actor,
         key=idempotency_key,
         status_code=200,
-        request_fingerprint=fingerprint({"flag": str(flag.id), "dismiss": body.model_dump()}),
+        request_fingerprint=fingerprint(
+            {"flag": str(flag.id), "dismiss": body.model_dump()}, caller
+        ),
         command=command,
     )
 
@@ -189,11 +188,11 @@ async def duplicate_ids(
     cursor: Cursor = None,
     include_closed: bool = False,
 ) -> DuplicateReport:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     position = None
     if after is not None:
         try:
-            position = base64.urlsafe_b64decode(str(after[0]) + "==")
+            position = base64.urlsafe_b64decode(after[0] + "==")
         except ValueError as exc:
             raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
     rows = await CrosscheckRepository(session).duplicates(

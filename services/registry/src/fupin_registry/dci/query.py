@@ -115,7 +115,7 @@ def _region(value: Any) -> str:
 
 def _village(value: Any) -> str:
     text = _text_of(value)
-    if not re.fullmatch(r"\d{12}", text):
+    if not re.fullmatch(r"[0-9]{12}", text):
         raise ValueError("a village code has 12 digits")
     return text
 

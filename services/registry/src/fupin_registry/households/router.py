@@ -55,6 +55,7 @@ from fupin_registry.vocabulary import (
 router = APIRouter(prefix="/v1/households", tags=["households"])
 YearPath = Annotated[int, Path(ge=2000, le=2100)]
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 412, 422, 428)
+VERSION_ID_MAX = 2**31 - 1  # household_versions.id is an integer column
 
 
 def _with_etag(read: HouseholdRead, response: Response) -> HouseholdRead:
@@ -83,7 +84,7 @@ async def create_household(
         session,
         caller=caller.actor,
         key=idempotency_key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=command,
         headers={"ETag": etag(1)},
     )
@@ -105,11 +106,8 @@ async def search_households(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HouseholdSummary]:
-    after = decode_cursor(cursor, 1)
-    try:
-        after_id = uuid.UUID(str(after[0])) if after else None
-    except ValueError as exc:
-        raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+    after = decode_cursor(cursor, 1, (uuid.UUID,))
+    after_id = after[0] if after else None
     rows = await HouseholdRepository(session).search(
         HouseholdFilter(region, status, attribute, cause, year, has_open_flags),
         caller,
@@ -275,7 +273,7 @@ async def change_head(
         session,
         caller=caller.actor,
         key=idempotency_key,
-        request_fingerprint=fingerprint({"household": str(household.id), "head": body}),
+        request_fingerprint=fingerprint({"household": str(household.id), "head": body}, caller),
         command=command,
         status_code=200,
     )
@@ -329,11 +327,11 @@ async def set_plan(
 async def list_changes(
     household: HouseholdDep, session: SessionDep, cursor: Cursor = None, limit: Limit = 50
 ) -> Page[ChangeRead]:
-    after = decode_cursor(cursor, 1)
-    if after is not None and not isinstance(after[0], int):
+    after = decode_cursor(cursor, 1, (int,))
+    if after is not None and not 0 <= after[0] <= VERSION_ID_MAX:
         raise Unprocessable("#/query/cursor", "the cursor is not valid")
     rows = await HistoryRepository(session).changes(
-        household.id, after=int(after[0]) if after else None, limit=limit + 1
+        household.id, after=after[0] if after else None, limit=limit + 1
     )
     items = [
         ChangeRead(

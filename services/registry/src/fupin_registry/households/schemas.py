@@ -27,8 +27,8 @@ from fupin_registry.vocabulary import (
 )
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Phone = Annotated[str, StringConstraints(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")]
-BankAccount = Annotated[str, StringConstraints(pattern=r"^\d{12,30}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})$")]
+BankAccount = Annotated[str, StringConstraints(pattern=r"^[0-9]{12,30}$")]
 HouseholdNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,32}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Year = Annotated[int, Field(ge=2000, le=2100, examples=[2015])]

@@ -16,7 +16,7 @@ from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import PreconditionFailed, Unprocessable, problem_responses
+from fupin_kit.problems import PreconditionFailed, problem_responses
 from fupin_registry.identification.dependencies import CaseDep, CaseForUpdateDep, WorkflowServiceDep
 from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.identification.models import Case
@@ -76,7 +76,7 @@ async def _command(
         session,
         caller=caller.actor,
         key=key,
-        request_fingerprint=fingerprint(request),
+        request_fingerprint=fingerprint(request, caller),
         command=run,
         status_code=status_code,
     )
@@ -104,7 +104,7 @@ async def open_case(
         session,
         caller=caller.actor,
         key=idempotency_key,
-        request_fingerprint=fingerprint(body),
+        request_fingerprint=fingerprint(body, caller),
         command=run,
     )
     return response  # type: ignore[return-value]
@@ -121,13 +121,8 @@ async def list_cases(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[CaseSummary]:
-    after = decode_cursor(cursor, 2)
-    try:
-        position = (
-            (datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))) if after else None
-        )
-    except ValueError as exc:
-        raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+    after = decode_cursor(cursor, 2, (datetime, uuid.UUID))
+    position = (after[0], after[1]) if after else None
     rows = await service.cases.search(
         CaseFilter(state, kind, region, household_id), caller, after=position, limit=limit + 1
     )

@@ -143,6 +143,7 @@ class ChunkMerger:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         job_id: uuid.UUID,
+        jurisdiction: str,
         connections: int,
         seal_error_value: SealValue,
         *,
@@ -152,6 +153,7 @@ class ChunkMerger:
     ) -> None:
         self.sessionmaker = sessionmaker
         self.job_id = job_id
+        self.jurisdiction = jurisdiction  # the importer's: a verdict names no household beyond it
         self.connections = concurrency(sessionmaker, connections)
         self.seal_error_value = seal_error_value
         self.max_errors = max_errors
@@ -344,7 +346,7 @@ class ChunkMerger:
                     if number < chunk.number:
                         pending.update(people)
             attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
-            verdicts = await repository.classify(chunk, pending)
+            verdicts = await repository.classify(chunk, self.jurisdiction, pending)
             if attempt.kept is not None:
                 verdicts = _keeping(attempt.kept, verdicts)
             attempt.verdicts = verdicts

@@ -147,12 +147,16 @@ class ImportRepository:
             text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{lock_timeout_ms}ms"}
         )
 
-    async def classify(self, chunk: PreparedChunk, pending: Pending | None = None) -> list[Verdict]:
+    async def classify(
+        self, chunk: PreparedChunk, jurisdiction: str, pending: Pending | None = None
+    ) -> list[Verdict]:
         """Why households of the chunk must not be inserted (at most one verdict each).
 
         Precedence as the report shows it: already registered, then a member active in another
         household — in the register or in ``pending`` (the household's first such row) —, then
-        a person listed earlier in another household of this chunk.
+        a person listed earlier in another household of this chunk. A household outside the
+        importer's ``jurisdiction`` is not named: where a person is registered is not theirs
+        to learn.
         """
         verdicts: dict[int, Verdict] = {}
         if not chunk.household_ids:
@@ -172,7 +176,10 @@ class ImportRepository:
         )
         candidates: list[tuple[int, int, str]] = []
         for member, village, number in taken:
-            reason = f"member already registered in household {village}/{number}"
+            if village.startswith(jurisdiction):
+                reason = f"member already registered in household {village}/{number}"
+            else:
+                reason = "member already registered in a household outside your jurisdiction"
             candidates.append((chunk.member_rows[member], member, reason))
         if pending:
             for member, id_index in enumerate(chunk.member_indexes):

@@ -113,13 +113,8 @@ async def upload(
 async def list_jobs(
     session: SessionDep, caller: CallerDep, limit: Limit = 50, cursor: Cursor = None
 ) -> ImportJobPage:
-    after = decode_cursor(cursor, 2)
-    try:
-        before = (
-            (datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))) if after else None
-        )
-    except ValueError as exc:
-        raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+    after = decode_cursor(cursor, 2, (datetime, uuid.UUID))
+    before = (after[0], after[1]) if after else None
     if before is not None and before[0].tzinfo is None:
         # Cursors carry the timestamptz they were made from; a naive one was not made here.
         raise Unprocessable("#/query/cursor", "the cursor is not valid")

@@ -178,7 +178,7 @@ class ImportRunner:
                     job_id, header_row=first.header_row, ignored_columns=first.ignored_columns
                 )
                 async with import_lock(self.sessionmaker, partial(self._beat, job_id)):
-                    await self._merge(job_id, source)
+                    await self._merge(job_id, source, config.rules.jurisdiction)
             else:
                 await self._end(job_id, first, stop_reason=None)
         except Exception as exc:
@@ -195,10 +195,13 @@ class ImportRunner:
                 source.close()
             await asyncio.to_thread(Path(config.path).unlink, missing_ok=True)
 
-    async def _merge(self, job_id: uuid.UUID, source: _ThreadSource | _ProcessSource) -> None:
+    async def _merge(
+        self, job_id: uuid.UUID, source: _ThreadSource | _ProcessSource, jurisdiction: str
+    ) -> None:
         merger = ChunkMerger(
             self.sessionmaker,
             job_id,
+            jurisdiction,
             self.settings.import_merge_connections,
             lambda value: self.privacy.seal(value, ERROR_VALUE_FIELD),
             max_errors=self.settings.import_max_errors,

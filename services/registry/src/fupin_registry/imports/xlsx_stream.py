@@ -55,7 +55,7 @@ _ATTRIBUTE = re.compile(rb'\b([rst])="([^"]*)"')
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+\d+):([A-Z]+\d+)"')
-_INTEGER = re.compile(r"^-?\d+$")
+_INTEGER = re.compile(r"^-?[0-9]+$")
 # Built-in number formats that show dates (ECMA-376 18.8.30, with the CJK ones).
 _DATE_FORMATS = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
 _EXCEL_EPOCH = dt.date(1899, 12, 30)

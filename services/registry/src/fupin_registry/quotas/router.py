@@ -57,9 +57,9 @@ async def list_quotas(
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> Page[QuotaRead]:
-    after = decode_cursor(cursor, 1)
+    after = decode_cursor(cursor, 1, (str,))
     rows = await service.quotas.children(
-        parent, year, caller, after=str(after[0]) if after else None, limit=limit + 1
+        parent, year, caller, after=after[0] if after else None, limit=limit + 1
     )
     items = [await service.describe(q) for q in rows[:limit]]
     next_cursor = encode_cursor([rows[limit - 1].region_code]) if len(rows) > limit else None

@@ -32,8 +32,8 @@ async def list_children(
     repository = RegionRepository(session)
     if not (code.isdigit() and len(code) <= 12) or await repository.get(code) is None:
         raise NotFound(f"region {code[:12]} not found")
-    after = decode_cursor(cursor, 1)
-    rows = await repository.children(code, after=str(after[0]) if after else None, limit=limit + 1)
+    after = decode_cursor(cursor, 1, (str,))
+    rows = await repository.children(code, after=after[0] if after else None, limit=limit + 1)
     items = [RegionRead.model_validate(r) for r in rows[:limit]]
     next_cursor = encode_cursor([items[-1].code]) if len(rows) > limit else None
     return Page[RegionRead](items=items, next_cursor=next_cursor)
