@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -628,6 +629,29 @@ def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, seco
     assert lazy.cells == whole.cells
 
 
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b'<c r="B5" t="s"><v>99999</v></c>', "column B: shared string '99999' is not in"),
+        (b'<c r="B5" t="s"><v>abc</v></c>', "column B: shared string 'abc' is not in"),
+        (b'<c t="s" r="1A"><v>1</v></c>', "a cell's reference '1A' is not valid"),
+        (b'<c t="s" s="x" r="B5"><v>1</v></c>', "a cell's style 'x' is not valid"),
+    ],
+)
+def test_imports_a_streamed_cell_described_wrongly_is_a_row_problem(bad, reason):
+    from fupin_registry.imports.xlsx_stream import SheetRow, _Decoder
+
+    decoder = _Decoder(SHARED, {1}, dt.date(1899, 12, 30))
+    inner = b'<c r="A5" t="s"><v>0</v></c>' + bad + b'<c r="C5"><is><t>x</t></is></c>'
+    inner = inner.replace(b'<c r="C5"><is>', b'<c r="C5" t="inlineStr"><is>')
+    row = SheetRow(5, inner, decoder)
+    assert row.keys(0, 1, whole=False) == ("220622100001", "")  # read whole: the cell is bad
+    assert row.cells[0] == "220622100001" and row.cells[2] == "x"
+    assert row.problem is not None and row.problem.startswith(reason), row.problem
+    good = SheetRow(6, b'<c r="A6" t="s"><v>1</v></c>', decoder)
+    assert good.cells == ["0007"] and good.problem is None  # the next row starts afresh
+
+
 def streamed_config(tmp_path: Path, rows: list[list[str]], chunk_rows: int) -> ProducerConfig:
     """A workbook read by the streaming reader, the first household's village cells merged."""
     path = tmp_path / "upload.xlsx"
@@ -676,3 +700,28 @@ def test_imports_parser_processes_decode_only_their_rows_of_a_streamed_sheet(tmp
     # Each process reads its own chunks' rows (and the header, the merged rows, the blank row)
     # but not the other process's.
     assert all(count < read_alone * 0.75 for count in read_by), (read_alone, read_by)
+
+
+def test_imports_a_streamed_sheet_with_a_bad_shared_string_rejects_that_row_only(tmp_path):
+    rows = household_rows(3, seed=48)
+    book = tmp_path / "upload.xlsx"
+    writer = xlsxwriter.Workbook(str(book))  # text cells as shared strings, as Excel writes them
+    sheet = writer.add_worksheet()
+    sheet.write_row(0, 0, header())
+    for number, row in enumerate(rows, start=1):
+        sheet.write_row(number, 0, row)
+    writer.close()
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(book) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'(<c r="C2"[^>]*t="s"[^>]*><v>)\d+', rb"\g<1>99999", data)
+            target.writestr(item, data)
+    chunks = chunks_of(config_for(broken, chunk_rows=100, calamine_max_bytes=0))
+    errors = [e for c in chunks for e in c.errors]
+    assert any(
+        e.row == 2 and "column C: shared string '99999' is not in" in e.reason for e in errors
+    ), errors
+    first_household = {i for i, r in enumerate(rows) if r[:2] == rows[0][:2]}
+    assert sum(c.rows_valid for c in chunks) == len(rows) - len(first_household)

@@ -52,6 +52,7 @@ _CELL = re.compile(
     re.S,
 )
 _ATTRIBUTE = re.compile(rb'\b([rst])="([^"]*)"')
+_REFERENCE = re.compile(rb"^[A-Z]{1,3}[0-9]+$")
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)</t>")
 _MERGE = re.compile(rb'<mergeCell\b[^>]*?\bref="([A-Z]+\d+):([A-Z]+\d+)"')
@@ -238,14 +239,25 @@ def _reference(ref: bytes) -> tuple[int, int]:
     return _column_index(letters), int(ref[len(letters) :])
 
 
+class _BadCell(Exception):
+    """A cell the sheet's XML describes wrongly: its row gets the reason, the cell stays empty."""
+
+
 def _cell_attributes(
     letters: bytes, style: bytes, kind: bytes, rest: bytes
 ) -> tuple[bytes, bytes, bytes]:
     """Column letters, style and type of a cell whose attributes come in another order."""
     for name, value in _ATTRIBUTE.findall(rest):
         if name == b"r":
+            if not _REFERENCE.match(value):
+                raise _BadCell(
+                    f"a cell's reference {value.decode(errors='replace')!r} is not valid"
+                )
             letters = value.rstrip(b"0123456789")
         elif name == b"s":
+            if not value.isdigit():
+                shown = value.decode(errors="replace")
+                raise _BadCell(f"a cell's style {shown!r} is not valid")
             style = value
         else:
             kind = value
@@ -261,6 +273,7 @@ class _Decoder:
         self.epoch = epoch
         self.columns: dict[bytes, int] = {}  # column letters → index
         self.formulas = 0  # cells holding a formula with its calculated value
+        self.problem: str | None = None  # of the row just decoded: what its bad cells were
 
     def _index(self, letters: bytes, previous: int) -> int:
         if not letters:
@@ -287,6 +300,8 @@ class _Decoder:
             return None
         raw = value.group(1).decode()
         if kind == b"s":
+            if not raw.isdigit() or int(raw) >= len(self.shared):
+                raise _BadCell(f"shared string {raw!r} is not in the workbook's table")
             text = self.shared[int(raw)]
         elif kind == b"b":
             text = "是" if raw == "1" else "否"
@@ -297,13 +312,20 @@ class _Decoder:
         return text.strip()
 
     def cells(self, inner: bytes) -> list[str]:
+        """The row's cell texts; a cell described wrongly stays empty and is named in
+        ``self.problem``."""
         cells: list[str] = []
         index = -1
         columns = self.columns
+        problems: list[str] = []
         # _index and _text written out for the usual cell: this runs for every cell of a sheet.
         for letters, style, kind, rest, inline, content in _CELL.findall(inner):
             if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
-                letters, style, kind = _cell_attributes(letters, style, kind, rest)
+                try:
+                    letters, style, kind = _cell_attributes(letters, style, kind, rest)
+                except _BadCell as bad:
+                    problems.append(str(bad))
+                    continue
             if letters:
                 index = columns.get(letters, -1)
                 if index < 0:
@@ -314,8 +336,15 @@ class _Decoder:
                 cells.extend([""] * (index + 1 - len(cells)))
             if inline:
                 cells[index] = _unescape(inline.decode()).strip()
-            elif content and (text := self._text(style, kind, inline, content)) is not None:
-                cells[index] = text
+            elif content:
+                try:
+                    text = self._text(style, kind, inline, content)
+                except _BadCell as bad:
+                    problems.append(f"column {_column_letters(index).decode()}: {bad}")
+                    continue
+                if text is not None:
+                    cells[index] = text
+        self.problem = "; ".join(problems) if problems else None
         return cells
 
     def keys(self, inner: bytes, first: int, second: int) -> tuple[str, str] | None:
@@ -327,13 +356,16 @@ class _Decoder:
         last, index = max(first, second), -1
         for match in _CELL.finditer(inner):
             letters, style, kind, rest, inline, content = match.groups()
-            if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
-                letters, style, kind = _cell_attributes(letters, style, kind, rest)
-            previous, index = index, self._index(letters, index)
-            if index <= previous:
-                return None
-            if index in wanted:
-                wanted[index] = self._text(style, kind, inline, content or b"") or ""
+            try:
+                if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+                    letters, style, kind = _cell_attributes(letters, style, kind, rest)
+                previous, index = index, self._index(letters, index)
+                if index <= previous:
+                    return None
+                if index in wanted:
+                    wanted[index] = self._text(style, kind, inline, content or b"") or ""
+            except _BadCell:
+                return None  # read whole, the row reports the cell
             if index >= last:
                 # A later cell naming a column up to the keys' would overwrite a key when the
                 # row is read whole: one search for such a reference, not a look at each cell.
@@ -358,6 +390,7 @@ class SheetRow(RawRow):
     def cells(self) -> list[str]:
         if self._cells is None:
             self._cells = self._decoder.cells(self._inner)
+            self.problem = self._decoder.problem
             self._inner = b""
         return self._cells
 
