@@ -88,6 +88,24 @@ async def test_malformed_json_and_wrong_encoding(client):
     assert await widget_count(client) == before
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "the JSON is nested too deeply"),
+        (b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "the JSON is nested too deeply"),
+        (b'{"count": ' + b"1" * 100_000 + b"}", "a number has too many digits"),
+    ],
+)
+async def test_a_body_json_cannot_parse_is_named_with_its_reason(client, content, reason):
+    before = await widget_count(client)
+    response = await client.post(
+        "/v1/widgets", content=content, headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, "#/body")
+    assert body["errors"] == [{"pointer": "#/body", "detail": reason}]
+    assert await widget_count(client) == before
+
+
 async def test_oversized_body_is_413(client):
     huge = b'{"pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'
     response = await client.post(

@@ -586,3 +586,26 @@ async def test_crafted_cursors_are_422_on_the_cursor_everywhere(client, people):
             response = await client.get(f"{path}{'&' if '?' in path else '?'}cursor={cursor}")
             body = assert_problem(response, 422, "#/query/cursor")
             assert [e["detail"] for e in body["errors"]] == ["the cursor is not valid"], path
+
+
+async def test_a_member_cannot_leave_before_birth(client, people):
+    created = (await create(client, people)).json()
+    url = f"/v1/households/{created['id']}"
+    head, _, child = created["members"]
+    left = await client.delete(
+        f"{url}/members/{child['id']}",
+        params={"reason": "death", "on": "1800-01-01"},
+        headers={"If-Match": '"1"'},
+    )
+    assert assert_problem(left, 422, "#/query/on")["errors"][0]["detail"] == (
+        "is before the member's birth date"
+    )
+    died = await client.post(
+        f"{url}/head",
+        json={"member_id": child["id"], "former_head_departure": "death", "on": "1900-01-01"},
+        headers={"If-Match": '"1"'},
+    )
+    assert_problem(died, 422, "#/body/on")
+    after = (await client.get(url)).json()
+    assert after["version"] == 1 and len(after["members"]) == 3
+    assert [m["relation"] for m in after["members"]][0] == "head" and head["relation"] == "head"

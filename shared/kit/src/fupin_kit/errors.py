@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from fupin_kit.logging import get_logger
 from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, FieldError, ProblemError
 
 log = get_logger("fupin.errors")
+
+BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's words, matched exactly
 
 
 def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
@@ -53,7 +56,24 @@ async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
     return problem_response(request, exc)
 
 
+def _unreadable_body(cause: BaseException) -> str:
+    """Why FastAPI could not parse a JSON body (it answers only "There was an error parsing
+    the body", with the parser's exception as the cause)."""
+    if isinstance(cause, RecursionError):
+        return "the JSON is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number has too many digits"
+    return "the body is not JSON this service can read"
+
+
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.__cause__ is not None and exc.detail == BODY_PARSE_ERROR:
+        return await _validation(
+            request,
+            RequestValidationError(
+                [{"loc": ("body",), "msg": _unreadable_body(exc.__cause__), "type": "unreadable"}]
+            ),
+        )
     slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
         exc.status_code, "http-error"
     )
@@ -76,6 +96,9 @@ async def _driver_error(request: Request, exc: DBAPIError) -> JSONResponse:
     return await _unhandled(request, exc)
 
 
+_QUERY_ARGUMENT = re.compile(r"^invalid input for query argument \$\d+: ")
+
+
 def database_reason(exc: BaseException) -> str:
     """The server's own words for a refused value ("numeric field overflow"), from the asyncpg
     error however the driver wrapped it; they hold no other row's data."""
@@ -84,7 +107,10 @@ def database_reason(exc: BaseException) -> str:
     seen += [orig, getattr(orig, "__cause__", None), exc.__cause__]
     for candidate in seen:
         if isinstance(candidate, asyncpg.PostgresError) and candidate.args:
-            return str(candidate.args[0]).splitlines()[0][:200]
+            # asyncpg's own refusals number the statement's arguments: not the client's concern.
+            return _QUERY_ARGUMENT.sub("invalid value ", str(candidate.args[0]).splitlines()[0])[
+                :200
+            ]
     return "the database refused a value"
 
 

@@ -283,7 +283,9 @@ class CrosscheckService:
             return False
         died_on = body.died_on or business_today()
         if deceased.relation != "head":
-            await service.remove_member(household, deceased, "death", died_on, caller)
+            await service.remove_member(
+                household, deceased, "death", died_on, caller, "#/body/died_on"
+            )
             return True
         if body.new_head_member_id not in {m.id for m in members if m.id != deceased.id}:
             raise Unprocessable(
@@ -295,7 +297,7 @@ class CrosscheckService:
             former_head_departure=MemberDeparture.DEATH,
             on=died_on,
         )
-        await service.change_head(household, change, died_on, caller)
+        await service.change_head(household, change, died_on, caller, "#/body/died_on")
         return True
 
     async def dismiss(self, flag: Flag, body: FlagDismiss, caller: Caller) -> Flag:

@@ -17,6 +17,7 @@ from fupin_events.envelope import EventData
 from fupin_events.values import birth_date_of, business_today, sex_of
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
+from fupin_kit.problems import Unprocessable
 from fupin_registry.access import require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households import events
@@ -257,9 +258,16 @@ class HouseholdService:
             await self._changed(household, caller.actor, "member_updated", ["members"])
 
     async def remove_member(
-        self, household: Household, member: Member, reason: str, on: date, caller: Caller
+        self,
+        household: Household,
+        member: Member,
+        reason: str,
+        on: date,
+        caller: Caller,
+        on_pointer: str = "#/query/on",
     ) -> None:
         self._check_writable(household, caller)
+        _refuse_before_birth(member, on, on_pointer)
         members = await self.households.members(household.id)
         if len(members) == 1:
             raise conflict(
@@ -275,7 +283,12 @@ class HouseholdService:
         await self._changed(household, caller.actor, "member_left", ["members"])
 
     async def change_head(
-        self, household: Household, body: HeadChange, on: date, caller: Caller
+        self,
+        household: Household,
+        body: HeadChange,
+        on: date,
+        caller: Caller,
+        on_pointer: str = "#/body/on",
     ) -> Member:
         """Another member becomes the head in one change, so the household always has exactly
         one; the former head takes another relation or leaves (e.g. dies)."""
@@ -291,6 +304,7 @@ class HouseholdService:
         assert new_head is not None
         for former in (m for m in members if m.relation == "head"):
             if body.former_head_departure is not None:
+                _refuse_before_birth(former, on, on_pointer)
                 former.left_on = on
                 former.left_reason = body.former_head_departure
                 former.active = False
@@ -488,3 +502,10 @@ class HouseholdService:
 
 
 __all__ = ["CLOSED_STATUSES", "HouseholdService"]
+
+
+def _refuse_before_birth(member: Member, on: date, pointer: str) -> None:
+    """A member cannot leave (die, move away) before they were born."""
+    if on < member.birth_date:
+        # The date is not named: beside a masked ID number it would give the hidden digits away.
+        raise Unprocessable(pointer, "is before the member's birth date")
