@@ -188,6 +188,14 @@ async def test_upheld_objection_rejects_with_reason(client, people):
         expect=201,
     )
     oid = objected["objections"][0]["id"]
+    second = await step(
+        client,
+        case["id"],
+        "objections",
+        {"content": "they also run a shop", "on": day(2)},
+        expect=201,
+    )
+    [other] = [o for o in second["objections"] if o["id"] != oid]
     rejected = await step(
         client,
         case["id"],
@@ -198,6 +206,12 @@ async def test_upheld_objection_rejects_with_reason(client, people):
         rejected["state"] == "rejected"
         and rejected["rejection_reason"] == "car registered to the son"
     )
+    # The other objection is closed with the case, not left open for good.
+    statuses = {o["id"]: (o["status"], o["resolution"]) for o in rejected["objections"]}
+    assert statuses == {
+        oid: ("upheld", "car registered to the son"),
+        other["id"]: ("closed", f"closed with the case: objection {oid} was upheld"),
+    }
     assert (await client.get(f"/v1/households/{household['id']}")).json()["status"] == "rejected"
     assert_problem(
         await client.post(f"/v1/cases/{case['id']}/review", json={"decision": "approve"}),
@@ -426,17 +440,27 @@ async def test_exclusion_rules_need_a_province_admin_and_are_audited(client, app
     assert audit.details["new"] == change
 
 
+async def quota_with_room(p, county: str, room: int) -> int:
+    """Set the county's 2016 quota to the people already counted plus ``room``; returns that
+    count (other suites may have committed registrations in this county)."""
+    zero = await p.put(f"/v1/quotas/{county}/2016", json={"quota": 0})
+    if zero.status_code == 409:  # approvals already counted people: it names how many
+        used = assert_problem(zero, 409, "quota-below-used")["used"]
+    else:
+        assert zero.status_code == 200, zero.text
+        used = (await p.get(f"/v1/quotas/{county}/2016")).json()["used"]
+    assert (
+        await p.put(f"/v1/quotas/{county}/2016", json={"quota": used + room})
+    ).status_code == 200
+    return used
+
+
 async def test_quota_refuses_approval_unless_overridden(client, app, make_token, people):
     village = "220622101200"
     county = village[:6]
     province = make_token("22", roles=["officer"], subject="province-officer")
     async with api_client(app, province) as p:
-        # other suites may have committed registrations in this county: count from what is there
-        assert (await p.put(f"/v1/quotas/{county}/2016", json={"quota": 0})).status_code == 200
-        used_before = (await p.get(f"/v1/quotas/{county}/2016")).json()["used"]
-        assert (
-            await p.put(f"/v1/quotas/{county}/2016", json={"quota": used_before + 3})
-        ).status_code == 200
+        used_before = await quota_with_room(p, county, 3)
     first = await new_household(client, people, size=2, village=village)
     case = await open_case(client, first["id"])
     await drive_to_approval(client, case["id"])
@@ -489,16 +513,23 @@ async def test_quota_refuses_approval_unless_overridden(client, app, make_token,
         and audit.details["reason"] == "flood in the township"
     )
 
+    # The override left the county over its quota: keeping or raising the quota is allowed,
+    # lowering it further is not.
+    url = f"/v1/quotas/{county}/2016"
+    async with api_client(app, province) as p:
+        assert (await p.put(url, json={"quota": used_before + 3})).status_code == 200
+        lowered = await p.put(url, json={"quota": used_before + 2})
+        body = assert_problem(lowered, 409, "quota-below-used", "#/body/quota")
+        assert body["used"] == used_before + 4
+        assert (await p.get(url)).json()["quota"] == used_before + 3
+        assert (await p.put(url, json={"quota": used_before + 4})).status_code == 200
+
 
 async def test_quota_use_is_counted_at_approval(client, app, make_token, people):
     village = "220622102200"
     county = village[:6]
     async with api_client(app, make_token("22", roles=["officer"])) as p:
-        assert (await p.put(f"/v1/quotas/{county}/2016", json={"quota": 0})).status_code == 200
-        used_before = (await p.get(f"/v1/quotas/{county}/2016")).json()["used"]
-        assert (
-            await p.put(f"/v1/quotas/{county}/2016", json={"quota": used_before + 100})
-        ).status_code == 200
+        used_before = await quota_with_room(p, county, 100)
     household = await new_household(client, people, size=3, village=village)
     case = await open_case(client, household["id"])
     await drive_to_approval(client, case["id"])

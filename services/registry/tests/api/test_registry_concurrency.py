@@ -43,8 +43,13 @@ async def test_concurrent_approvals_respect_the_quota(committed_client, make_tok
         assert response.status_code in (200, 201), response.text
         return response.json()
 
-    await call("PUT", f"/v1/quotas/{county}/{year}", {"quota": 0})
-    used = (await call("GET", f"/v1/quotas/{county}/{year}"))["used"]
+    zero = await committed_client.put(
+        f"/v1/quotas/{county}/{year}", json={"quota": 0}, headers=headers
+    )
+    if zero.status_code == 409:  # an earlier run's approvals counted people: it names how many
+        used = zero.json()["used"]
+    else:
+        used = (await call("GET", f"/v1/quotas/{county}/{year}"))["used"]
     await call("PUT", f"/v1/quotas/{county}/{year}", {"quota": used + 3})
     cases = []
     for _ in range(2):

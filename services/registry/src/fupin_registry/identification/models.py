@@ -91,7 +91,8 @@ class Objection(TimestampMixin, Base):
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id"), index=True)
     content: Mapped[str] = mapped_column(Text)
     contact_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(Text, server_default="open")  # open, upheld, dismissed
+    # open, upheld, dismissed; closed: still open when another one, upheld, rejected the case
+    status: Mapped[str] = mapped_column(Text, server_default="open")
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

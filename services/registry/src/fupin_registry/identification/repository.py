@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,16 @@ class CaseRepository:
     async def open_objections(self, case_id: uuid.UUID) -> int:
         query = select(func.count()).where(Objection.case_id == case_id, Objection.status == "open")
         return int(await self.session.scalar(query) or 0)
+
+    async def close_open_objections(
+        self, case_id: uuid.UUID, resolution: str, actor: str, at: datetime
+    ) -> None:
+        """Close the case's objections still open (the case has ended without them)."""
+        await self.session.execute(
+            update(Objection)
+            .where(Objection.case_id == case_id, Objection.status == "open")
+            .values(status="closed", resolution=resolution, resolved_by=actor, resolved_at=at)
+        )
 
     async def search(
         self,

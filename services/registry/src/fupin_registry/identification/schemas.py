@@ -111,7 +111,10 @@ class ObjectionRead(BaseModel):
     id: uuid.UUID
     content: str
     contact: str | None = Field(description="masked unless the caller holds pii:read")
-    status: str
+    status: str = Field(
+        description="open, upheld, dismissed, or closed (still open when another one, upheld,"
+        " rejected the case)"
+    )
     resolution: str | None
     resolved_by: str | None
     resolved_at: datetime | None

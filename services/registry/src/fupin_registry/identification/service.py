@@ -256,6 +256,14 @@ class WorkflowService:
         objection.resolved_by = caller.actor
         objection.resolved_at = datetime.now(UTC)
         await self.session.flush()
+        if body.outcome == "upheld" and others:
+            # The upheld objection rejected the case: the others have nothing left to suspend.
+            await self.cases.close_open_objections(
+                case.id,
+                f"closed with the case: objection {objection.id} was upheld",
+                caller.actor,
+                objection.resolved_at,
+            )
         return []
 
     # --- exclusion rules ------------------------------------------------------------------

@@ -10,3 +10,12 @@ class QuotaTreeViolation(Conflict):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, errors=[FieldError(pointer="#/body/quota", detail=detail)])
+
+
+class QuotaBelowUsed(Conflict):
+    slug, title = "quota-below-used", "A quota may not drop below the people already counted"
+
+    def __init__(self, detail: str, used: int) -> None:
+        super().__init__(
+            detail, errors=[FieldError(pointer="#/body/quota", detail=detail)], used=used
+        )

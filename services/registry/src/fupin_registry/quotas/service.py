@@ -11,7 +11,7 @@ from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
 from fupin_kit.problems import Forbidden
 from fupin_registry.access import ADMIN_ROLE, require_writer
-from fupin_registry.quotas.exceptions import QuotaTreeViolation
+from fupin_registry.quotas.exceptions import QuotaBelowUsed, QuotaTreeViolation
 from fupin_registry.quotas.models import Quota
 from fupin_registry.quotas.repository import QuotaRepository
 from fupin_registry.quotas.schemas import QuotaRead
@@ -66,6 +66,18 @@ class QuotaService:
             raise QuotaTreeViolation(
                 f"the quotas already split below {region_code} total {below}, more than {quota}"
             )
+        # Lowering a quota below the people its approvals already counted would make those
+        # approvals over quota after the fact (an override may have put it there: keeping or
+        # raising such a quota stays allowed).
+        current = await self.quotas.get(region_code, year)
+        if current is None or quota < current.quota:
+            used = await self.quotas.people_registered(region_code, year)
+            if quota < used:
+                raise QuotaBelowUsed(
+                    f"approvals in {region_code} already counted {used} people for {year};"
+                    f" the quota cannot be set below that",
+                    used,
+                )
         saved = await self.quotas.upsert(region_code, year, quota, parent, caller.actor)
         await add_event(
             self.session,
