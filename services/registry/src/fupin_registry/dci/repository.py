@@ -126,7 +126,8 @@ class SubscriptionRepository:
         self.session = session
 
     async def add(self, values: dict[str, Any]) -> bool:
-        """False when the sender already holds an active subscription with this filter."""
+        """False when the sender already holds an active subscription with this filter key
+        (the filter and the jurisdiction)."""
         row = (
             await self.session.execute(
                 insert(Subscription)

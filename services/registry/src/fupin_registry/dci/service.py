@@ -354,8 +354,10 @@ class SubscriptionService:
                 "reference_id": item.reference_id,
                 "reg_event_type": event_type,
                 "filter": stored,
+                # Identical = same filter under the same jurisdiction: a subscription is kept,
+                # notified and cancelled within the jurisdiction of the token that made it.
                 "filter_key": hashlib.sha256(
-                    json.dumps(stored, sort_keys=True).encode()
+                    json.dumps([stored, self.caller.jurisdiction], sort_keys=True).encode()
                 ).hexdigest(),
                 "notify_record_type": criteria.notify_record_type,
                 "sender_uri": sender_uri,

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from fupin_kit.testing.plugin import bearer
+
 
 async def wait_for_callback_status(engine, transaction_id: str, within: float = 10.0) -> dict:
     deadline = asyncio.get_running_loop().time() + within
@@ -155,7 +157,9 @@ async def test_async_refusals_are_err_acknowledgements(registry, new_partner, dc
     assert receiver.received == []  # the replay was not processed
 
 
-async def test_subscribe_and_unsubscribe(registry, new_partner, dci, receiver, jwks, engine):
+async def test_subscribe_and_unsubscribe(
+    registry, new_partner, dci, receiver, jwks, engine, make_token
+):
     partner = await new_partner()
     township = dci.fresh_township()
 
@@ -225,6 +229,19 @@ async def test_subscribe_and_unsubscribe(registry, new_partner, dci, receiver, j
         duplicate["message"]["subscribe_response"][0]["status_reason_code"]
         == "rjct.event.already_subscribed"
     )
+    # The same filter under the partner's county token is another subscription: it is kept
+    # with that jurisdiction (and cancelled by it), so it is not a duplicate of the province's.
+    county_token = make_token(
+        township[:6], scopes=["dci:subscribe"], roles=["partner"], client_id=partner.client_id
+    )
+    narrower = {"transaction_id": uuid.uuid4().hex, "subscribe_request": [subscription("s-6")]}
+    await registry.post(
+        "/registry/subscribe",
+        json=partner.envelope("subscribe", narrower),
+        headers=bearer(county_token),
+    )
+    county_answer = (await receiver.one("on-subscribe"))["message"]["subscribe_response"][0]
+    assert county_answer["status"] == "succ", county_answer
 
     async def unsubscribe(subscription_codes):
         body = partner.envelope(
