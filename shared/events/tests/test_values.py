@@ -100,6 +100,30 @@ def test_money_is_decimal_with_two_places_never_float():
     assert to_fen(Decimal("12.34")) == 1234 and from_fen(1234) == Decimal("12.34")
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("1e999999999", "ASCII digits"),  # an exponent the decimal context cannot hold
+        ("1e3", "ASCII digits"),
+        ("１００", "ASCII digits"),  # full-width digits
+        ("+100", "ASCII digits"),
+        ("100.", "ASCII digits"),
+        (" 100", "without spaces"),
+        ("1" * 30, "out of range"),
+    ],
+)
+def test_money_text_is_plain_decimal_digits(text, reason):
+    with pytest.raises(ValidationError, match=reason):
+        money.validate_python(text)
+
+
+def test_money_out_of_range_never_overflows_the_decimal_context():
+    for huge in (Decimal("1e999999999"), -(10**30)):
+        with pytest.raises(ValidationError, match="out of range"):
+            money.validate_python(huge)
+    assert money.validate_python("-999999999999.99") == Decimal("-999999999999.99")
+
+
 def test_business_today_turns_at_shanghai_midnight(monkeypatch):
     import time
     from datetime import datetime

@@ -13,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from fupin_events.registry import QuotaSet
 from fupin_events.values import Money, ResidentId, VillageCode
 from fupin_kit.app import create_service_app
-from fupin_kit.auth import Caller, CallerDep
+from fupin_kit.auth import Caller, CallerDep, open_to_partners
 from fupin_kit.db import SessionDep, new_metadata
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.outbox import add_event
@@ -90,6 +90,7 @@ async def create_widget(
 
 
 @router.get("/{widget_id}")
+@open_to_partners
 async def read_widget(widget: WidgetDep) -> WidgetRead:
     return WidgetRead(id=widget.id, region_code=widget.region_code, amount=widget.amount)
 

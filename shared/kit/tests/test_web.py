@@ -167,6 +167,18 @@ async def test_other_jurisdiction_gets_404_on_the_object(app, make_token):
         assert_problem(refused, 403)
 
 
+async def test_partner_clients_reach_only_routes_open_to_them(app, make_token):
+    async with api_client(app, make_token("22")) as officer:
+        created = (await officer.post("/v1/widgets", json=GOOD)).json()
+    bank = make_token("22", client_id="bank-1", roles=["officer", "admin"], scopes=["pii:read"])
+    async with api_client(app, bank) as partner:
+        # Roles and jurisdiction do not matter: a client token is refused on staff routes.
+        listed = assert_problem(await partner.get("/v1/widgets"), 403)
+        assert "partner client" in listed["detail"]
+        assert_problem(await partner.post("/v1/widgets", json=GOOD), 403)
+        assert (await partner.get(f"/v1/widgets/{created['id']}")).status_code == 200
+
+
 async def test_idempotency_key_has_one_effect(client):
     before = await widget_count(client)
     headers = {"Idempotency-Key": "w-1"}

@@ -14,7 +14,7 @@ from fupin_funds.disbursements.router import router as disbursements
 from fupin_funds.funds.router import router as funds
 from fupin_funds.households.router import router as households
 from fupin_funds.ledger.batches import PostingBatches
-from fupin_funds.ledger.refusals import ledger_refusal
+from fupin_funds.ledger.refusals import ledger_refusal, race_refusal
 from fupin_funds.ledger.router import router as ledger
 from fupin_funds.loans.router import risk as risk_compensation
 from fupin_funds.loans.router import router as loans
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.add_middleware(MoneyCommandAdmission, gate=MoneyGate(settings.money_command_concurrency))
     app.add_express_route("/v1/projects/{project_id}/payments", pay_from_project_lean, "POST")
     # Postings settle at commit; a refusal there is answered like one at posting time.
-    app.state.integrity_problems = [ledger_refusal]
+    app.state.integrity_problems = [ledger_refusal, race_refusal]
     # Connections are looked up at each call: tests swap app.state.driver_connections.
     app.state.payment_contexts = PaymentContexts(
         lambda: app.state.driver_connections, settings.ledger_batch_size

@@ -87,6 +87,21 @@ async def test_formula_allocation_is_exact_explained_and_gated(app, client, make
     assert [f["value"] for f in computation["factors"] if f["factor"] == "poor_population"] == [
         "12"
     ]
+    # The children named in any order split the same way (a rounding tie goes to the earlier
+    # region code), and the lines come in code order.
+    reordered = await client.post(
+        "/v1/allocations",
+        json={
+            "fund_id": fund["id"],
+            "total": "600000.01",
+            "children": sorted(lines, reverse=True),
+            "on": "2024-03-01",
+        },
+    )
+    assert reordered.status_code == 201, reordered.text
+    assert [(x["region_code"], x["amount"]) for x in reordered.json()["lines"]] == [
+        (code, lines[code]["amount"]) for code in sorted(lines)
+    ]
 
     # Approval by the owning level only.
     async with api_client(app, make_token("220622")) as county:

@@ -247,3 +247,29 @@ async def test_statement_and_project_exports(client):
     assert rows[0][:3] == ("id", "name", "type")
     exported = next(r for r in rows if r[0] == project["id"])
     assert exported[8] == "announced" and exported[10] == "120.50"
+
+
+async def test_exports_write_caller_text_inert(client):
+    import io
+    import zipfile
+
+    from funds_testkit import project_body
+
+    name = '=HYPERLINK("http://example.invalid/x","details")'
+    created = await client.post(
+        "/v1/projects", json=project_body(name=name, implementing_unit="=1+1")
+    )
+    assert created.status_code == 201, created.text
+    csv_export = await client.get("/v1/projects/export", params={"format": "csv"})
+    line = next(r for r in csv_export.text.splitlines() if r.startswith(created.json()["id"]))
+    assert "'=HYPERLINK" in line and "'=1+1" in line
+    xlsx = await client.get("/v1/projects/export", params={"format": "xlsx"})
+    with zipfile.ZipFile(io.BytesIO(xlsx.content)) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        strings = (
+            book.read("xl/sharedStrings.xml").decode()
+            if "xl/sharedStrings.xml" in (book.namelist())
+            else ""
+        )
+    assert "<f>" not in sheet  # no formula cell at all
+    assert "'=HYPERLINK" in sheet + strings

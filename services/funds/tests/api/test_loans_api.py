@@ -83,6 +83,24 @@ async def test_loan_checks_limits_and_eligibility(app, bank, borrower_household)
     assert_problem(await bank.post("/v1/loans", json=loan_body()), 409)
 
 
+async def test_a_bank_outside_the_borrowers_region_learns_nothing_about_them(
+    app, make_token, borrower_household
+):
+    """Registered and eligible, but in another city: answered exactly as a stranger would be,
+    with no status and no village."""
+    token = make_token("2201", scopes=["loans:report"], roles=["partner"], client_id="bank-far")
+    async with api_client(app, token) as far_bank:
+        known = await far_bank.post("/v1/loans", json=loan_body())
+        stranger = await far_bank.post(
+            "/v1/loans",
+            json=loan_body(borrower_id_number=resident_id(date(1990, 1, 1), 777)),
+        )
+    for response in (known, stranger):
+        assert_problem(response, 422, "#/body/borrower_id_number")
+    assert known.json()["errors"] == stranger.json()["errors"]
+    assert "2206" not in known.text
+
+
 async def test_exited_household_within_transition_may_borrow(
     app, bank, borrower_household, settings
 ):

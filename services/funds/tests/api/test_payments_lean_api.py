@@ -2,6 +2,8 @@
 same middlewares, validation, errors, idempotency and ledger effects, and the operation is still
 in the OpenAPI document."""
 
+import json
+
 import pytest
 from funds_testkit import after_notice, announced_project, assert_problem, open_fund
 
@@ -84,6 +86,14 @@ async def test_bad_headers_paths_and_tokens(app, client):
         f"/v1/projects/{pid}/payments", json=good, headers={"Authorization": ""}
     )
     assert_problem(anonymous, 401)
+    for content_type in ("text/plain", None):  # a body not sent as JSON, as FastAPI's routes
+        headers = {"Content-Type": content_type} if content_type else {}
+        not_json = await client.post(
+            f"/v1/projects/{pid}/payments",
+            content=json.dumps(good).encode(),
+            headers=headers,
+        )
+        assert_problem(not_json, 422, "#/body")
     assert await balance(client, account) == "100.00"
 
 

@@ -10,6 +10,7 @@ from funds_testkit import (
     assert_problem,
     change_status,
     open_fund,
+    project_body,
     register_household,
 )
 
@@ -285,6 +286,23 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
         422,
         "#/body/deadline",
     )
+    # A finding about a project names one that exists in the finding's region.
+    elsewhere = await client.post(
+        "/v1/projects",
+        json=project_body(region_code="220621", village_codes=["220621100001"]),
+    )
+    assert elsewhere.status_code == 201, elsewhere.text
+    for project_id in ("no-such-project", elsewhere.json()["id"]):
+        about = {
+            **{
+                k: finding[k]
+                for k in ("region_code", "finding_type", "responsible_unit", "description")
+            },
+            "deadline": "2024-06-30",
+            "on": "2024-04-01",
+            "project_id": project_id,
+        }
+        assert_problem(await client.post("/v1/findings", json=about), 422, "#/body/project_id")
     assert_problem(
         await client.post(f"/v1/findings/{finding['id']}/review", json={"accepted": True}), 409
     )

@@ -246,3 +246,42 @@ async def test_a_payment_checked_before_its_project_closed_is_not_posted_after(
         assert not await conn.scalar(
             text("SELECT count(*) FROM idempotency_keys WHERE key = 'late-payment'")
         )
+
+
+async def test_concurrent_reversals_of_one_entry_reverse_it_once(
+    committed_client, make_token, engine
+):
+    headers = bearer(
+        make_token("22", subject=f"undo-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    async with engine.connect() as conn:  # data here is committed: a year no run has used
+        year = await conn.scalar(
+            text("SELECT coalesce(max(year), 2039) + 1 FROM funds WHERE region_code = :c"),
+            {"c": COUNTY},
+        )
+    pid, account = await prepare(committed_client, headers, year, "100.00")
+    paid = await committed_client.post(
+        f"/v1/projects/{pid}/payments",
+        json={"amount": "40.00", "payee": "b", "on": f"{year}-02-02"},
+        headers=headers,
+    )
+    assert paid.status_code == 201, paid.text
+    responses = await asyncio.gather(
+        *[
+            committed_client.post(
+                f"/v1/entries/{paid.json()['entry_id']}/reversal",
+                json={"reason": "paid twice", "on": f"{year}-02-03"},
+                headers=headers,
+            )
+            for _ in range(12)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 11, [r.text for r in responses if r.status_code != 201]
+    assert all(
+        r.json()["detail"] == "this entry is already reversed"
+        for r in responses
+        if r.status_code == 409
+    )
+    state = await ledger_state(engine, account)
+    assert state["balance"] == 10000

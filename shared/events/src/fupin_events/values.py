@@ -181,22 +181,36 @@ ResidentId = Annotated[
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("999999999999.99")
+# Money as text: ASCII digits, an optional minus and at most two decimals — no exponent, sign,
+# space, full-width digit or trailing point, so what is stored is what was written.
+_MONEY_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")
 
 
 def _parse_money(value: object) -> Decimal:
     if isinstance(value, float):
         raise ValueError("money must be given as a string or integer, never a float")
-    if isinstance(value, bool):
-        raise ValueError("money must be a number")
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError('money must be a decimal string such as "1250.00"')
+    if isinstance(value, str):
+        if not _MONEY_TEXT.match(value):
+            if _MONEY_TEXT.match(value.strip()):
+                raise ValueError("money must be written without spaces")
+            raise ValueError(
+                "money is written with ASCII digits, an optional minus and at most two"
+                ' decimals, e.g. "1250.00"'
+            )
+        if len(value) > 20:  # more digits than any amount in range: refused before parsing
+            raise ValueError("amount is out of range")
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(value)
     except (InvalidOperation, ValueError) as exc:
         raise ValueError("not a decimal amount") from exc
     if not amount.is_finite():
         raise ValueError("money must be finite")
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("money has at most two decimal places")
-    if abs(amount) > MAX_MONEY:
+    # copy_abs and comparison use no context: a huge exponent cannot overflow here.
+    if amount.copy_abs() > MAX_MONEY:
         raise ValueError("amount is out of range")
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 

@@ -4,6 +4,10 @@ A token carries ``sub``, ``roles``, ``scope`` (space separated, OAuth2 style), `
 (a region code prefix; ``""`` is not accepted, the province is ``"22"``) and, for partner
 clients, ``client_id``. Jurisdiction is enforced where objects are loaded: an object outside
 the caller's jurisdiction answers 404, as if it did not exist.
+
+Partner clients (banks, agencies: tokens with a ``client_id``) are refused (403) by every route
+taking the caller as a dependency unless its endpoint is marked ``open_to_partners``: a route
+added for the poverty offices cannot forget them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -169,9 +174,36 @@ def get_caller(request: Request) -> Caller:
     return caller
 
 
+PARTNER_ROUTE_MARK = "__fupin_open_to_partners__"
+PARTNER_REFUSAL = "this route serves the poverty offices: a partner client's token is not accepted"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def open_to_partners(endpoint: Endpoint) -> Endpoint:
+    """Mark a route's endpoint as one partner clients may call (each still checks its scope)."""
+    setattr(endpoint, PARTNER_ROUTE_MARK, True)
+    return endpoint
+
+
+def partners_allowed(request: Request) -> bool:
+    route = request.scope.get("route")
+    return bool(getattr(getattr(route, "endpoint", None), PARTNER_ROUTE_MARK, False))
+
+
+def get_staff_caller(request: Request) -> Caller:
+    """``get_caller`` for a route only the poverty offices use (an express route, which has no
+    dependencies): a partner client's token is refused (403)."""
+    caller = get_caller(request)
+    if caller.client_id is not None:
+        raise Forbidden(PARTNER_REFUSAL)
+    return caller
+
+
 async def current_caller(request: Request) -> Caller:
     # async so FastAPI runs it on the event loop rather than in its thread pool
-    return get_caller(request)
+    if partners_allowed(request):
+        return get_caller(request)
+    return get_staff_caller(request)
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -130,17 +130,19 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, problem)
 
 
-IntegrityTranslator = Callable[[IntegrityError], ProblemError | None]
+IntegrityTranslator = Callable[[BaseException], ProblemError | None]
 
 
-async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+async def _integrity(
+    request: Request, exc: IntegrityError | asyncpg.IntegrityConstraintViolationError
+) -> JSONResponse:
     # A service may name the problem behind its own constraints (for example one a deferred
     # trigger raises at commit): ``app.state.integrity_problems`` is a list of translators.
     for translate in getattr(request.app.state, "integrity_problems", ()):
         problem = translate(exc)
         if problem is not None:
             return problem_response(request, problem)
-    log.warning("request.integrity_error", error=str(exc.orig))
+    log.warning("request.integrity_error", error=str(getattr(exc, "orig", exc)))
     return problem_response(
         request,
         ProblemError(
@@ -177,4 +179,9 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _driver_error)  # type: ignore[arg-type]
     app.add_exception_handler(asyncpg.DataError, _data_error)
     app.add_exception_handler(IntegrityError, _integrity)  # type: ignore[arg-type]
+    # Statements run on the driver's own connection (batched postings) raise asyncpg's errors.
+    app.add_exception_handler(
+        asyncpg.IntegrityConstraintViolationError,
+        _integrity,  # type: ignore[arg-type]
+    )
     app.add_exception_handler(Exception, _unhandled)

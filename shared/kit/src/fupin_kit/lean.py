@@ -176,7 +176,11 @@ class LeanEndpoint:
 
 
 async def json_body(request: Request, model: type[Model]) -> Model:
-    """The request body validated by ``model``; errors as FastAPI reports them (``#/body/...``)."""
+    """The request body validated by ``model``; errors as FastAPI reports them (``#/body/...``).
+    Like FastAPI's routes, a body not sent as JSON is refused."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise Unprocessable("#/body", "send the body as JSON (Content-Type: application/json)")
     return parse_json_body(model, await request.body())
 
 

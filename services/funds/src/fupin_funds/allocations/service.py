@@ -91,7 +91,9 @@ async def _children(
         if code in seen:
             raise Unprocessable(f"{pointer}/{index}", f"{code} is listed twice")
         seen.add(code)
-    return list(requested)
+    # In code order, as without a list: a rounding tie goes to the earlier region code,
+    # whatever order the request named them in.
+    return sorted(requested)
 
 
 async def _award_scores(

@@ -12,6 +12,8 @@ from typing import Any
 import xlsxwriter
 from fastapi import Response
 
+from fupin_kit.cells import XLSX_TEXT_OPTIONS, inert
+
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -26,8 +28,11 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return " ".join(str(v) for v in value)
-    return str(value) if not isinstance(value, int | str) or isinstance(value, bool) else value
+        return inert(" ".join(str(v) for v in value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    # Names, memos and payees are written by callers: never a formula once opened.
+    return inert(str(value))
 
 
 def render(
@@ -47,7 +52,7 @@ def render(
         media = "text/csv; charset=utf-8"
     else:
         out = io.BytesIO()
-        book = xlsxwriter.Workbook(out, {"in_memory": True, "strings_to_numbers": False})
+        book = xlsxwriter.Workbook(out, {"in_memory": True, **XLSX_TEXT_OPTIONS})
         sheet_ = book.add_worksheet(sheet[:31])
         bold = book.add_format({"bold": True})
         sheet_.write_row(0, 0, list(header), bold)

@@ -46,7 +46,9 @@ class Privacy:
         value = self.cipher.decrypt(blob, "objection_contact")
         if caller.has_scope(PII_READ_SCOPE):
             return value
-        return value[:2] + "*" * max(1, len(value) - 4) + value[-2:] if len(value) > 4 else "****"
+        # A contact is free text (often a name and a phone): its first character and last two,
+        # like a masked name beside a masked phone; a short one shows nothing.
+        return value[:1] + "*" * (len(value) - 3) + value[-2:] if len(value) >= 8 else "****"
 
 
 def privacy_of(settings: Settings, state: object) -> Privacy:

@@ -27,7 +27,7 @@ from fupin_funds.disbursements.service import (
 )
 from fupin_funds.ledger.service import Ledger, Transfer
 from fupin_funds.projects.dependencies import LockedProjectDep
-from fupin_kit.auth import Caller, get_caller
+from fupin_kit.auth import Caller, get_staff_caller
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, checked_key, fingerprint, run_idempotent
 from fupin_kit.lean import Answer, LeanEndpoint, json_body, path_text
@@ -145,7 +145,7 @@ async def pay_household_subsidy(
 
 
 async def _pay_lean(request: Request) -> Answer:
-    caller = get_caller(request)
+    caller = get_staff_caller(request)
     key = checked_key(request.headers.get("idempotency-key"))
     project_id = path_text(request, "project_id", 64)
     body = await json_body(request, ProjectPaymentCreate)

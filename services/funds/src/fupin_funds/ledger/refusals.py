@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError
 
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
-from fupin_kit.problems import ProblemError
+from fupin_kit.problems import Conflict, ProblemError
 
 SUFFICIENT_FUNDS = "ledger_sufficient_funds"
 BOOKING_ORDER = "ledger_booking_order"
@@ -33,3 +33,22 @@ def ledger_refusal(exc: BaseException) -> ProblemError | None:
     if name == SUFFICIENT_FUNDS:
         return InsufficientFunds(account_id, pointer or "#/body/amount")
     return BackdatedPosting(account_id, pointer or "#/body/on")
+
+
+# Unique constraints two racing commands can both pass the checks for: the loser's answer.
+RACE_LOSERS = {
+    "uq_ledger_entries_reverses": "this entry is already reversed",
+    "uq_funds_region_source_year": (
+        "a fund for this region, source and year was opened by another request at the same time;"
+        " retry"
+    ),
+}
+
+
+def race_refusal(exc: BaseException) -> ProblemError | None:
+    """409 for a unique constraint a concurrent command took first, or None."""
+    error: BaseException | None = exc
+    if isinstance(exc, DBAPIError):
+        error = exc.orig.__cause__ if exc.orig is not None and exc.orig.__cause__ else exc.orig
+    detail = RACE_LOSERS.get(str(getattr(error, "constraint_name", "")))
+    return None if detail is None else Conflict(detail)

@@ -40,11 +40,11 @@ from fupin_funds.loans.service import (
     report_overdue,
     stop_subsidy,
 )
-from fupin_kit.auth import Caller
+from fupin_kit.auth import Caller, open_to_partners
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import Forbidden, problem_responses
+from fupin_kit.problems import problem_responses
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 risk = APIRouter(prefix="/v1/risk-compensation", tags=["loans"])
@@ -90,11 +90,6 @@ def subsidy_read(subsidy: LoanSubsidy) -> SubsidyRead:
     )
 
 
-def _officer(caller: Caller) -> None:
-    if caller.client_id is not None:
-        raise Forbidden("this command is for poverty-office officers, not partner clients")
-
-
 def _bank_or_officer(caller: Caller) -> None:
     if caller.client_id is not None:
         caller.require_scope("loans:report")
@@ -119,6 +114,7 @@ async def _unmasked(session: SessionDep, caller: Caller, loan_ids: list[str]) ->
     summary="A bank reports a loan (scope loans:report); checked against the register at its"
     " start date and against the limits",
 )
+@open_to_partners
 async def report_loan(
     body: LoanCreate,
     request: Request,
@@ -143,6 +139,7 @@ async def report_loan(
 
 
 @router.get("", summary="Loans: a bank sees its own, officers those in their jurisdiction")
+@open_to_partners
 async def list_loans(
     session: SessionDep,
     caller: CallerDep,
@@ -169,6 +166,7 @@ async def list_loans(
 
 
 @router.get("/{loan_id}", responses=problem_responses(401, 404), summary="A loan")
+@open_to_partners
 async def read_loan(
     loan: LoanDep, session: SessionDep, caller: CallerDep, privacy: PrivacyDep
 ) -> LoanRead:
@@ -176,7 +174,7 @@ async def read_loan(
     return loan_read(loan, privacy, caller)
 
 
-def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: Any) -> None:
+def _status_command(path: str, summary: str, schema: type[Any], run: Any, banks: bool) -> None:
     async def endpoint(
         loan: LoanDep,
         body: schema,  # type: ignore[valid-type]
@@ -186,7 +184,7 @@ def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: A
         privacy: PrivacyDep,
         key: IdempotencyKey = None,
     ) -> LoanRead:
-        who(caller)
+        _bank_or_officer(caller)
 
         async def command() -> LoanRead:
             return loan_read(
@@ -204,6 +202,8 @@ def _status_command(path: str, summary: str, schema: type[Any], run: Any, who: A
 
     endpoint.__annotations__["body"] = schema  # a closure variable: give FastAPI the class itself
     endpoint.__name__ = path.replace("-", "_")
+    if banks:
+        open_to_partners(endpoint)
     router.add_api_route(
         f"/{{loan_id}}/{path}", endpoint, methods=["POST"], summary=summary, responses=ERRORS
     )
@@ -231,13 +231,13 @@ async def _misuse(session: Any, settings: Any, caller: Caller, loan: Loan, body:
     return await stop_subsidy(session, caller, loan, "misused", on, body.note, business_today())
 
 
-_status_command("repayments", "Report a repayment", RepaymentCreate, _repay, _bank_or_officer)
-_status_command("overdue", "Report the loan overdue", OverdueReport, _overdue, _bank_or_officer)
+_status_command("repayments", "Report a repayment", RepaymentCreate, _repay, banks=True)
+_status_command("overdue", "Report the loan overdue", OverdueReport, _overdue, banks=True)
 _status_command(
-    "default", "Report a default: the interest subsidy stops", LoanStop, _default, _bank_or_officer
+    "default", "Report a default: the interest subsidy stops", LoanStop, _default, banks=True
 )
 _status_command(
-    "misuse", "Record misuse of the loan: the interest subsidy stops", LoanStop, _misuse, _officer
+    "misuse", "Record misuse of the loan: the interest subsidy stops", LoanStop, _misuse, False
 )
 
 
@@ -256,7 +256,6 @@ async def pay_subsidy(
     caller: CallerDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    _officer(caller)
     settings = request.app.state.settings
     pending: list[Transfer] = []
 
@@ -282,6 +281,7 @@ async def pay_subsidy(
 @router.get(
     "/{loan_id}/subsidies", responses=problem_responses(401, 404), summary="Interest subsidies paid"
 )
+@open_to_partners
 async def list_subsidies(loan: LoanDep, session: SessionDep) -> list[SubsidyRead]:
     return [subsidy_read(s) for s in await LoanRepository(session).subsidies(loan.id)]
 
@@ -301,7 +301,6 @@ async def compensate(
     caller: CallerDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    _officer(caller)
 
     async def prepare() -> tuple[DisbursementRead, Transfer]:
         transfer = await prepare_compensation(
@@ -360,7 +359,6 @@ async def deposit(
     caller: CallerDep,
     key: IdempotencyKey = None,
 ) -> JSONResponse:
-    _officer(caller)
 
     async def prepare() -> tuple[DisbursementRead, Transfer]:
         on = business_date(body.on, request.app.state.settings)

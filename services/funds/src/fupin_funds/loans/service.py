@@ -53,9 +53,16 @@ def check_limits(settings: Settings, body: LoanCreate) -> None:
 
 
 async def check_borrower(
-    session: AsyncSession, settings: Settings, member_index: str, id_number: str, start: date
+    session: AsyncSession,
+    settings: Settings,
+    member_index: str,
+    id_number: str,
+    start: date,
+    jurisdiction: str,
 ) -> tuple[str, str, Verdict]:
-    """The borrower is of working age and a member of a household eligible on the start date."""
+    """The borrower is of working age and a member of a household eligible on the start date.
+    Only households in the bank's ``jurisdiction`` count: one outside it answers as no household
+    at all, so a bank learns nothing (status, village) about people it does not serve."""
     pointer = "#/body/borrower_id_number"
     age = age_on(birth_date_of(id_number), start)
     if not settings.borrower_min_age <= age <= settings.borrower_max_age:
@@ -64,10 +71,16 @@ async def check_borrower(
             f"the borrower is {age} on the start date; subsidised loans are for ages "
             f"{settings.borrower_min_age} to {settings.borrower_max_age}",
         )
-    households = await HouseholdRepository(session).by_member_index(member_index)
+    households = [
+        h
+        for h in await HouseholdRepository(session).by_member_index(member_index)
+        if h.village_code.startswith(jurisdiction)
+    ]
     if not households:
         raise Unprocessable(
-            pointer, "the borrower is not a member of any household in the register"
+            pointer,
+            "the borrower is not a member of any household in the register within your"
+            " jurisdiction",
         )
     verdicts = [
         (h, await verdict_at(session, h, start, settings.exit_transition_months))
@@ -101,7 +114,12 @@ async def register_loan(
         raise Conflict(f"loan {body.bank_loan_ref} of {bank_id} is already registered")
     member_index = privacy.index.hex(body.borrower_id_number)
     household_id, village_code, verdict = await check_borrower(
-        session, settings, member_index, body.borrower_id_number, body.start_date
+        session,
+        settings,
+        member_index,
+        body.borrower_id_number,
+        body.start_date,
+        caller.jurisdiction,
     )
     caller.require_region_write(village_code)
     amount = to_fen(body.amount)

@@ -54,7 +54,7 @@ def next_status(current: str, action: ProjectAction) -> ProjectStatus:
     if target is None:
         allowed = sorted(a.value for (s, a) in TRANSITIONS if s == current)
         raise InvalidTransition(
-            f"a project that is {current} cannot be {action.value}d; allowed: "
+            f"a project that is {current} cannot take the action {action.value}; allowed: "
             f"{', '.join(allowed) or 'none'}",
             current_status=current,
             action=action.value,

@@ -12,6 +12,7 @@ from fupin_events import funds as events
 from fupin_funds.common.audit import audit
 from fupin_funds.common.money import from_fen, to_fen
 from fupin_funds.config import Settings
+from fupin_funds.projects.repository import ProjectRepository
 from fupin_funds.regions.service import require_region
 from fupin_funds.supervision import rules
 from fupin_funds.supervision.models import Anomaly, Finding
@@ -125,6 +126,13 @@ async def raise_finding(
         raise Unprocessable(
             "#/body/deadline", f"dates out of order: the deadline {body.deadline} is before {on}"
         )
+    if body.project_id is not None:
+        # The project must exist and lie in the finding's region (which the caller may write).
+        project = await ProjectRepository(session).get(body.project_id)
+        if project is None or not project.region_code.startswith(body.region_code):
+            raise Unprocessable(
+                "#/body/project_id", f"no project {body.project_id} in region {body.region_code}"
+            )
     finding = await SupervisionRepository(session).add_finding(
         Finding(
             id=str(uuid.uuid4()),

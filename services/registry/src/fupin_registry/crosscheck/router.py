@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
-from fupin_kit.auth import CallerDep
+from fupin_kit.auth import CallerDep, open_to_partners
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
@@ -50,6 +50,7 @@ Region = Annotated[str | None, Query(pattern=r"^[0-9]{2,12}$", description="regi
     ),
     responses=problem_responses(401, 403, 413, 422),
 )
+@open_to_partners
 async def upload_list(
     request: Request,
     caller: CallerDep,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -22,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
+from fupin_kit.cells import inert
 from fupin_registry.households.domain import EXPORTED_STATUSES, per_capita_net_income
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
@@ -161,20 +161,6 @@ class RegisterRows:
             rows = [self._cells(r) for r in partition]
             self.count += len(rows)
             yield rows
-
-
-# Cells a spreadsheet program would take for a formula when it opens the CSV (OWASP's CSV
-# injection rule); a plain number such as -5 is not one.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[-+]?[0-9]+(\.[0-9]+)?$")
-
-
-def inert(cell: str) -> str:
-    """The cell as text a spreadsheet program shows but never evaluates: a leading quote
-    before =, +, -, @, tab or carriage return."""
-    if cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(cell):
-        return "'" + cell
-    return cell
 
 
 def csv_text(rows: Iterable[Iterable[str]]) -> str:
