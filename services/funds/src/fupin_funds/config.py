@@ -75,6 +75,11 @@ class Settings(ServiceSettings):
     loan_max_amount: Decimal = Field(
         Decimal("50000"), gt=0, description="largest subsidised loan, yuan"
     )
+    loan_household_max_amount: Decimal = Field(
+        Decimal("50000"),
+        gt=0,
+        description="most a household may owe on its running subsidised loans together, yuan",
+    )
     loan_max_term_months: int = Field(36, ge=1, le=600)
     borrower_min_age: int = Field(18, ge=0, le=120)
     borrower_max_age: int = Field(60, ge=0, le=120)

@@ -101,6 +101,32 @@ async def test_a_bank_outside_the_borrowers_region_learns_nothing_about_them(
     assert "2206" not in known.text
 
 
+async def test_a_household_owes_at_most_the_limit_over_all_its_running_loans(
+    app, client, bank, borrower_household, make_token
+):
+    first = await bank.post("/v1/loans", json=loan_body(amount="30000.00"))
+    assert first.status_code == 201, first.text
+    token = make_token("22", scopes=["loans:report"], roles=["partner"], client_id="bank-2")
+    async with api_client(app, token) as other_bank:
+        over = await other_bank.post(
+            "/v1/loans", json=loan_body(bank_loan_ref="B2-1", amount="20000.01")
+        )
+        detail = assert_problem(over, 422, "#/body/amount")["errors"][0]["detail"]
+        assert "30000" not in detail  # another bank's amount is not told
+        within = await other_bank.post(
+            "/v1/loans", json=loan_body(bank_loan_ref="B2-2", amount="20000.00")
+        )
+        assert within.status_code == 201, within.text
+    # Repaying frees the line of credit.
+    repaid = await bank.post(
+        f"/v1/loans/{first.json()['id']}/repayments",
+        json={"amount": "30000.00", "repaid_on": "2024-04-01"},
+    )
+    assert repaid.status_code == 200, repaid.text
+    again = await bank.post("/v1/loans", json=loan_body(bank_loan_ref="L-0002", amount="30000.00"))
+    assert again.status_code == 201, again.text
+
+
 async def test_exited_household_within_transition_may_borrow(
     app, bank, borrower_household, settings
 ):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.loans.models import Loan, LoanRepayment, LoanSubsidy
@@ -24,6 +24,22 @@ class LoanRepository:
                 select(Loan).where(Loan.bank_id == bank_id, Loan.bank_loan_ref == bank_loan_ref)
             )
         ).scalar()
+
+    async def lock_household(self, household_id: str) -> None:
+        """Serialise loan registrations for one household until the transaction ends."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('loan-household:' || :h))"),
+            {"h": household_id},
+        )
+
+    async def household_outstanding(self, household_id: str) -> int:
+        """Fen still owed on the household's running loans (active or overdue)."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(Loan.outstanding_fen), 0)).where(
+                Loan.household_id == household_id, Loan.status.in_(("active", "overdue"))
+            )
+        )
+        return int(total or 0)
 
     async def add(self, loan: Loan) -> Loan:
         self.session.add(loan)

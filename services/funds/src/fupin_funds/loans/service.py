@@ -123,6 +123,18 @@ async def register_loan(
     )
     caller.require_region_write(village_code)
     amount = to_fen(body.amount)
+    # The line of credit is the household's (扶贫小额信贷: up to 50,000 yuan a household):
+    # registrations for one household are serialised so two banks cannot both pass the check.
+    await repository.lock_household(household_id)
+    owed = await repository.household_outstanding(household_id)
+    ceiling = to_fen(settings.loan_household_max_amount)
+    if owed + amount > ceiling:
+        raise Unprocessable(
+            "#/body/amount",
+            # Not how much: a bank learns no more of another bank's loans than that they exist.
+            "with this loan the household's running subsidised loans would exceed"
+            f" {settings.loan_household_max_amount} yuan",
+        )
     loan = await repository.add(
         Loan(
             id=str(uuid.uuid4()),
