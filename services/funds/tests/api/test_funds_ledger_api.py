@@ -249,6 +249,21 @@ async def test_statement_and_project_exports(client):
     assert exported[8] == "announced" and exported[10] == "120.50"
 
 
+async def test_an_export_beyond_its_row_limit_is_refused_not_cut(app, client, monkeypatch):
+    fund = await open_fund(client, amount="5000.00")
+    project = await announced_project(client)
+    await announced_project(client)
+    await client.post(
+        f"/v1/projects/{project['id']}/fundings",
+        json={"source": "central", "amount": "1.00", "on": after_notice(project)},
+    )
+    settings = app.state.settings.model_copy(update={"export_max_rows": 1})
+    monkeypatch.setattr(app.state, "settings", settings)
+    statement = await client.get(f"/v1/accounts/{fund['pool_account_id']}/statement")
+    assert_problem(statement, 422, "#/query/to")
+    assert_problem(await client.get("/v1/projects/export"), 422, "#/query/year")
+
+
 async def test_exports_write_caller_text_inert(client):
     import io
     import zipfile

@@ -145,9 +145,14 @@ async def account_statement(
     opening = await repository.opening_balance(account, start)
     running = opening
     lines = []
-    for row in await repository.statement(
-        account, start, end, request.app.state.settings.export_max_rows
-    ):
+    most = request.app.state.settings.export_max_rows
+    rows = await repository.statement(account, start, end, most + 1)
+    if len(rows) > most:
+        # A cut statement would close on a wrong balance: ask for a shorter period instead.
+        raise Unprocessable(
+            "#/query/to", f"the period holds more than {most} entries; ask for a shorter one"
+        )
+    for row in rows:
         running += row.signed
         counter = row.credit_account_id if row.side == "debit" else row.debit_account_id
         lines.append(

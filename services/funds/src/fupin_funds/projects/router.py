@@ -28,7 +28,7 @@ from fupin_funds.projects.service import create_project, transition, update_proj
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import Forbidden, NotFound, problem_responses
+from fupin_kit.problems import Forbidden, NotFound, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 authorities = APIRouter(prefix="/v1/approval-authorities", tags=["projects"])
@@ -133,9 +133,14 @@ async def export_projects(
     repository = ProjectRepository(session)
     limit = request.app.state.settings.export_max_rows
     rows = []
-    for project in await repository.listing(
-        caller.region_filter(Project.region_code), status, year, None, limit
-    ):
+    projects = await repository.listing(
+        caller.region_filter(Project.region_code), status, year, None, limit + 1
+    )
+    if len(projects) > limit:
+        raise Unprocessable(
+            "#/query/year", f"more than {limit} projects; narrow the export by year or status"
+        )
+    for project in projects:
         funded = await repository.funded_by_source(project.id)
         rows.append(
             [
