@@ -1,7 +1,7 @@
 """Supervision: each anomaly rule fires on its case with evidence and stays silent otherwise;
 findings and rectification; the report; the audit chain verify endpoint."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from funds_testkit import (
     COUNTY,
@@ -343,6 +343,20 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
         and county["held"] == "99000.00"
     )
     assert rows[(COUNTY, "-")]["held"] == "900.00"  # project accounts hold money of any source
+    # As of the day before the project was funded and paid, the pool still held the money:
+    # balances as of `on`, not as they are now.
+    before = (date.fromisoformat(on) - timedelta(days=1)).isoformat()
+    earlier = await client.get(
+        "/v1/supervision/report", params={"region_code": "2206", "year": 2024, "on": before}
+    )
+    assert earlier.status_code == 200, earlier.text
+    then = {(r["region_code"], r["source"]): r for r in earlier.json()["money"]}
+    assert then[(COUNTY, "central")]["held"] == "100000.00" and (COUNTY, "-") not in then
+    # A project account counts for its project's year only.
+    other_year = await client.get(
+        "/v1/supervision/report", params={"region_code": "2206", "year": 2023, "on": "2024-04-01"}
+    )
+    assert all(r["source"] != "-" for r in other_year.json()["money"] if r["region_code"] == COUNTY)
     oversight = {o["region_code"]: o for o in report.json()["oversight"]}
     assert oversight[COUNTY]["findings_rectified"] >= 1
     xlsx = await client.get(

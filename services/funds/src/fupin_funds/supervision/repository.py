@@ -206,18 +206,30 @@ class SupervisionRepository:
     async def held_by_region(
         self, prefix: str, size: int, year: int | None, on: date, idle_days: int
     ) -> list[Any]:
+        # Balances and last bookings as of ``on`` (from the postings, not the current balance);
+        # a project account counts for its project's year.
         return await self._rows(
             """
-            SELECT left(a.region_code, :size) AS region_code, a.source,
-                   sum(a.balance_fen) AS held_fen,
-                   sum(CASE WHEN a.last_booked_on < CAST(:on AS date) - CAST(:days AS integer)
-                       THEN a.balance_fen ELSE 0 END)
+            WITH held AS (
+                SELECT a.region_code, a.source,
+                       sum(CASE WHEN p.side = a.normal_side THEN p.amount_fen
+                                ELSE -p.amount_fen END) AS balance_fen,
+                       max(p.booked_on) AS last_booked_on
+                  FROM accounts a
+                  JOIN ledger_postings p ON p.account_id = a.id AND p.booked_on <= :on
+                 WHERE a.kind IN ('fund_pool', 'allocation', 'project')
+                   AND a.region_code LIKE :prefix || '%' AND length(a.region_code) >= :size
+                   AND (CAST(:year AS integer) IS NULL OR a.year = :year
+                        OR (a.kind = 'project' AND EXISTS (
+                            SELECT 1 FROM projects j WHERE j.id = a.ref_id AND j.year = :year)))
+                 GROUP BY a.id, a.region_code, a.source
+            )
+            SELECT left(region_code, :size) AS region_code, source,
+                   sum(balance_fen) AS held_fen,
+                   sum(CASE WHEN last_booked_on < CAST(:on AS date) - CAST(:days AS integer)
+                       THEN balance_fen ELSE 0 END)
                      AS idle_fen
-              FROM accounts a
-             WHERE a.kind IN ('fund_pool', 'allocation', 'project') AND a.region_code LIKE
-                 :prefix || '%'
-               AND length(a.region_code) >= :size AND (CAST(:year AS integer) IS NULL OR a.year
-                   = :year OR a.year = 0)
+              FROM held
              GROUP BY 1, 2 ORDER BY 1, 2
             """,
             {"prefix": prefix, "size": size, "year": year, "on": on, "days": idle_days},
