@@ -311,18 +311,24 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
         json={"rectification": "money recovered", "on": "2024-05-01"},
     )
     assert submitted.json()["status"] == "submitted"
-    sent_back = await client.post(
-        f"/v1/findings/{finding['id']}/review",
-        json={"accepted": False, "note": "proof missing", "on": "2024-05-02"},
+    # Whoever reported the rectification does not also accept it.
+    own = await client.post(
+        f"/v1/findings/{finding['id']}/review", json={"accepted": True, "on": "2024-05-02"}
     )
-    assert sent_back.json()["status"] == "open"
-    await client.post(
-        f"/v1/findings/{finding['id']}/rectification",
-        json={"rectification": "receipts attached", "on": "2024-05-03"},
-    )
-    done = await client.post(
-        f"/v1/findings/{finding['id']}/review", json={"accepted": True, "on": "2024-05-04"}
-    )
+    assert_problem(own, 403)
+    async with api_client(app, make_token("22", subject="finance-auditor")) as auditor:
+        sent_back = await auditor.post(
+            f"/v1/findings/{finding['id']}/review",
+            json={"accepted": False, "note": "proof missing", "on": "2024-05-02"},
+        )
+        assert sent_back.json()["status"] == "open"
+        await client.post(
+            f"/v1/findings/{finding['id']}/rectification",
+            json={"rectification": "receipts attached", "on": "2024-05-03"},
+        )
+        done = await auditor.post(
+            f"/v1/findings/{finding['id']}/review", json={"accepted": True, "on": "2024-05-04"}
+        )
     assert done.json()["status"] == "rectified" and done.json()["rectified_on"] == "2024-05-04"
 
     project, on = await funded_project(client, app)

@@ -30,6 +30,7 @@ class Finding(Base):
     raised_by: Mapped[str] = mapped_column(Text)
     rectification: Mapped[str | None] = mapped_column(Text)
     submitted_on: Mapped[date | None] = mapped_column(Date)
+    submitted_by: Mapped[str | None] = mapped_column(Text)
     rectified_on: Mapped[date | None] = mapped_column(Date)
     review_note: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)

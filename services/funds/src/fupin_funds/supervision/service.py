@@ -21,7 +21,7 @@ from fupin_funds.supervision.rules import Hit, Rule
 from fupin_funds.supervision.schemas import FindingCreate
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
-from fupin_kit.problems import InvalidTransition, Unprocessable
+from fupin_kit.problems import Forbidden, InvalidTransition, Unprocessable
 
 RULE_ACTOR = "system:anomaly-rules"
 
@@ -175,6 +175,7 @@ async def submit_rectification(
     if on < finding.raised_on:
         raise Unprocessable("#/body/on", "dates out of order: the report precedes the finding")
     finding.status, finding.rectification, finding.submitted_on = "submitted", text, on
+    finding.submitted_by = caller.actor
     finding.version += 1
     await session.flush()
     await audit(
@@ -202,6 +203,9 @@ async def review_rectification(
         )
     if finding.submitted_on is not None and on < finding.submitted_on:
         raise Unprocessable("#/body/on", "dates out of order: the review precedes the report")
+    if finding.submitted_by == caller.actor:
+        # Separation of duties: whoever reported the rectification does not also accept it.
+        raise Forbidden("the rectification is reviewed by someone other than who reported it")
     finding.review_note = note
     if accepted:
         finding.status, finding.rectified_on = "rectified", on
