@@ -90,7 +90,7 @@ class Settings(ServiceSettings):
         Decimal("1.00"), gt=0, le=1, description="share of the interest paid by the fund"
     )
     loan_subsidy_days_in_year: int = Field(
-        365, description="day-count denominator (actual/365 fixed)"
+        365, ge=360, le=366, description="day-count denominator (actual/365 fixed)"
     )
     loan_subsidy_source: str = Field(
         "central", description="fund source that pays interest subsidies by default"

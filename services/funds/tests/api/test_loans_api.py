@@ -200,6 +200,10 @@ async def test_subsidy_repayment_default_and_compensation(
         == f"{round((5_000_000 * 0.0435 * 10 + 3_000_000 * 0.0435 * 20) / 365) / 100:.2f}"
     )
 
+    future = await bank.post(
+        f"/v1/loans/{loan['id']}/overdue", json={"overdue_since": "2099-06-01"}
+    )
+    assert_problem(future, 422, "#/body/overdue_since")
     overdue = await bank.post(
         f"/v1/loans/{loan['id']}/overdue", json={"overdue_since": "2024-06-01"}
     )

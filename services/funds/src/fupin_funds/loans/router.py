@@ -218,7 +218,7 @@ async def _repay(
 async def _overdue(
     session: Any, settings: Any, caller: Caller, loan: Loan, body: OverdueReport
 ) -> Loan:
-    return await report_overdue(session, caller, loan, body.overdue_since)
+    return await report_overdue(session, caller, loan, body.overdue_since, business_today())
 
 
 async def _default(session: Any, settings: Any, caller: Caller, loan: Loan, body: LoanStop) -> Loan:

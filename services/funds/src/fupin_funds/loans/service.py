@@ -262,13 +262,17 @@ async def repay(
     return loan
 
 
-async def report_overdue(session: AsyncSession, caller: Caller, loan: Loan, since: date) -> Loan:
+async def report_overdue(
+    session: AsyncSession, caller: Caller, loan: Loan, since: date, today: date
+) -> Loan:
     if loan.status != "active":
         raise InvalidTransition(f"a loan that is {loan.status} cannot become overdue")
     if since < loan.start_date:
         raise Unprocessable(
             "#/body/overdue_since", "dates out of order: overdue before the loan started"
         )
+    if since > today:
+        raise Unprocessable("#/body/overdue_since", "the overdue date is in the future")
     loan.status, loan.overdue_since = "overdue", since
     loan.version += 1
     await session.flush()
