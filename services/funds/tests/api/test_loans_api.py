@@ -140,6 +140,30 @@ async def test_exited_household_within_transition_may_borrow(
     assert "removed" in assert_problem(refused, 422, "#/body/borrower_id_number")["detail"]
 
 
+async def test_a_subsidy_paid_to_a_household_later_removed_is_an_anomaly(
+    app, client, bank, borrower_household
+):
+    """清退: the household was a wrong entry, so the interest it was subsidised is flagged; an
+    exit, by contrast, lets a loan's subsidy run to maturity (no exit-transition anomaly)."""
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    paid = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-03-01", "period_end": "2024-04-01", "on": "2024-04-02"},
+    )
+    assert paid.status_code == 201, paid.text
+    await change_status(app, borrower_household, "removed", date(2024, 5, 1))
+    scanned = await client.post("/v1/anomalies/scan", json={"on": "2024-06-01"})
+    assert scanned.status_code == 200, scanned.text
+    flagged = [
+        a
+        for a in scanned.json()
+        if a["rule"] == "payment_to_unregistered"
+        and a["evidence"]["household_id"] == borrower_household
+    ]
+    assert [a["evidence"]["entry_id"] for a in flagged] == [paid.json()["entry_id"]]
+
+
 async def test_subsidy_repayment_default_and_compensation(
     app, client, bank, borrower_household, make_token
 ):

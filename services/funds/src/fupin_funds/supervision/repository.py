@@ -16,16 +16,16 @@ from fupin_funds.supervision.models import Anomaly, Finding
 
 # Household payments with the household's status on the booking date (from the status history).
 _HOUSEHOLD_PAYMENTS = """
-SELECT e.id, e.household_id, e.project_id, e.booked_on, e.amount_fen, e.debit_region, e.source,
-       h.status AS status_now, h.removed_on, point.status AS status_then, point.effective_on AS
-           status_since
+SELECT e.id, e.kind, e.household_id, e.project_id, e.booked_on, e.amount_fen, e.debit_region,
+       e.source, h.status AS status_now, h.removed_on, point.status AS status_then,
+       point.effective_on AS status_since
   FROM ledger_entries e
   LEFT JOIN household_view h ON h.household_id = e.household_id
   LEFT JOIN LATERAL (
         SELECT s.status, s.effective_on FROM household_status_history s
          WHERE s.household_id = e.household_id AND s.effective_on <= e.booked_on
          ORDER BY s.effective_on DESC, s.id DESC LIMIT 1) point ON true
- WHERE e.kind IN ('household_payment', 'direct_subsidy') AND
+ WHERE e.kind IN ('household_payment', 'direct_subsidy', 'loan_subsidy') AND
      NOT EXISTS (SELECT 1 FROM ledger_entries r
          WHERE r.reverses_entry_id = e.id)
    AND e.debit_region LIKE :prefix || '%'

@@ -75,7 +75,8 @@ def unregistered_payments(rows: list[Any]) -> list[Hit]:
 def payments_after_exit(rows: list[Any], transition_months: int) -> list[Hit]:
     hits = []
     for row in rows:
-        if row.status_then != "exited" or row.status_since is None:
+        # A loan's interest subsidy runs to its maturity: the loan was eligible when it began.
+        if row.kind == "loan_subsidy" or row.status_then != "exited" or row.status_since is None:
             continue
         transition_end: date = add_months(row.status_since, transition_months)
         if row.booked_on <= transition_end:
@@ -107,7 +108,8 @@ def duplicate_payments(rows: list[Any]) -> list[Hit]:
     return [
         Hit(
             Rule.DUPLICATE_PAYMENT,
-            f"{row.project_id}:{row.household_id}",
+            # Per latest payment: one paid again after a dismissal is a new anomaly.
+            f"{row.project_id}:{row.household_id}:{row.entry_ids[-1]}",
             row.region_code,
             row.source,
             _text(
