@@ -196,6 +196,41 @@ async def test_money_before_the_announcement_completed(app, client):
     )
 
 
+async def test_an_allocation_released_without_its_notice_is_an_anomaly(app, client):
+    fund = await open_fund(client, region="2206", source="provincial", amount="100.00")
+    proposed = await client.post(
+        "/v1/allocations",
+        json={
+            "fund_id": fund["id"],
+            "lines": [{"region_code": COUNTY, "amount": "10.00"}],
+            "on": "2024-03-01",
+        },
+    )
+    assert proposed.status_code == 201, proposed.text
+    allocation = proposed.json()
+
+    async def released_unannounced(ledger):
+        return Transfer(
+            kind=EntryKind.ALLOCATION_RELEASE,
+            to_account=await ledger.account(fund_pool(COUNTY, "provincial", 2024)),
+            from_account=await ledger.account(fund_pool("2206", "provincial", 2024)),
+            amount_fen=1000,
+            booked_on=date(2024, 3, 2),
+            actor="legacy-import",
+            allocation_id=allocation["id"],
+        )
+
+    await write_directly(app, released_unannounced)
+    found = hits(
+        await scan(client, "2024-04-01"),
+        "disbursed_before_announcement",
+        allocation_id=allocation["id"],
+    )
+    assert len(found) == 1 and found[0]["evidence"]["kind"] == "allocation_release"
+    assert found[0]["evidence"]["reason"] == "the allocation was never announced"
+    assert found[0]["region_code"] == "2206"
+
+
 async def test_idle_money_and_over_budget(app, client):
     fund = await open_fund(client, source="county", amount="500.00", on=date(2024, 1, 5))
     pool = str(fund["pool_account_id"])

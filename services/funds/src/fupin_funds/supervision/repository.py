@@ -46,8 +46,10 @@ SELECT e.project_id, e.household_id, min(e.debit_region) AS region_code, min(e.s
 HAVING count(*) > 1
 """
 
+# Money moved for a project, or an allocation released, before its public notice completed.
 _BEFORE_ANNOUNCEMENT = """
-SELECT e.id, e.project_id, e.kind, e.booked_on, e.amount_fen, e.source, p.region_code, a.ends_on,
+SELECT e.id, 'project' AS subject_type, e.project_id AS subject_id, e.kind, e.booked_on,
+       e.amount_fen, e.source, p.region_code, a.ends_on,
        (SELECT count(*) FROM objections o
          WHERE o.announcement_id = a.id AND o.filed_on <= e.booked_on
            AND (o.resolved_on IS NULL OR o.resolved_on > e.booked_on)) AS open_objections
@@ -58,6 +60,20 @@ SELECT e.id, e.project_id, e.kind, e.booked_on, e.amount_fen, e.source, p.region
      NOT EXISTS (SELECT 1 FROM ledger_entries r
          WHERE r.reverses_entry_id = e.id)
    AND p.region_code LIKE :prefix || '%'
+   AND (CAST(:entry_id AS text) IS NULL OR e.id = :entry_id)
+UNION ALL
+SELECT e.id, 'allocation', e.allocation_id, e.kind, e.booked_on, e.amount_fen, e.source,
+       l.parent_region, a.ends_on,
+       (SELECT count(*) FROM objections o
+         WHERE o.announcement_id = a.id AND o.filed_on <= e.booked_on
+           AND (o.resolved_on IS NULL OR o.resolved_on > e.booked_on))
+  FROM ledger_entries e
+  JOIN allocations l ON l.id = e.allocation_id
+  LEFT JOIN announcements a ON a.subject_type = 'allocation' AND a.subject_id = e.allocation_id
+ WHERE e.kind = 'allocation_release' AND
+     NOT EXISTS (SELECT 1 FROM ledger_entries r
+         WHERE r.reverses_entry_id = e.id)
+   AND l.parent_region LIKE :prefix || '%'
    AND (CAST(:entry_id AS text) IS NULL OR e.id = :entry_id)
 """
 

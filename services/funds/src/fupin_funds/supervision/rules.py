@@ -130,7 +130,7 @@ def disbursed_before_announcement(rows: list[Any]) -> list[Hit]:
     hits = []
     for row in rows:
         if row.ends_on is None:
-            reason = "the project was never announced"
+            reason = f"the {row.subject_type} was never announced"
         elif row.booked_on <= row.ends_on:
             reason = f"booked during the notice period, which ran until {row.ends_on}"
         elif row.open_objections:
@@ -146,7 +146,7 @@ def disbursed_before_announcement(rows: list[Any]) -> list[Hit]:
                 _text(
                     {
                         "entry_id": row.id,
-                        "project_id": row.project_id,
+                        f"{row.subject_type}_id": row.subject_id,
                         "kind": row.kind,
                         "booked_on": row.booked_on,
                         "amount": from_fen(row.amount_fen),
