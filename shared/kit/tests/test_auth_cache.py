@@ -72,3 +72,39 @@ def test_a_subject_in_any_script_is_accepted(keys):
         issue_token(private, subject="张三 (县扶贫办)", jurisdiction="22")
     )
     assert caller.actor == "user:张三 (县扶贫办)"
+
+
+def test_a_token_of_another_listed_algorithm_is_refused_not_a_server_error(keys):
+    """The one verification key is for the first algorithm: an RS256 token, though RS256 is
+    listed too, is 401 (it used to reach PyJWT with an Ed25519 key and raise TypeError)."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    _, public = keys
+    tokens = TokenVerifier(
+        ServiceSettings(
+            environment="test", jwt_public_key=public, jwt_algorithms=["EdDSA", "RS256"]
+        )
+    )
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "iss": "fupin-auth",
+            "aud": "fupin",
+            "sub": "x",
+            "iat": now,
+            "exp": now + 60,
+            "jurisdiction": "22",
+        },
+        pem,
+        algorithm="RS256",
+    )
+    with pytest.raises(Unauthorized, match="algorithm"):
+        tokens.verify(token)

@@ -174,3 +174,62 @@ def test_transient_errors_are_told_from_the_events_own():
     assert is_transient(ConnectionResetError()) and is_transient(Wrapped("40001"))
     assert is_transient(Wrapped("57P01")) and is_transient(Wrapped("08006"))
     assert not is_transient(ValueError("bad event")) and not is_transient(Wrapped("23505"))
+
+
+async def test_a_restarted_consumer_still_dead_letters(engine, kafka_bootstrap):
+    """A restart (after any loop error) brings a new dead-letter producer: a stopped aiokafka
+    producer cannot start again, and a poison message would otherwise block its partition."""
+    topic, dead = unique_topic("restart"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [b"\xff not json", quota_event(marker, 1, "k").model_dump_json().encode()],
+    )
+    consumer = consumer_for(
+        EventConsumer, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}"
+    )
+    await consumer.start()
+    await consumer.stop()
+    await consumer.start()
+    try:
+        await drain(consumer, 6)
+    finally:
+        await consumer.stop()
+    assert await count_effects(engine, marker) == 1
+    assert len(await read_all(kafka_bootstrap, dead, expect=1)) == 1
+
+
+class RecordingCommits(EventConsumer):
+    commits: list[int]
+
+    async def commit_offsets(self, offsets):
+        self.commits.extend(offsets.values())
+        await super().commit_offsets(offsets)
+
+
+async def test_a_long_batch_commits_its_progress_as_it_goes(engine, kafka_bootstrap, monkeypatch):
+    from fupin_kit import inbox
+
+    monkeypatch.setattr(inbox, "COMMIT_EVERY_SECONDS", 0.0, raising=False)
+    topic, dead = unique_topic("progress"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [quota_event(marker, i, "k").model_dump_json().encode() for i in range(3)],
+    )
+    consumer = consumer_for(
+        RecordingCommits, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}"
+    )
+    consumer.commits = []
+    await consumer.start()
+    try:
+        await drain(consumer, 6)
+    finally:
+        await consumer.stop()
+    assert await count_effects(engine, marker) == 3
+    # Every record's offset is committed as soon as it is applied, not only at the batch's end.
+    assert sorted(set(consumer.commits)) == [1, 2, 3]

@@ -60,3 +60,10 @@ def test_masks():
     assert mask_id_number("220622198001011237") == "220622********1237"
     assert mask_name("张三丰") == "张**"
     assert mask_phone("13812345678") == "138****5678"
+
+
+def test_a_key_id_is_ascii_so_its_stored_length_is_its_byte_length():
+    with pytest.raises(ValueError, match="ASCII"):
+        parse_keyring(f"密钥:{key()}")
+    cipher = FieldCipher(parse_keyring(f"k-2026:{key()}"))
+    assert cipher.decrypt(cipher.encrypt("x", "name"), "name") == "x"

@@ -204,6 +204,22 @@ async def test_a_relay_that_lost_its_session_wins_the_lock_again_before_publishi
         await relay.close()
 
 
+async def test_a_leader_never_publishes_on_a_session_opened_behind_its_back(database_url):
+    """Between the loop's own check and a publish or an anchor, a lost session is not replaced
+    silently: the new one would not hold the leader lock."""
+    relay = OutboxRelay(dsn(database_url), "127.0.0.1:1", service="kittest", poll_interval=0.1)
+    relay._conn = await asyncpg.connect(dsn(database_url))
+    await relay._conn.close()
+    relay.is_leader = True
+    closed = relay._conn
+    for step in (relay.publish_pending, relay.anchor):
+        relay.is_leader = True
+        with pytest.raises(ConnectionError):
+            await step()
+        assert relay._conn is closed and not relay.is_leader
+    await relay.close()
+
+
 async def _raw_outbox_row(engine, topic: str, key: str, payload: dict) -> int:
     async with engine.begin() as conn:
         return await conn.scalar(

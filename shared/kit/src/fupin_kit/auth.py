@@ -112,7 +112,9 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise Unauthorized("malformed bearer token") from exc
-        if header.get("alg") not in self.algorithms:
+        # One verification key, prepared for the first configured algorithm: a token signed
+        # with another (even one also listed) cannot be checked against it.
+        if header.get("alg") != self.algorithms[0]:
             raise Unauthorized("token algorithm not accepted")
         try:
             claims = jwt.decode(

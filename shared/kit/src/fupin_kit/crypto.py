@@ -21,8 +21,9 @@ def parse_keyring(spec: str) -> dict[str, bytes]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         key_id, _, encoded = part.partition(":")
         key = base64.b64decode(encoded)
-        if len(key) != 32 or not key_id or len(key_id) > 32:
-            raise ValueError("each PII key is 'id:base64(32 bytes)'")
+        # The id is stored before each ciphertext, its length in one byte: ASCII keeps both equal.
+        if len(key) != 32 or not key_id or len(key_id) > 32 or not key_id.isascii():
+            raise ValueError("each PII key is 'id:base64(32 bytes)', the id 1-32 ASCII characters")
         ring[key_id] = key
     if not ring:
         raise ValueError("at least one PII key is required")

@@ -67,6 +67,9 @@ def _unreadable_body(cause: BaseException) -> str:
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if isinstance(exc.__cause__, ProblemError):
+        # The body guard's refusal (an upload over the limit) raised while FastAPI read a form.
+        return problem_response(request, exc.__cause__)
     if exc.status_code == 400 and exc.__cause__ is not None and exc.detail == BODY_PARSE_ERROR:
         return await _validation(
             request,

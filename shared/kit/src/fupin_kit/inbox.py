@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +38,9 @@ Handler = Callable[[AsyncSession, CloudEvent[Any]], Awaitable[None]]
 # transaction rollback (serialization failure, deadlock), insufficient resources, operator
 # intervention (shutdown, crash recovery).
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+# Longest a batch runs between offset commits: a run of failing records (each retried, then
+# dead-lettered) must not outlast the group's poll interval without committing its progress.
+COMMIT_EVERY_SECONDS = 5.0
 
 
 def is_transient(error: BaseException) -> bool:
@@ -107,7 +110,7 @@ class EventConsumer:
         self.backoff_seconds = backoff_seconds
         self.batch_size = batch_size
         self.consumer: AIOKafkaConsumer | None = None
-        self._dead_letters = make_producer(bootstrap)
+        self._dead_letters: AIOKafkaProducer | None = None  # made at each start
         self.assigned = asyncio.Event()
 
     async def start(self) -> None:
@@ -122,6 +125,8 @@ class EventConsumer:
             heartbeat_interval_ms=1000,
         )
         await self.consumer.start()
+        # A stopped aiokafka producer cannot start again: a new one after every restart.
+        self._dead_letters = make_producer(self.bootstrap)
         await self._dead_letters.start()
 
     async def stop(self) -> None:
@@ -129,8 +134,10 @@ class EventConsumer:
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
             self.consumer = None
-        with contextlib.suppress(Exception):
-            await self._dead_letters.stop()
+        if self._dead_letters is not None:
+            with contextlib.suppress(Exception):
+                await self._dead_letters.stop()
+            self._dead_letters = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -153,10 +160,15 @@ class EventConsumer:
         if self.consumer.assignment():
             self.assigned.set()
         handled = 0
+        clock = asyncio.get_running_loop().time
         for tp, records in batches.items():
+            committed_at = clock()
             for record in records:
                 await self.process(record)
                 handled += 1
+                if clock() - committed_at > COMMIT_EVERY_SECONDS:
+                    await self.commit_offsets({tp: record.offset + 1})
+                    committed_at = clock()
             await self.commit_offsets({tp: records[-1].offset + 1})
             self._record_lag(tp, records[-1].offset + 1)
         return handled
@@ -210,6 +222,7 @@ class EventConsumer:
             ("original-partition", str(record.partition).encode()),
             ("original-offset", str(record.offset).encode()),
         ]
+        assert self._dead_letters is not None  # started with the consumer
         await self._dead_letters.send_and_wait(
             self.dead_letter_topic, value=record.value, key=record.key, headers=headers
         )

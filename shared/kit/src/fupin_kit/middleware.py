@@ -2,8 +2,9 @@
 
 The body guard enforces the request-size limit (413), rejects NUL bytes anywhere a client can
 put them (422 naming the field: PostgreSQL text cannot hold them) and invalid UTF-8 in JSON
-bodies. File uploads (multipart, octet-stream) are counted, never buffered, so large
-spreadsheets stream through in bounded memory.
+bodies. File uploads (multipart, to an operation the OpenAPI document declares as taking one) are
+counted, never buffered, so large spreadsheets stream through in bounded memory; any other body
+is held to the smaller limit, whatever its content type says.
 
 Paths that must answer in a standard's own error format rather than problem+json register a
 responder: ``app.state.guard_responders`` maps a path prefix to ``responder(scope, problem)``,
@@ -26,7 +27,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fupin_kit.metrics import REQUEST_SECONDS, REQUESTS
 from fupin_kit.problems import FieldError, PayloadTooLarge, ProblemError, Unprocessable
 
-STREAMED_TYPES = ("multipart/form-data", "application/octet-stream", "text/csv")
+UPLOAD_TYPE = "multipart/form-data"
+_PARAMETER = re.compile(r"\\\{[^}]*\\\}")
+
+
+def _upload_operations(app: Any) -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of the operations whose request body is a multipart upload."""
+    found = []
+    for template, item in app.openapi().get("paths", {}).items():
+        for method, operation in item.items():
+            content = (operation.get("requestBody") or {}).get("content", {})
+            if isinstance(content, dict) and UPLOAD_TYPE in content:
+                pattern = _PARAMETER.sub("[^/]+", re.escape(template))
+                found.append((method.upper(), re.compile(f"^{pattern}$")))
+    return found
 
 
 class RequestContextMiddleware:
@@ -80,6 +94,14 @@ class BodyGuardMiddleware:
         self.app = app
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
+        self._uploads: list[tuple[str, re.Pattern[str]]] | None = None  # read at first use
+
+    def _takes_upload(self, scope: Scope) -> bool:
+        if self._uploads is None:
+            app = scope.get("app")
+            self._uploads = _upload_operations(app) if hasattr(app, "openapi") else []
+        method, path = scope["method"], scope["path"]
+        return any(m == method and p.match(path) for m, p in self._uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,7 +117,10 @@ class BodyGuardMiddleware:
             return
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
-        streamed = content_type.startswith(STREAMED_TYPES)
+        media = content_type.partition(";")[0].strip()
+        # The larger limit only where an upload is expected: a JSON route is read whole before
+        # its dependencies (the token check among them) run.
+        streamed = media == UPLOAD_TYPE and self._takes_upload(scope)
         limit = self.max_upload if streamed else self.max_body
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -106,11 +131,7 @@ class BodyGuardMiddleware:
             return
         try:
             body = await _read_all(receive, limit)
-            if (
-                content_type.startswith("application/json")
-                or content_type.endswith("+json")
-                or not content_type
-            ):
+            if media == "application/json" or media.endswith("+json") or not media:
                 _check_json_text(body)
         except ProblemError as problem:
             await _refuse(scope, receive, send, problem)

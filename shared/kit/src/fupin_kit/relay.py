@@ -125,6 +125,11 @@ class OutboxRelay:
 
     async def _connect(self) -> None:
         if self._conn is None or self._conn.is_closed():
+            if self.is_leader:
+                # The leader lock lived in the lost session: a new one does not hold it, and
+                # publishing on it could run beside another replica's leader.
+                self.is_leader = False
+                raise ConnectionError("the relay lost its database session and leader lock")
             self._conn = await asyncpg.connect(self.dsn)
             await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
 
@@ -137,7 +142,8 @@ class OutboxRelay:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         log.info("relay.leader", service=self.service)
-        cleanup_every, since_cleanup = 600.0, 0.0
+        cleanup_every = 600.0
+        cleaned_at = asyncio.get_running_loop().time()
         clock = asyncio.get_running_loop().time
         anchored_at = float("-inf")
         while not stop.is_set():
@@ -165,10 +171,10 @@ class OutboxRelay:
             if sent == 0:
                 self._wake.clear()
                 await _wait_any(stop, self._wake, self.poll_interval)
-                since_cleanup += self.poll_interval
-            if since_cleanup >= cleanup_every:
+            # By the clock, so that a relay that is never idle still deletes old rows.
+            if clock() - cleaned_at >= cleanup_every:
                 await self._delete_old_published()
-                since_cleanup = 0.0
+                cleaned_at = clock()
 
     async def _publish_batch(self) -> int:
         """Send the next rows in id order; mark the sent ones, park those refused for good."""

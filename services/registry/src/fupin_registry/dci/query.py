@@ -82,10 +82,10 @@ Node = Condition | AllOf | AnyOf | Negation
 
 def _text_of(value: Any) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ValueError("expected a string")
+        raise ValueError("a string")
     text = str(value).strip()
     if not text or len(text) > 64:
-        raise ValueError("expected a non-empty string of at most 64 characters")
+        raise ValueError("a non-empty string of at most 64 characters")
     return text
 
 
