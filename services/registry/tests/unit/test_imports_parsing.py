@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -102,6 +103,16 @@ def test_imports_encoding_detection():
     assert detect_encoding(text.encode("gb18030")) == "gb18030"
     # A UTF-8 sample cut inside a character is still UTF-8.
     assert detect_encoding(text.encode("utf-8")[:4]) == "utf-8-sig"
+
+
+def test_imports_a_few_lines_in_another_encoding_do_not_make_a_utf8_file_unreadable():
+    """A UTF-8 file (with or without BOM) with one cell pasted in GBK: the file reads as UTF-8
+    and only that line is refused later; a GBK file stays GBK."""
+    lines = [",".join(header())] + [f"220102001001,{i:06d},低保户,吴{i}" for i in range(40)]
+    mixed = "\n".join(lines).encode("utf-8") + "\n张三,配偶\n".encode("gbk") + b"x\n"
+    assert detect_encoding(mixed) == "utf-8-sig"
+    assert detect_encoding(codecs.BOM_UTF8 + b"a\xff\xfe\n") == "utf-8-sig"
+    assert detect_encoding("\n".join(lines).encode("gbk") + b"\n") == "gb18030"
 
 
 def test_imports_unreadable_encoding_is_reported_precisely():
@@ -238,10 +249,11 @@ def test_imports_id_number_reasons():
     assert check_id_number(valid.lower(), TODAY) is None
     wrong = valid[:17] + ("0" if valid[17] != "0" else "1")
     assert "wrong check character" in check_id_number(wrong, TODAY)
-    assert "1990-02-30 in the ID number is not a real date" in check_id_number(
-        "220102199002300011", TODAY
-    )
-    assert "impossible" in check_id_number(resident_id("220102", 2030, 1, 1, 1, "male"), TODAY)
+    # Reasons name no date: digits 7-14 are what a masked ID number hides.
+    not_real = check_id_number("220102199002300011", TODAY)
+    assert "is not a real date" in not_real and "1990" not in not_real
+    future = check_id_number(resident_id("220102", 2030, 1, 1, 1, "male"), TODAY)
+    assert "impossible" in future and "2030" not in future
     assert "exponent form" in check_id_number("2.20102E+17", TODAY)
     assert "17 digits" in check_id_number("22010219900101", TODAY)
 
@@ -335,6 +347,21 @@ def test_imports_household_rules_over_rows():
     assert "exactly one head" in reasons
 
 
+def test_imports_a_differing_phone_or_account_is_not_quoted_in_the_reason():
+    rows = household_rows(1, seed=3)
+    while len(rows) < 2:
+        rows = household_rows(1, seed=len(rows) + 4)
+    first_phone, first_account = rows[0][column("联系电话")], rows[0][column("开户银行账号")]
+    rows[1][column("联系电话")] = "13800000000" if first_phone != "13800000000" else "13900000000"
+    rows[1][column("开户银行账号")] = "6228480000000000001"
+    errors = household_errors(check(rows), 20)
+    differing = [e for e in errors if e.column in ("联系电话", "开户银行账号")]
+    assert len(differing) == 2, errors
+    for error in differing:
+        assert error.reason == "differs from row 2 of the same household"
+        assert first_phone not in error.reason and first_account not in error.reason
+
+
 def test_imports_blank_household_cells_repeat_the_first_row():
     rows = household_rows(1, seed=5)
     while len(rows) < 2:
@@ -412,10 +439,11 @@ def test_imports_calamine_and_streaming_readers_agree(tmp_path):
     assert a[1][1][column("证件号码")].startswith(LOSSY_NUMBER)
 
 
-def test_imports_streaming_reader_recovers_full_digit_numbers_and_notes(tmp_path):
+def test_imports_streaming_reader_refuses_long_numbers_and_notes(tmp_path):
     rows = household_rows(1, seed=8)
     path = workbook(tmp_path, rows, merge=True)
-    # Rewrite the first ID cell as a number holding all 18 digits in the XML text.
+    # Rewrite the first ID cell as a number holding all 18 digits in the XML text: Excel keeps
+    # 15 significant digits, so 16 or more may be its rounding, and the cell is refused.
     source = zipfile.ZipFile(path)
     sheet = source.read("xl/worksheets/sheet1.xml").decode()
     number = rows[0][column("证件号码")]
@@ -433,7 +461,7 @@ def test_imports_streaming_reader_recovers_full_digit_numbers_and_notes(tmp_path
     facts = FileFacts("xlsx")
     streamed = open_sheet(rebuilt, facts, calamine_max_bytes=0)
     first = next(iter(streamed))
-    assert first.cells[column("证件号码")] == number
+    assert first.cells[column("证件号码")] == LOSSY_NUMBER + number
     list(streamed)
     assert any("merged cells" in n for n in facts.notes)
     assert any("formulas" in n for n in facts.notes)
@@ -725,3 +753,64 @@ def test_imports_a_streamed_sheet_with_a_bad_shared_string_rejects_that_row_only
     ), errors
     first_household = {i for i, r in enumerate(rows) if r[:2] == rows[0][:2]}
     assert sum(c.rows_valid for c in chunks) == len(rows) - len(first_household)
+
+
+def test_imports_a_file_without_its_header_fails_without_quoting_a_person(tmp_path):
+    rows = household_rows(1, seed=49)
+    path = tmp_path / "no-header.csv"
+    path.write_text("\n".join(",".join(row) for row in rows) + "\n", encoding="utf-8")
+    with pytest.raises(HeaderError) as error:
+        open_sheet(path, sniff(path), 0)
+    reason = str(error.value)
+    assert "no template header row found" in reason and "证件号码" in reason
+    for personal in ("证件号码", "姓名", "联系电话", "开户银行账号"):
+        value = rows[0][column(personal)]
+        assert value not in reason, personal
+
+
+def test_imports_a_sixteen_digit_number_cell_is_refused_on_both_paths(tmp_path):
+    """Excel keeps 15 significant digits: a 16-digit bank account typed into a General column
+    may already be rounded, on the calamine path as on the streaming one."""
+    rows = household_rows(1, seed=50)
+    path = tmp_path / "accounts.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, header())
+    for number, row in enumerate(rows, start=1):
+        for index, value in enumerate(row):
+            if index == column("开户银行账号"):
+                sheet.write_number(number, index, 6228480012345670)
+            elif value:
+                sheet.write_string(number, index, value)
+    book.close()
+    for calamine_max_bytes in (10**9, 0):
+        sheet_rows = list(open_sheet(path, sniff(path), calamine_max_bytes))
+        account = sheet_rows[0].cells[column("开户银行账号")]
+        assert account.startswith(LOSSY_NUMBER), (calamine_max_bytes, account)
+
+
+@pytest.mark.parametrize(
+    ("status", "accepted"), [("已脱贫", True), ("返贫", True), ("未脱贫", False)]
+)
+def test_imports_an_exit_date_belongs_to_exited_and_returned_households(status, accepted):
+    """An export of a returned household (返贫) carries the date it exited before: it imports."""
+    rows = household_rows(1, seed=51)
+    for row in rows:
+        row[column("贫困户状态")] = status
+        row[column("脱贫日期")] = "2019-12-01"
+    checked = check(rows)
+    errors = [e for c in checked for e in c.errors if e.column == "脱贫日期"]
+    assert (errors == []) == accepted, errors
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_imports_the_delimiter_is_the_header_rows_below_a_title_line(tmp_path, delimiter):
+    rows = household_rows(1, seed=52)
+    path = tmp_path / "titled.csv"
+    lines = ["德惠市2015年建档立卡贫困户信息表", delimiter.join(header())]
+    lines += [delimiter.join(row) for row in rows]
+    path.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
+    sheet = open_sheet(path, sniff(path), 0)
+    assert sheet.header_row == 2
+    first = next(iter(sheet))
+    assert first.cells[column("证件号码")] == rows[0][column("证件号码")]

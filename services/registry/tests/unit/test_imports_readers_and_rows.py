@@ -329,6 +329,22 @@ def test_imports_calculated_floats_keep_15_significant_digits():
     assert check(rows)[0].errors == []
 
 
+def test_imports_a_date_cell_with_a_time_reads_the_same_on_both_paths():
+    """The streaming reader keeps a date cell's time of day, as calamine does: the row then
+    refuses it, whatever the size of the sheet."""
+    import datetime
+
+    from fupin_registry.imports.xlsx_stream import _number_text
+
+    epoch = dt.date(1899, 12, 30)
+    assert _number_text("42185", True, epoch) == "2015-06-30"
+    streamed = _number_text("42185.5833333333", True, epoch)
+    assert streamed == cell_text(datetime.datetime(2015, 6, 30, 14, 0)) == "2015-06-30 14:00:00"
+    rows = [large_household()[0]]
+    rows[0][column("登记日期")] = streamed
+    assert [e.column for e in check(rows)[0].errors] == ["登记日期"]
+
+
 # --- strict dates, amounts and digits ---------------------------------------------------------
 
 

@@ -291,7 +291,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("识别年度", "year", True, True, (), "2015"),
     Column("登记日期", "registered_on", True, False, ("建档立卡日期",), "2015-06-30", "YYYY-MM-DD"),
-    Column("脱贫日期", "exited_on", True, False, (), "", "YYYY-MM-DD，已脱贫户填写"),
+    Column("脱贫日期", "exited_on", True, False, (), "", "YYYY-MM-DD，已脱贫户、返贫户填写"),
     Column("联系电话", "phone", True, False, ("电话",), "13904351234"),
     Column(
         "开户银行账号",
@@ -402,6 +402,8 @@ COLUMNS: tuple[Column, ...] = (
 HEADERS = tuple(c.header for c in COLUMNS)
 BY_FIELD = {c.field: c for c in COLUMNS}
 HOUSEHOLD_FIELDS = tuple(c.field for c in COLUMNS if c.household and not c.exported_only)
+# Household columns holding personal data (encrypted, masked without pii:read).
+PERSONAL_HOUSEHOLD_FIELDS = frozenset({"phone", "bank_account"})
 KEY_FIELDS = ("village_code", "household_number")
 
 _SPACES = re.compile(r"[\s\u3000*＊]+")

@@ -38,7 +38,10 @@ HEADER_SEARCH_ROWS = 10
 LOSSY_NUMBER = "\x00"
 # Marks a formula cell that holds no calculated value (it would otherwise read as empty).
 FORMULA_WITHOUT_VALUE = "\x01"
-MAX_EXACT = 2**53
+# Excel keeps 15 significant digits of a number: one of 16 digits or more (a bank account, an ID
+# number typed into a General column) may already have lost its last ones, and cannot be told
+# from an exact one.
+MAX_EXACT = 10**15
 
 
 class UnreadableFile(ValueError):
@@ -101,12 +104,31 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
     return FileFacts("csv", encoding=detect_encoding(head))
 
 
+def _mostly_utf8(head: bytes) -> bool:
+    """Nearly every whole line of the sample is UTF-8: a file saved as UTF-8 with a few cells
+    pasted in another encoding (those lines are then rejected one by one, not the file)."""
+    # Only lines with non-ASCII bytes tell encodings apart; the last may be cut by the sample.
+    lines = [line for line in head.split(b"\n")[:-1] if not line.isascii()]
+    bad = 0
+    for line in lines:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    return len(lines) >= 2 and bad <= max(1, len(lines) // 20) and bad < len(lines)
+
+
 def detect_encoding(head: bytes) -> str:
-    """utf-8-sig when the sample is valid UTF-8, else gb18030 (which covers GBK and GB2312)."""
+    """utf-8-sig when the sample is UTF-8 (or says so with a BOM, or nearly every line is),
+    else gb18030 (which covers GBK and GB2312)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8-sig"
     except UnicodeDecodeError as utf8_error:
+        if _mostly_utf8(head):
+            return "utf-8-sig"
         try:
             codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
             return "gb18030"
@@ -164,11 +186,14 @@ class SheetRows:
             raise HeaderError("the sheet has no rows")
         score, row = best
         if score == 0:
-            found = ", ".join(c.strip() for c in row.cells if c.strip())[:200]
+            # The cells are not quoted: a file without its header row starts with a person's
+            # data, and the job's reason is shown to callers without pii:read.
+            filled = sum(1 for c in row.cells if c.strip())
             detail = f" (read as {self.facts.encoding})" if self.facts.encoding else ""
             raise HeaderError(
-                f"no template header row found in the first {HEADER_SEARCH_ROWS} rows{detail};"
-                f" first row holds: {found}; download the template from /v1/imports/template.xlsx"
+                f"no template header row found in the first {HEADER_SEARCH_ROWS} rows{detail}:"
+                f" none of the {filled} cells of the first row is a template column name such as"
+                " 证件号码 or 户编号; download the template from /v1/imports/template.xlsx"
             )
         return row.number, map_headers(row.cells)
 
@@ -317,14 +342,18 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
     a field too long is read by the csv module, over as many lines as its record spans."""
     encoding = (facts.encoding or "utf-8-sig").removesuffix("-sig")
     with path.open("rb") as handle:
-        lines = enumerate(handle, start=1)
+        lines: Iterator[tuple[int, bytes]] = enumerate(handle, start=1)
         first = next(lines, None)
         if first is None:
             return
         if first[1].startswith(codecs.BOM_UTF8) and facts.encoding == "utf-8-sig":
             first = (1, first[1][3:])
-        header = first[1].decode(encoding, errors="replace")
-        delimiter = max(",\t;", key=header.count) if header else ","
+        # The delimiter the header row has most of: it may sit below a title line that has
+        # none, so every line it may be on is looked at (a line's own most frequent wins).
+        ahead = list(itertools.islice(lines, HEADER_SEARCH_ROWS - 1))
+        lines = itertools.chain(ahead, lines)
+        texts = [raw.decode(encoding, errors="replace") for _, raw in (first, *ahead)]
+        delimiter = max(",\t;", key=lambda d: max(text.count(d) for text in texts))
         problems: list[str] = []  # of the lines the csv module has read for the record
 
         def decoded(number: int, raw: bytes) -> str:
@@ -383,7 +412,7 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int):
-        return str(value)
+        return LOSSY_NUMBER + str(value) if abs(value) >= MAX_EXACT else str(value)
     if isinstance(value, float):
         if value.is_integer():
             if abs(value) >= MAX_EXACT:

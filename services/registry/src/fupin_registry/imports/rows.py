@@ -33,6 +33,7 @@ from fupin_registry.imports.columns import (
     HOUSEHOLD_FIELDS,
     HOUSING_LABELS,
     LABOUR_LABELS,
+    PERSONAL_HOUSEHOLD_FIELDS,
     RELATION_LABELS,
     SCHOOL_LABELS,
     SEX_LABELS,
@@ -366,7 +367,7 @@ def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
                     _header(name),
                     text[1:],
                     "stored as a number: the spreadsheet kept only 15 significant digits and the"
-                    " rest are lost; format the column as text and enter the value again",
+                    " rest may be lost; format the column as text and enter the value again",
                 )
             )
             del values[name]
@@ -469,15 +470,13 @@ def check_id_number(text: str, today: dt.date) -> str | None:
             "a resident ID number has 17 digits and a check digit or X"
             f" (got {len(value)} characters)"
         )
+    # The reasons name no date: digits 7-14 are what a masked ID number hides.
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return (
-            f"the birth date {value[6:10]}-{value[10:12]}-{value[12:14]}"
-            " in the ID number is not a real date"
-        )
+        return "the birth date in the ID number (its digits 7-14) is not a real date"
     if born.year < 1900 or born > today:
-        return f"the birth date {born.isoformat()} in the ID number is impossible"
+        return "the birth date in the ID number (its digits 7-14) is impossible"
     # Weighted sum over the ASCII codes, less the codes of "0": no int() per digit.
     expected = _ID_CHECK[(sum(map(mul, value[:17].encode(), _ID_WEIGHTS)) - _ID_ZEROS) % 11]
     if expected != value[17]:
@@ -535,8 +534,12 @@ def _convert_household(
         if when is not None and when > rules.today:
             fail(name, "lies in the future")
     status = STATUS_LABELS[row.status] if row.status else HouseholdStatus.IDENTIFIED
-    if row.exited_on is not None and status != HouseholdStatus.EXITED:
-        fail("exited_on", "only an exited household (已脱贫) has an exit date")
+    # A returned household (返贫) keeps the date it exited before, as the register does.
+    if row.exited_on is not None and status not in (
+        HouseholdStatus.EXITED,
+        HouseholdStatus.RETURNED,
+    ):
+        fail("exited_on", "only an exited (已脱贫) or returned (返贫) household has an exit date")
     if errors:
         return None, errors
     attribute = ATTRIBUTE_LABELS[row.attribute]
@@ -627,12 +630,14 @@ def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
             expected = first.household_cells[position]
             if text and text != expected:
                 name = HOUSEHOLD_FIELDS[position]
+                # A personal field's first value is not quoted: reasons are never masked.
+                shown = "" if name in PERSONAL_HOUSEHOLD_FIELDS else f" ('{expected or ''}')"
                 errors.append(
                     RowError(
                         row.row,
                         _header(name),
                         text,
-                        f"differs from row {first.row} of the same household ('{expected or ''}')",
+                        f"differs from row {first.row} of the same household{shown}",
                     )
                 )
     heads = [r for r in rows if r.member and r.member.relation == Relation.HEAD]

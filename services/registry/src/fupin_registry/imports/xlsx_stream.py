@@ -181,11 +181,18 @@ def _number_text(raw: str, is_date: bool, epoch: dt.date) -> str:
         try:
             serial = float(raw)
             day = epoch + dt.timedelta(days=int(serial))
-            return day.isoformat()
+            if serial.is_integer():
+                return day.isoformat()
+            # With its time of day, as the calamine path writes it: the row then refuses it.
+            moment = dt.datetime.combine(epoch, dt.time()) + dt.timedelta(
+                seconds=round(serial * 86400)  # to the second, as the spreadsheet shows it
+            )
+            return moment.isoformat(sep=" ", timespec="seconds")
         except (ValueError, OverflowError):
             return raw
     if _INTEGER.match(raw):
-        return raw  # all digits as written: exact, however long
+        # All digits as written, but 16 or more may be Excel's rounding of what was typed.
+        return LOSSY_NUMBER + raw if len(raw.lstrip("-")) > 15 else raw
     try:
         value = float(raw)
     except ValueError:
