@@ -410,3 +410,13 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
     assert verified.json()["checked"] > 0
     async with api_client(app, make_token("22", roles=["officer"])) as officer:
         assert_problem(await officer.get("/v1/audit/verify"), 403)
+
+
+async def test_a_household_approved_with_a_date_in_the_past_is_identified_now(app, client):
+    """The read model follows the registry's order of record: an application registered today
+    and then approved with a business date years back is identified, and may be paid."""
+    household = await register_household(app, status="applied", registered_on=date(2026, 11, 30))
+    await change_status(app, household, "identified", date(2016, 3, 17))
+    read = await client.get(f"/v1/households/{household}")
+    assert read.status_code == 200, read.text
+    assert read.json()["status"] == "identified"

@@ -31,3 +31,19 @@ def test_removed_is_never_eligible():
     ]
     verdict = eligible_at(removed, date(2021, 5, 1), 36)
     assert not verdict.eligible and "removed" in verdict.reason
+
+
+def test_a_decision_dated_back_follows_the_application_recorded_before_it():
+    """Applied (recorded first, dated today), then identified with an approval dated years
+    back: from the approval's date on, the household is identified."""
+    history = sorted(
+        [
+            StatusPoint("applied", date(2026, 11, 30), recorded=1),
+            StatusPoint("identified", date(2016, 3, 17), recorded=2),
+        ],
+        key=lambda p: p.effective_on,
+    )
+    assert status_at(history, date(2016, 1, 1)) is None
+    assert status_at(history, date(2020, 1, 1)).status == "identified"
+    assert status_at(history, date(2026, 12, 10)).status == "identified"
+    assert eligible_at(history, date(2026, 12, 10), 36).eligible

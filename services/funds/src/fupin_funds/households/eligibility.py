@@ -14,6 +14,7 @@ from fupin_funds.common.vocabulary import REGISTERED_STATUSES
 class StatusPoint:
     status: str
     effective_on: date
+    recorded: int = 0  # the order the registry's events recorded it in (0: the list's order)
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,11 @@ class Verdict:
 
 
 def status_at(history: Sequence[StatusPoint], day: date) -> StatusPoint | None:
-    """The last status that took effect on or before ``day`` (history sorted by date)."""
-    current = None
-    for point in history:
-        if point.effective_on <= day:
-            current = point
-    return current
+    """The latest recorded status among those in effect on ``day``: a decision entered with an
+    earlier business date (an approval dated back) still follows the application recorded before
+    it, whatever the dates say."""
+    in_effect = [(p.recorded, i, p) for i, p in enumerate(history) if p.effective_on <= day]
+    return max(in_effect, key=lambda t: (t[0], t[1]))[2] if in_effect else None
 
 
 def eligible_at(history: Sequence[StatusPoint], day: date, transition_months: int) -> Verdict:

@@ -70,8 +70,9 @@ async def apply_status_changed(session: AsyncSession, data: HouseholdStatusChang
 
 
 async def _refresh_status(repository: HouseholdRepository, household_id: str) -> None:
-    """The current status is the latest by effective date, whatever order events arrived in."""
-    history = await repository.history(household_id)
+    """The current status is the latest the registry recorded (its events come in its order,
+    per household), whatever business dates they carry."""
+    history = sorted(await repository.history(household_id), key=lambda h: h.id)
     household = await repository.get(household_id)
     if household is None or not history:
         return
@@ -86,7 +87,7 @@ async def _refresh_status(repository: HouseholdRepository, household_id: str) ->
 
 async def points(session: AsyncSession, household_id: str) -> list[StatusPoint]:
     history = await HouseholdRepository(session).history(household_id)
-    return [StatusPoint(h.status, h.effective_on) for h in history]
+    return [StatusPoint(h.status, h.effective_on, h.id) for h in history]
 
 
 async def verdict_at(
