@@ -420,3 +420,42 @@ async def test_a_household_approved_with_a_date_in_the_past_is_identified_now(ap
     read = await client.get(f"/v1/households/{household}")
     assert read.status_code == 200, read.text
     assert read.json()["status"] == "identified"
+
+
+async def test_the_report_counts_money_passed_down_once_and_as_of_its_day(
+    app, client, make_token
+):
+    fund = await open_fund(client, region="2206", source="provincial", amount="1000.00")
+    proposed = await client.post(
+        "/v1/allocations",
+        json={
+            "fund_id": fund["id"],
+            "lines": [{"region_code": COUNTY, "amount": "300.00"}],
+            "on": "2024-03-01",
+        },
+    )
+    assert proposed.status_code == 201, proposed.text
+    allocation = proposed.json()["id"]
+    async with api_client(app, make_token("2206")) as city:  # the city's office decides
+        for step, on in (("approve", "2024-03-02"), ("release", "2024-03-20")):
+            done = await city.post(f"/v1/allocations/{allocation}/{step}", json={"on": on})
+            assert done.status_code == 200, done.text
+
+    async def report(on: str) -> dict:
+        response = await client.get(
+            "/v1/supervision/report",
+            params={"region_code": "2206", "year": 2024, "on": on},
+        )
+        assert response.status_code == 200, response.text
+        rows = response.json()["money"]
+        return {(r["region_code"], r["source"]): r for r in rows if r["source"] == "provincial"}
+
+    after = await report("2024-04-01")
+    # The city received 1,000 and passed 300 down to the county: 1,000 entered, not 1,300.
+    assert after[("2206", "provincial")]["allocated"] == "1000.00"
+    assert after[(COUNTY, "provincial")]["allocated"] == "300.00"
+    before = await report("2024-03-10")  # approved, not yet released
+    assert (COUNTY, "provincial") not in before or before[(COUNTY, "provincial")][
+        "allocated"
+    ] == "0.00"
+    assert before[("2206", "provincial")]["allocated"] == "1000.00"

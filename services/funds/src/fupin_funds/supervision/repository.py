@@ -191,32 +191,40 @@ class SupervisionRepository:
         return list(rows.scalars())
 
     # --- report aggregates, grouped by a child region prefix of length ``size`` ---
-    async def money_by_region(self, prefix: str, size: int, year: int | None) -> list[Any]:
+    async def money_by_region(
+        self, prefix: str, size: int, year: int | None, on: date
+    ) -> list[Any]:
+        # Booked up to ``on``. Money a region's row receives is what came from outside it: a
+        # release between two regions of the same row (a city to its counties) is counted
+        # once, where it entered, not again where it went down.
         return await self._rows(
             """
             SELECT left(region, :size) AS region_code, source,
                    sum(CASE WHEN flow = 'in' THEN amount ELSE 0 END) AS allocated_fen,
                    sum(CASE WHEN flow = 'out' THEN amount ELSE 0 END) AS disbursed_fen
               FROM (
-                SELECT e.debit_region AS region, e.source, e.amount_fen AS amount, 'in' AS flow
+                SELECT e.debit_region AS region, e.credit_region AS giver, e.kind, e.source,
+                       e.amount_fen AS amount, 'in' AS flow
                   FROM ledger_entries e
                  WHERE e.kind IN ('appropriation', 'donation', 'allocation_release') AND
                      NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id)
                    AND (CAST(:year AS integer) IS NULL OR e.year = :year)
+                   AND e.booked_on <= :on
                 UNION ALL
-                SELECT e.credit_region, e.source, e.amount_fen, 'out'
+                SELECT e.credit_region, NULL, e.kind, e.source, e.amount_fen, 'out'
                   FROM ledger_entries e
                  WHERE e.kind IN ('project_payment', 'household_payment', 'direct_subsidy',
-                     'loan_subsidy',
-                                  'risk_compensation') AND
-                                      NOT EXISTS (SELECT 1 FROM ledger_entries r
-                                          WHERE r.reverses_entry_id = e.id)
+                                  'loan_subsidy', 'risk_compensation') AND
+                     NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id)
                    AND (CAST(:year AS integer) IS NULL OR e.year = :year)
+                   AND e.booked_on <= :on
               ) flows
              WHERE region LIKE :prefix || '%' AND length(region) >= :size
+               AND NOT (kind = 'allocation_release'
+                        AND left(giver, :size) = left(region, :size))
              GROUP BY 1, 2 ORDER BY 1, 2
             """,
-            {"prefix": prefix, "size": size, "year": year},
+            {"prefix": prefix, "size": size, "year": year, "on": on},
         )
 
     async def held_by_region(

@@ -297,7 +297,7 @@ async def report(
     money: dict[tuple[str, str], dict[str, int]] = {}
     oversight = []
     for size in sizes:
-        for row in await repository.money_by_region(region, size, year):
+        for row in await repository.money_by_region(region, size, year, day):
             money.setdefault((row.region_code, row.source), {}).update(
                 allocated=row.allocated_fen, disbursed=row.disbursed_fen
             )
