@@ -230,6 +230,11 @@ async def test_upheld_objection_rejects_the_project(app, client, make_token):
             f"/v1/public/announcements/{notice['id']}/objections",
             json={"text": "fake beneficiaries"},
         )
+        second = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections",
+            json={"text": "the road goes nowhere"},
+        )
+        assert second.status_code == 201, second.text
     async with api_client(app, make_token("220581")) as neighbour:
         assert_problem(
             await neighbour.post(
@@ -250,6 +255,17 @@ async def test_upheld_objection_rejects_the_project(app, client, make_token):
         assert upheld.status_code == 200, upheld.text
     read = (await client.get(f"/v1/projects/{project['id']}")).json()
     assert read["status"] == "rejected" and "objection upheld" in read["rejected_reason"]
+    # The notice shows the withdrawal, takes no more objections, and the other one is closed.
+    async with api_client(app) as anyone:
+        public = (await anyone.get(f"/v1/public/announcements/{notice['id']}")).json()
+        assert public["withdrawn_on"] == today().isoformat() and public["open_objections"] == 0
+        late = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections", json={"text": "and more"}
+        )
+        assert_problem(late, 409)
+    others = (await client.get(f"/v1/announcements/{notice['id']}/objections")).json()
+    closed = next(o for o in others if o["id"] == second.json()["id"])
+    assert (closed["status"], closed["outcome"]) == ("resolved", "withdrawn")
 
 
 async def test_objections_outside_the_notice_and_rate_limited(app, client, settings):

@@ -422,9 +422,7 @@ async def test_a_household_approved_with_a_date_in_the_past_is_identified_now(ap
     assert read.json()["status"] == "identified"
 
 
-async def test_the_report_counts_money_passed_down_once_and_as_of_its_day(
-    app, client, make_token
-):
+async def test_the_report_counts_money_passed_down_once_and_as_of_its_day(app, client, make_token):
     fund = await open_fund(client, region="2206", source="provincial", amount="1000.00")
     proposed = await client.post(
         "/v1/allocations",

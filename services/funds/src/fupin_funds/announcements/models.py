@@ -23,6 +23,7 @@ class Announcement(Base):
     summary: Mapped[str] = mapped_column(Text)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)  # an upheld objection withdrew it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -43,7 +44,7 @@ class Objection(Base):
         Text
     )  # keyed HMAC of the client address, for rate limits
     status: Mapped[str] = mapped_column(Text, default="open")  # open | resolved
-    outcome: Mapped[str | None] = mapped_column(Text)  # upheld | dismissed
+    outcome: Mapped[str | None] = mapped_column(Text)  # upheld | dismissed | withdrawn
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolved_on: Mapped[date | None] = mapped_column(Date)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_funds.announcements.models import Announcement, Objection
@@ -11,6 +11,21 @@ from fupin_funds.announcements.models import Announcement, Objection
 class AnnouncementRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def close_open_objections(
+        self, announcement_id: str, resolution: str, actor: str, on: date
+    ) -> None:
+        await self.session.execute(
+            update(Objection)
+            .where(Objection.announcement_id == announcement_id, Objection.status == "open")
+            .values(
+                status="resolved",
+                outcome="withdrawn",
+                resolution=resolution,
+                resolved_by=actor,
+                resolved_on=on,
+            )
+        )
 
     async def add(self, announcement: Announcement) -> Announcement:
         self.session.add(announcement)

@@ -48,6 +48,7 @@ async def _read(session: SessionDep, announcement: Announcement) -> Announcement
         summary=announcement.summary,
         starts_on=announcement.starts_on,
         ends_on=announcement.ends_on,
+        withdrawn_on=announcement.withdrawn_on,
         open_objections=counts.get("open", 0),
         resolved_objections=counts.get("resolved", 0),
     )

@@ -15,6 +15,9 @@ class AnnouncementRead(BaseModel):
     summary: str
     starts_on: date
     ends_on: date
+    withdrawn_on: date | None = Field(
+        None, description="the day an upheld objection withdrew what was announced"
+    )
     open_objections: int = 0
     resolved_objections: int = 0
 

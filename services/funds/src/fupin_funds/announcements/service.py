@@ -86,6 +86,11 @@ async def file_objection(
     on: date,
 ) -> Objection:
     repository = AnnouncementRepository(session)
+    if announcement.withdrawn_on is not None:
+        raise Conflict(
+            f"what was announced was withdrawn on {announcement.withdrawn_on} after an upheld"
+            " objection; objections are no longer taken"
+        )
     if not announcement.starts_on <= on <= announcement.ends_on:
         raise Conflict(
             f"objections are accepted during the notice period {announcement.starts_on} to "
@@ -149,6 +154,15 @@ async def resolve_objection(
     await session.flush()
     if outcome == "upheld":
         await _withdraw_subject(session, settings, caller, announcement, on, resolution)
+        announcement.withdrawn_on = on
+        # The others have nothing left to decide: closed with the announced item.
+        await AnnouncementRepository(session).close_open_objections(
+            announcement.id,
+            f"withdrawn: objection {objection.id} was upheld",
+            caller.actor,
+            on,
+        )
+        await session.flush()
     await audit(
         session,
         caller,
