@@ -58,6 +58,7 @@ async def test_the_express_route_serves_payments_and_the_operation_stays_documen
         (b'{"amount": "1.00", "payee": "x\\u0000y"}', "#/body/payee"),
         (b'{"amount": "1.00", "payee": "x", "on": "2024-02-30"}', "#/body/on"),
         (b"[1, 2]", "#/body"),
+        (b'{"amount": "1.00", "payee": "x", "household_id": "hh-1"}', "#/body/payee"),  # both
     ],
 )
 async def test_bad_payments_are_named_and_nothing_moves(client, content, pointer):

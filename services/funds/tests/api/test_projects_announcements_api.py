@@ -169,7 +169,7 @@ async def test_etag_update_only_while_proposed(client):
     refused = await client.patch(
         f"/v1/projects/{pid}", json={"name": "y"}, headers={"If-Match": fresh.headers["etag"]}
     )
-    assert_problem(refused, 422)
+    assert_problem(refused, 409)
 
 
 async def test_open_objection_blocks_money_until_resolved(app, client):

@@ -164,6 +164,10 @@ async def prepare_project_payment(
     caller.require_region_write(project.region_code)
     require_money_state(project.status)
     check_gate(project.notice_ends_on, project.open_objections, on)
+    if body.household_id is not None and body.payee is not None:
+        raise Unprocessable(
+            "#/body/payee", "a payment goes to a beneficiary household or to a payee, not both"
+        )
     if body.household_id is not None:
         kind, to_account = EntryKind.HOUSEHOLD_PAYMENT, project.household_subsidy
         target = county_account(AccountKind.HOUSEHOLD_SUBSIDY, project.region_code)

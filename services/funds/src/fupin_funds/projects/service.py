@@ -25,7 +25,7 @@ from fupin_funds.projects.schemas import BudgetLine, ProjectCreate, ProjectUpdat
 from fupin_funds.regions.service import require_region, require_regions
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
-from fupin_kit.problems import Unprocessable
+from fupin_kit.problems import InvalidTransition, Unprocessable
 
 EVENT_BY_ACTION = {
     ProjectAction.APPROVE: events.ProjectApproved,
@@ -158,8 +158,11 @@ async def update_project(
     session: AsyncSession, caller: Caller, project: Project, body: ProjectUpdate
 ) -> Project:
     if project.status != ProjectStatus.PROPOSED:
-        raise Unprocessable(
-            "#/body", f"only proposed projects can be changed; this one is {project.status}"
+        # The project's state refuses the change, not the body: 409 like any illegal step.
+        raise InvalidTransition(
+            f"only proposed projects can be changed; this one is {project.status}",
+            current_status=project.status,
+            action="update",
         )
     repository = ProjectRepository(session)
     changes = body.model_dump(exclude_unset=True)
