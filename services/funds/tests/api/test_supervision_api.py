@@ -404,6 +404,14 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
         "/v1/supervision/report", params={"region_code": "2206", "format": "xlsx"}
     )
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    as_csv = await client.get(
+        "/v1/supervision/report", params={"region_code": "2206", "format": "csv"}
+    )
+    header, *lines = as_csv.text.lstrip("\ufeff").splitlines()
+    columns = header.split(",")
+    assert columns[-2:] == ["findings_overdue", "findings_amount"] and "findings_total" in columns
+    county_line = next(line.split(",") for line in lines if line.startswith(f"{COUNTY},"))
+    assert int(county_line[columns.index("findings_total")]) >= 1
 
     verified = await client.get("/v1/audit/verify")
     assert verified.status_code == 200 and verified.json()["ok"], verified.json()

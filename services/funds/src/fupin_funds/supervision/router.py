@@ -358,9 +358,11 @@ async def report(
         "idle",
         "anomalies_open",
         "anomalies_total",
+        "findings_total",
         "findings_open",
         "findings_rectified",
         "findings_overdue",
+        "findings_amount",
     ]
     rows = []
     for row in money_rows:
@@ -378,12 +380,14 @@ async def report(
                     [
                         o.anomalies_open,
                         o.anomalies_total,
+                        o.findings_total,
                         o.findings_open,
                         o.findings_rectified,
                         o.findings_overdue,
+                        o.findings_amount,
                     ]
                     if o
-                    else [0] * 5
+                    else [0] * 6 + ["0.00"]
                 ),
             ]
         )
