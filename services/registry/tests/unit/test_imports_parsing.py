@@ -306,6 +306,7 @@ def column(name: str) -> int:
         ("性别", "女", "does not match the sex"),
         ("次要致贫原因", "因病、因病", "given twice"),
         ("姓名", "", "required: the cell is empty"),
+        ("姓名", "张三１", "no digits or symbols"),  # full-width digit
         ("联系电话", "12345", "not a phone number"),
         ("民族", "火星族", "汉族"),
         ("健康状况", "残疾", "required when 健康状况 is 残疾"),

@@ -56,7 +56,8 @@ _SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
-_NAME_SYMBOLS = re.compile(r"[0-9@#$%\\]")
+# Digits of any script (full-width ones too: \d is Unicode here) and symbols no name holds.
+_NAME_SYMBOLS = re.compile(r"[\d@#$%\\＠＃＄％]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of the ASCII codes of "0"
