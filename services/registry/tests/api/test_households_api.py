@@ -194,6 +194,7 @@ async def test_bad_members_are_named(client, people):
         ),
         ([members[0], {**members[1], "health": "disabled"}], "#/body/members/1/disability"),
         ([members[0], {**members[1], "migrant_months": 13}], "#/body/members/1/migrant_months"),
+        ([members[0], {**members[1], "name": "王小明１"}], "#/body/members/1/name"),  # a digit
     ]
     for bad_members, pointer in cases:
         body = household_payload(VILLAGE, "bad-2", bad_members)

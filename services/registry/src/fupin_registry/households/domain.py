@@ -5,6 +5,7 @@ No I/O here; the service turns the findings into problem responses.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +16,17 @@ from fupin_registry.vocabulary import IncomeSource
 
 # The households a register export lists: those in the register now or before.
 EXPORTED_STATUSES = ("identified", "exited", "returned")
+# Digits of any script (full-width ones too: \d is Unicode here) and symbols no name holds.
+NAME_SYMBOLS = re.compile(r"[\d@#$%\\＠＃＄％]")
+NAME_REASON = "a name has no digits or symbols"
+
+
+def check_person_name(name: str) -> str:
+    """The name, or ValueError: the same rule for the API and for imports."""
+    if NAME_SYMBOLS.search(name):
+        raise ValueError(NAME_REASON)
+    return name
+
 
 INCOME_SOURCES = (
     IncomeSource.WAGES,

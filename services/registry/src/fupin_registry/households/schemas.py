@@ -7,9 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from fupin_events.values import Money, ResidentId, VillageCode
+from fupin_registry.households.domain import check_person_name
 from fupin_registry.vocabulary import (
     Education,
     Health,
@@ -26,7 +27,11 @@ from fupin_registry.vocabulary import (
     SupportType,
 )
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
+    AfterValidator(check_person_name),
+]
 Phone = Annotated[str, StringConstraints(pattern=r"^(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})$")]
 BankAccount = Annotated[str, StringConstraints(pattern=r"^[0-9]{12,30}$")]
 HouseholdNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,32}$")]

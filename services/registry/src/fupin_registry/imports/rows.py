@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from fupin_registry.households.domain import NAME_REASON, NAME_SYMBOLS
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
     BY_FIELD,
@@ -56,8 +57,6 @@ _SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
-# Digits of any script (full-width ones too: \d is Unicode here) and symbols no name holds.
-_NAME_SYMBOLS = re.compile(r"[\d@#$%\\＠＃＄％]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of the ASCII codes of "0"
@@ -584,8 +583,8 @@ def _convert_member(
     if reason:
         fail("id_number", reason)
     id_number = row.id_number.upper()
-    if _NAME_SYMBOLS.search(row.name):
-        fail("name", "a name has no digits or symbols")
+    if NAME_SYMBOLS.search(row.name):
+        fail("name", NAME_REASON)
     health = HEALTH_LABELS[row.health] if row.health else "healthy"
     if health == "disabled" and not row.disability:
         fail("disability", "required when 健康状况 is 残疾: kind and grade of the disability")
