@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 
 from fupin_kit.auth import PARTNER_REFUSAL
+from fupin_kit.testing.plugin import api_client
 
 _PARAMETER = re.compile(r"\{[^}]+\}")
 # Fills every path parameter: a well-formed UUID, which no object has.
@@ -29,8 +30,6 @@ Operation = tuple[str, str]  # method, path template
 async def answers_to_partner(app: FastAPI, token: str) -> tuple[set[Operation], set[Operation]]:
     """Every operation called with a partner client's ``token``: the (method, path template)
     pairs refused as partner-only-for-staff, and those answered otherwise."""
-    from fupin_kit.testing.plugin import api_client
-
     refused: set[Operation] = set()
     answered: set[Operation] = set()
     async with api_client(app, token) as partner:
