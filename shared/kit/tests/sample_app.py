@@ -63,6 +63,20 @@ router = APIRouter(prefix="/v1/widgets")
 async def create_widget(
     body: WidgetCreate, session: SessionDep, caller: CallerDep, key: IdempotencyKey = None
 ) -> WidgetRead:
+    return await _create_widget(body, session, caller, key)
+
+
+@router.post("/spares", status_code=201)
+async def create_spare_widget(
+    body: WidgetCreate, session: SessionDep, caller: CallerDep, key: IdempotencyKey = None
+) -> WidgetRead:
+    """Another operation taking the same body (an Idempotency-Key names one of them)."""
+    return await _create_widget(body, session, caller, key)
+
+
+async def _create_widget(
+    body: WidgetCreate, session: SessionDep, caller: CallerDep, key: str | None
+) -> WidgetRead:
     async def command() -> WidgetRead:
         caller.require_region_write(body.region_code)
         widget = Widget(

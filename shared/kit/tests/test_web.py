@@ -192,6 +192,22 @@ async def test_idempotency_key_has_one_effect(client):
     assert_problem(reused, 422, "#/header/Idempotency-Key")
 
 
+async def test_an_idempotency_key_names_one_operation(client):
+    """The same key and body sent to another operation is not answered with the first one's
+    stored response (nor run): the key names one request."""
+    headers = {"Idempotency-Key": "w-op"}
+    first = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    assert first.status_code == 201
+    before = await widget_count(client)
+    elsewhere = await client.post("/v1/widgets/spares", json=GOOD, headers=headers)
+    assert_problem(elsewhere, 422, "#/header/Idempotency-Key")
+    assert await widget_count(client) == before
+    again = await client.post("/v1/widgets", json=GOOD, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    spare = await client.post("/v1/widgets/spares", json=GOOD, headers={"Idempotency-Key": "w-sp"})
+    assert spare.status_code == 201 and spare.json()["id"] != first.json()["id"]
+
+
 class WrappedSealer:
     """A stand-in cipher: what is stored must differ from the answer and open back to it."""
 

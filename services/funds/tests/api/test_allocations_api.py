@@ -230,6 +230,15 @@ async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
 async def test_factor_weights_are_data_with_etags(client, make_token, app):
     read = await client.get("/v1/allocation-factors/poverty_incidence")
     etag = read.headers["etag"]
+    assert not etag.startswith("W/")  # a version is a strong validator
+    assert_problem(
+        await client.patch(
+            "/v1/allocation-factors/poverty_incidence",
+            json={"weight": "0.4"},
+            headers={"If-Match": f"W/{etag}"},
+        ),
+        412,
+    )
     assert_problem(
         await client.patch("/v1/allocation-factors/poverty_incidence", json={"weight": "0.4"}), 428
     )

@@ -112,7 +112,7 @@ async def test_approval_authority_by_level_and_amount(app, client, make_token):
     changed = await client.put(
         "/v1/approval-authorities/county",
         json={"max_budget": "100.00"},
-        headers={"If-Match": f'W/"authority-county-{county_row["version"]}"'},
+        headers={"If-Match": f'"authority-county-{county_row["version"]}"'},
     )
     assert changed.status_code == 200 and changed.json()["max_budget"] == "100.00"
 

@@ -226,6 +226,10 @@ async def test_update_needs_if_match_and_bumps_version(client, people, app):
     assert_problem(
         await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"7"'}), 412
     )
+    # A weak tag never matches (If-Match compares strongly), even of the current version.
+    assert_problem(
+        await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": 'W/"1"'}), 412
+    )
     updated = await client.patch(
         url, json={"attribute": "dibao", "support_type": "both"}, headers={"If-Match": '"1"'}
     )

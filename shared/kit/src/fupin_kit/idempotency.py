@@ -3,7 +3,8 @@
 The key is reserved in the same transaction as the command's effect: a concurrent retry blocks
 on the key's row until the first attempt commits, then replays its stored response. A key reused
 with a different request body answers 422. If the command fails, the reservation rolls back
-with it, so a retry runs the command again. A key reused by the same client with another
+with it, so a retry runs the command again. A key reused on another method or path answers 422
+as well (it names one request). A key reused by the same client with another
 jurisdiction, role or scope answers 422 too: the stored answer was shaped for the first access.
 
 A service whose answers may carry personal data in clear gives its sessions a
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import FieldCipher
+from fupin_kit.middleware import REQUEST_LINE
 from fupin_kit.models import IdempotencyRecord
 from fupin_kit.problems import Unprocessable
 
@@ -141,12 +143,16 @@ async def stored_response_on(connection: Any, *, caller: str, key: str) -> Store
 
 
 def fingerprint(payload: Any, caller: Caller) -> str:
-    """A digest of a request (models, lists, dicts and plain values) and of the access it is
-    sent with (jurisdiction, roles, scopes), for comparing retries: the same client's token of
-    another jurisdiction or without ``pii:read`` never gets an answer stored for another."""
+    """A digest of a request (models, lists, dicts and plain values), of the method and path it
+    was sent to and of the access it is sent with (jurisdiction, roles, scopes), for comparing
+    retries: a key first used to approve is not replayed for a rejection, and the same client's
+    token of another jurisdiction or without ``pii:read`` never gets an answer stored for
+    another."""
     access = [caller.jurisdiction, sorted(caller.roles), sorted(caller.scopes)]
     encoded = json.dumps(
-        [to_jsonable_python(payload), access], sort_keys=True, separators=(",", ":")
+        [to_jsonable_python(payload), access, REQUEST_LINE.get()],
+        sort_keys=True,
+        separators=(",", ":"),
     )
     return hashlib.sha256(encoded.encode()).hexdigest()
 

@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,6 +30,11 @@ from fupin_kit.problems import FieldError, PayloadTooLarge, ProblemError, Unproc
 
 UPLOAD_TYPE = "multipart/form-data"
 _PARAMETER = re.compile(r"\\\{[^}]*\\\}")
+
+
+# The method and path of the request being served: an Idempotency-Key names one request, so the
+# fingerprint of a command includes them (``fupin_kit.idempotency.fingerprint``).
+REQUEST_LINE: ContextVar[tuple[str, str] | None] = ContextVar("fupin_request_line", default=None)
 
 
 def _upload_operations(app: Any) -> list[tuple[str, re.Pattern[str]]]:
@@ -61,6 +67,7 @@ class RequestContextMiddleware:
             raw_id.decode("latin-1")[:64] if raw_id.isascii() and raw_id else os.urandom(16).hex()
         )
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_line = REQUEST_LINE.set((scope["method"], scope["path"]))
         started = time.perf_counter()
         status = 500
 
@@ -87,6 +94,7 @@ class RequestContextMiddleware:
                 timer = self._timers[template] = REQUEST_SECONDS.labels(self.service, template)
             timer.observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_LINE.reset(request_line)
 
 
 class BodyGuardMiddleware:

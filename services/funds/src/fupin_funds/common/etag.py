@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Header
 
+from fupin_kit.etags import if_match_satisfied
 from fupin_kit.problems import PreconditionFailed, PreconditionRequired
 
 IfMatch = Annotated[
@@ -14,11 +15,11 @@ IfMatch = Annotated[
 
 
 def etag_of(kind: str, object_id: str, version: int) -> str:
-    return f'W/"{kind}-{object_id}-{version}"'
+    return f'"{kind}-{object_id}-{version}"'
 
 
 def check_if_match(if_match: str | None, kind: str, object_id: str, version: int) -> None:
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag you read")
-    if if_match.strip() not in (etag_of(kind, object_id, version), "*"):
+    if not if_match_satisfied(if_match, etag_of(kind, object_id, version)):
         raise PreconditionFailed("the object was changed since you read it; read it again")

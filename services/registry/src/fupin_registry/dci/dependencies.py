@@ -45,7 +45,10 @@ def etag(version: int) -> str:
 def expected_version(if_match: str | None) -> int:
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag of the partner you read")
-    value = if_match.strip().removeprefix("W/").strip('"')
+    value = if_match.strip()
+    if value.startswith("W/"):
+        raise PreconditionFailed("a weak ETag never matches: If-Match compares strongly")
+    value = value.strip('"')
     if not value.isdigit() or len(value) > 9:
         raise PreconditionFailed("If-Match does not name a version of this partner")
     return int(value)

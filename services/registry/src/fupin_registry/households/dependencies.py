@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
+from fupin_kit.etags import if_match_satisfied
 from fupin_kit.problems import NotFound, PreconditionFailed, PreconditionRequired
 from fupin_registry.config import Settings
 from fupin_registry.households.models import Household
@@ -66,8 +67,7 @@ def require_if_match(if_match: str | None, household: Household) -> None:
     """Optimistic concurrency: 428 without If-Match, 412 when the household has moved on."""
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag from your last read")
-    tags = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
-    if "*" not in tags and etag(household.version) not in tags:
+    if not if_match_satisfied(if_match, etag(household.version)):
         raise PreconditionFailed(
             f"the household is at version {household.version}; read it again and retry"
         )

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from fupin_events.values import RegionPrefix
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
+from fupin_kit.etags import if_match_satisfied
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import PreconditionFailed, problem_responses
@@ -64,9 +65,7 @@ async def _command(
     """Run one workflow step idempotently; the response is the case after the step."""
 
     async def run() -> CaseRead:
-        if if_match is not None and _etag(case) not in [
-            t.strip().removeprefix("W/") for t in if_match.split(",")
-        ]:
+        if if_match is not None and not if_match_satisfied(if_match, _etag(case)):
             raise PreconditionFailed(f"the case is at version {case.version}; read it again")
         warnings = await step()
         return await service.read(case, caller, warnings)

@@ -696,6 +696,10 @@ async def test_partner_administration(registry, admin_headers, make_token, dci):
         f"/v1/dci/partners/{sender}", json=update, headers={**admin_headers, "If-Match": '"7"'}
     )
     assert stale.status_code == 412
+    weak = await registry.put(
+        f"/v1/dci/partners/{sender}", json=update, headers={**admin_headers, "If-Match": 'W/"1"'}
+    )
+    assert weak.status_code == 412 and "weak" in weak.json()["detail"]
     updated = await registry.put(
         f"/v1/dci/partners/{sender}", json=update, headers={**admin_headers, "If-Match": '"1"'}
     )
