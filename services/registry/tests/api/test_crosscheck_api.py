@@ -321,6 +321,61 @@ async def test_crosscheck_dibao_report_both_directions(app, client, make_token):
     assert [h["household_number"] for h in report["missing_from_dibao_list"]] == [dibao_numbers[1]]
 
 
+async def test_an_applicant_household_is_not_in_the_register_of_the_dibao_report(
+    app, client, make_token
+):
+    people = PeopleFactory("220102", seed=20160402)
+    head = people.id_number(date(1968, 2, 2), "male")
+    body = household_payload(
+        VILLAGES[0], "applicant-dibao", [member_payload(head, "孙低保", "head")], year=2016
+    )
+    body["attribute"] = "dibao_poor"
+    applied = await client.post("/v1/households", json=body)
+    assert applied.status_code == 201 and applied.json()["status"] == "applied", applied.text
+    async with agency(app, make_token) as partner:
+        response = await upload_list(
+            partner,
+            "dibao",
+            list_csv(["低保户编号", "行政区划代码", "证件号码"], [["MZ-20", VILLAGES[0], head]]),
+        )
+    assert response.status_code == 201, response.text
+    report = (await client.get("/v1/crosscheck/reports/dibao")).json()
+    missing = {e["household_ref"]: e for e in report["missing_from_register"]}
+    # On the dibao list and only applying: not yet in the register, the application shown.
+    assert [h["status"] for h in missing["MZ-20"]["register_households"]] == ["applied"]
+    assert "MZ-20" not in [e["household_ref"] for e in report["registered_without_dibao_attribute"]]
+    # Nor is the applicant a register household missing from the dibao list.
+    assert "applicant-dibao" not in [
+        h["household_number"] for h in report["missing_from_dibao_list"]
+    ]
+
+
+async def test_the_dibao_report_compares_with_a_list_covering_the_jurisdiction(
+    app, client, make_token
+):
+    entries = [["MZ-30", VILLAGES[0], "220102195001010158"]]
+    content = list_csv(["低保户编号", "行政区划代码", "证件号码"], entries)
+    async with agency(app, make_token, jurisdiction="220102") as partner:
+        own = (await upload_list(partner, "dibao", content)).json()
+    assert own["jurisdiction"] == "220102"
+    # Another county's list, uploaded later, is not this county's default.
+    async with agency(app, make_token, jurisdiction="220581") as partner:
+        other = (await upload_list(partner, "dibao", content)).json()
+    async with api_client(app, make_token("220102", roles=["officer"])) as county:
+        report = await county.get("/v1/crosscheck/reports/dibao")
+        assert report.status_code == 200, report.text
+        assert report.json()["list_id"] == own["id"] and report.json()["region"] == "220102"
+        refused = await county.get("/v1/crosscheck/reports/dibao", params={"list_id": other["id"]})
+        assert refused.status_code == 404
+    async with api_client(app, make_token("220581", roles=["officer"])) as county:
+        report = (await county.get("/v1/crosscheck/reports/dibao")).json()
+        assert report["list_id"] == other["id"] and report["missing_from_register"] == []
+    # A province officer naming a county's list compares that county only.
+    named = (await client.get("/v1/crosscheck/reports/dibao", params={"list_id": own["id"]})).json()
+    assert named["region"] == "220102"
+    assert [e["household_ref"] for e in named["missing_from_register"]] == ["MZ-30"]
+
+
 async def test_crosscheck_dibao_entries_without_a_village_stay_province_wide(
     app, client, make_token
 ):
@@ -339,7 +394,7 @@ async def test_crosscheck_dibao_entries_without_a_village_stay_province_wide(
         assert [e["household_ref"] for e in report["missing_from_register"]] == expected
 
 
-async def test_crosscheck_duplicate_id_report(app, client):
+async def test_crosscheck_duplicate_id_report(app, client, make_token):
     rows = sample(2, seed=38)
     await import_rows(client, rows)
     numbers = sorted({r[1] for r in rows})
@@ -363,6 +418,25 @@ async def test_crosscheck_duplicate_id_report(app, client):
     households = report["items"][0]["households"]
     assert sorted(h["household_number"] for h in households) == numbers
     assert sorted(h["member_active"] for h in households) == [False, True]
+
+    # The duplicate flagged: both households, once; confirming names no case (the member list
+    # is corrected, the household is not removed).
+    raised = await client.post("/v1/crosscheck/reports/duplicate-ids/flags")
+    assert raised.status_code == 200 and raised.json() == {"flags_raised": 2}, raised.text
+    again = await client.post("/v1/crosscheck/reports/duplicate-ids/flags")
+    assert again.json() == {"flags_raised": 0}
+    flags = (await client.get("/v1/flags", params={"kind": "duplicate_id"})).json()["items"]
+    assert sorted(f["household_id"] for f in flags) == sorted(h["household_id"] for h in households)
+    assert {f["source"] for f in flags} == {"rule:duplicate_id"}
+    confirmed = await client.post(f"/v1/flags/{flags[0]['id']}/confirm", json={"reason": "fixed"})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "confirmed"
+    assert confirmed.json()["follow_up_case_id"] is None
+    assert (await outbox_types(app)).count("fupin.registry.flag.raised.v1") >= 2
+    async with api_client(app, make_token("220581", roles=["officer"])) as elsewhere:
+        assert (await elsewhere.post("/v1/crosscheck/reports/duplicate-ids/flags")).json() == {
+            "flags_raised": 0
+        }
 
 
 async def test_a_confirmed_flag_on_an_applicant_blocks_its_identification(app, client, make_token):
@@ -413,3 +487,56 @@ async def test_a_confirmed_flag_on_an_applicant_blocks_its_identification(app, c
     assert refused.status_code == 409, refused.text
     assert refused.headers["content-type"] == "application/problem+json"
     assert "vehicle" in refused.json()["flags"]
+
+
+async def test_a_confirmed_flag_of_a_member_who_left_no_longer_blocks(app, client, make_token):
+    people = PeopleFactory("220102", seed=20160311)
+    son = people.id_number(date(1995, 5, 5), "male")
+    members = [
+        member_payload(people.id_number(date(1966, 1, 1), "male"), "周父", "head"),
+        member_payload(son, "周子", "child"),
+    ]
+    household = (
+        await client.post(
+            "/v1/households", json=household_payload(VILLAGES[0], "son-car", members, year=2016)
+        )
+    ).json()
+    start = date(2016, 3, 1)
+
+    def on(days: int) -> str:
+        return (start + timedelta(days=days)).isoformat()
+
+    case = await client.post(
+        "/v1/cases", json={"kind": "identification", "household_id": household["id"], "on": on(0)}
+    )
+    url = f"/v1/cases/{case.json()['id']}"
+    for name, step in [
+        ("appraisal", {"votes_for": 20, "votes_against": 3, "on": on(0)}),
+        ("notice-completion", {"on": on(7)}),
+        ("review", {"decision": "approve", "on": on(8)}),
+        ("notice-completion", {"on": on(15)}),
+    ]:
+        assert (await client.post(f"{url}/{name}", json=step)).status_code == 200
+    async with agency(app, make_token) as partner:
+        listed = await upload_list(
+            partner, "vehicles", list_csv(["证件号码", "号牌号码"], [[son, "吉A11111"]])
+        )
+    assert listed.json()["match_count"] == 1, listed.text
+    [flag] = (
+        await client.get("/v1/flags", params={"household_id": household["id"], "status": "open"})
+    ).json()["items"]
+    assert (await client.post(f"/v1/flags/{flag['id']}/confirm", json={})).status_code == 200
+    refused = await client.post(f"{url}/approval", json={"decision": "approve", "on": on(16)})
+    assert refused.status_code == 409 and "vehicle" in refused.json()["flags"], refused.text
+
+    current = await client.get(f"/v1/households/{household['id']}")
+    son_id = next(m["id"] for m in current.json()["members"] if m["relation"] == "child")
+    left = await client.delete(
+        f"/v1/households/{household['id']}/members/{son_id}",
+        params={"reason": "separate_household", "on": on(16)},
+        headers={"If-Match": current.headers["etag"]},
+    )
+    assert left.status_code in (200, 204), left.text
+    approved = await client.post(f"{url}/approval", json={"decision": "approve", "on": on(17)})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"

@@ -628,6 +628,14 @@ async def test_exit_checks_income_and_basic_needs(client, app, people):
         ("identified", "exited"),
     ]
 
+    # A case cannot open before the history it follows: here, before the exit was approved.
+    early = await client.post(
+        "/v1/cases",
+        json={"kind": "return", "household_id": household["id"], "on": day(49)},
+    )
+    refused = assert_problem(early, 422)
+    assert [e["pointer"] for e in refused["errors"]] == ["#/body/on"]
+    assert day(50) in refused["detail"]
     back = await open_case(client, household["id"], kind="return", on=D0 + timedelta(days=60))
     await drive_to_approval(client, back["id"], start=60)
     await step(client, back["id"], "approval", {"decision": "approve", "on": day(80)})

@@ -108,3 +108,62 @@ async def test_siblings_set_at_once_cannot_both_exceed_a_new_parent(committed_cl
     city = await committed_client.get(f"/v1/quotas/2207/{year}", headers=headers)
     if city.status_code == 200:
         assert city.json()["children_total"] <= city.json()["quota"]
+
+
+async def test_a_quota_lowered_during_an_approval_never_ends_below_what_is_used(
+    committed_client, make_token
+):
+    """The quota change waits for the approval in flight and counts it: either the approval
+    lands first and lowering below it is 409, or the lower quota lands first and the approval is
+    refused; never both (a quota below the people its approvals counted)."""
+    headers = bearer(make_token("22", subject=f"quota-lower-{uuid.uuid4().hex[:6]}"))
+    county, year = "220821", 2020
+    people = PeopleFactory(county, seed=uuid.uuid4().int)
+
+    async def call(method, url, body=None):
+        response = await committed_client.request(method, url, json=body, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    for _ in range(3):
+        current = await committed_client.get(f"/v1/quotas/{county}/{year}", headers=headers)
+        used = current.json()["used"] if current.status_code == 200 else 0
+        await call("PUT", f"/v1/quotas/{county}/{year}", {"quota": used + 2})
+        members = [
+            member_payload(people.id_number(), "裴一", "head"),
+            member_payload(people.id_number(), "裴二", "child"),
+        ]
+        household = await call(
+            "POST",
+            "/v1/households",
+            household_payload("220821001001", uuid.uuid4().hex[:8], members, year=year),
+        )
+        case = (
+            await call(
+                "POST",
+                "/v1/cases",
+                {"kind": "identification", "household_id": household["id"], "on": f"{year}-03-01"},
+            )
+        )["id"]
+        steps = [
+            ("appraisal", {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"}),
+            ("notice-completion", {"on": f"{year}-03-08"}),
+            ("review", {"decision": "approve", "on": f"{year}-03-09"}),
+            ("notice-completion", {"on": f"{year}-03-16"}),
+        ]
+        for step, body in steps:
+            await call("POST", f"/v1/cases/{case}/{step}", body)
+        approval, lowering = await asyncio.gather(
+            committed_client.post(
+                f"/v1/cases/{case}/approval",
+                json={"decision": "approve", "on": f"{year}-03-20"},
+                headers=headers,
+            ),
+            committed_client.put(
+                f"/v1/quotas/{county}/{year}", json={"quota": used}, headers=headers
+            ),
+        )
+        outcome = sorted([approval.status_code, lowering.status_code])
+        assert outcome == [200, 409], [approval.text, lowering.text]
+        quota = await call("GET", f"/v1/quotas/{county}/{year}")
+        assert quota["used"] <= quota["quota"], quota

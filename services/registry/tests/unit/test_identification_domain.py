@@ -23,6 +23,7 @@ from fupin_registry.identification.domain import (
     ExitCriteriaNotMet,
     IllegalStep,
     InvalidInput,
+    NoticeEnded,
     NoticeRunning,
     Policy,
     QuotaExceeded,
@@ -78,7 +79,7 @@ ALL_COMMANDS = [
     CompleteNotice(later()),
     Review(later(), approve=True),
     Approve(later(), approve=True),
-    RaiseObjection(later()),
+    RaiseObjection(DAY0 + timedelta(days=3)),  # during the notice
     ResolveObjection(later(), upheld=False, resolution="unfounded"),
 ]
 LEGAL_IN = {
@@ -239,6 +240,20 @@ def test_objection_suspends_until_resolved(kind, state):
     assert upheld.household_status == (
         HouseholdStatus.REJECTED if kind == CaseKind.IDENTIFICATION else None
     )
+
+
+@pytest.mark.parametrize("state", list(NOTICE_STATES))
+def test_an_objection_is_raised_during_the_notice_not_after_it(state):
+    case = in_state(CaseKind.IDENTIFICATION, state)
+    assert case.notice_ends_on is not None
+    last_day = decide(case, RaiseObjection(case.notice_ends_on), POLICY).case
+    assert last_day.suspended
+    with pytest.raises(NoticeEnded) as error:
+        decide(case, RaiseObjection(case.notice_ends_on + timedelta(days=1)), POLICY)
+    assert error.value.facts == {"notice_ends_on": case.notice_ends_on.isoformat()}
+    # Nor is a suspended case's notice reopened by a late objection.
+    with pytest.raises(NoticeEnded):
+        decide(last_day, RaiseObjection(case.notice_ends_on + timedelta(days=30)), POLICY)
 
 
 def test_resolving_without_objection_and_upholding_without_reason():

@@ -16,6 +16,9 @@ from fupin_registry.db import Base
 
 class ReferenceList(TimestampMixin, Base):
     __tablename__ = "reference_lists"
+    __table_args__ = (
+        Index("ix_reference_lists_kind_jurisdiction", "kind", "jurisdiction", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(
@@ -23,6 +26,8 @@ class ReferenceList(TimestampMixin, Base):
     )  # vehicles, companies, public_employees, urban_housing, deaths, dibao
     agency: Mapped[str] = mapped_column(Text)
     uploaded_by: Mapped[str] = mapped_column(Text)
+    # The uploader's jurisdiction: the region whose people the list covers.
+    jurisdiction: Mapped[str] = mapped_column(Text)
     row_count: Mapped[int] = mapped_column(Integer, server_default="0")
     match_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
@@ -45,7 +50,6 @@ class Flag(TimestampMixin, Base):
             "uq_flags_open_once",
             "household_id",
             "kind",
-            "source",
             unique=True,
             postgresql_where=text("status = 'open'"),
         ),

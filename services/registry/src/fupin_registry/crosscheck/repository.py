@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 
 CLOSED = "('removed', 'natural_decrease', 'rejected')"
+# In the register (建档立卡): identified, and still after an exit or a return. An applicant is not.
+REGISTERED = "('identified', 'exited', 'returned')"
 
 # One open flag per household and kind; a member whose flag of this kind was already reviewed
 # (confirmed or dismissed) is not flagged again by a later list: the review stands.
@@ -34,7 +36,33 @@ WITH matches AS (
 INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
 SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
   FROM matches
-ON CONFLICT (household_id, kind, source) WHERE status = 'open' DO NOTHING
+ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
+RETURNING id, household_id, village_code
+"""  # noqa: S608 - only module constants are interpolated
+
+# A current member of a live household in the jurisdiction whose ID number is also on the
+# current member list of another live household (anywhere in the province): the household gets
+# a duplicate_id flag naming the member, unless one is open or that member's was reviewed.
+_FLAG_DUPLICATES = f"""
+WITH matches AS (
+    SELECT DISTINCT ON (m.household_id) m.household_id, m.id AS member_id, h.village_code
+      FROM members m
+      JOIN households h ON h.id = m.household_id
+     WHERE h.village_code LIKE :prefix AND m.left_on IS NULL
+       AND h.status NOT IN {CLOSED}
+       AND EXISTS (SELECT 1 FROM members o JOIN households oh ON oh.id = o.household_id
+                    WHERE o.id_index = m.id_index AND o.household_id <> m.household_id
+                      AND o.left_on IS NULL AND oh.status NOT IN {CLOSED})
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
+                        AND f.kind = :kind AND f.status = 'open')
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
+                        AND f.kind = :kind AND f.status IN ('confirmed', 'dismissed'))
+     ORDER BY m.household_id, m.id
+)
+INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
+SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
+  FROM matches
+ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
 RETURNING id, household_id, village_code
 """  # noqa: S608 - only module constants are interpolated
 
@@ -81,8 +109,8 @@ SELECT household_ref, min(village_code) AS village_code, count(DISTINCT id_index
            'household_id', household_id, 'village_code', h_village,
            'household_number', household_number, 'status', status, 'attribute', attribute,
            'member_active', active)) FILTER (WHERE household_id IS NOT NULL), '[]') AS households,
-       bool_or(household_id IS NOT NULL) AS registered,
-       bool_or(attribute IN ('dibao', 'dibao_poor')) AS as_dibao
+       bool_or(status IN {REGISTERED}) AS registered,
+       bool_or(status IN {REGISTERED} AND attribute IN ('dibao', 'dibao_poor')) AS as_dibao
   FROM held
  GROUP BY COALESCE(household_ref, encode(id_index, 'hex')), household_ref
  ORDER BY min(village_code), household_ref
@@ -92,7 +120,7 @@ _REGISTER_DIBAO_MISSING = f"""
 SELECT h.id AS household_id, h.village_code, h.household_number, h.attribute
   FROM households h
  WHERE h.village_code LIKE :prefix AND h.attribute IN ('dibao', 'dibao_poor')
-   AND h.status NOT IN {CLOSED}
+   AND h.status IN {REGISTERED}
    AND NOT EXISTS (
         SELECT 1 FROM members m JOIN reference_entries e ON e.id_index = m.id_index
          WHERE m.household_id = h.id AND m.left_on IS NULL AND e.list_id = :list_id)
@@ -116,10 +144,12 @@ class CrosscheckRepository:
     async def get_list(self, list_id: uuid.UUID) -> ReferenceList | None:
         return await self.session.get(ReferenceList, list_id)
 
-    async def latest_list(self, kind: str) -> ReferenceList | None:
+    async def latest_list(self, kind: str, covering: str) -> ReferenceList | None:
+        """The newest list of ``kind`` uploaded for ``covering`` or a region containing it."""
+        prefixes = [covering[:length] for length in range(len(covering) + 1)]
         query = (
             select(ReferenceList)
-            .where(ReferenceList.kind == kind)
+            .where(ReferenceList.kind == kind, ReferenceList.jurisdiction.in_(prefixes))
             .order_by(ReferenceList.created_at.desc(), ReferenceList.id.desc())
             .limit(1)
         )
@@ -147,6 +177,13 @@ class CrosscheckRepository:
                 "source": str(list_id),
                 "prefix": like_prefix(jurisdiction),
             },
+        )
+        return list(result)
+
+    async def flag_duplicates(self, kind: str, source: str, jurisdiction: str) -> list[Any]:
+        result = await self.session.execute(
+            text(_FLAG_DUPLICATES),
+            {"kind": kind, "source": source, "prefix": like_prefix(jurisdiction)},
         )
         return list(result)
 

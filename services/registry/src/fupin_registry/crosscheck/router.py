@@ -19,6 +19,7 @@ from fupin_registry.crosscheck.models import Flag
 from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.schemas import (
     DibaoReport,
+    DuplicateFlagsRaised,
     DuplicateId,
     DuplicateReport,
     FlagConfirm,
@@ -174,6 +175,24 @@ async def dismiss_flag(
     )
 
 
+@router.post(
+    "/v1/crosscheck/reports/duplicate-ids/flags",
+    response_model=DuplicateFlagsRaised,
+    summary="Flag the households of your jurisdiction that share a person with another",
+    description=(
+        "Raises a `duplicate_id` flag (source `rule:duplicate_id`) on every live household of"
+        " your jurisdiction with a current member who is also on the current member list of"
+        " another live household anywhere in the province; a household with an open one, or a"
+        " member whose one was reviewed, is left as it is. Roles `officer` or `admin`."
+    ),
+    responses=problem_responses(401, 403),
+)
+async def flag_duplicate_ids(
+    caller: CallerDep, service: CrosscheckServiceDep
+) -> DuplicateFlagsRaised:
+    return DuplicateFlagsRaised(flags_raised=await service.flag_duplicates(caller))
+
+
 @router.get(
     "/v1/crosscheck/reports/duplicate-ids",
     response_model=DuplicateReport,
@@ -221,7 +240,12 @@ async def duplicate_ids(
     "/v1/crosscheck/reports/dibao",
     response_model=DibaoReport,
     summary="Dibao households missing from the register, and the reverse",
-    description="Compares the latest dibao list (or `list_id`) with your jurisdiction's register.",
+    description=(
+        "Compares a dibao list with the register: by default the newest list uploaded for your"
+        " jurisdiction or a region containing it; `list_id` names another (one of a region"
+        " inside yours compares that region). Only registered households (identified, exited,"
+        " returned) count as in the register: an applicant is not."
+    ),
     responses=problem_responses(401, 404, 422),
 )
 async def dibao_report(
@@ -233,10 +257,21 @@ async def dibao_report(
 ) -> DibaoReport:
     repository = CrosscheckRepository(session)
     reference_list = await (
-        repository.get_list(list_id) if list_id else repository.latest_list("dibao")
+        repository.get_list(list_id)
+        if list_id
+        else repository.latest_list("dibao", caller.jurisdiction)
     )
-    if reference_list is None or reference_list.kind != "dibao":
-        raise NotFound(
-            "no dibao list has been uploaded" if list_id is None else "dibao list not found"
-        )
+    if list_id is None and reference_list is None:
+        raise NotFound("no dibao list has been uploaded for your jurisdiction or above it")
+    if (
+        reference_list is None
+        or reference_list.kind != "dibao"
+        or not _overlaps(reference_list.jurisdiction, caller.jurisdiction)
+    ):
+        raise NotFound("dibao list not found")
     return await service.dibao_report(reference_list, caller, limit)
+
+
+def _overlaps(region: str, other: str) -> bool:
+    """Whether one region holds the other (codes are prefixes of what they contain)."""
+    return region.startswith(other) or other.startswith(region)

@@ -27,6 +27,14 @@ FLAG_KIND = {
     ListKind.URBAN_HOUSING: "urban_housing",
     ListKind.DEATHS: "death",
 }
+# The flag of a person on the member lists of two live households, and its source (a rule).
+DUPLICATE_FLAG_KIND = "duplicate_id"
+DUPLICATE_FLAG_SOURCE = "rule:duplicate_id"
+
+
+class DuplicateFlagsRaised(BaseModel):
+    flags_raised: int = Field(description="households newly flagged `duplicate_id`")
+
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
@@ -43,6 +51,7 @@ class ReferenceListRead(BaseModel):
     kind: ListKind
     agency: str
     uploaded_by: str
+    jurisdiction: str = Field(description="the region the list covers (its uploader's)")
     row_count: int = Field(description="entries stored (valid ID numbers)")
     match_count: int = Field(description="flags raised by this list")
     created_at: datetime
@@ -132,8 +141,14 @@ class RegisterDibaoHousehold(BaseModel):
 
 class DibaoReport(BaseModel):
     list_id: uuid.UUID
+    region: str = Field(
+        description="the region compared: your jurisdiction, or the list's when it lies inside it"
+    )
     missing_from_register: list[DibaoEntry] = Field(
-        description="dibao households none of whose people is registered"
+        description=(
+            "dibao households none of whose people is in a registered household (identified,"
+            " exited or returned); an applicant household they are in is listed with its status"
+        )
     )
     registered_without_dibao_attribute: list[DibaoEntry] = Field(
         description="dibao households registered with an attribute other than dibao / dibao-poor"

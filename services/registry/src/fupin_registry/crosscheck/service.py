@@ -32,6 +32,8 @@ from fupin_registry.access import Tier, require_writer
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.schemas import (
+    DUPLICATE_FLAG_KIND,
+    DUPLICATE_FLAG_SOURCE,
     FLAG_KIND,
     DibaoEntry,
     DibaoReport,
@@ -101,6 +103,7 @@ class CrosscheckService:
             kind=kind,
             agency=agency,
             uploaded_by=caller.actor,
+            jurisdiction=caller.jurisdiction,
             row_count=0,
             match_count=0,
         )
@@ -181,8 +184,22 @@ class CrosscheckService:
         await self.repository.add_entries(list_id, batch)
         return stored + len(batch), problems, rejected
 
+    async def flag_duplicates(self, caller: Caller) -> int:
+        """Raise a ``duplicate_id`` flag on every live household of the caller's jurisdiction
+        holding a person who is also on another live household's member list."""
+        require_writer(caller)
+        raised = await self.repository.flag_duplicates(
+            DUPLICATE_FLAG_KIND, DUPLICATE_FLAG_SOURCE, caller.jurisdiction
+        )
+        await self._announce(raised, DUPLICATE_FLAG_KIND, DUPLICATE_FLAG_SOURCE)
+        return len(raised)
+
     async def _raise_flags(self, list_id: uuid.UUID, flag_kind: str, jurisdiction: str) -> int:
         raised = await self.repository.match(list_id, flag_kind, jurisdiction)
+        await self._announce(raised, flag_kind, str(list_id))
+        return len(raised)
+
+    async def _announce(self, raised: list[Any], flag_kind: str, source: str) -> None:
         await add_events(
             self.session,
             [
@@ -192,14 +209,13 @@ class CrosscheckService:
                         household_id=str(r.household_id),
                         village_code=r.village_code,
                         kind=flag_kind,
-                        source=str(list_id),
+                        source=source,
                     ),
                     str(r.household_id),
                 )
                 for r in raised
             ],
         )
-        return len(raised)
 
     # --- review ---------------------------------------------------------------------------
 
@@ -215,6 +231,10 @@ class CrosscheckService:
             if await self._record_death(household, flag, body, caller):
                 return await self._resolve(flag, "confirmed", body.reason, caller, None)
             kind = workflow.CaseKind.NATURAL_DECREASE
+        elif flag.kind == DUPLICATE_FLAG_KIND:
+            # The household is not wrong, its member list is: the person is corrected on the
+            # list (a member leaves one household), not removed with the household.
+            return await self._resolve(flag, "confirmed", body.reason, caller, None)
         else:
             kind = workflow.CaseKind.REMOVAL
             if household.status == HouseholdStatus.APPLIED:
@@ -345,10 +365,11 @@ class CrosscheckService:
         missing: list[DibaoEntry] = []
         mismatched: list[DibaoEntry] = []
         truncated = False
+        # The part of the caller's jurisdiction the list covers (one holds the other; the
+        # router refuses a list of a region apart from it).
+        region = max(caller.jurisdiction, reference_list.jurisdiction, key=len)
         rows = await self.repository.dibao_people(
-            reference_list.id,
-            caller.jurisdiction,
-            province_wide=len(caller.jurisdiction) <= Tier.PROVINCE,
+            reference_list.id, region, province_wide=len(region) <= Tier.PROVINCE
         )
         for row in rows:
             entry = DibaoEntry(
@@ -371,12 +392,13 @@ class CrosscheckService:
                 continue
             target.append(entry)
         register = await self.repository.register_dibao_missing(
-            reference_list.id, caller.jurisdiction, limit + 1
+            reference_list.id, region, limit + 1
         )
         if len(register) > limit:
             truncated, register = True, register[:limit]
         return DibaoReport(
             list_id=reference_list.id,
+            region=region,
             missing_from_register=missing,
             registered_without_dibao_attribute=mismatched,
             missing_from_dibao_list=[RegisterDibaoHousehold(**r._mapping) for r in register],

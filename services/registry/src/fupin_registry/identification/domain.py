@@ -131,6 +131,10 @@ class NoticeRunning(WorkflowError):
     """A public notice cannot complete before its end date."""
 
 
+class NoticeEnded(WorkflowError):
+    """An objection is raised during a public notice, not after its end date."""
+
+
 class CaseSuspended(WorkflowError):
     """An open objection suspends the case until it is resolved."""
 
@@ -442,7 +446,13 @@ def _approve(case: CaseView, command: Approve) -> Transition:
 
 def _raise_objection(case: CaseView, command: RaiseObjection) -> Transition:
     _expect(case, *NOTICE_STATES, action="raise an objection")
-    assert case.notice_started_on is not None
+    assert case.notice_started_on is not None and case.notice_ends_on is not None
+    # The notice's last day is its end date (it completes from that day on).
+    if command.on > case.notice_ends_on:
+        raise NoticeEnded(
+            f"the public notice ended on {case.notice_ends_on}; objections are raised during it",
+            notice_ends_on=case.notice_ends_on.isoformat(),
+        )
     return Transition(
         step="objection_raised", case=replace(case, suspended=True, last_step_on=command.on)
     )

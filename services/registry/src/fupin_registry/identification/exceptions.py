@@ -14,6 +14,10 @@ class NoticeRunning(InvalidTransition):
     slug, title = "notice-running", "The public notice has not ended"
 
 
+class NoticeEnded(InvalidTransition):
+    slug, title = "notice-ended", "The public notice has ended"
+
+
 class CaseSuspended(InvalidTransition):
     slug, title = "case-suspended", "An objection suspends the case"
 
@@ -36,6 +40,7 @@ class QuotaExceeded(Conflict):
 
 _BY_ERROR: dict[type[domain.WorkflowError], type[ProblemError]] = {
     domain.NoticeRunning: NoticeRunning,
+    domain.NoticeEnded: NoticeEnded,
     domain.CaseSuspended: CaseSuspended,
     domain.ExitCriteriaNotMet: ExitCriteriaNotMet,
     domain.PovertyLineMissing: PovertyLineMissing,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
+from fupin_registry.households.models import Member
 from fupin_registry.identification.domain import FINAL_STATES
 from fupin_registry.identification.models import Case, CaseStep, ExclusionRule, Objection
 
@@ -42,6 +43,15 @@ class CaseRepository:
             )
         )
         return result.scalar_one_or_none()
+
+    async def last_closed_on(self, household_id: uuid.UUID) -> date | None:
+        """The business date of the last step of the household's closed cases."""
+        return await self.session.scalar(
+            select(func.max(Case.last_step_on)).where(
+                Case.household_id == household_id,
+                Case.state.in_([s.value for s in FINAL_STATES]),
+            )
+        )
 
     async def add(self, case: Case) -> None:
         self.session.add(case)
@@ -153,11 +163,21 @@ class ExclusionRuleRepository:
 
     async def flags_in_force(self, household_id: uuid.UUID) -> list[tuple[str, str | None]]:
         """(kind, effect) of the household's flags that are open or confirmed (a dismissed flag
-        no longer counts); effect is None for kinds without a rule."""
+        no longer counts) and, when a flag names a member, whose member still belongs to the
+        household (the car of a son who has left is not the household's); effect is None for
+        kinds without a rule."""
         result = await self.session.execute(
             select(Flag.kind, ExclusionRule.effect)
             .outerjoin(ExclusionRule, ExclusionRule.kind == Flag.kind)
-            .where(Flag.household_id == household_id, Flag.status.in_(("open", "confirmed")))
+            .outerjoin(Member, Member.id == Flag.member_id)
+            .where(
+                Flag.household_id == household_id,
+                Flag.status.in_(("open", "confirmed")),
+                or_(
+                    Flag.member_id.is_(None),
+                    and_(Member.household_id == household_id, Member.left_on.is_(None)),
+                ),
+            )
             .order_by(Flag.kind)
         )
         return [(row[0], row[1]) for row in result]

@@ -96,6 +96,25 @@ class WorkflowService:
                 "#/body/decrease_cause", "say whether the household died out or moved away"
             )
         on = business_date(body.on)
+        # A case follows the household's history: it cannot open before the last case closed,
+        # nor before the registration or exit its kind departs from.
+        earliest = max(
+            (
+                day
+                for day in (
+                    await self.cases.last_closed_on(household.id),
+                    household.exited_on,
+                    household.registered_on if household.status != "applied" else None,
+                )
+                if day is not None
+            ),
+            default=None,
+        )
+        if earliest is not None and on < earliest:
+            raise Unprocessable(
+                "#/body/on",
+                f"the household's history goes up to {earliest}: a new case opens on or after it",
+            )
         try:
             view = domain.open_case(body.kind, household.status, on)
         except domain.WorkflowError as error:

@@ -48,11 +48,14 @@ class QuotaRepository:
         )
         return list(result.scalars())
 
-    async def lock_tree(self, province_code: str, year: int) -> None:
+    async def lock_tree(self, province_code: str, year: int, *, shared: bool = False) -> None:
         """Serialise every quota change of one province and year until the transaction ends,
-        also where no quota row exists yet to lock."""
+        also where no quota row exists yet to lock. Approvals take it ``shared``: a quota change
+        then waits for the approvals in flight, and counts them, before it checks what is used
+        (approvals still run side by side, in turn on the quota rows they lock)."""
+        function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            text(f"SELECT {function}(hashtextextended(:key, 0))"),
             {"key": f"quota-tree:{province_code}:{year}"},
         )
 

@@ -114,6 +114,7 @@ class QuotaService:
         """Lock and count the county's quota and its parents' for an approval of ``adding``
         people; the locks hold until the approving transaction ends."""
         codes = [village_code[:n] for n in APPROVAL_PREFIX_LENGTHS]
+        await self.quotas.lock_tree(village_code[:2], year, shared=True)
         positions = []
         for quota in await self.quotas.lock(codes, year):
             used = await self.quotas.people_registered(quota.region_code, year)
