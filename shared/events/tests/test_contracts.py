@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
+from pydantic import ValidationError
 
 from fupin_events import CATALOG, DEAD_LETTER_TOPICS, TOPICS
 from fupin_events.envelope import decode, new_event
@@ -53,3 +55,26 @@ def test_envelope_round_trip_validates_against_its_schema():
     assert again.id == event.id and again.data == event.data
     assert again.type == "fupin.registry.household.status_changed.v1"
     assert again.source == "/fupin/registry" and again.subject == "h1"
+
+
+def test_a_field_a_newer_producer_added_is_ignored_not_refused():
+    """Changes within a version are additive: a consumer on the older package keeps applying
+    the event (the producing side stays closed to unknown fields)."""
+    event = new_event(
+        HouseholdStatusChanged(
+            household_id="h1",
+            village_code="220622100201",
+            from_status=HouseholdStatus.IDENTIFIED,
+            to_status=HouseholdStatus.EXITED,
+            effective_on="2026-01-05",
+            member_count=3,
+        ),
+        subject="h1",
+    )
+    wire = json.loads(event.model_dump_json())
+    wire["data"]["exit_assessment"] = {"stable_years": 2}  # added by a newer producer
+    again = decode(json.dumps(wire))
+    assert again.data == event.data
+    assert not hasattr(again.data, "exit_assessment")
+    with pytest.raises(ValidationError):
+        HouseholdStatusChanged.model_validate(wire["data"])

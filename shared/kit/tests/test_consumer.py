@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer
 from messaging_support import count_effects, quota_event, record_effect
 
@@ -174,6 +175,9 @@ def test_transient_errors_are_told_from_the_events_own():
     assert is_transient(ConnectionResetError()) and is_transient(Wrapped("40001"))
     assert is_transient(Wrapped("57P01")) and is_transient(Wrapped("08006"))
     assert not is_transient(ValueError("bad event")) and not is_transient(Wrapped("23505"))
+    # The connection pool exhausted under request load: wait, never dead-letter the event.
+    pool_exhausted = sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
+    assert is_transient(pool_exhausted) and is_transient(sqlalchemy.exc.DisconnectionError())
 
 
 async def test_a_restarted_consumer_still_dead_letters(engine, kafka_bootstrap):

@@ -9,6 +9,7 @@ from fupin_events.registry import (
     HouseholdAttribute,
     HouseholdRegistered,
     HouseholdStatus,
+    HouseholdStatusChanged,
     HouseholdUpdated,
     SupportType,
 )
@@ -75,3 +76,35 @@ async def test_events_without_a_version_still_apply(db_session):
     db_session.expire_all()
     row = await view(db_session)
     assert (row.village_code, row.registry_version) == (NEW_VILLAGE, None)
+
+
+def status_changed(
+    version: int, from_status: HouseholdStatus, to_status: HouseholdStatus, on: date
+) -> HouseholdStatusChanged:
+    return HouseholdStatusChanged(
+        household_id="hh-ordered",
+        village_code=OLD_VILLAGE,
+        from_status=from_status,
+        to_status=to_status,
+        effective_on=on,
+        member_count=2,
+        member_indexes=["a", "b"],
+        version=version,
+    )
+
+
+async def test_a_late_older_status_does_not_overwrite_a_newer_one(db_session):
+    """The exit (version 3) arrives before the identification (version 2): the household stays
+    exited, and its status on a day follows the registry's order, not the arrival order."""
+    await households.apply_registered(db_session, registered(1), date(2016, 3, 1))
+    exited = status_changed(3, HouseholdStatus.IDENTIFIED, HouseholdStatus.EXITED, date(2019, 6, 1))
+    identified = status_changed(
+        2, HouseholdStatus.APPLIED, HouseholdStatus.IDENTIFIED, date(2016, 3, 20)
+    )
+    await households.apply_status_changed(db_session, exited)
+    await households.apply_status_changed(db_session, identified)  # delivered late
+    db_session.expire_all()
+    row = await view(db_session)
+    assert (row.status, row.exited_on, row.registry_version) == ("exited", date(2019, 6, 1), 3)
+    assert await households.status_on(db_session, "hh-ordered", date(2017, 1, 1)) == "identified"
+    assert await households.status_on(db_session, "hh-ordered", date(2020, 1, 1)) == "exited"

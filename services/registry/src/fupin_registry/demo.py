@@ -348,6 +348,7 @@ class Generator:
                     status=household.status,
                     valid_from=at_ten(day),
                     valid_to=None,
+                    effective_on=day,
                     actor=DEMO_ACTOR,
                     action="created" if status is None else "status_changed",
                     changed=[] if status is None else ["status"],

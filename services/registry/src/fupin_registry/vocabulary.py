@@ -140,3 +140,10 @@ __all__ = [
     "SchoolStatus",
     "SupportType",
 ]
+
+
+class HistoryBasis(StrEnum):
+    """How the register is read as of a past date."""
+
+    EFFECTIVE = "effective"  # as in effect on the date, as known now (business dates)
+    RECORDED = "recorded"  # as the register stood at the end of the date (transaction time)

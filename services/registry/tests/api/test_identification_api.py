@@ -686,6 +686,27 @@ async def test_exit_is_assessed_on_the_exit_year_again_at_approval(client, peopl
     assert "2021" in problem["detail"] and "REGISTRY_POVERTY_LINES" in problem["detail"]
 
 
+async def test_a_years_income_is_shared_by_the_members_of_that_year(client, people):
+    """A member who died the next year still shared this year's income: 5000 over two is below
+    the 2016 line, though one member is left today."""
+    household = await exited_household(client, people, income="5000")
+    current = await client.get(f"/v1/households/{household['id']}")
+    other = next(m for m in current.json()["members"] if m["relation"] != "head")
+    left = await client.delete(
+        f"/v1/households/{household['id']}/members/{other['id']}",
+        params={"reason": "death", "on": "2017-02-01"},
+        headers={"If-Match": current.headers["etag"]},
+    )
+    assert left.status_code in (200, 204), left.text
+    case = await open_case(client, household["id"], kind="exit", on=D0 + timedelta(days=30))
+    refused = await client.post(
+        f"/v1/cases/{case['id']}/appraisal",
+        json={"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": day(30)},
+    )
+    unmet = assert_problem(refused, 409, "exit-criteria-not-met")["unmet"]
+    assert any("per-capita net income 2500.00 in 2016" in u for u in unmet), unmet
+
+
 async def drive_exit(client, case_id):
     await step(
         client,

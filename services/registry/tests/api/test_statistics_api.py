@@ -180,6 +180,7 @@ async def test_statistics_as_of_a_past_date(client, app, people):
             "level": "village",
             "by": "attribute",
             "as_of": as_of.isoformat(),
+            "basis": "recorded",
         }
         return {
             (r["key"], r["people"])
@@ -192,7 +193,7 @@ async def test_statistics_as_of_a_past_date(client, app, people):
     assert await attributes(today) == {("wubao", 2)}
     past = await client.get(
         f"/v1/households/{household['id']}",
-        params={"as_of": (today - timedelta(days=7)).isoformat()},
+        params={"as_of": (today - timedelta(days=7)).isoformat(), "basis": "recorded"},
     )
     assert past.json()["attribute"] == "ordinary_poor" and past.json()["version"] == 1
     future = await client.get(
@@ -253,3 +254,50 @@ async def test_statistics_stay_in_jurisdiction(app, make_token):
         assert (
             await county.put("/v1/regions/220581/rural-population", json={"rural_population": 1})
         ).status_code == 403
+
+
+async def test_as_of_in_effect_counts_a_late_entered_approval_from_its_own_date(client, people):
+    """An identification approved with a 2016 date but entered today: in effect at the end of
+    2016 the household was registered; as recorded then, the register did not know it yet."""
+    household = await register(client, people, VILLAGE_B, 3)
+
+    async def step(path, body):
+        response = await client.post(path, json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    case = await step(
+        "/v1/cases",
+        {"kind": "identification", "household_id": household["id"], "on": "2016-03-01"},
+    )
+    url = f"/v1/cases/{case['id']}"
+    await step(f"{url}/appraisal", {"votes_for": 9, "votes_against": 0, "on": "2016-03-01"})
+    await step(f"{url}/notice-completion", {"on": "2016-03-08"})
+    await step(f"{url}/review", {"decision": "approve", "on": "2016-03-09"})
+    await step(f"{url}/notice-completion", {"on": "2016-03-16"})
+    await step(f"{url}/approval", {"decision": "approve", "on": "2016-03-20"})
+
+    async def statuses(as_of, basis=None):
+        params = {"region": VILLAGE_B, "level": "village", "by": "status", "as_of": as_of}
+        if basis:
+            params["basis"] = basis
+        answer = (await client.get("/v1/statistics/register", params=params)).json()
+        assert answer["basis"] == (basis or "effective")
+        return {(r["key"], r["households"], r["people"]) for r in answer["rows"]}
+
+    assert ("identified", 1, 3) in await statuses("2016-12-31")
+    assert await statuses("2016-03-19") == set()  # not yet approved, nor applied in effect
+    assert await statuses("2016-12-31", "recorded") == set()
+    incidence = await client.get(
+        "/v1/statistics/poverty-incidence",
+        params={"region": VILLAGE_B, "level": "village", "as_of": "2016-12-31"},
+    )
+    assert incidence.json()["rows"][0]["poor_people"] >= 3
+
+    read = f"/v1/households/{household['id']}"
+    effective = await client.get(read, params={"as_of": "2016-12-31"})
+    assert effective.status_code == 200 and effective.json()["status"] == "identified"
+    recorded = await client.get(read, params={"as_of": "2016-12-31", "basis": "recorded"})
+    assert recorded.status_code == 404
+    today = business_today().isoformat()
+    assert (await client.get(read, params={"as_of": today})).json()["status"] == "identified"

@@ -12,6 +12,7 @@ from fupin_registry.households.domain import (
     cause_findings,
     duplicate_positions,
     head_findings,
+    household_size_at_year_end,
     identity_findings,
     income_findings,
     net_income,
@@ -114,3 +115,17 @@ def test_income_guards():
 )
 def test_tiered_responsibility(jurisdiction, tier, allowed):
     assert tier_allows(jurisdiction, "220622100201", tier) is allowed
+
+
+def test_household_size_at_a_years_end_counts_who_belonged_then():
+    members = [
+        (date(1960, 1, 1), None),  # head, still here
+        (date(1935, 5, 5), date(2017, 2, 1)),  # died the next year: counted for 2016
+        (date(1990, 3, 3), date(2016, 12, 31)),  # left on the last day: gone by its end
+        (date(2017, 8, 8), None),  # born the next year: not counted for 2016
+        (None, None),  # no birth date known: counted
+    ]
+    assert household_size_at_year_end(members, 2016) == 3
+    assert household_size_at_year_end(members, 2017) == 3
+    assert household_size_at_year_end(members, 2015) == 4
+    assert household_size_at_year_end([], 2016) == 0

@@ -50,7 +50,9 @@ def new_event(data: EventData, *, subject: str, event_id: str | None = None) -> 
 def decode(raw: bytes | str) -> CloudEvent[Any]:
     """Decode a wire envelope and validate its ``data`` against the catalog model.
 
-    Unknown event types decode with ``data`` left as a plain dict (forward compatibility).
+    Unknown event types decode with ``data`` left as a plain dict, and fields a newer producer
+    added to a known type are ignored (forward compatibility: a version's changes are additive,
+    so a consumer not yet upgraded keeps applying what it knows instead of dead-lettering).
     """
     from fupin_events.catalog import CATALOG
 
@@ -58,5 +60,5 @@ def decode(raw: bytes | str) -> CloudEvent[Any]:
     spec = CATALOG.get(envelope.type)
     if spec is None:
         return envelope  # type: ignore[return-value]
-    data = spec.model.model_validate(envelope.data)
+    data = spec.model.model_validate(envelope.data, extra="ignore")
     return CloudEvent[Any].model_validate({**envelope.model_dump(), "data": data})

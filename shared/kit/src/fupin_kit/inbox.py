@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
+import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -49,7 +50,15 @@ def is_transient(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError | TimeoutError | asyncpg.InterfaceError):
+        if isinstance(
+            current,
+            OSError
+            | TimeoutError
+            | asyncpg.InterfaceError
+            # the connection pool was exhausted or a pooled connection was found dead
+            | sqlalchemy.exc.TimeoutError
+            | sqlalchemy.exc.DisconnectionError,
+        ):
             return True
         if getattr(current, "connection_invalidated", False):
             return True

@@ -63,6 +63,16 @@ def make_producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+# The leader lock lives in the relay's session: if the leader's host dies, the server must notice
+# within seconds (not the system's two-hour keepalive) so that another replica takes over.
+LEADER_SESSION_SETTINGS = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "30000",  # ms: unacknowledged data also ends the session
+}
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -130,7 +140,7 @@ class OutboxRelay:
                 # publishing on it could run beside another replica's leader.
                 self.is_leader = False
                 raise ConnectionError("the relay lost its database session and leader lock")
-            self._conn = await asyncpg.connect(self.dsn)
+            self._conn = await asyncpg.connect(self.dsn, server_settings=LEADER_SESSION_SETTINGS)
             await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
 
     async def _try_lead(self) -> bool:

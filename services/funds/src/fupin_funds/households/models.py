@@ -44,3 +44,6 @@ class HouseholdStatusHistory(Base):
     household_id: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
     effective_on: Mapped[date] = mapped_column(Date)
+    # The registry's household version of the event (None before it was kept): the order the
+    # registry recorded the statuses in, whatever order they arrived in.
+    registry_version: Mapped[int | None] = mapped_column(Integer)

@@ -11,6 +11,13 @@ from fupin_funds.common.vocabulary import REGISTERED_STATUSES
 from fupin_funds.households.models import HouseholdStatusHistory, HouseholdView
 
 
+def recorded_order(point: HouseholdStatusHistory) -> tuple[bool, int, int]:
+    """Sort key of the order the registry recorded statuses in: by its household version (a
+    late event takes its place), statuses stored without one first, in arrival order. The SQL
+    form is ``ORDER BY registry_version NULLS FIRST, id``."""
+    return (point.registry_version is not None, point.registry_version or 0, point.id)
+
+
 class HouseholdRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -53,10 +60,15 @@ class HouseholdRepository:
         )
         await self.session.execute(statement)
 
-    async def add_status(self, household_id: str, status: str, effective_on: date) -> None:
+    async def add_status(
+        self, household_id: str, status: str, effective_on: date, registry_version: int | None
+    ) -> None:
         self.session.add(
             HouseholdStatusHistory(
-                household_id=household_id, status=status, effective_on=effective_on
+                household_id=household_id,
+                status=status,
+                effective_on=effective_on,
+                registry_version=registry_version,
             )
         )
         await self.session.flush()

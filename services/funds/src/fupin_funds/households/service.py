@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_events.registry import HouseholdRegistered, HouseholdStatusChanged, HouseholdUpdated
 from fupin_funds.households.eligibility import StatusPoint, Verdict, eligible_at, status_at
 from fupin_funds.households.models import HouseholdView
-from fupin_funds.households.repository import HouseholdRepository
+from fupin_funds.households.repository import HouseholdRepository, recorded_order
 
 
 async def apply_registered(
@@ -31,7 +31,7 @@ async def apply_registered(
         update=["village_code", "member_count", "member_indexes", "registered_on"],
     )
     if not await repository.history(data.household_id):
-        await repository.add_status(data.household_id, data.status.value, effective)
+        await repository.add_status(data.household_id, data.status.value, effective, data.version)
     await _refresh_status(repository, data.household_id)
 
 
@@ -65,14 +65,16 @@ async def apply_status_changed(session: AsyncSession, data: HouseholdStatusChang
         },
         update=["village_code", "member_count", "member_indexes"],
     )
-    await repository.add_status(data.household_id, data.to_status.value, data.effective_on)
+    await repository.add_status(
+        data.household_id, data.to_status.value, data.effective_on, data.version
+    )
     await _refresh_status(repository, data.household_id)
 
 
 async def _refresh_status(repository: HouseholdRepository, household_id: str) -> None:
-    """The current status is the latest the registry recorded (its events come in its order,
-    per household), whatever business dates they carry."""
-    history = sorted(await repository.history(household_id), key=lambda h: h.id)
+    """The current status is the latest the registry recorded (by its household version, so an
+    event delivered late does not overwrite a newer one), whatever business dates they carry."""
+    history = sorted(await repository.history(household_id), key=recorded_order)
     household = await repository.get(household_id)
     if household is None or not history:
         return
@@ -87,7 +89,8 @@ async def _refresh_status(repository: HouseholdRepository, household_id: str) ->
 
 async def points(session: AsyncSession, household_id: str) -> list[StatusPoint]:
     history = await HouseholdRepository(session).history(household_id)
-    return [StatusPoint(h.status, h.effective_on, h.id) for h in history]
+    ranks = {h.id: rank for rank, h in enumerate(sorted(history, key=recorded_order), start=1)}
+    return [StatusPoint(h.status, h.effective_on, ranks[h.id]) for h in history]
 
 
 async def verdict_at(

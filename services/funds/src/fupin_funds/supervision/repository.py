@@ -24,7 +24,7 @@ SELECT e.id, e.kind, e.household_id, e.project_id, e.booked_on, e.amount_fen, e.
   LEFT JOIN LATERAL (
         SELECT s.status, s.effective_on FROM household_status_history s
          WHERE s.household_id = e.household_id AND s.effective_on <= e.booked_on
-         ORDER BY s.id DESC LIMIT 1) point ON true
+         ORDER BY s.registry_version DESC NULLS LAST, s.id DESC LIMIT 1) point ON true
  WHERE e.kind IN ('household_payment', 'direct_subsidy', 'loan_subsidy') AND
      NOT EXISTS (SELECT 1 FROM ledger_entries r
          WHERE r.reverses_entry_id = e.id)

@@ -147,6 +147,7 @@ VERSION_COLUMNS = (
     "status",
     "valid_from",
     "valid_to",
+    "effective_on",
     "actor",
     "action",
     "changed",
@@ -163,6 +164,7 @@ class VersionRow:
     status: str
     valid_from: datetime
     valid_to: datetime | None
+    effective_on: date
     actor: str
     action: str
     changed: list[str]
@@ -199,6 +201,7 @@ async def copy_batch(conn: asyncpg.Connection, batch: RegisterBatch) -> dict[str
             v.status,
             v.valid_from,
             v.valid_to,
+            v.effective_on,
             v.actor,
             v.action,
             v.changed,

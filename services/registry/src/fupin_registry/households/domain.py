@@ -132,6 +132,20 @@ def per_capita_net_income(amounts: Mapping[str, Decimal], household_size: int) -
     return (net_income(amounts) / household_size).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def household_size_at_year_end(
+    members: Iterable[tuple[date | None, date | None]], year: int
+) -> int:
+    """How many of the household's members, as (birth date, date left), belonged to it at the
+    end of ``year``: born by then and not yet gone (a member who died the next year still counts
+    for this year's income; a child born the next year does not)."""
+    end = date(year, 12, 31)
+    return sum(
+        1
+        for born, left in members
+        if (born is None or born <= end) and (left is None or left > end)
+    )
+
+
 def income_findings(
     amounts: Mapping[str, Decimal], ceiling: Decimal, pointer: str
 ) -> list[Finding]:

@@ -128,13 +128,16 @@ class HouseholdVersion(Base):
     """Every state a household has been in: read the register as of any date.
 
     ``snapshot`` is the household with its members, incomes and plan as stored (personal fields
-    encrypted, base64), valid from ``valid_from`` until ``valid_to`` (open while current).
+    encrypted, base64), valid from ``valid_from`` until ``valid_to`` (open while current):
+    when the register learned of it. ``effective_on`` is the business date from which it holds
+    (a status change's step date; the day of recording for other changes).
     """
 
     __tablename__ = "household_versions"
     __table_args__ = (
         Index("ix_household_versions_lookup", "household_id", "valid_from"),
         Index("ix_household_versions_village_period", "village_code", "valid_from", "valid_to"),
+        Index("ix_household_versions_village_effective", "village_code", "effective_on"),
         Index(
             "ix_household_versions_current",
             "household_id",
@@ -149,6 +152,9 @@ class HouseholdVersion(Base):
     status: Mapped[str] = mapped_column(Text)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    effective_on: Mapped[date] = mapped_column(
+        Date, server_default=text("((now() AT TIME ZONE 'Asia/Shanghai')::date)")
+    )
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)  # created, updated, status_changed, imported, ...
     changed: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -115,6 +115,15 @@ class HouseholdRepository:
         )
         return list(result.scalars())
 
+    async def member_periods(
+        self, household_id: uuid.UUID
+    ) -> list[tuple[date | None, date | None]]:
+        """(birth date, date left) of every member the household has had, departed included."""
+        result = await self.session.execute(
+            select(Member.birth_date, Member.left_on).where(Member.household_id == household_id)
+        )
+        return [(row[0], row[1]) for row in result]
+
     async def member(self, household_id: uuid.UUID, member_id: uuid.UUID) -> Member | None:
         result = await self.session.execute(
             select(Member).where(
@@ -209,7 +218,10 @@ class HistoryRepository:
         actor: str,
         action: str,
         changed: Sequence[str],
+        effective_on: date | None = None,
     ) -> None:
+        """``effective_on``: the business date the change holds from (a status change's step
+        date); by default the day it is recorded."""
         # The previous version ends where the new one begins. The instant is read now, under the
         # household's row lock, not at transaction start: a transaction that began earlier but
         # got the lock later must still come after the version it replaces.
@@ -241,8 +253,22 @@ class HistoryRepository:
                 action=action,
                 changed=list(changed),
                 snapshot=snapshot,
+                **({} if effective_on is None else {"effective_on": effective_on}),
             )
         )
+
+    async def in_effect_on(self, household_id: uuid.UUID, day: date) -> HouseholdVersion | None:
+        """The version in effect on the business date ``day``, as known now: the latest
+        recorded of the versions holding from that day or earlier."""
+        result = await self.session.execute(
+            select(HouseholdVersion)
+            .where(
+                HouseholdVersion.household_id == household_id, HouseholdVersion.effective_on <= day
+            )
+            .order_by(HouseholdVersion.valid_from.desc(), HouseholdVersion.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
 
     async def as_of(self, household_id: uuid.UUID, instant: datetime) -> HouseholdVersion | None:
         """The version in force just before ``instant``."""

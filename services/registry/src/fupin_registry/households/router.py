@@ -46,6 +46,7 @@ from fupin_registry.households.schemas import (
 from fupin_registry.households.snapshot import personal_fields, render
 from fupin_registry.privacy import PrivacyDep, audit_unmasked_read
 from fupin_registry.vocabulary import (
+    HistoryBasis,
     HouseholdAttribute,
     HouseholdStatus,
     MemberDeparture,
@@ -147,13 +148,27 @@ async def read_household(
     privacy: PrivacyDep,
     response: Response,
     as_of: Annotated[date | None, Query(description="business date (Asia/Shanghai)")] = None,
+    basis: Annotated[
+        HistoryBasis,
+        Query(
+            description=(
+                "with `as_of`: `effective` (default), the household as in effect on that date"
+                " (a step entered late counts from its own date); `recorded`, as the register"
+                " stood at the end of that date"
+            )
+        ),
+    ] = HistoryBasis.EFFECTIVE,
 ) -> HouseholdRead:
     if as_of is None:
         return _with_etag(await service.read(household, caller), response)
     if as_of > business_today():
         raise Unprocessable("#/query/as_of", "cannot be in the future")
-    end_of_day = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
-    version = await HistoryRepository(session).as_of(household.id, end_of_day)
+    history = HistoryRepository(session)
+    if basis == HistoryBasis.EFFECTIVE:
+        version = await history.in_effect_on(household.id, as_of)
+    else:
+        end_of_day = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
+        version = await history.as_of(household.id, end_of_day)
     if version is None:
         raise NotFound(f"the household was not in the register on {as_of}")
     await audit_unmasked_read(

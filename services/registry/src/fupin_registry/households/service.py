@@ -367,7 +367,7 @@ class HouseholdService:
             await self.households.set_members_active(household.id, False)
         household.version += 1
         await self.session.flush()
-        await self._record(household, actor, "status_changed", ["status"])
+        await self._record(household, actor, "status_changed", ["status"], effective_on)
         members = await self.households.members(household.id)
         await add_event(
             self.session,
@@ -419,10 +419,20 @@ class HouseholdService:
         await add_event(self.session, event, subject=str(household.id))
 
     async def _record(
-        self, household: Household, actor: str, action: str, changed: list[str]
+        self,
+        household: Household,
+        actor: str,
+        action: str,
+        changed: list[str],
+        effective_on: date | None = None,
     ) -> None:
         await self.history.append(
-            household, await self.snapshot(household), actor=actor, action=action, changed=changed
+            household,
+            await self.snapshot(household),
+            actor=actor,
+            action=action,
+            changed=changed,
+            effective_on=effective_on,
         )
 
     async def _refuse_taken_people(self, indexes: list[bytes], pointer: str) -> None:

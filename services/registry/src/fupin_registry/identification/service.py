@@ -20,7 +20,7 @@ from fupin_kit.auth import Caller
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
 from fupin_registry.access import Tier, require_admin, require_tier, require_writer
 from fupin_registry.config import Settings
-from fupin_registry.households.domain import per_capita_net_income
+from fupin_registry.households.domain import household_size_at_year_end, per_capita_net_income
 from fupin_registry.households.models import Household
 from fupin_registry.households.service import HouseholdService
 from fupin_registry.identification import domain
@@ -498,13 +498,15 @@ class WorkflowService:
         return {}
 
     async def _per_capita_by_year(self, household: Household) -> dict[int, Decimal]:
-        size = len(await self.households.households.members(household.id))
+        """Each recorded year's net income over the members the household had at that year's
+        end (departed members counted for the years they belonged)."""
+        periods = await self.households.households.member_periods(household.id)
         by_year: dict[int, dict[str, Decimal]] = defaultdict(dict)
         for income in await self.households.households.incomes(household.id):
             by_year[income.year][income.source] = Decimal(income.amount)
         result = {}
         for year, amounts in by_year.items():
-            value = per_capita_net_income(amounts, size)
+            value = per_capita_net_income(amounts, household_size_at_year_end(periods, year))
             if value is not None:
                 result[year] = value
         return result

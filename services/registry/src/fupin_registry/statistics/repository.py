@@ -1,13 +1,15 @@
-"""Statistics in SQL: group the register (now, or as of an instant from its history) by region
-prefix ``substr(village_code, 1, n)`` and by status, attribute or primary cause."""
+"""Statistics in SQL: group the register (now, or as of a date from its history: as in effect on
+that date, or as recorded at its end) by region prefix ``substr(village_code, 1, n)`` and by
+status, attribute or primary cause."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Integer, Select, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.households.models import Household, HouseholdVersion, Member
@@ -20,7 +22,8 @@ GROUP_KEYS = ("status", "attribute", "primary_cause")
 class RegisterFilter:
     region: str
     prefix_length: int
-    as_of: datetime | None = None
+    as_of: datetime | None = None  # as recorded: the end of the day, as an instant
+    in_effect_on: date | None = None  # as in effect on this business date
     year: int | None = None
     statuses: tuple[str, ...] = ()  # empty: every status
 
@@ -70,7 +73,43 @@ def _historical_base(where: RegisterFilter) -> Select[Any]:
     return query
 
 
+def _effective_base(where: RegisterFilter) -> Select[Any]:
+    """The version of every household in effect on ``in_effect_on``, as known now: of the
+    versions holding from that day or earlier, the latest recorded."""
+    snapshot = HouseholdVersion.snapshot
+    latest = (
+        select(
+            HouseholdVersion.village_code.label("village_code"),
+            HouseholdVersion.status.label("status"),
+            snapshot["attribute"].astext.label("attribute"),
+            snapshot["primary_cause"].astext.label("primary_cause"),
+            cast(snapshot["year"].astext, Integer).label("year"),
+            func.jsonb_array_length(snapshot["members"]).label("people"),
+        )
+        .where(
+            HouseholdVersion.village_code.startswith(where.region, autoescape=True),
+            HouseholdVersion.effective_on <= where.in_effect_on,
+        )
+        .ext(distinct_on(HouseholdVersion.household_id))
+        .order_by(
+            HouseholdVersion.household_id,
+            HouseholdVersion.valid_from.desc(),
+            HouseholdVersion.id.desc(),
+        )
+        .subquery("latest")
+    )
+    # The filters apply to the version chosen, not before choosing it.
+    query = select(latest)
+    if where.year is not None:
+        query = query.where(latest.c.year == where.year)
+    if where.statuses:
+        query = query.where(latest.c.status.in_(where.statuses))
+    return query
+
+
 def register_base(where: RegisterFilter) -> Any:
+    if where.in_effect_on is not None:
+        return _effective_base(where).subquery("base")
     return (_current_base(where) if where.as_of is None else _historical_base(where)).subquery(
         "base"
     )

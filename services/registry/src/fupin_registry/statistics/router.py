@@ -22,13 +22,23 @@ from fupin_registry.statistics.schemas import (
     RegisterRow,
     RegisterStatistics,
 )
-from fupin_registry.vocabulary import HouseholdStatus
+from fupin_registry.vocabulary import HistoryBasis, HouseholdStatus
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 LEVEL_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
 FOUR_PLACES = Decimal("0.0001")
 RegionQuery = Annotated[RegionPrefix | None, Query(description="defaults to your jurisdiction")]
 AsOfQuery = Annotated[date | None, Query(description="business date; computed from history")]
+BasisQuery = Annotated[
+    HistoryBasis,
+    Query(
+        description=(
+            "with `as_of`: `effective` (default) counts each household as in effect on that date,"
+            " a step entered late from its own date; `recorded` counts the register as it stood"
+            " at the end of that date"
+        )
+    ),
+]
 YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="identification year")]
 
 
@@ -37,6 +47,7 @@ def _filter(
     region: str | None,
     level: str,
     as_of: date | None,
+    basis: HistoryBasis,
     year: int | None,
     statuses: list[HouseholdStatus] | None = None,
 ) -> RegisterFilter:
@@ -49,11 +60,13 @@ def _filter(
     if as_of is not None:
         if as_of > business_today():
             raise Unprocessable("#/query/as_of", "cannot be in the future")
-        instant = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
+        if basis == HistoryBasis.RECORDED:
+            instant = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
     return RegisterFilter(
         region=region,
         prefix_length=length,
         as_of=instant,
+        in_effect_on=as_of if basis == HistoryBasis.EFFECTIVE else None,
         year=year,
         statuses=tuple(sorted({s.value for s in statuses or ()})),
     )
@@ -72,13 +85,14 @@ async def register_statistics(
     level: Level = "county",
     by: GroupBy | None = None,
     as_of: AsOfQuery = None,
+    basis: BasisQuery = HistoryBasis.EFFECTIVE,
     year: YearQuery = None,
     status: Annotated[
         list[HouseholdStatus] | None,
         Query(description="count only households in these statuses (repeat the parameter)"),
     ] = None,
 ) -> RegisterStatistics:
-    where = _filter(caller, region, level, as_of, year, status)
+    where = _filter(caller, region, level, as_of, basis, year, status)
     column = "primary_cause" if by == "cause" else by
     rows = await StatisticsRepository(session).register(where, column)
     return RegisterStatistics(
@@ -86,6 +100,7 @@ async def register_statistics(
         level=level,
         by=by,
         as_of=as_of,
+        basis=basis if as_of is not None else None,
         rows=[
             RegisterRow(
                 region_code=code, region_name=regions.name_of(code), key=key, households=h, people=p
@@ -107,8 +122,9 @@ async def poverty_incidence(
     region: RegionQuery = None,
     level: Level = "county",
     as_of: AsOfQuery = None,
+    basis: BasisQuery = HistoryBasis.EFFECTIVE,
 ) -> IncidenceStatistics:
-    where = _filter(caller, region, level, as_of, None)
+    where = _filter(caller, region, level, as_of, basis, None)
     statuses = list(request.app.state.settings.poor_statuses)
     repository = StatisticsRepository(session)
     poor = await repository.poor_people(where, statuses)
@@ -130,5 +146,10 @@ async def poverty_incidence(
             )
         )
     return IncidenceStatistics(
-        region=where.region, level=level, as_of=as_of, poor_statuses=statuses, rows=rows
+        region=where.region,
+        level=level,
+        as_of=as_of,
+        basis=basis if as_of is not None else None,
+        poor_statuses=statuses,
+        rows=rows,
     )

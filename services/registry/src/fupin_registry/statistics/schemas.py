@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from fupin_registry.vocabulary import HistoryBasis
+
 Level = Literal["province", "city", "county", "township", "village"]
 GroupBy = Literal["status", "attribute", "cause"]
 
@@ -27,6 +29,7 @@ class RegisterStatistics(BaseModel):
     level: Level
     by: GroupBy | None
     as_of: date | None
+    basis: HistoryBasis | None = Field(description="with `as_of`: how the date was read")
     rows: list[RegisterRow]
 
 
@@ -42,5 +45,6 @@ class IncidenceStatistics(BaseModel):
     region: str
     level: Level
     as_of: date | None
+    basis: HistoryBasis | None = Field(description="with `as_of`: how the date was read")
     poor_statuses: list[str]
     rows: list[IncidenceRow]
