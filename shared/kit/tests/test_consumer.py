@@ -7,6 +7,7 @@ import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer
 from messaging_support import count_effects, quota_event, record_effect
 
+from fupin_kit import inbox
 from fupin_kit.db import create_sessionmaker
 from fupin_kit.inbox import EventConsumer, is_transient
 from fupin_kit.testing.kafka import create_topics, read_all, unique_topic
@@ -175,6 +176,7 @@ def test_transient_errors_are_told_from_the_events_own():
     assert is_transient(ConnectionResetError()) and is_transient(Wrapped("40001"))
     assert is_transient(Wrapped("57P01")) and is_transient(Wrapped("08006"))
     assert not is_transient(ValueError("bad event")) and not is_transient(Wrapped("23505"))
+    assert not is_transient(Wrapped("57014"))  # cancelled by statement_timeout: again next time
     # The connection pool exhausted under request load: wait, never dead-letter the event.
     pool_exhausted = sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached")
     assert is_transient(pool_exhausted) and is_transient(sqlalchemy.exc.DisconnectionError())
@@ -237,3 +239,29 @@ async def test_a_long_batch_commits_its_progress_as_it_goes(engine, kafka_bootst
     assert await count_effects(engine, marker) == 3
     # Every record's offset is committed as soon as it is applied, not only at the batch's end.
     assert sorted(set(consumer.commits)) == [1, 2, 3]
+
+
+async def test_a_batch_past_its_poll_budget_yields_and_resumes_where_it_stopped(
+    engine, kafka_bootstrap, monkeypatch
+):
+    """With no time left before the next poll, each batch stops after one record, commits it and
+    seeks back: every record is still applied exactly once, in order."""
+    monkeypatch.setattr(inbox, "POLL_BUDGET_SECONDS", 0.0)
+    topic, dead = unique_topic("budget"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    await produce(
+        kafka_bootstrap,
+        topic,
+        [quota_event(marker, i, "k").model_dump_json().encode() for i in range(6)],
+    )
+    consumer = consumer_for(
+        EventConsumer, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}"
+    )
+    await consumer.start()
+    try:
+        handled = [await consumer.poll_once(timeout_ms=2000) for _ in range(12)]
+    finally:
+        await consumer.stop()
+    assert sum(handled) == 6 and max(handled) == 1
+    assert await count_effects(engine, marker) == 6

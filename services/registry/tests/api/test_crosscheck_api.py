@@ -220,8 +220,15 @@ async def test_crosscheck_death_confirm_records_the_death_in_the_household(app, 
         for member in (await household_of(flag))["members"]:
             ids_by_number.setdefault(member["id_number"], set()).add(member["id"])
 
-    # a member other than the head: only that member leaves
+    # a member other than the head: only that member leaves (and names no new head)
     flag = flag_for(spouse[23])
+    someone = (await household_of(flag))["members"][0]["id"]
+    refused = await client.post(
+        f"/v1/flags/{flag['id']}/confirm",
+        json={"died_on": "2016-01-01", "new_head_member_id": someone},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["pointer"] == "#/body/new_head_member_id"
     confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={"died_on": "2016-01-01"})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["follow_up_case_id"] is None
@@ -245,18 +252,20 @@ async def test_crosscheck_death_confirm_records_the_death_in_the_household(app, 
     assert after["status"] == "identified" and after["member_count"] == len(large) - 1
     assert [m["id"] for m in after["members"] if m["relation"] == "head"] == [heir["id"]]
 
-    # the only member: the household closes through a natural-decrease case
+    # the only member: the household closes through a natural-decrease case, which keeps the
+    # date of death; a date before the member's birth is refused as for any member
     flag = flag_for(alone[0][23])
-    confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={})
+    before_birth = await client.post(
+        f"/v1/flags/{flag['id']}/confirm", json={"died_on": "1800-01-01"}
+    )
+    assert before_birth.status_code == 422, before_birth.text
+    assert before_birth.json()["errors"][0]["pointer"] == "#/body/died_on"
+    confirmed = await client.post(f"/v1/flags/{flag['id']}/confirm", json={"died_on": "2016-01-01"})
     assert confirmed.status_code == 200, confirmed.text
-    async with app.state.sessionmaker() as session:
-        kind = (
-            await session.execute(
-                text("SELECT kind FROM cases WHERE id = :id"),
-                {"id": confirmed.json()["follow_up_case_id"]},
-            )
-        ).scalar_one()
-    assert kind == "natural_decrease"
+    case = (await client.get(f"/v1/cases/{confirmed.json()['follow_up_case_id']}")).json()
+    assert case["kind"] == "natural_decrease"
+    assert case["reason"].startswith("death on 2016-01-01")
+    assert case["steps"][0]["evidence"]["died_on"] == "2016-01-01"
 
 
 async def test_crosscheck_flags_are_jurisdiction_checked(app, client, make_token):
@@ -348,6 +357,58 @@ async def test_an_applicant_household_is_not_in_the_register_of_the_dibao_report
     assert "applicant-dibao" not in [
         h["household_number"] for h in report["missing_from_dibao_list"]
     ]
+
+
+async def test_a_dibao_entrys_village_code_must_place_it(app, make_token):
+    good = "220102195001010158"
+    entries = [
+        ["MZ-50", "abc", good],
+        ["MZ-51", "2201020010011", good],
+        ["MZ-52", "229999999999", good],
+        ["MZ-53", "220581100200", good],  # a village of another county
+        ["MZ-54", VILLAGES[0], good],
+    ]
+    title = "低保名单（2016年12月）\n".encode()  # a title line above the header is passed over
+    async with agency(app, make_token, jurisdiction="2201") as partner:
+        listed = await upload_list(
+            partner,
+            "dibao",
+            title + list_csv(["低保户编号", "行政区划代码", "证件号码"], entries),
+        )
+    assert listed.status_code == 201, listed.text
+    body = listed.json()
+    assert body["row_count"] == 1 and body["rejected_rows"] == 4
+    assert [p["row"] for p in body["problems"]] == [3, 4, 5, 6]
+    reasons = [p["reason"] for p in body["problems"]]
+    assert "not 12 digits" in reasons[0] and "not 12 digits" in reasons[1]
+    assert "not a village" in reasons[2] and "outside the uploader's jurisdiction" in reasons[3]
+
+
+async def test_a_dibao_person_registered_in_another_county_is_not_missing_there(
+    app, client, make_token
+):
+    rows = sample(1, seed=41)
+    await import_rows(client, rows)  # registered in 220102
+    elsewhere = "220103002001"
+    entries = [["MZ-40", elsewhere, rows[0][23]]]
+    async with agency(app, make_token, jurisdiction="2201") as partner:
+        listed = await upload_list(
+            partner, "dibao", list_csv(["低保户编号", "行政区划代码", "证件号码"], entries)
+        )
+    assert listed.status_code == 201, listed.text
+    async with api_client(app, make_token("220103", roles=["officer"])) as county:
+        report = (await county.get("/v1/crosscheck/reports/dibao")).json()
+    assert report["list_id"] == listed.json()["id"]
+    assert report["missing_from_register"] == []
+    assert report["registered_without_dibao_attribute"] == []
+    assert report["registered_outside_region"] == 1
+    async with api_client(app, make_token("2201", roles=["officer"])) as city:
+        report = (
+            await city.get("/v1/crosscheck/reports/dibao", params={"list_id": listed.json()["id"]})
+        ).json()
+    # The city sees both counties: the person is registered, under another attribute.
+    assert report["registered_outside_region"] == 0
+    assert [e["household_ref"] for e in report["registered_without_dibao_attribute"]] == ["MZ-40"]
 
 
 async def test_the_dibao_report_compares_with_a_list_covering_the_jurisdiction(
@@ -540,3 +601,54 @@ async def test_a_confirmed_flag_of_a_member_who_left_no_longer_blocks(app, clien
     approved = await client.post(f"{url}/approval", json={"decision": "approve", "on": on(17)})
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "approved"
+
+
+async def test_a_county_sees_its_people_still_listed_in_another_countys_household(
+    app, client, make_token
+):
+    rows = sample(1, seed=43)
+    await import_rows(client, rows)
+    head_number = next(r[23] for r in rows if r[26] == "户主")
+    async with app.state.sessionmaker() as session:
+        # The household closed (its members left the register with it, still on its list).
+        closing = {"v": rows[0][0], "n": rows[0][1]}
+        await session.execute(
+            text(
+                "UPDATE households SET status = 'natural_decrease'"
+                " WHERE village_code = :v AND household_number = :n"
+            ),
+            closing,
+        )
+        await session.execute(
+            text(
+                "UPDATE members SET active = false WHERE household_id IN (SELECT id FROM"
+                " households WHERE village_code = :v AND household_number = :n)"
+            ),
+            closing,
+        )
+        await session.commit()
+    body = household_payload(
+        "220103002001", "moved-in", [member_payload(head_number, "新户主", "head")]
+    )
+    async with api_client(app, make_token("220103", roles=["officer"])) as county:
+        moved = await county.post("/v1/households", json=body)
+        assert moved.status_code == 201, moved.text
+        report = (
+            await county.get(
+                "/v1/crosscheck/reports/duplicate-ids", params={"include_closed": True}
+            )
+        ).json()
+        live_only = (await county.get("/v1/crosscheck/reports/duplicate-ids")).json()
+    [item] = report["items"]
+    here, there = item["households"]
+    assert here["household_id"] == moved.json()["id"] and not here["outside_jurisdiction"]
+    assert there == {
+        "household_id": None,
+        "village_code": None,
+        "household_number": None,
+        "status": "natural_decrease",
+        "attribute": None,
+        "member_active": False,
+        "outside_jurisdiction": True,
+    }
+    assert live_only["items"] == []

@@ -720,7 +720,7 @@ async def drive_exit(client, case_id):
     return await step(client, case_id, "approval", {"decision": "approve", "on": day(50)})
 
 
-async def test_natural_decrease_frees_members_and_removal_needs_reason(client, people):
+async def test_natural_decrease_frees_members_and_removal_needs_reason(client, app, people):
     household = await exited_household(client, people)
     assert_problem(
         await client.post(
@@ -735,6 +735,29 @@ async def test_natural_decrease_frees_members_and_removal_needs_reason(client, p
         422,
         pointer="#/body/reason",
     )
+    assert_problem(
+        await client.post(
+            "/v1/cases",
+            json={
+                "kind": "removal",
+                "household_id": household["id"],
+                "reason": "x",
+                "decrease_cause": "death",
+            },
+        ),
+        422,
+        pointer="#/body/decrease_cause",
+    )
+    async with app.state.sessionmaker() as session:
+        # an open flag left to review when the household leaves the register
+        await session.execute(
+            text(
+                "INSERT INTO flags (id, household_id, village_code, kind, source, status)"
+                " VALUES (gen_random_uuid(), :h, :v, 'company', 'test-list', 'open')"
+            ),
+            {"h": household["id"], "v": household["village_code"]},
+        )
+        await session.commit()
     case = await open_case(
         client,
         household["id"],
@@ -748,6 +771,10 @@ async def test_natural_decrease_frees_members_and_removal_needs_reason(client, p
     await step(client, case["id"], "approval", {"decision": "approve", "on": day(32)})
     closed = (await client.get(f"/v1/households/{household['id']}")).json()
     assert closed["status"] == "natural_decrease"
+    flags = (await client.get("/v1/flags", params={"household_id": household["id"]})).json()
+    assert [(f["status"], f["resolution_reason"]) for f in flags["items"]] == [
+        ("dismissed", "closed with the household (natural_decrease)")
+    ]
     assert_problem(
         await client.patch(
             f"/v1/households/{household['id']}",

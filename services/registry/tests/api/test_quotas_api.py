@@ -1,8 +1,11 @@
 """Quotas over HTTP: split down the region tree, never above the parent, never negative."""
 
+import uuid
+
 from sqlalchemy import text
 
 from fupin_kit.testing.plugin import api_client
+from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 
 PROBLEM = "application/problem+json"
 
@@ -131,3 +134,33 @@ async def test_a_level_without_quota_is_skipped_up_and_down(client, app, make_to
         # the city cannot drop below what its townships hold through the quota-less county
         assert (await p.put("/v1/quotas/220622/2019", json={"quota": 100})).status_code == 200
         assert_problem(await p.put("/v1/quotas/2206/2019", json={"quota": 99}), 409)
+
+
+async def test_households_registered_without_an_approval_here_use_the_quota(client, app):
+    """An imported (or demo) household registered in the year takes its members' places; an
+    applicant does not."""
+    people = PeopleFactory("220602", seed=uuid.uuid4().int)
+    ids = []
+    for size in (3, 2):
+        members = [member_payload(people.id_number(), "韩一", "head")]
+        members += [member_payload(people.id_number(), "韩二", "child") for _ in range(size - 1)]
+        created = await client.post(
+            "/v1/households",
+            json=household_payload("220602001001", uuid.uuid4().hex[:8], members, year=2014),
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE households SET status = 'identified', registered_on = '2014-05-01'"
+                " WHERE id = :h"
+            ),
+            {"h": ids[0]},
+        )
+        await session.commit()
+    assert (await client.put("/v1/quotas/220602/2014", json={"quota": 10})).status_code == 200
+    quota = (await client.get("/v1/quotas/220602/2014")).json()
+    assert quota["used"] == 3
+    lowered = await client.put("/v1/quotas/220602/2014", json={"quota": 2})
+    assert assert_problem(lowered, 409)["used"] == 3

@@ -115,6 +115,17 @@ def test_imports_a_few_lines_in_another_encoding_do_not_make_a_utf8_file_unreada
     assert detect_encoding("\n".join(lines).encode("gbk") + b"\n") == "gb18030"
 
 
+@pytest.mark.parametrize("name", ["郑伟", "谢平", "叶志"])
+def test_imports_a_short_gbk_file_with_a_name_that_is_also_utf8_stays_gbk(name):
+    """These names' GBK bytes are valid UTF-8: one such line beside a GBK header is no sign of
+    a UTF-8 file."""
+    name.encode("gbk").decode("utf-8")  # the premise
+    short = f"证件号码,姓名\n220102199001010113,{name}\n".encode("gbk")
+    assert detect_encoding(short) == "gb18030"
+    with_title = f"低保名单\n证件号码,姓名\n220102199001010113,{name}\n".encode("gbk")
+    assert detect_encoding(with_title) == "gb18030"
+
+
 def test_imports_unreadable_encoding_is_reported_precisely():
     with pytest.raises(UnreadableFile) as error:
         detect_encoding(b"abc\x80\xff\xfe")

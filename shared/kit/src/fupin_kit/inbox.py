@@ -39,9 +39,15 @@ Handler = Callable[[AsyncSession, CloudEvent[Any]], Awaitable[None]]
 # transaction rollback (serialization failure, deadlock), insufficient resources, operator
 # intervention (shutdown, crash recovery).
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+QUERY_CANCELED = "57014"
 # Longest a batch runs between offset commits: a run of failing records (each retried, then
 # dead-lettered) must not outlast the group's poll interval without committing its progress.
 COMMIT_EVERY_SECONDS = 5.0
+# Longest a batch runs before the consumer polls again: the group's limit between polls
+# (max_poll_interval_ms, 300 s) counts from the last poll, not the last commit, so a long run of
+# failing records (each retried with backoff) stops here, commits what it did, and seeks back to
+# the first record it did not handle; the next poll fetches it again.
+POLL_BUDGET_SECONDS = 60.0
 
 
 def is_transient(error: BaseException) -> bool:
@@ -66,7 +72,9 @@ def is_transient(error: BaseException) -> bool:
             getattr(current, "orig", None), "sqlstate", None
         )
         if isinstance(sqlstate, str) and sqlstate[:2] in TRANSIENT_SQLSTATE_CLASSES:
-            return True
+            # A statement cancelled by its timeout (57014) would fail the same way again: the
+            # event is dead-lettered after its attempts rather than block the consumer forever.
+            return sqlstate != QUERY_CANCELED
         current = current.__cause__ or getattr(current, "orig", None)
     return False
 
@@ -170,16 +178,26 @@ class EventConsumer:
             self.assigned.set()
         handled = 0
         clock = asyncio.get_running_loop().time
+        polled_at = clock()
         for tp, records in batches.items():
+            if handled and clock() - polled_at > POLL_BUDGET_SECONDS:
+                self.consumer.seek(tp, records[0].offset)  # not begun: fetched again next poll
+                continue
             committed_at = clock()
-            for record in records:
+            for index, record in enumerate(records):
                 await self.process(record)
                 handled += 1
+                rest = index + 1 < len(records)
+                if rest and clock() - polled_at > POLL_BUDGET_SECONDS:
+                    await self.commit_offsets({tp: record.offset + 1})
+                    self.consumer.seek(tp, record.offset + 1)
+                    break
                 if clock() - committed_at > COMMIT_EVERY_SECONDS:
                     await self.commit_offsets({tp: record.offset + 1})
                     committed_at = clock()
-            await self.commit_offsets({tp: records[-1].offset + 1})
-            self._record_lag(tp, records[-1].offset + 1)
+            else:
+                await self.commit_offsets({tp: records[-1].offset + 1})
+                self._record_lag(tp, records[-1].offset + 1)
         return handled
 
     async def commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:

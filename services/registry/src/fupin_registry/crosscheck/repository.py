@@ -66,17 +66,29 @@ ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
 RETURNING id, household_id, village_code
 """  # noqa: S608 - only module constants are interpolated
 
+# People on a current member list in the jurisdiction who are on another household's list too,
+# wherever it is: a household outside the jurisdiction is shown only as being there (and its
+# status), not named.
 _DUPLICATES = f"""
+WITH mine AS (
+    SELECT DISTINCT m.id_index
+      FROM members m
+      JOIN households h ON h.id = m.household_id
+     WHERE h.village_code LIKE :prefix AND m.left_on IS NULL
+       AND (CAST(:after AS bytea) IS NULL OR m.id_index > CAST(:after AS bytea))
+)
 SELECT m.id_index,
-       jsonb_agg(jsonb_build_object(
+       jsonb_agg(CASE WHEN h.village_code LIKE :prefix THEN jsonb_build_object(
            'household_id', h.id, 'village_code', h.village_code,
            'household_number', h.household_number, 'status', h.status,
-           'attribute', h.attribute, 'member_active', m.active)
-           ORDER BY h.village_code, h.household_number) AS households
-  FROM members m
+           'attribute', h.attribute, 'member_active', m.active, 'outside_jurisdiction', false)
+           ELSE jsonb_build_object('status', h.status, 'member_active', m.active,
+                                   'outside_jurisdiction', true) END
+           ORDER BY h.village_code LIKE :prefix DESC, h.village_code, h.household_number)
+           AS households
+  FROM mine
+  JOIN members m ON m.id_index = mine.id_index AND m.left_on IS NULL
   JOIN households h ON h.id = m.household_id
- WHERE h.village_code LIKE :prefix AND m.left_on IS NULL
-   AND (CAST(:after AS bytea) IS NULL OR m.id_index > CAST(:after AS bytea))
  GROUP BY m.id_index
 HAVING count(DISTINCT m.household_id) FILTER (WHERE h.status NOT IN {CLOSED}) > 1
     OR (CAST(:include_closed AS boolean) AND count(DISTINCT m.household_id) > 1
@@ -85,9 +97,10 @@ HAVING count(DISTINCT m.household_id) FILTER (WHERE h.status NOT IN {CLOSED}) > 
  LIMIT :limit
 """  # noqa: S608 - only module constants are interpolated
 
-# People of the dibao list, grouped into the civil-affairs households, with any register
-# membership they have in the caller's jurisdiction. An entry without a village code cannot be
-# placed in a region: only a province-wide caller sees it.
+# People of the dibao list, grouped into the civil-affairs households, with their register
+# membership: households in the region compared are named; a registration elsewhere is only
+# known to exist (the region may not see it). An entry without a village code cannot be placed
+# in a region: only a province-wide caller sees it.
 _DIBAO_PEOPLE = f"""
 WITH people AS (
     SELECT e.id_index, e.detail ->> 'household_ref' AS household_ref,
@@ -102,16 +115,20 @@ WITH people AS (
       FROM people p
       LEFT JOIN members m ON m.id_index = p.id_index AND m.left_on IS NULL
       LEFT JOIN households h ON h.id = m.household_id AND h.status NOT IN {CLOSED}
-                             AND h.village_code LIKE :prefix
+), placed AS (
+    SELECT *, h_village LIKE :prefix AS here FROM held
 )
 SELECT household_ref, min(village_code) AS village_code, count(DISTINCT id_index) AS people,
        COALESCE(jsonb_agg(DISTINCT jsonb_build_object(
            'household_id', household_id, 'village_code', h_village,
            'household_number', household_number, 'status', status, 'attribute', attribute,
-           'member_active', active)) FILTER (WHERE household_id IS NOT NULL), '[]') AS households,
-       bool_or(status IN {REGISTERED}) AS registered,
-       bool_or(status IN {REGISTERED} AND attribute IN ('dibao', 'dibao_poor')) AS as_dibao
-  FROM held
+           'member_active', active)) FILTER (WHERE household_id IS NOT NULL AND here), '[]')
+           AS households,
+       COALESCE(bool_or(here AND status IN {REGISTERED}), false) AS registered,
+       COALESCE(bool_or(here AND status IN {REGISTERED}
+                        AND attribute IN ('dibao', 'dibao_poor')), false) AS as_dibao,
+       COALESCE(bool_or(NOT here AND status IN {REGISTERED}), false) AS registered_elsewhere
+  FROM placed
  GROUP BY COALESCE(household_ref, encode(id_index, 'hex')), household_ref
  ORDER BY min(village_code), household_ref
 """  # noqa: S608 - only module constants are interpolated

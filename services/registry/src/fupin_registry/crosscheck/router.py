@@ -20,13 +20,13 @@ from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.schemas import (
     DibaoReport,
     DuplicateFlagsRaised,
+    DuplicateHolder,
     DuplicateId,
     DuplicateReport,
     FlagConfirm,
     FlagDismiss,
     FlagPage,
     FlagRead,
-    HouseholdRef,
     ListKind,
     ReferenceListUploaded,
 )
@@ -196,9 +196,11 @@ async def flag_duplicate_ids(
 @router.get(
     "/v1/crosscheck/reports/duplicate-ids",
     response_model=DuplicateReport,
-    summary="ID numbers held in more than one household of your jurisdiction",
-    description="`include_closed=true` also lists people active in one household and still on the"
-    " member list of a closed one.",
+    summary="ID numbers of your jurisdiction's members held in more than one household",
+    description="A person on a current member list in your jurisdiction who is on another live"
+    " household's list too, wherever it is (outside your jurisdiction that household is shown only"
+    " as `outside_jurisdiction` with its status). `include_closed=true` also lists people active"
+    " in one household and still on the member list of a closed one.",
     responses=problem_responses(401, 422),
 )
 async def duplicate_ids(
@@ -228,7 +230,7 @@ async def duplicate_ids(
         items=[
             DuplicateId(
                 id_index=bytes(r.id_index).hex(),
-                households=[HouseholdRef(**h) for h in r.households],
+                households=[DuplicateHolder(**h) for h in r.households],
             )
             for r in rows
         ],

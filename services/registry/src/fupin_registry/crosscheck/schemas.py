@@ -113,9 +113,22 @@ class HouseholdRef(BaseModel):
     member_active: bool
 
 
+class DuplicateHolder(BaseModel):
+    """A household whose member list holds the person: named inside your jurisdiction; outside
+    it, only its status is shown."""
+
+    household_id: uuid.UUID | None = None
+    village_code: str | None = None
+    household_number: str | None = None
+    status: str
+    attribute: str | None = None
+    member_active: bool
+    outside_jurisdiction: bool = False
+
+
 class DuplicateId(BaseModel):
     id_index: str = Field(description="blind index of the ID number (not the number itself)")
-    households: list[HouseholdRef]
+    households: list[DuplicateHolder]
 
 
 class DuplicateReport(BaseModel):
@@ -152,6 +165,13 @@ class DibaoReport(BaseModel):
     )
     registered_without_dibao_attribute: list[DibaoEntry] = Field(
         description="dibao households registered with an attribute other than dibao / dibao-poor"
+    )
+    registered_outside_region: int = Field(
+        0,
+        description=(
+            "dibao households of the region whose people are registered only in a household"
+            " outside it (counted, not named: the register there is another jurisdiction's)"
+        ),
     )
     missing_from_dibao_list: list[RegisterDibaoHousehold] = Field(
         description="register households marked dibao / dibao-poor with nobody on the dibao list"

@@ -47,7 +47,7 @@ from fupin_registry.crosscheck.schemas import (
 )
 from fupin_registry.households.models import Household
 from fupin_registry.households.schemas import HeadChange
-from fupin_registry.households.service import HouseholdService
+from fupin_registry.households.service import HouseholdService, refuse_before_birth
 from fupin_registry.identification import domain as workflow
 from fupin_registry.identification.models import Case, CaseStep
 from fupin_registry.imports.columns import normalise_header
@@ -69,6 +69,7 @@ DIBAO_VILLAGE_HEADERS = {
     normalise_header(h) for h in ("行政区划代码(村)", "行政区划代码", "village_code")
 }
 MAX_PROBLEMS = 100
+HEADER_SEARCH_ROWS = 10
 COPY_BATCH = 10_000
 
 
@@ -109,7 +110,7 @@ class CrosscheckService:
         )
         await self.repository.add_list(reference_list)
         stored, problems, rejected = await self._store_entries(
-            path, facts.encoding or "utf-8-sig", reference_list.id, kind
+            path, facts.encoding or "utf-8-sig", reference_list.id, kind, caller.jurisdiction
         )
         flags = 0
         if kind in FLAG_KIND:
@@ -121,22 +122,36 @@ class CrosscheckService:
         )
 
     async def _store_entries(
-        self, path: Path, encoding: str, list_id: uuid.UUID, kind: ListKind
+        self, path: Path, encoding: str, list_id: uuid.UUID, kind: ListKind, jurisdiction: str
     ) -> tuple[int, list[RowProblem], int]:
+        reader = csv.reader(_lines(path, encoding))
+        header: list[str] = []
+        id_column = None
         try:
-            reader = csv.reader(_lines(path, encoding))
-            header = next(reader, None)
+            # The header is the first row naming an ID-number column: a title or a date line
+            # above it (as counties' sheets often have) is passed over.
+            for _ in range(HEADER_SEARCH_ROWS):
+                row = next(reader, None)
+                if row is None:
+                    break
+                names = [normalise_header(h) for h in row]
+                id_column = next((i for i, n in enumerate(names) if n in ID_HEADERS), None)
+                if id_column is not None:
+                    header = row
+                    break
         except UnicodeDecodeError as exc:
             raise Unprocessable(
                 "#/body/file", f"the file is not valid {encoding} text: {exc}"
             ) from exc
-        if not header:
+        except csv.Error as exc:
+            raise Unprocessable("#/body/file", f"the file cannot be read: {exc}") from exc
+        if reader.line_num == 0:
             raise Unprocessable("#/body/file", "the file is empty")
-        names = [normalise_header(h) for h in header]
-        id_column = next((i for i, n in enumerate(names) if n in ID_HEADERS), None)
         if id_column is None:
             raise Unprocessable(
-                "#/body/file", "no ID-number column: name it 证件号码 (or 身份证号码, id_number)"
+                "#/body/file",
+                f"no ID-number column in the first {HEADER_SEARCH_ROWS} rows: name it 证件号码"
+                " (or 身份证号码, id_number)",
             )
         detail_columns = [
             (i, header[i].strip())
@@ -152,7 +167,7 @@ class CrosscheckService:
         batch: list[tuple[bytes, str]] = []
         today = business_today()
         try:
-            for row_number, cells in enumerate(reader, start=2):
+            for row_number, cells in enumerate(reader, start=reader.line_num + 1):
                 if not any(c.strip() for c in cells):
                     continue
                 value = cells[id_column].strip().upper() if id_column < len(cells) else ""
@@ -171,7 +186,14 @@ class CrosscheckService:
                     if household_column is not None and household_column < len(cells):
                         detail["household_ref"] = cells[household_column].strip() or None
                     if village_column is not None and village_column < len(cells):
-                        detail["village_code"] = cells[village_column].strip() or None
+                        village = cells[village_column].strip()
+                        reason = self._village_problem(village, jurisdiction) if village else None
+                        if reason:
+                            rejected += 1
+                            if len(problems) < MAX_PROBLEMS:
+                                problems.append(RowProblem(row=row_number, reason=reason))
+                            continue
+                        detail["village_code"] = village or None
                 batch.append((self.privacy.index.of(value), json.dumps(detail, ensure_ascii=False)))
                 if len(batch) >= COPY_BATCH:
                     await self.repository.add_entries(list_id, batch)
@@ -183,6 +205,16 @@ class CrosscheckService:
             ) from exc
         await self.repository.add_entries(list_id, batch)
         return stored + len(batch), problems, rejected
+
+    def _village_problem(self, code: str, jurisdiction: str) -> str | None:
+        """Why a dibao entry's village code cannot place it (None when it can)."""
+        if not (len(code) == 12 and code.isascii() and code.isdigit()):
+            return "the village code (行政区划代码) is not 12 digits"
+        if not self.households.regions.is_village(code):
+            return "the village code (行政区划代码) is not a village of the region table"
+        if not code.startswith(jurisdiction):
+            return "the village lies outside the uploader's jurisdiction"
+        return None
 
     async def flag_duplicates(self, caller: Caller) -> int:
         """Raise a ``duplicate_id`` flag on every live household of the caller's jurisdiction
@@ -258,8 +290,11 @@ class CrosscheckService:
         reason = f"cross-department check: {flag.kind} (list {flag.source})"
         if body.reason:
             reason += f": {body.reason}"
+        evidence = {"flag_id": str(flag.id), "reference_list": flag.source}
         if kind == workflow.CaseKind.NATURAL_DECREASE:
-            reason = f"death: {reason}"
+            died_on = body.died_on or on
+            reason = f"death on {died_on}: {reason}"
+            evidence["died_on"] = died_on.isoformat()
         case = Case(
             id=uuid.uuid4(),
             kind=kind,
@@ -283,7 +318,7 @@ class CrosscheckService:
                 to_state=case.state,
                 actor=caller.actor,
                 effective_on=on,
-                evidence={"flag_id": str(flag.id), "reference_list": flag.source},
+                evidence=evidence,
             )
         )
         return await self._resolve(flag, "confirmed", body.reason, caller, case.id)
@@ -299,9 +334,14 @@ class CrosscheckService:
         deceased = next((m for m in members if m.id == flag.member_id), None)
         if deceased is None:
             raise Conflict("the member named by the flag is no longer in the household")
+        died_on = body.died_on or business_today()
+        refuse_before_birth(deceased, died_on, "#/body/died_on")
+        if deceased.relation != "head" and body.new_head_member_id is not None:
+            raise Unprocessable(
+                "#/body/new_head_member_id", "only when the deceased was the head of the household"
+            )
         if len(members) == 1:
             return False
-        died_on = body.died_on or business_today()
         if deceased.relation != "head":
             await service.remove_member(
                 household, deceased, "death", died_on, caller, "#/body/died_on"
@@ -364,6 +404,7 @@ class CrosscheckService:
     ) -> DibaoReport:
         missing: list[DibaoEntry] = []
         mismatched: list[DibaoEntry] = []
+        elsewhere = 0
         truncated = False
         # The part of the caller's jurisdiction the list covers (one holds the other; the
         # router refuses a list of a region apart from it).
@@ -372,6 +413,9 @@ class CrosscheckService:
             reference_list.id, region, province_wide=len(region) <= Tier.PROVINCE
         )
         for row in rows:
+            if not row.registered and row.registered_elsewhere:
+                elsewhere += 1  # registered outside the region compared: not this region's case
+                continue
             entry = DibaoEntry(
                 household_ref=row.household_ref,
                 village_code=row.village_code,
@@ -401,6 +445,7 @@ class CrosscheckService:
             region=region,
             missing_from_register=missing,
             registered_without_dibao_attribute=mismatched,
+            registered_outside_region=elsewhere,
             missing_from_dibao_list=[RegisterDibaoHousehold(**r._mapping) for r in register],
             truncated=truncated,
         )

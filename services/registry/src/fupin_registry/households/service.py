@@ -267,7 +267,7 @@ class HouseholdService:
         on_pointer: str = "#/query/on",
     ) -> None:
         self._check_writable(household, caller)
-        _refuse_before_birth(member, on, on_pointer)
+        refuse_before_birth(member, on, on_pointer)
         members = await self.households.members(household.id)
         if len(members) == 1:
             raise conflict(
@@ -304,7 +304,7 @@ class HouseholdService:
         assert new_head is not None
         for former in (m for m in members if m.relation == "head"):
             if body.former_head_departure is not None:
-                _refuse_before_birth(former, on, on_pointer)
+                refuse_before_birth(former, on, on_pointer)
                 former.left_on = on
                 former.left_reason = body.former_head_departure
                 former.active = False
@@ -511,10 +511,10 @@ class HouseholdService:
         )
 
 
-__all__ = ["CLOSED_STATUSES", "HouseholdService"]
+__all__ = ["CLOSED_STATUSES", "HouseholdService", "refuse_before_birth"]
 
 
-def _refuse_before_birth(member: Member, on: date, pointer: str) -> None:
+def refuse_before_birth(member: Member, on: date, pointer: str) -> None:
     """A member cannot leave (die, move away) before they were born."""
     if on < member.birth_date:
         # The date is not named: beside a masked ID number it would give the hidden digits away.

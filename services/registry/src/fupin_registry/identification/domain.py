@@ -424,7 +424,7 @@ def _approve(case: CaseView, command: Approve) -> Transition:
         )
     if case.kind in REGISTERING_KINDS and command.blocking_flags:
         raise ExclusionBlocks(
-            "open cross-department flags exclude this household: "
+            "cross-department flags in force (open or confirmed) exclude this household: "
             + ", ".join(sorted(command.blocking_flags)),
             flags=sorted(command.blocking_flags),
         )

@@ -31,7 +31,7 @@ class PovertyLineMissing(Conflict):
 
 
 class ExcludedByRule(Conflict):
-    slug, title = "excluded", "Open cross-department flags exclude the household"
+    slug, title = "excluded", "Cross-department flags in force exclude the household"
 
 
 class QuotaExceeded(Conflict):

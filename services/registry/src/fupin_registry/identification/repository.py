@@ -161,6 +161,24 @@ class ExclusionRuleRepository:
         )
         return (await self.session.execute(statement)).scalar_one()
 
+    async def dismiss_open_flags(
+        self, household_id: uuid.UUID, reason: str, actor: str
+    ) -> list[Flag]:
+        """Close the household's open flags as dismissed (it left the register: nothing is
+        left to review); the flags closed."""
+        result = await self.session.execute(
+            update(Flag)
+            .where(Flag.household_id == household_id, Flag.status == "open")
+            .values(
+                status="dismissed",
+                resolution_reason=reason,
+                resolved_by=actor,
+                resolved_at=func.now(),
+            )
+            .returning(Flag)
+        )
+        return list(result.scalars())
+
     async def flags_in_force(self, household_id: uuid.UUID) -> list[tuple[str, str | None]]:
         """(kind, effect) of the household's flags that are open or confirmed (a dismissed flag
         no longer counts) and, when a flag names a member, whose member still belongs to the

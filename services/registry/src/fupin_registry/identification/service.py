@@ -14,15 +14,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_events.registry import FlagResolved
 from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
+from fupin_kit.outbox import add_events
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
 from fupin_registry.access import Tier, require_admin, require_tier, require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households.domain import household_size_at_year_end, per_capita_net_income
 from fupin_registry.households.models import Household
-from fupin_registry.households.service import HouseholdService
+from fupin_registry.households.service import CLOSED_STATUSES, HouseholdService
 from fupin_registry.identification import domain
 from fupin_registry.identification.domain import CaseKind, CaseState, Command, Policy, Transition
 from fupin_registry.identification.exceptions import OpenCaseExists, problem_for
@@ -91,6 +93,8 @@ class WorkflowService:
         require_tier(caller, household.village_code, Tier.VILLAGE)
         if body.kind in (CaseKind.REMOVAL, CaseKind.NATURAL_DECREASE) and not body.reason:
             raise Unprocessable("#/body/reason", f"a {body.kind} case needs a reason")
+        if body.kind != CaseKind.NATURAL_DECREASE and body.decrease_cause is not None:
+            raise Unprocessable("#/body/decrease_cause", "only for a natural_decrease case")
         if body.kind == CaseKind.NATURAL_DECREASE and body.decrease_cause is None:
             raise Unprocessable(
                 "#/body/decrease_cause", "say whether the household died out or moved away"
@@ -436,6 +440,25 @@ class WorkflowService:
                 reason=transition.rejection_reason or case.reason,
                 case_id=str(case.id),
             )
+            if transition.household_status in CLOSED_STATUSES:
+                reason = f"closed with the household ({transition.household_status})"
+                closed = await self.rules.dismiss_open_flags(household.id, reason, caller.actor)
+                await add_events(
+                    self.session,
+                    [
+                        (
+                            FlagResolved(
+                                flag_id=str(flag.id),
+                                household_id=str(flag.household_id),
+                                village_code=flag.village_code,
+                                outcome="dismissed",
+                                reason=reason,
+                            ),
+                            str(flag.household_id),
+                        )
+                        for flag in closed
+                    ],
+                )
 
     async def _step(
         self,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from fupin_kit.auth import Caller
+from fupin_registry.households.models import Household, Member
 from fupin_registry.identification.models import Case
 from fupin_registry.quotas.models import Quota
 
@@ -26,6 +27,10 @@ async def copy_quotas(
         " DO UPDATE SET quota = EXCLUDED.quota, set_by = EXCLUDED.set_by, updated_at = now()",
         rows,
     )
+
+
+# Statuses of a household that never took a place in the register.
+NEVER_REGISTERED = ("applied", "rejected")
 
 
 class QuotaRepository:
@@ -134,11 +139,29 @@ class QuotaRepository:
     async def people_registered(self, region_prefix: str, year: int) -> int:
         """People counted by the identifications approved in ``year`` in the region: each
         approval keeps the count it was checked with (later changes neither free nor use
-        places)."""
-        query = select(func.coalesce(func.sum(Case.people_counted), 0)).where(
+        places). Households registered that year without an approval here (imported from a
+        county's register, or loaded as demo data) count with their current members."""
+        first, last = date(year, 1, 1), date(year, 12, 31)
+        approved = select(func.coalesce(func.sum(Case.people_counted), 0)).where(
             Case.people_counted.is_not(None),
-            Case.last_step_on >= date(year, 1, 1),
-            Case.last_step_on <= date(year, 12, 31),
+            Case.last_step_on >= first,
+            Case.last_step_on <= last,
             Case.village_code.startswith(region_prefix, autoescape=True),
         )
-        return int(await self.session.scalar(query) or 0)
+        brought_in = (
+            select(func.count())
+            .select_from(Member)
+            .join(Household, Household.id == Member.household_id)
+            .where(
+                Household.village_code.startswith(region_prefix, autoescape=True),
+                Household.registered_on >= first,
+                Household.registered_on <= last,
+                Household.status.not_in(NEVER_REGISTERED),
+                Member.left_on.is_(None),
+                ~select(Case.id)
+                .where(Case.household_id == Household.id, Case.people_counted.is_not(None))
+                .exists(),
+            )
+        )
+        counted = int(await self.session.scalar(approved) or 0)
+        return counted + int(await self.session.scalar(brought_in) or 0)
