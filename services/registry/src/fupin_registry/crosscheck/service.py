@@ -23,12 +23,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_events.registry import FlagRaised, FlagResolved
+from fupin_events.registry import FlagRaised
 from fupin_events.values import business_today
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event, add_events
 from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
 from fupin_registry.access import Tier, require_writer
+from fupin_registry.crosscheck.events import flag_resolved
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
 from fupin_registry.crosscheck.schemas import (
@@ -384,17 +385,8 @@ class CrosscheckService:
         flag.resolved_at = datetime.now(UTC)
         flag.follow_up_case_id = case_id
         await self.session.flush()
-        await add_event(
-            self.session,
-            FlagResolved(
-                flag_id=str(flag.id),
-                household_id=str(flag.household_id),
-                village_code=flag.village_code,
-                outcome=outcome,
-                reason=reason,
-            ),
-            subject=str(flag.household_id),
-        )
+        event, subject = flag_resolved(flag, outcome, reason)
+        await add_event(self.session, event, subject=subject)
         return flag
 
     # --- reports --------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_events.registry import FlagResolved
 from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
@@ -22,6 +21,7 @@ from fupin_kit.outbox import add_events
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
 from fupin_registry.access import Tier, require_admin, require_tier, require_writer
 from fupin_registry.config import Settings
+from fupin_registry.crosscheck.events import flag_resolved
 from fupin_registry.households.domain import household_size_at_year_end, per_capita_net_income
 from fupin_registry.households.models import Household
 from fupin_registry.households.service import CLOSED_STATUSES, HouseholdService
@@ -444,20 +444,7 @@ class WorkflowService:
                 reason = f"closed with the household ({transition.household_status})"
                 closed = await self.rules.dismiss_open_flags(household.id, reason, caller.actor)
                 await add_events(
-                    self.session,
-                    [
-                        (
-                            FlagResolved(
-                                flag_id=str(flag.id),
-                                household_id=str(flag.household_id),
-                                village_code=flag.village_code,
-                                outcome="dismissed",
-                                reason=reason,
-                            ),
-                            str(flag.household_id),
-                        )
-                        for flag in closed
-                    ],
+                    self.session, [flag_resolved(flag, "dismissed", reason) for flag in closed]
                 )
 
     async def _step(
