@@ -584,7 +584,7 @@ def test_imports_id_digits_are_ascii():
     number = resident_id("220102", 1990, 1, 1, 5, "male")
     full_width = number.translate({ord(d): ord(d) - ord("0") + ord("０") for d in "0123456789"})
     assert check_id_number(number, TODAY) is None
-    assert "17 digits" in check_id_number(full_width, TODAY)
+    assert "half-width" in check_id_number(full_width, TODAY)
 
 
 def test_imports_streaming_reader_finds_rows_by_their_tags():

@@ -466,6 +466,11 @@ def check_id_number(text: str, today: dt.date) -> str | None:
             " its last digits; format the column as text and enter it again"
         )
     if not _ID_SHAPE.match(value):
+        if len(value) == 18 and not value.isascii():
+            return (
+                "a resident ID number is written with ASCII digits 0-9 and X (this one has"
+                " full-width or other non-ASCII characters: retype it in half-width)"
+            )
         return (
             "a resident ID number has 17 digits and a check digit or X"
             f" (got {len(value)} characters)"
