@@ -288,3 +288,33 @@ async def test_exports_write_caller_text_inert(client):
         )
     assert "<f>" not in sheet  # no formula cell at all
     assert "'=HYPERLINK" in sheet + strings
+
+
+async def test_reading_a_fund_writes_nothing(app, client):
+    """A fund without accounts yet (opened before they were made at opening) reads as empty,
+    and the read creates none."""
+    import uuid
+
+    from sqlalchemy import text
+
+    fund_id = str(uuid.uuid4())
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            text(
+                "INSERT INTO funds (id, region_code, source, year, name, created_by)"
+                " VALUES (:id, :region, 'provincial', 2011, 'legacy', 'test')"
+            ),
+            {"id": fund_id, "region": COUNTY},
+        )
+        await session.commit()
+        before = await session.scalar(text("SELECT count(*) FROM accounts"))
+    try:
+        read = await client.get(f"/v1/funds/{fund_id}")
+        assert read.status_code == 200, read.text
+        assert read.json()["pool_account_id"] is None and read.json()["pool_balance"] == "0.00"
+        async with app.state.sessionmaker() as session:
+            assert await session.scalar(text("SELECT count(*) FROM accounts")) == before
+    finally:
+        async with app.state.sessionmaker() as session:
+            await session.execute(text("DELETE FROM funds WHERE id = :id"), {"id": fund_id})
+            await session.commit()

@@ -37,5 +37,8 @@ class FundRead(BaseModel):
     appropriated: Money = Field(
         description="appropriations and donations received, net of reversals"
     )
-    pool_account_id: int
+    pool_account_id: int | None = Field(
+        description="the fund pool's ledger account (none only for a fund opened before its"
+        " accounts were made at opening, until money first moves)"
+    )
     pool_balance: Money = Field(description="what the region holds now, not yet allocated or spent")

@@ -37,6 +37,10 @@ async def open_fund(
             created_by=actor,
         )
     )
+    # The fund's two accounts exist from its opening, so reading a fund never writes.
+    ledger = Ledger(session)
+    await ledger.account(fund_pool(region_code, source, year))
+    await ledger.account(appropriation(region_code, source, year))
     await audit(
         session,
         actor,
@@ -74,16 +78,18 @@ async def inflow(
 
 
 async def fund_read(session: AsyncSession, fund: Fund) -> FundRead:
+    """The fund with its balances, read only (a fund opened before its accounts were made at
+    opening has none until money first moves: it reads as empty)."""
     ledger = Ledger(session)
-    pool = await ledger.account(fund_pool(fund.region_code, fund.source, fund.year))
-    source = await ledger.account(appropriation(fund.region_code, fund.source, fund.year))
+    pool = await ledger.existing(fund_pool(fund.region_code, fund.source, fund.year))
+    source = await ledger.existing(appropriation(fund.region_code, fund.source, fund.year))
     return FundRead(
         id=fund.id,
         region_code=fund.region_code,
         source=fund.source,
         year=fund.year,
         name=fund.name,
-        appropriated=from_fen(source.balance_fen),
-        pool_account_id=pool.id,
-        pool_balance=from_fen(pool.balance_fen),
+        appropriated=from_fen(source.balance_fen if source else 0),
+        pool_account_id=pool.id if pool else None,
+        pool_balance=from_fen(pool.balance_fen if pool else 0),
     )
