@@ -28,7 +28,9 @@ def upgrade() -> None:
         "reference_lists",
         ["kind", "jurisdiction", "created_at"],
     )
-    # A second open flag of a kind on one household is closed as a duplicate of the first.
+    # A second open flag of a kind on one household is closed as a duplicate of the first, by
+    # the system: not a review, so its member may be flagged again by a later list (no event:
+    # the flag was never reviewed, and its household keeps the first flag open).
     op.execute(
         """
         UPDATE flags f SET status = 'dismissed', resolved_by = 'system', resolved_at = now(),

@@ -603,6 +603,10 @@ async def test_a_confirmed_flag_of_a_member_who_left_no_longer_blocks(app, clien
     assert approved.json()["state"] == "approved"
 
 
+def resident_id_for(seed: int) -> str:
+    return PeopleFactory("220581", seed=seed).id_number(date(1970, 1, 1), "male")
+
+
 async def test_a_county_sees_its_people_still_listed_in_another_countys_household(
     app, client, make_token
 ):
@@ -652,3 +656,53 @@ async def test_a_county_sees_its_people_still_listed_in_another_countys_househol
         "outside_jurisdiction": True,
     }
     assert live_only["items"] == []
+
+    # Legacy data: the person also left on a live household's list in a third county. The
+    # first county, whose own household of them is closed, is not shown the other two.
+    third = household_payload(
+        "220581100200", "third", [member_payload(resident_id_for(43), "第三户", "head")]
+    )
+    async with api_client(app, make_token("220581", roles=["officer"])) as other:
+        created = await other.post("/v1/households", json=third)
+        assert created.status_code == 201, created.text
+    async with app.state.sessionmaker() as session:
+        await session.execute(
+            text(
+                "INSERT INTO members (id, household_id, id_index, id_number_enc, name_enc, sex,"
+                " birth_date, relation, active)"
+                " SELECT gen_random_uuid(), :other, id_index, id_number_enc, name_enc, sex,"
+                " birth_date, 'other', false FROM members WHERE household_id = :moved"
+            ),
+            {"other": created.json()["id"], "moved": moved.json()["id"]},
+        )
+        await session.commit()
+    async with api_client(app, make_token("220102", roles=["officer"])) as first:
+        report = (await first.get("/v1/crosscheck/reports/duplicate-ids")).json()
+    assert report["items"] == []
+    async with api_client(app, make_token("220103", roles=["officer"])) as county:
+        report = (await county.get("/v1/crosscheck/reports/duplicate-ids")).json()
+    [item] = report["items"]
+    holders = [(h["outside_jurisdiction"], h["status"]) for h in item["households"]]
+    assert holders[0] == (False, "applied")
+    assert sorted(holders[1:]) == [(True, "applied"), (True, "natural_decrease")]
+
+
+async def test_a_countys_dibao_list_without_village_codes_is_compared_for_the_county(
+    app, client, make_token
+):
+    entries = [["MZ-60", "220102195001010158"]]
+    async with agency(app, make_token, jurisdiction="220102") as partner:
+        listed = await upload_list(partner, "dibao", list_csv(["低保户编号", "证件号码"], entries))
+    assert listed.status_code == 201, listed.text
+    async with api_client(app, make_token("220102", roles=["officer"])) as county:
+        report = (await county.get("/v1/crosscheck/reports/dibao")).json()
+    assert [e["household_ref"] for e in report["missing_from_register"]] == ["MZ-60"]
+    # Named by the province, it compares the county it covers, the entry with it.
+    named = (
+        await client.get("/v1/crosscheck/reports/dibao", params={"list_id": listed.json()["id"]})
+    ).json()
+    assert [e["household_ref"] for e in named["missing_from_register"]] == ["MZ-60"]
+    # A township inside the county cannot place it.
+    async with api_client(app, make_token("220102001", roles=["officer"])) as township:
+        report = (await township.get("/v1/crosscheck/reports/dibao")).json()
+    assert report["missing_from_register"] == []

@@ -9,6 +9,7 @@ import pytest
 from fupin_events.values import validate_resident_id
 from fupin_registry.access import Tier, tier_allows
 from fupin_registry.households.domain import (
+    MemberPeriod,
     cause_findings,
     duplicate_positions,
     head_findings,
@@ -119,13 +120,15 @@ def test_tiered_responsibility(jurisdiction, tier, allowed):
 
 def test_household_size_at_a_years_end_counts_who_belonged_then():
     members = [
-        (date(1960, 1, 1), None),  # head, still here
-        (date(1935, 5, 5), date(2017, 2, 1)),  # died the next year: counted for 2016
-        (date(1990, 3, 3), date(2016, 12, 31)),  # left on the last day: gone by its end
-        (date(2017, 8, 8), None),  # born the next year: not counted for 2016
-        (None, None),  # no birth date known: counted
+        MemberPeriod(date(1960, 1, 1), None),  # head, still here
+        MemberPeriod(date(1935, 5, 5), date(2017, 2, 1)),  # died the next year: counted in 2016
+        MemberPeriod(date(1990, 3, 3), date(2016, 12, 31)),  # left on the last day: gone by then
+        MemberPeriod(date(2017, 8, 8), None),  # born the next year: not counted for 2016
+        MemberPeriod(None, None),  # no birth date known: counted
+        MemberPeriod(date(1992, 2, 2), None, joined=date(2018, 5, 1)),  # married in in 2018
     ]
     assert household_size_at_year_end(members, 2016) == 3
     assert household_size_at_year_end(members, 2017) == 3
+    assert household_size_at_year_end(members, 2018) == 4
     assert household_size_at_year_end(members, 2015) == 4
     assert household_size_at_year_end([], 2016) == 0

@@ -142,6 +142,32 @@ async def stored_response_on(connection: Any, *, caller: str, key: str) -> Store
     return StoredResponse(row[0], row[1], None if row[2] is None else json.loads(row[2]))
 
 
+class Fingerprint(str):
+    """A request's digest, also carrying the digest the same request had before the method and
+    path were part of it (``legacy``), so a key stored then still replays its answer."""
+
+    legacy: str
+
+    def __new__(cls, digest: str, legacy: str) -> Fingerprint:
+        made = super().__new__(cls, digest)
+        made.legacy = legacy
+        return made
+
+
+def same_request(stored_hash: str, request_fingerprint: str) -> bool:
+    """Whether a stored key's request digest is this request's (or, for a key stored before
+    digests named the method and path, its digest of then)."""
+    if stored_hash == request_fingerprint:
+        return True
+    legacy = getattr(request_fingerprint, "legacy", None)
+    return legacy is not None and stored_hash == legacy
+
+
+def _digest(parts: list[Any]) -> str:
+    encoded = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
 def fingerprint(payload: Any, caller: Caller) -> str:
     """A digest of a request (models, lists, dicts and plain values), of the method and path it
     was sent to and of the access it is sent with (jurisdiction, roles, scopes), for comparing
@@ -149,12 +175,8 @@ def fingerprint(payload: Any, caller: Caller) -> str:
     token of another jurisdiction or without ``pii:read`` never gets an answer stored for
     another."""
     access = [caller.jurisdiction, sorted(caller.roles), sorted(caller.scopes)]
-    encoded = json.dumps(
-        [to_jsonable_python(payload), access, REQUEST_LINE.get()],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    body = to_jsonable_python(payload)
+    return Fingerprint(_digest([body, access, REQUEST_LINE.get()]), legacy=_digest([body, access]))
 
 
 async def run_idempotent(
@@ -179,7 +201,7 @@ async def run_idempotent(
     )
     if reserved.first() is None:
         stored = await stored_response(session, caller=caller, key=key)
-        if stored is None or stored.request_hash != request_fingerprint:
+        if stored is None or not same_request(stored.request_hash, request_fingerprint):
             raise Unprocessable(
                 "#/header/Idempotency-Key",
                 REUSED_KEY,

@@ -26,7 +26,13 @@ from fupin_funds.ledger.repository import IdempotentWrite
 from fupin_kit.auth import Caller
 from fupin_kit.batching import Coalescer
 from fupin_kit.db import DriverConnections, session_scope
-from fupin_kit.idempotency import REUSED_KEY, StoredResponse, fingerprint, stored_response_on
+from fupin_kit.idempotency import (
+    REUSED_KEY,
+    StoredResponse,
+    fingerprint,
+    same_request,
+    stored_response_on,
+)
 from fupin_kit.problems import NotFound, ProblemError, Unprocessable
 
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -103,7 +109,7 @@ async def _stored(
 
 def _replayed(stored: StoredResponse | None, request_hash: str) -> tuple[int, str, dict[str, str]]:
     """The stored answer replayed; the same key with another request (or none stored) is 422."""
-    if stored is None or stored.request_hash != request_hash:
+    if stored is None or not same_request(stored.request_hash, request_hash):
         raise Unprocessable(
             "#/header/Idempotency-Key",
             REUSED_KEY,

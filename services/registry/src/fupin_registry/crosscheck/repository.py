@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 
-CLOSED = "('removed', 'natural_decrease', 'rejected')"
+CLOSED_STATUSES = frozenset({"removed", "natural_decrease", "rejected"})
+CLOSED = "(" + ", ".join(f"'{status}'" for status in sorted(CLOSED_STATUSES)) + ")"
+# A flag reviewed by a person stands: its member is not flagged again for that kind. Flags the
+# system closed (a second open flag of a kind, a household that left the register) were
+# reviewed by no one.
+SYSTEM_ACTOR = "system"
+REVIEWED = (
+    f"f.status IN ('confirmed', 'dismissed') AND f.resolved_by IS DISTINCT FROM '{SYSTEM_ACTOR}'"
+)
 # In the register (建档立卡): identified, and still after an exit or a return. An applicant is not.
 REGISTERED = "('identified', 'exited', 'returned')"
 
@@ -30,7 +38,7 @@ WITH matches AS (
        AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
                         AND f.kind = :kind AND f.status = 'open')
        AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
-                        AND f.kind = :kind AND f.status IN ('confirmed', 'dismissed'))
+                        AND f.kind = :kind AND {REVIEWED})
      ORDER BY m.household_id, m.id
 )
 INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
@@ -56,7 +64,7 @@ WITH matches AS (
        AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
                         AND f.kind = :kind AND f.status = 'open')
        AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
-                        AND f.kind = :kind AND f.status IN ('confirmed', 'dismissed'))
+                        AND f.kind = :kind AND {REVIEWED})
      ORDER BY m.household_id, m.id
 )
 INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
@@ -75,6 +83,7 @@ WITH mine AS (
       FROM members m
       JOIN households h ON h.id = m.household_id
      WHERE h.village_code LIKE :prefix AND m.left_on IS NULL
+       AND (CAST(:include_closed AS boolean) OR h.status NOT IN {CLOSED})
        AND (CAST(:after AS bytea) IS NULL OR m.id_index > CAST(:after AS bytea))
 )
 SELECT m.id_index,
@@ -99,8 +108,8 @@ HAVING count(DISTINCT m.household_id) FILTER (WHERE h.status NOT IN {CLOSED}) > 
 
 # People of the dibao list, grouped into the civil-affairs households, with their register
 # membership: households in the region compared are named; a registration elsewhere is only
-# known to exist (the region may not see it). An entry without a village code cannot be placed
-# in a region: only a province-wide caller sees it.
+# known to exist (the region may not see it). An entry without a village code lies somewhere in
+# the list's region: it is taken only when that whole region is compared (``unplaced``).
 _DIBAO_PEOPLE = f"""
 WITH people AS (
     SELECT e.id_index, e.detail ->> 'household_ref' AS household_ref,
@@ -108,7 +117,7 @@ WITH people AS (
       FROM reference_entries e
      WHERE e.list_id = :list_id
        AND (e.detail ->> 'village_code' LIKE :prefix
-            OR (e.detail ->> 'village_code' IS NULL AND :province_wide))
+            OR (e.detail ->> 'village_code' IS NULL AND :unplaced))
 ), held AS (
     SELECT p.household_ref, p.village_code, p.id_index, h.id AS household_id,
            h.village_code AS h_village, h.household_number, h.status, h.attribute, m.active
@@ -197,6 +206,25 @@ class CrosscheckRepository:
         )
         return list(result)
 
+    async def drop_flags_on_closed(self, raised: list[Any]) -> list[Any]:
+        """Of flags just raised, delete those whose household has left the register: the
+        households are share-locked first, so an approval closing one in flight commits before
+        (its status is then read here) or waits for this transaction (and dismisses what it
+        finds open). The flags kept."""
+        if not raised:
+            return raised
+        households = sorted({r.household_id for r in raised})
+        rows = await self.session.execute(
+            text("SELECT id, status FROM households WHERE id = ANY(:ids) ORDER BY id FOR SHARE"),
+            {"ids": households},
+        )
+        closed = {row.id for row in rows if row.status in CLOSED_STATUSES}
+        if not closed:
+            return raised
+        dropped = [r.id for r in raised if r.household_id in closed]
+        await self.session.execute(text("DELETE FROM flags WHERE id = ANY(:ids)"), {"ids": dropped})
+        return [r for r in raised if r.household_id not in closed]
+
     async def flag_duplicates(self, kind: str, source: str, jurisdiction: str) -> list[Any]:
         result = await self.session.execute(
             text(_FLAG_DUPLICATES),
@@ -241,14 +269,14 @@ class CrosscheckRepository:
         return list(result)
 
     async def dibao_people(
-        self, list_id: uuid.UUID, jurisdiction: str, *, province_wide: bool
+        self, list_id: uuid.UUID, jurisdiction: str, *, unplaced: bool
     ) -> list[Any]:
         result = await self.session.execute(
             text(_DIBAO_PEOPLE),
             {
                 "list_id": list_id,
                 "prefix": like_prefix(jurisdiction),
-                "province_wide": province_wide,
+                "unplaced": unplaced,
             },
         )
         return list(result)

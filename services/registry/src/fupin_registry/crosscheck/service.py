@@ -28,7 +28,7 @@ from fupin_events.values import business_today
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event, add_events
 from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
-from fupin_registry.access import Tier, require_writer
+from fupin_registry.access import require_writer
 from fupin_registry.crosscheck.events import flag_resolved
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
@@ -221,14 +221,18 @@ class CrosscheckService:
         """Raise a ``duplicate_id`` flag on every live household of the caller's jurisdiction
         holding a person who is also on another live household's member list."""
         require_writer(caller)
-        raised = await self.repository.flag_duplicates(
-            DUPLICATE_FLAG_KIND, DUPLICATE_FLAG_SOURCE, caller.jurisdiction
+        raised = await self.repository.drop_flags_on_closed(
+            await self.repository.flag_duplicates(
+                DUPLICATE_FLAG_KIND, DUPLICATE_FLAG_SOURCE, caller.jurisdiction
+            )
         )
         await self._announce(raised, DUPLICATE_FLAG_KIND, DUPLICATE_FLAG_SOURCE)
         return len(raised)
 
     async def _raise_flags(self, list_id: uuid.UUID, flag_kind: str, jurisdiction: str) -> int:
-        raised = await self.repository.match(list_id, flag_kind, jurisdiction)
+        raised = await self.repository.drop_flags_on_closed(
+            await self.repository.match(list_id, flag_kind, jurisdiction)
+        )
         await self._announce(raised, flag_kind, str(list_id))
         return len(raised)
 
@@ -401,8 +405,10 @@ class CrosscheckService:
         # The part of the caller's jurisdiction the list covers (one holds the other; the
         # router refuses a list of a region apart from it).
         region = max(caller.jurisdiction, reference_list.jurisdiction, key=len)
+        # An entry without a village code lies somewhere in the list's own region: it is shown
+        # when that whole region is compared, never to a region inside it.
         rows = await self.repository.dibao_people(
-            reference_list.id, region, province_wide=len(region) <= Tier.PROVINCE
+            reference_list.id, region, unplaced=reference_list.jurisdiction.startswith(region)
         )
         for row in rows:
             if not row.registered and row.registered_elsewhere:

@@ -132,17 +132,27 @@ def per_capita_net_income(amounts: Mapping[str, Decimal], household_size: int) -
     return (net_income(amounts) / household_size).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def household_size_at_year_end(
-    members: Iterable[tuple[date | None, date | None]], year: int
-) -> int:
-    """How many of the household's members, as (birth date, date left), belonged to it at the
-    end of ``year``: born by then and not yet gone (a member who died the next year still counts
-    for this year's income; a child born the next year does not)."""
+@dataclass(frozen=True)
+class MemberPeriod:
+    """When a member belonged to a household: born, joined (None: from before its registration)
+    and left (None: still there)."""
+
+    born: date | None
+    left: date | None
+    joined: date | None = None
+
+
+def household_size_at_year_end(members: Iterable[MemberPeriod], year: int) -> int:
+    """How many of the household's members belonged to it at the end of ``year``: born and
+    joined by then and not yet gone (a member who died the next year still counts for this
+    year's income; a child born or a spouse who married in the next year does not)."""
     end = date(year, 12, 31)
     return sum(
         1
-        for born, left in members
-        if (born is None or born <= end) and (left is None or left > end)
+        for m in members
+        if (m.born is None or m.born <= end)
+        and (m.joined is None or m.joined <= end)
+        and (m.left is None or m.left > end)
     )
 
 

@@ -9,13 +9,26 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import any_, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    any_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_events.values import BUSINESS_TZ
 from fupin_kit.auth import Caller
 from fupin_registry.crosscheck.models import Flag
 from fupin_registry.eligibility.repository import BATCH_CHECK, BATCH_CHECKS
-from fupin_registry.households.domain import EXPORTED_STATUSES
+from fupin_registry.households.domain import EXPORTED_STATUSES, MemberPeriod
 from fupin_registry.households.models import (
     AssistanceMeasure,
     Household,
@@ -115,14 +128,22 @@ class HouseholdRepository:
         )
         return list(result.scalars())
 
-    async def member_periods(
-        self, household_id: uuid.UUID
-    ) -> list[tuple[date | None, date | None]]:
-        """(birth date, date left) of every member the household has had, departed included."""
+    async def member_periods(self, household_id: uuid.UUID) -> list[MemberPeriod]:
+        """Every member the household has had, departed included. A member recorded with the
+        household has no date joined (they belonged from before its registration); one added on
+        a later day joined on that day."""
+        day = func.date(func.timezone(BUSINESS_TZ.key, Member.created_at))
+        registered_day = func.date(func.timezone(BUSINESS_TZ.key, Household.created_at))
         result = await self.session.execute(
-            select(Member.birth_date, Member.left_on).where(Member.household_id == household_id)
+            select(
+                Member.birth_date,
+                Member.left_on,
+                case((day > registered_day, day), else_=None),
+            )
+            .join(Household, Household.id == Member.household_id)
+            .where(Member.household_id == household_id)
         )
-        return [(row[0], row[1]) for row in result]
+        return [MemberPeriod(row[0], row[1], row[2]) for row in result]
 
     async def member(self, household_id: uuid.UUID, member_id: uuid.UUID) -> Member | None:
         result = await self.session.execute(
