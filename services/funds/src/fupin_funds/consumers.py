@@ -33,6 +33,7 @@ from fupin_funds.households import service as households
 from fupin_funds.regions.repository import RegionRepository
 from fupin_funds.supervision.rules import Rule
 from fupin_funds.supervision.service import evaluate
+from fupin_kit.app import consumer_sessionmaker
 from fupin_kit.inbox import EventConsumer, Handler
 
 CONSUMER_ACTOR = "system:consumer"
@@ -161,4 +162,4 @@ def build_consumer(
 
 
 def build_consumers(app: FastAPI) -> Sequence[EventConsumer]:
-    return [build_consumer(app.state.settings, app.state.sessionmaker)]
+    return [build_consumer(app.state.settings, consumer_sessionmaker(app))]

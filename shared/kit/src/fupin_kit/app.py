@@ -58,12 +58,19 @@ class KafkaProbe:
         return self._ok
 
 
+def consumer_sessionmaker(app: FastAPI) -> Any:
+    """The sessions event consumers use: their own pool when the runtime made one (requests
+    then cannot take every connection from them), else the app's."""
+    return getattr(app.state, "consumer_sessionmaker", None) or app.state.sessionmaker
+
+
 class Background:
     """Relay and consumers running as tasks, in the API process or a worker process."""
 
     def __init__(self) -> None:
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.engines: list[Any] = []  # disposed when the tasks have stopped
 
     def start(self, coroutine: Any, name: str) -> None:
         self.tasks.append(asyncio.create_task(coroutine, name=name))
@@ -77,6 +84,8 @@ class Background:
             for task in pending:
                 with contextlib.suppress(BaseException):
                     await task
+        for engine in self.engines:
+            await engine.dispose()
 
 
 async def start_runtime(
@@ -93,6 +102,11 @@ async def start_runtime(
         app.state.relay = relay
         background.start(relay.run(background.stop), f"{settings.service_name}-relay")
     if settings.run_consumers and consumers is not None:
+        # The consumers' own pool, on the database the app's engine serves.
+        url = app.state.engine.url.render_as_string(hide_password=False)
+        engine = create_engine(url, pool_size=settings.consumer_pool_size)
+        background.engines.append(engine)
+        app.state.consumer_sessionmaker = create_sessionmaker(engine)
         app.state.consumers = list(consumers(app))
         for consumer in app.state.consumers:
             background.start(consumer.run(background.stop), consumer.name)

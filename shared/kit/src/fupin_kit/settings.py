@@ -22,6 +22,13 @@ class ServiceSettings(BaseSettings):
     port: int = 8100
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     database_pool_size: int = 10
+    consumer_pool_size: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="connections of the event consumers' own pool (apart from the requests', so"
+        " a busy API never starves them)",
+    )
     kafka_bootstrap: str = "127.0.0.1:9092"
     run_relay: bool = True
     run_consumers: bool = True

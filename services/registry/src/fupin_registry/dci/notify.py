@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin_events.envelope import CloudEvent
 from fupin_events.topics import Topic, dead_letter_topic
+from fupin_kit.app import consumer_sessionmaker
 from fupin_kit.db import session_scope
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.logging import get_logger
@@ -236,12 +237,12 @@ def build_dci_consumers(app: FastAPI) -> list[Any]:
         group_id=CONSUMER_NAME + settings.consumer_group_suffix,
         topics=[Topic.REGISTRY_HOUSEHOLD.value],
         handlers={event_type: on_household_event for event_type in KIND_OF},
-        sessionmaker=app.state.sessionmaker,
+        sessionmaker=consumer_sessionmaker(app),
         bootstrap=settings.kafka_bootstrap,
         dead_letter_topic=dead_letter_topic("registry"),
     )
     return [
         consumer,
-        NotificationSender(app.state.sessionmaker, settings, signer),
+        NotificationSender(consumer_sessionmaker(app), settings, signer),
         InterruptedRequestSweep(app.state.sessionmaker, settings),
     ]

@@ -12,6 +12,7 @@ from fupin_events.catalog import spec_for_model
 from fupin_events.envelope import CloudEvent
 from fupin_events.teams import CadrePaired
 from fupin_events.topics import Topic, dead_letter_topic
+from fupin_kit.app import consumer_sessionmaker
 from fupin_kit.inbox import EventConsumer
 from fupin_registry.pairing.service import PairingService
 from fupin_registry.privacy import Privacy
@@ -40,7 +41,7 @@ def pairing_consumer(
         group_id=group_id + settings.consumer_group_suffix,
         topics=list(topics),
         handlers={spec_for_model(CadrePaired).type: on_cadre_paired},
-        sessionmaker=app.state.sessionmaker,
+        sessionmaker=consumer_sessionmaker(app),
         bootstrap=settings.kafka_bootstrap,
         dead_letter_topic=dead_letters,
     )
