@@ -5,6 +5,7 @@ import uuid
 import pytest
 import sqlalchemy.exc
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from messaging_support import count_effects, quota_event, record_effect
 
 from fupin_kit import inbox
@@ -265,3 +266,34 @@ async def test_a_batch_past_its_poll_budget_yields_and_resumes_where_it_stopped(
         await consumer.stop()
     assert sum(handled) == 6 and max(handled) == 1
     assert await count_effects(engine, marker) == 6
+
+
+async def test_a_record_too_large_to_copy_is_dead_lettered_by_reference(engine, kafka_bootstrap):
+    topic, dead = unique_topic("large"), unique_topic("dead")
+    await create_topics(kafka_bootstrap, [topic, dead])
+    marker = uuid.uuid4().hex
+    await produce(kafka_bootstrap, topic, [b"\xff not json"])
+    consumer = consumer_for(
+        EventConsumer, engine, kafka_bootstrap, topic, dead, f"kittest-{marker[:8]}"
+    )
+    await consumer.start()
+    producer = consumer._dead_letters
+    send = producer.send_and_wait
+    calls = []
+
+    async def refuse_large(topic_name, value=None, **kw):
+        calls.append(value)
+        if value is not None:  # the broker's limit, as a record near 1 MB would meet it
+            raise MessageSizeTooLargeError()
+        return await send(topic_name, value=value, **kw)
+
+    producer.send_and_wait = refuse_large
+    try:
+        await drain(consumer, 4)
+    finally:
+        await consumer.stop()
+    assert calls[0] is not None and calls[1] is None
+    [letter] = await read_all(kafka_bootstrap, dead, expect=1)
+    headers = dict(letter.headers)
+    assert letter.value is None and b"too large" in headers["value-omitted"]
+    assert headers["original-topic"].decode() == topic and headers["original-offset"] == b"0"

@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import sqlalchemy.exc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -250,9 +251,20 @@ class EventConsumer:
             ("original-offset", str(record.offset).encode()),
         ]
         assert self._dead_letters is not None  # started with the consumer
-        await self._dead_letters.send_and_wait(
-            self.dead_letter_topic, value=record.value, key=record.key, headers=headers
-        )
+        try:
+            await self._dead_letters.send_and_wait(
+                self.dead_letter_topic, value=record.value, key=record.key, headers=headers
+            )
+        except MessageSizeTooLargeError:
+            # The record with its headers is above the message limit: the dead letter names it
+            # instead (the original stays on its topic, which keeps its events), so one large
+            # record cannot stop the consumer for good.
+            await self._dead_letters.send_and_wait(
+                self.dead_letter_topic,
+                value=None,
+                key=record.key,
+                headers=[*headers, ("value-omitted", b"too large to copy; read it at its offset")],
+            )
 
     def _record_lag(self, tp: TopicPartition, next_offset: int) -> None:
         assert self.consumer is not None
