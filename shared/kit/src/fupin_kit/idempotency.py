@@ -143,15 +143,20 @@ async def stored_response_on(connection: Any, *, caller: str, key: str) -> Store
 
 
 class Fingerprint(str):
-    """A request's digest, also carrying the digest the same request had before the method and
-    path were part of it (``legacy``), so a key stored then still replays its answer."""
+    """A request's digest, which can also give the digest the same request had before the method
+    and path were part of it (``legacy``), so a key stored then still replays its answer. That
+    one is computed only when a stored key is compared and differs: never on a first request."""
 
-    legacy: str
+    _legacy_parts: list[Any]
 
-    def __new__(cls, digest: str, legacy: str) -> Fingerprint:
+    def __new__(cls, digest: str, legacy_parts: list[Any]) -> Fingerprint:
         made = super().__new__(cls, digest)
-        made.legacy = legacy
+        made._legacy_parts = legacy_parts
         return made
+
+    @property
+    def legacy(self) -> str:
+        return _digest(self._legacy_parts)
 
 
 def same_request(stored_hash: str, request_fingerprint: str) -> bool:
@@ -159,8 +164,9 @@ def same_request(stored_hash: str, request_fingerprint: str) -> bool:
     digests named the method and path, its digest of then)."""
     if stored_hash == request_fingerprint:
         return True
-    legacy = getattr(request_fingerprint, "legacy", None)
-    return legacy is not None and stored_hash == legacy
+    return (
+        isinstance(request_fingerprint, Fingerprint) and stored_hash == request_fingerprint.legacy
+    )
 
 
 def _digest(parts: list[Any]) -> str:
@@ -176,7 +182,7 @@ def fingerprint(payload: Any, caller: Caller) -> str:
     another."""
     access = [caller.jurisdiction, sorted(caller.roles), sorted(caller.scopes)]
     body = to_jsonable_python(payload)
-    return Fingerprint(_digest([body, access, REQUEST_LINE.get()]), legacy=_digest([body, access]))
+    return Fingerprint(_digest([body, access, REQUEST_LINE.get()]), legacy_parts=[body, access])
 
 
 async def run_idempotent(

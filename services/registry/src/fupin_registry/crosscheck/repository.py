@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +11,14 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.crosscheck.models import Flag, ReferenceList
+from fupin_registry.households.domain import CLOSED_STATUSES, EXPORTED_STATUSES
 
-CLOSED_STATUSES = frozenset({"removed", "natural_decrease", "rejected"})
-CLOSED = "(" + ", ".join(f"'{status}'" for status in sorted(CLOSED_STATUSES)) + ")"
+
+def _sql_list(statuses: Iterable[str]) -> str:
+    return "(" + ", ".join(f"'{status}'" for status in sorted(statuses)) + ")"
+
+
+CLOSED = _sql_list(CLOSED_STATUSES)
 # A flag reviewed by a person stands: its member is not flagged again for that kind. Flags the
 # system closed (a second open flag of a kind, a household that left the register) were
 # reviewed by no one.
@@ -22,10 +27,24 @@ REVIEWED = (
     f"f.status IN ('confirmed', 'dismissed') AND f.resolved_by IS DISTINCT FROM '{SYSTEM_ACTOR}'"
 )
 # In the register (建档立卡): identified, and still after an exit or a return. An applicant is not.
-REGISTERED = "('identified', 'exited', 'returned')"
+REGISTERED = _sql_list(EXPORTED_STATUSES)
 
 # One open flag per household and kind; a member whose flag of this kind was already reviewed
-# (confirmed or dismissed) is not flagged again by a later list: the review stands.
+# (confirmed or dismissed) is not flagged again by a later list: the review stands. Both
+# statements that raise flags choose their ``matches`` with these conditions and insert them so.
+_NOT_FLAGGED = f"""
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
+                        AND f.kind = :kind AND f.status = 'open')
+       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
+                        AND f.kind = :kind AND {REVIEWED})"""  # noqa: S608 - constants only
+_INSERT_MATCHES = """
+INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
+SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
+  FROM matches
+ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
+RETURNING id, household_id, village_code
+"""
+
 _MATCH = f"""
 WITH matches AS (
     SELECT DISTINCT ON (m.household_id) m.household_id, m.id AS member_id, h.village_code
@@ -34,19 +53,9 @@ WITH matches AS (
       JOIN households h ON h.id = m.household_id
      WHERE e.list_id = :list_id
        AND h.village_code LIKE :prefix
-       AND h.status NOT IN {CLOSED}
-       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
-                        AND f.kind = :kind AND f.status = 'open')
-       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
-                        AND f.kind = :kind AND {REVIEWED})
+       AND h.status NOT IN {CLOSED}{_NOT_FLAGGED}
      ORDER BY m.household_id, m.id
-)
-INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
-SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
-  FROM matches
-ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
-RETURNING id, household_id, village_code
-"""  # noqa: S608 - only module constants are interpolated
+){_INSERT_MATCHES}"""  # noqa: S608 - only module constants are interpolated
 
 # A current member of a live household in the jurisdiction whose ID number is also on the
 # current member list of another live household (anywhere in the province): the household gets
@@ -60,19 +69,9 @@ WITH matches AS (
        AND h.status NOT IN {CLOSED}
        AND EXISTS (SELECT 1 FROM members o JOIN households oh ON oh.id = o.household_id
                     WHERE o.id_index = m.id_index AND o.household_id <> m.household_id
-                      AND o.left_on IS NULL AND oh.status NOT IN {CLOSED})
-       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.household_id = m.household_id
-                        AND f.kind = :kind AND f.status = 'open')
-       AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.member_id = m.id
-                        AND f.kind = :kind AND {REVIEWED})
+                      AND o.left_on IS NULL AND oh.status NOT IN {CLOSED}){_NOT_FLAGGED}
      ORDER BY m.household_id, m.id
-)
-INSERT INTO flags (id, household_id, member_id, village_code, kind, source, status)
-SELECT gen_random_uuid(), household_id, member_id, village_code, :kind, :source, 'open'
-  FROM matches
-ON CONFLICT (household_id, kind) WHERE status = 'open' DO NOTHING
-RETURNING id, household_id, village_code
-"""  # noqa: S608 - only module constants are interpolated
+){_INSERT_MATCHES}"""  # noqa: S608 - only module constants are interpolated
 
 # People on a current member list in the jurisdiction who are on another household's list too,
 # wherever it is: a household outside the jurisdiction is shown only as being there (and its

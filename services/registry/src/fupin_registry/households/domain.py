@@ -12,10 +12,14 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from fupin_events.values import CENT, birth_date_of, sex_of
-from fupin_registry.vocabulary import IncomeSource
+from fupin_registry.vocabulary import HouseholdStatus, IncomeSource
 
 # The households a register export lists: those in the register now or before.
 EXPORTED_STATUSES = ("identified", "exited", "returned")
+# A closed household no longer holds its members: they may be registered elsewhere.
+CLOSED_STATUSES = frozenset(
+    {HouseholdStatus.REMOVED, HouseholdStatus.NATURAL_DECREASE, HouseholdStatus.REJECTED}
+)
 # Digits of any script (full-width ones too: \d is Unicode here) and symbols no name holds.
 NAME_SYMBOLS = re.compile(r"[\d@#$%\\＠＃＄％]")
 NAME_REASON = "a name has no digits or symbols"

@@ -22,6 +22,7 @@ from fupin_registry.access import require_writer
 from fupin_registry.config import Settings
 from fupin_registry.households import events
 from fupin_registry.households.domain import (
+    CLOSED_STATUSES,
     Finding,
     cause_findings,
     duplicate_positions,
@@ -48,10 +49,6 @@ from fupin_registry.privacy import Privacy, audit_unmasked_read
 from fupin_registry.regions.directory import RegionDirectory
 from fupin_registry.vocabulary import HouseholdStatus
 
-# A closed household no longer holds its members: they may be registered elsewhere.
-CLOSED_STATUSES = frozenset(
-    {HouseholdStatus.REMOVED, HouseholdStatus.NATURAL_DECREASE, HouseholdStatus.REJECTED}
-)
 ENCRYPTED_FIELDS = {"phone": "phone_enc", "bank_account": "bank_account_enc"}
 HEAD_CHANGE_HINT = (
     "a household has exactly one head: change the head with POST /v1/households/{id}/head"

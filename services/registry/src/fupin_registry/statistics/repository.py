@@ -50,18 +50,23 @@ def _current_base(where: RegisterFilter) -> Select[Any]:
     return query
 
 
-def _historical_base(where: RegisterFilter) -> Select[Any]:
-    """The version of every household in force just before ``as_of``."""
+def _version_columns() -> list[Any]:
+    """What statistics read of a history row: its region and status, and from its snapshot."""
     snapshot = HouseholdVersion.snapshot
-    year = cast(snapshot["year"].astext, Integer)
-    query = select(
+    return [
         HouseholdVersion.village_code.label("village_code"),
         HouseholdVersion.status.label("status"),
         snapshot["attribute"].astext.label("attribute"),
         snapshot["primary_cause"].astext.label("primary_cause"),
-        year.label("year"),
+        cast(snapshot["year"].astext, Integer).label("year"),
         func.jsonb_array_length(snapshot["members"]).label("people"),
-    ).where(
+    ]
+
+
+def _historical_base(where: RegisterFilter) -> Select[Any]:
+    """The version of every household in force just before ``as_of``."""
+    year = cast(HouseholdVersion.snapshot["year"].astext, Integer)
+    query = select(*_version_columns()).where(
         HouseholdVersion.village_code.startswith(where.region, autoescape=True),
         HouseholdVersion.valid_from < where.as_of,
         or_(HouseholdVersion.valid_to.is_(None), HouseholdVersion.valid_to >= where.as_of),
@@ -76,16 +81,8 @@ def _historical_base(where: RegisterFilter) -> Select[Any]:
 def _effective_base(where: RegisterFilter) -> Select[Any]:
     """The version of every household in effect on ``in_effect_on``, as known now: of the
     versions holding from that day or earlier, the latest recorded."""
-    snapshot = HouseholdVersion.snapshot
     latest = (
-        select(
-            HouseholdVersion.village_code.label("village_code"),
-            HouseholdVersion.status.label("status"),
-            snapshot["attribute"].astext.label("attribute"),
-            snapshot["primary_cause"].astext.label("primary_cause"),
-            cast(snapshot["year"].astext, Integer).label("year"),
-            func.jsonb_array_length(snapshot["members"]).label("people"),
-        )
+        select(*_version_columns())
         .where(
             HouseholdVersion.village_code.startswith(where.region, autoescape=True),
             HouseholdVersion.effective_on <= where.in_effect_on,
