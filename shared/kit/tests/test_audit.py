@@ -79,7 +79,11 @@ async def test_verify_finds_edited_and_deleted_rows(engine, database_url, statem
         check=False,
     )
     assert cli.returncode == 1 and "TAMPERED" in cli.stdout
-    # leave a clean chain for the other tests: the test database is private to this run
+    await _empty_chain(engine)
+
+
+async def _empty_chain(engine) -> None:
+    """Leave a clean chain for the other tests: the test database is private to this run."""
     async with engine.begin() as conn:
         await conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
         await conn.execute(text("DELETE FROM audit_log"))
@@ -96,10 +100,12 @@ async def test_one_statement_appends_link_into_the_same_chain(engine, database_u
 
     import asyncpg
 
-    from fupin_kit.audit import append_many_at_once, canonical
+    from fupin_kit.audit import append_many_at_once, audit_server_settings, canonical
 
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    connections = [await asyncpg.connect(dsn) for _ in range(3)]
+    connections = [
+        await asyncpg.connect(dsn, server_settings=audit_server_settings()) for _ in range(3)
+    ]
     try:
 
         def records(writer: int, round_: int) -> list[AuditRecord]:
@@ -196,3 +202,4 @@ async def test_a_separator_inside_a_field_is_stored_as_text_and_an_edit_adding_o
     async with engine.connect() as conn:
         report = await verify_chain(conn)
     assert any("holds the separator" in p for p in report.problems), report.problems
+    await _empty_chain(engine)

@@ -216,6 +216,16 @@ async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
             json={"text": "220602 got too much"},
         )
         assert filed.status_code == 201, filed.text
+    # Decided by the level that holds the money (分级负责), not by the province above it.
+    async with api_client(app, make_token("22")) as province:
+        above = await province.post(
+            f"/v1/objections/{filed.json()['id']}/resolution",
+            json={"outcome": "upheld", "resolution": "recompute"},
+        )
+        assert_problem(above, 403)
+        assert (await province.get(f"/v1/allocations/{allocation_id}")).json()["status"] == (
+            "approved"
+        )
     async with api_client(app, make_token(CITY)) as city:
         resolved = await city.post(
             f"/v1/objections/{filed.json()['id']}/resolution",

@@ -401,3 +401,63 @@ async def test_repayment_and_stop_dates_respect_the_paid_subsidy_and_today(
     defaulted = await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-01"})
     assert defaulted.status_code == 200, defaulted.text
     assert defaulted.json()["subsidy_stopped_on"] == "2024-06-01"
+
+
+async def test_only_the_county_office_pays_subsidies_and_compensation_from_county_funds(
+    app, client, bank, borrower_household, make_token
+):
+    # The money comes from the county's fund pool and risk fund, which a township office can
+    # neither read nor spend, even for a loan in one of its villages.
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    deposit = await client.post(
+        f"/v1/risk-compensation/{COUNTY}/deposits",
+        json={"source": "central", "year": 2024, "amount": "5000.00", "on": "2024-07-03"},
+    )
+    assert deposit.status_code == 201, deposit.text
+    township = loan["region_code"][:9]
+    async with api_client(app, make_token(township, roles=["officer"])) as town:
+        assert_problem(await town.get(f"/v1/risk-compensation/{COUNTY}"), 404)
+        subsidy = await town.post(
+            f"/v1/loans/{loan['id']}/subsidies",
+            json={"period_start": "2024-03-01", "period_end": "2024-04-01", "on": "2024-04-02"},
+        )
+        assert_problem(subsidy, 403)
+        assert (
+            await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-15"})
+        ).json()["status"] == "defaulted"
+        compensation = await town.post(
+            f"/v1/loans/{loan['id']}/compensation", json={"amount": "10.00", "on": "2024-07-04"}
+        )
+        assert_problem(compensation, 403)
+    assert (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()["balance"] == "5000.00"
+    assert (await client.get(f"/v1/loans/{loan['id']}")).json()["subsidy_paid_until"] is None
+
+
+async def test_every_answer_showing_a_borrower_in_clear_is_audited(
+    app, borrower_household, make_token
+):
+    token = make_token("22", scopes=["loans:report", "pii:read"], client_id="bank-pii")
+    async with api_client(app, token) as bank_with_pii:
+        reported = await bank_with_pii.post(
+            "/v1/loans", json=loan_body(bank_loan_ref="L-PII"), headers={"Idempotency-Key": "r1"}
+        )
+        assert reported.status_code == 201 and reported.json()["borrower_id_number"] == BORROWER
+        loan_id = reported.json()["id"]
+        replayed = await bank_with_pii.post(
+            "/v1/loans", json=loan_body(bank_loan_ref="L-PII"), headers={"Idempotency-Key": "r1"}
+        )
+        assert replayed.headers.get("Idempotent-Replayed") == "true"
+        overdue = await bank_with_pii.post(
+            f"/v1/loans/{loan_id}/overdue", json={"overdue_since": "2024-06-01"}
+        )
+        assert overdue.json()["borrower_id_number"] == BORROWER
+    async with app.state.sessionmaker() as session:
+        audited = await session.scalar(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'pii.read_unmasked'"
+                " AND object_type = 'loan' AND object_id = :id AND actor LIKE '%bank-pii%'"
+            ),
+            {"id": loan_id},
+        )
+    assert audited == 3  # the report, its replay and the overdue report

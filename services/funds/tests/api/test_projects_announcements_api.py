@@ -17,6 +17,7 @@ from funds_testkit import (
     register_household,
     today,
 )
+from sqlalchemy import text
 
 from fupin_kit.testing.plugin import api_client
 
@@ -205,6 +206,16 @@ async def test_open_objection_blocks_money_until_resolved(app, client):
         json={"outcome": "dismissed", "resolution": "checked: no relation"},
     )
     assert resolved.status_code == 200 and resolved.json()["outcome"] == "dismissed"
+    assert resolved.json()["contact"] == "13800001111"  # shown in clear: audited like a read
+    async with app.state.sessionmaker() as session:
+        audited = await session.scalar(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'pii.read_unmasked'"
+                " AND details->>'objection_id' = :id"
+            ),
+            {"id": filed.json()["id"]},
+        )
+    assert audited == 1
     again = await client.post(
         f"/v1/objections/{filed.json()['id']}/resolution",
         json={"outcome": "upheld", "resolution": "x"},

@@ -117,6 +117,13 @@ async def test_a_batch_posts_what_fits_and_refuses_the_rest_without_a_trace(db_s
     assert audited == [transfers[0].entry_id, transfers[2].entry_id]  # in the batch's order
     report = await verify_chain(await db_session.connection())
     assert report.ok, report.problems
+    unsigned = await db_session.scalar(
+        text(
+            "SELECT count(*) FROM audit_log"
+            " WHERE action = 'ledger.direct_subsidy' AND key_id IS NULL"
+        )
+    )
+    assert unsigned == 0
 
 
 async def test_each_key_is_reserved_once_and_a_refused_transfer_leaves_its_key_free(db_session):

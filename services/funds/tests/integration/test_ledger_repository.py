@@ -13,7 +13,7 @@ from fupin_funds.common.vocabulary import AccountKind, EntryKind
 from fupin_funds.ledger.exceptions import BackdatedPosting, InsufficientFunds
 from fupin_funds.ledger.repository import AccountKey, LedgerRepository
 from fupin_funds.ledger.service import Ledger, Transfer, appropriation, fund_pool
-from fupin_kit.audit import verify_chain
+from fupin_kit.audit import audit_keys, verify_chain
 
 
 async def _inflow(ledger: Ledger, amount: int, on: date = date(2024, 1, 1)) -> Transfer:
@@ -98,12 +98,16 @@ async def test_ledger_post_extends_the_kit_audit_chain(db_session):
     await _spend(ledger, 1)
     report = await verify_chain(await db_session.connection())
     assert report.ok, report.problems
-    actions = (
-        (await db_session.execute(text("SELECT action FROM audit_log ORDER BY seq DESC LIMIT 2")))
-        .scalars()
-        .all()
-    )
-    assert actions == ["ledger.direct_subsidy", "ledger.appropriation"]
+    rows = (
+        await db_session.execute(
+            text("SELECT action, key_id FROM audit_log ORDER BY seq DESC LIMIT 2")
+        )
+    ).all()
+    # signed in the server with the session's audit key (migration 0017)
+    assert [tuple(r) for r in rows] == [
+        ("ledger.direct_subsidy", audit_keys().signing),
+        ("ledger.appropriation", audit_keys().signing),
+    ]
 
 
 async def test_a_posting_to_an_account_that_does_not_exist_is_refused(db_session):

@@ -158,7 +158,9 @@ class Settings(ServiceSettings):
         1_000_000, ge=100, description="row errors kept per job; the job fails beyond"
     )
     import_stale_seconds: int = Field(
-        600, ge=30, description="a running job without progress this long is reported interrupted"
+        600,
+        ge=30,
+        description="a queued or running job without progress this long is reported interrupted",
     )
 
     # --- cross-department comparison (docs/crosscheck.md) ---

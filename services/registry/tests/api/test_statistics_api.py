@@ -255,6 +255,16 @@ async def test_statistics_stay_in_jurisdiction(app, make_token):
             await county.put("/v1/regions/220581/rural-population", json={"rural_population": 1})
         ).status_code == 403
 
+    # Below a county, the default level is the caller's own: a township office asking with no
+    # parameters gets its own figures, not "county is above the region".
+    async with api_client(app, make_token(TOWNSHIP)) as township:
+        for path in ("/v1/statistics/register", "/v1/statistics/poverty-incidence"):
+            own = await township.get(path)
+            assert own.status_code == 200, own.text
+            assert (own.json()["region"], own.json()["level"]) == (TOWNSHIP, "township")
+        by_village = await township.get("/v1/statistics/register", params={"level": "village"})
+        assert by_village.json()["level"] == "village"
+
 
 async def test_as_of_in_effect_counts_a_late_entered_approval_from_its_own_date(client, people):
     """An identification approved with a 2016 date but entered today: in effect at the end of

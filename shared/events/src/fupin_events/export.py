@@ -6,8 +6,8 @@ committed files differ from what the code generates.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,19 @@ def rendered_files() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    target = Path((argv or sys.argv[1:] or [str(SCHEMA_DIR)])[0])
+    parser = argparse.ArgumentParser(
+        prog="fupin-events-export",
+        description="Write the JSON Schema of every event and the AsyncAPI document, replacing"
+        " the *.json files already in the directory.",
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=SCHEMA_DIR,
+        help=f"where to write them (default: {SCHEMA_DIR})",
+    )
+    target = parser.parse_args(argv).directory
     target.mkdir(parents=True, exist_ok=True)
     for old in target.glob("*.json"):
         old.unlink()

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from fupin_kit.audit import AuditKeys, use_audit_keys
 from fupin_kit.auth import TokenVerifier
 from fupin_kit.db import DriverConnections, create_engine, create_sessionmaker
 from fupin_kit.errors import install_handlers
@@ -187,6 +188,7 @@ def create_service_app(
         },
     )
     app.state.settings = settings
+    use_audit_keys(AuditKeys.parse(settings.audit_keys))
     try:
         app.state.token_verifier = TokenVerifier(settings)
     except (OSError, ValueError) as exc:

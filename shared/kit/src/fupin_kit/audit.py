@@ -1,16 +1,23 @@
 """Append-only, hash-chained audit trail.
 
 Each row's ``hash`` covers the previous row's hash and the row's own content, so editing a row
-breaks its hash and deleting one breaks the next row's link. The database refuses UPDATE,
-DELETE and TRUNCATE on the table (a trigger created by the kit migration). Appends take a
-transaction-scoped advisory lock so the chain stays linear under concurrency.
+breaks its hash and deleting one breaks the next row's link. The hash is an HMAC-SHA256 under a
+key that is never stored in the database (``audit_keys``, the row's ``key_id`` naming it), so
+whoever can write to the database still cannot rewrite a record and re-link the rows after it;
+rows written before the chain was keyed (``key_id`` NULL) carry a plain SHA-256 and are still
+verified, but none may follow a keyed row. The database refuses UPDATE, DELETE and TRUNCATE on
+the table (a trigger created by the kit migration). Appends take a transaction-scoped advisory
+lock so the chain stays linear under concurrency.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +25,79 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from fupin_kit.crypto import parse_keyring
+
 GENESIS = "0" * 64
 AUDIT_LOCK_KEY = 0xA0D17
 # Joins the hashed fields of a row (here and in the server functions that append to the chain).
 SEPARATOR = "\x1f"
 _NAMED_FIELDS = ("actor", "action", "object_type", "object_id")
+# Dev-only key material, refused in prod by ServiceSettings; deployments set <SERVICE>_AUDIT_KEYS.
+DEV_AUDIT_KEYS = "dev:" + base64.b64encode(b"fupin-dev-audit-key-not-for-prod").decode()
+_HMAC_BLOCK = 64  # bytes, SHA-256's block size
+AUDIT_KEY_ID_SETTING = "fupin.audit_key_id"
+AUDIT_INNER_PAD_SETTING = "fupin.audit_inner_pad"
+AUDIT_OUTER_PAD_SETTING = "fupin.audit_outer_pad"
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The keys of the chain's HMAC: ``signing`` signs new records, every key verifies."""
+
+    keys: Mapping[str, bytes]
+    signing: str
+    _derived: dict[tuple[str, str], bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def parse(cls, spec: str) -> AuditKeys:
+        """``id:base64(32 bytes),...``; the first key signs."""
+        ring = parse_keyring(spec, "audit key")
+        return cls(ring, next(iter(ring)))
+
+    def seal(self, key_id: str, material: bytes) -> str:
+        return hmac.new(self.keys[key_id], material, hashlib.sha256).hexdigest()
+
+    def derived(self, purpose: str, key_id: str | None = None) -> bytes:
+        """A key derived from the signing key (or ``key_id``) for another purpose (the request
+        fingerprints of ``fupin_kit.idempotency``), so one secret serves both without one use
+        revealing the other."""
+        key_id = key_id or self.signing
+        derived = self._derived.get((purpose, key_id))
+        if derived is None:
+            derived = hmac.new(self.keys[key_id], purpose.encode(), hashlib.sha256).digest()
+            self._derived[(purpose, key_id)] = derived
+        return derived
+
+    def server_settings(self) -> dict[str, str]:
+        """Session settings with which the database's own appends (``audit_keyed_hash``,
+        ``fupin_kit.migrations``) sign as the kit does: the signing key's id and the key XOR-ed
+        with HMAC's inner and outer pads (keys are 32 bytes, shorter than SHA-256's block, so
+        they are only zero-filled). Sent when a connection opens, they live in that session
+        only: never in a table, the log or the WAL."""
+        block = self.keys[self.signing].ljust(_HMAC_BLOCK, b"\0")
+        return {
+            AUDIT_KEY_ID_SETTING: self.signing,
+            AUDIT_INNER_PAD_SETTING: bytes(b ^ 0x36 for b in block).hex(),
+            AUDIT_OUTER_PAD_SETTING: bytes(b ^ 0x5C for b in block).hex(),
+        }
+
+
+_keys = AuditKeys.parse(DEV_AUDIT_KEYS)
+
+
+def use_audit_keys(keys: AuditKeys) -> None:
+    """Set the process's audit keys (the app factory does, from ``audit_keys``)."""
+    global _keys
+    _keys = keys
+
+
+def audit_keys() -> AuditKeys:
+    return _keys
+
+
+def audit_server_settings() -> dict[str, str]:
+    """The current keys' session settings, for a connection about to open."""
+    return _keys.server_settings()
 
 
 def audit_text(value: str) -> str:
@@ -76,7 +151,16 @@ def canonical_plain(details: dict[str, Any]) -> str:
         return canonical(details)
 
 
-def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: str) -> str:
+def chain_hash(
+    prev_hash: str,
+    occurred_at: str,
+    record: AuditRecord,
+    digest: str,
+    key_id: str | None = None,
+    keys: AuditKeys | None = None,
+) -> str:
+    """The row's hash: HMAC-SHA256 under the key ``key_id``, or the plain SHA-256 of rows
+    written before the chain was keyed (``key_id`` None)."""
     material = SEPARATOR.join(
         [
             prev_hash,
@@ -87,8 +171,10 @@ def chain_hash(prev_hash: str, occurred_at: str, record: AuditRecord, digest: st
             record.object_id,
             digest,
         ]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    ).encode()
+    if key_id is None:
+        return hashlib.sha256(material).hexdigest()
+    return (keys or _keys).seal(key_id, material)
 
 
 class AuditTrail:
@@ -109,11 +195,12 @@ class AuditTrail:
         ).scalar() or GENESIS
         rows, hashes = [], []
         now = datetime.now(UTC)
+        keys = _keys
         for record in records:
             occurred = now.isoformat()
             details = record.canonical_details()
             digest = hashlib.sha256(details.encode()).hexdigest()
-            current = chain_hash(prev, occurred, record, digest)
+            current = chain_hash(prev, occurred, record, digest, keys.signing, keys)
             rows.append(
                 {
                     "occurred_at": now,
@@ -125,6 +212,7 @@ class AuditTrail:
                     "digest": digest,
                     "prev_hash": prev,
                     "hash": current,
+                    "key_id": keys.signing,
                 }
             )
             hashes.append(current)
@@ -132,13 +220,13 @@ class AuditTrail:
         await self.session.execute(
             text(
                 "INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id,"
-                " details, digest, prev_hash, hash)"
-                " SELECT o, a, ac, ot, oi, d::jsonb, dg, p, h FROM unnest("
+                " details, digest, prev_hash, hash, key_id)"
+                " SELECT o, a, ac, ot, oi, d::jsonb, dg, p, h, k FROM unnest("
                 "CAST(:occurred_at AS timestamptz[]), CAST(:actor AS text[]),"
                 " CAST(:action AS text[]), CAST(:object_type AS text[]),"
                 " CAST(:object_id AS text[]), CAST(:details AS text[]), CAST(:digest AS text[]),"
-                " CAST(:prev_hash AS text[]), CAST(:hash AS text[]))"
-                " AS t(o, a, ac, ot, oi, d, dg, p, h)"
+                " CAST(:prev_hash AS text[]), CAST(:hash AS text[]), CAST(:key_id AS text[]))"
+                " AS t(o, a, ac, ot, oi, d, dg, p, h, k)"
             ),
             {key: [r[key] for r in rows] for key in rows[0]},
         )
@@ -159,6 +247,7 @@ class AuditTrail:
 class VerifyReport:
     checked: int
     problems: list[str]
+    unsigned: int = 0  # rows written before the chain was keyed (plain SHA-256)
 
     @property
     def ok(self) -> bool:
@@ -168,7 +257,8 @@ class VerifyReport:
 async def append_many_at_once(connection: Any, records: list[AuditRecord]) -> list[str]:
     """Append ``records`` with ONE statement on a plain asyncpg ``connection``: the server
     function ``audit_append_many`` (``fupin_kit.migrations.create_audit_append``) takes the
-    chain's lock, links and inserts them exactly as ``AuditTrail.append_many`` does. Outside a
+    chain's lock, links and inserts them exactly as ``AuditTrail.append_many`` does, signed
+    with the keys the connection opened with (``audit_server_settings``). Outside a
     transaction the statement commits by itself and releases the lock; the hashes are returned
     in order."""
     if not records:
@@ -187,17 +277,21 @@ async def append_many_at_once(connection: Any, records: list[AuditRecord]) -> li
     return hashes
 
 
-async def verify_chain(conn: AsyncConnection) -> VerifyReport:
+async def verify_chain(conn: AsyncConnection, keys: AuditKeys | None = None) -> VerifyReport:
     """Recompute every digest and link; report edited rows and broken links (deleted rows)."""
+    keys = keys or _keys
     result = await conn.stream(
         text(
             "SELECT seq, occurred_at, actor, action, object_type, object_id,"
-            " details::text AS details, digest, prev_hash, hash FROM audit_log ORDER BY seq"
+            " details::text AS details, digest, prev_hash, hash, key_id FROM audit_log"
+            " ORDER BY seq"
         )
     )
     problems: list[str] = []
     prev = GENESIS
     checked = 0
+    keyed_since: int | None = None
+    unsigned = 0
     async for row in result:
         checked += 1
         if any(SEPARATOR in getattr(row, name) for name in _NAMED_FIELDS):
@@ -211,7 +305,23 @@ async def verify_chain(conn: AsyncConnection) -> VerifyReport:
         if row.prev_hash != prev:
             problems.append(f"row {row.seq}: link broken, a row before it is missing or changed")
         occurred = row.occurred_at.astimezone(UTC).isoformat()
-        if chain_hash(row.prev_hash, occurred, record, row.digest) != row.hash:
+        if row.key_id is None and keyed_since is not None:
+            # Appends sign every row since the chain was keyed: an unsigned one was written by
+            # someone without the key.
+            problems.append(
+                f"row {row.seq}: not signed, though the chain is signed since row {keyed_since}"
+                " (written without the key)"
+            )
+        elif row.key_id is not None and row.key_id not in keys.keys:
+            problems.append(
+                f"row {row.seq}: signed with audit key {row.key_id!r}, which is not configured"
+                " (cannot be verified)"
+            )
+        elif chain_hash(row.prev_hash, occurred, record, row.digest, row.key_id, keys) != row.hash:
             problems.append(f"row {row.seq}: content does not match its hash")
+        if row.key_id is None:
+            unsigned += 1
+        elif keyed_since is None:
+            keyed_since = row.seq
         prev = row.hash
-    return VerifyReport(checked=checked, problems=problems)
+    return VerifyReport(checked=checked, problems=problems, unsigned=unsigned)

@@ -20,6 +20,9 @@ router = APIRouter(tags=["audit"])
 
 class AuditVerification(BaseModel):
     checked: int = Field(description="rows of the chain checked")
+    unsigned: int = Field(
+        description="of them, rows written before the chain was keyed (plain SHA-256)"
+    )
     ok: bool
     problems: list[str] = Field(description=f"the first {PROBLEMS_SHOWN} problems found")
 
@@ -33,5 +36,8 @@ async def verify_audit(session: SessionDep, caller: CallerDep) -> AuditVerificat
     caller.require_role("admin")
     report = await verify_chain(await session.connection())
     return AuditVerification(
-        checked=report.checked, ok=report.ok, problems=report.problems[:PROBLEMS_SHOWN]
+        checked=report.checked,
+        unsigned=report.unsigned,
+        ok=report.ok,
+        problems=report.problems[:PROBLEMS_SHOWN],
     )

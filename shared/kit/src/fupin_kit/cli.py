@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from fupin_kit.audit import DEV_AUDIT_KEYS
 from fupin_kit.auth import issue_token, new_signing_keys
 from fupin_kit.crypto import new_key
 
@@ -28,25 +29,38 @@ def _write_keypair(directory: Path, name: str) -> None:
 
 
 def init_keys(directory: Path) -> Path:
-    """Create dev key material once: JWT and DCI signing key pairs, PII and blind-index keys."""
+    """Create dev key material once: JWT and DCI signing key pairs, PII, blind-index and audit
+    keys. A ``secrets.env`` written by an older version gains the audit keys it lacks (the dev
+    key kept after the new one, so that rows it signed still verify)."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     _write_keypair(directory, "jwt")
     _write_keypair(directory, "dci")
     env_file = directory / "secrets.env"
     if not env_file.exists():
-        pii = f"k1:{new_key()}"
         blind = new_key()
         lines = [f"FUPIN_TOKEN_SIGNING_KEY_FILE={directory / 'jwt-signing.pem'}"]
         lines += [f"{p}_JWT_PUBLIC_KEY_FILE={directory / 'jwt-public.pem'}" for p in PREFIXES]
         lines += [
-            f"REGISTRY_PII_KEYS={pii}",
+            f"REGISTRY_PII_KEYS=k1:{new_key()}",
+            f"FUNDS_PII_KEYS=k1:{new_key()}",
             f"REGISTRY_BLIND_INDEX_KEY={blind}",
             f"FUNDS_BLIND_INDEX_KEY={blind}",
             f"REGISTRY_DCI_SIGNING_KEY_FILE={directory / 'dci-signing.pem'}",
         ]
+        lines += [f"{p}_AUDIT_KEYS=k1:{new_key()}" for p in PREFIXES]
         env_file.write_text("\n".join(lines) + "\n", encoding="ascii")
         env_file.chmod(0o600)
+        return env_file
+    present = {line.partition("=")[0] for line in env_file.read_text(encoding="ascii").splitlines()}
+    missing = [
+        f"{p}_AUDIT_KEYS=k1:{new_key()},{DEV_AUDIT_KEYS}"
+        for p in PREFIXES
+        if f"{p}_AUDIT_KEYS" not in present
+    ]
+    if missing:
+        with env_file.open("a", encoding="ascii") as out:
+            out.write("\n".join(missing) + "\n")
     return env_file
 
 
@@ -125,9 +139,25 @@ def audit_main(argv: list[str] | None = None) -> int:
     )
     verify.add_argument("--service", help="the service whose anchors to read (with --anchors)")
     verify.add_argument("--topic", help="read the anchors from this topic instead")
+    verify.add_argument(
+        "--keys-from",
+        metavar="VARIABLE",
+        default="AUDIT_KEYS",
+        help="environment variable holding the audit keys ('id:base64,...', as the service's"
+        " <SERVICE>_AUDIT_KEYS; default AUDIT_KEYS, else the dev key)",
+    )
     args = parser.parse_args(argv)
     if args.anchors and not args.service:
         parser.error("--anchors needs --service")
+    from fupin_kit.audit import AuditKeys
+
+    spec = os.environ.get(args.keys_from)
+    if spec is None:
+        print(f"{args.keys_from} is not set: verifying with the dev key", file=sys.stderr)
+    try:
+        keys = AuditKeys.parse(spec or DEV_AUDIT_KEYS)
+    except ValueError as exc:
+        parser.error(f"{args.keys_from}: {exc}")
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from fupin_kit.anchors import check_anchors, read_anchors
@@ -140,7 +170,7 @@ def audit_main(argv: list[str] | None = None) -> int:
         )
         try:
             async with engine.connect() as conn:
-                report = await verify_chain(conn)
+                report = await verify_chain(conn, keys)
                 anchored = await check_anchors(conn, anchors)
         finally:
             await engine.dispose()
@@ -152,7 +182,12 @@ def audit_main(argv: list[str] | None = None) -> int:
             if args.anchors
             else ""
         )
-        print(f"checked {report.checked} rows{against}: {'TAMPERED' if problems else 'OK'}")
+        unsigned = (
+            f", {report.unsigned} of them unsigned (before keying)" if report.unsigned else ""
+        )
+        print(
+            f"checked {report.checked} rows{unsigned}{against}: {'TAMPERED' if problems else 'OK'}"
+        )
         return 1 if problems else 0
 
     return asyncio.run(run())

@@ -15,7 +15,7 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
-def parse_keyring(spec: str) -> dict[str, bytes]:
+def parse_keyring(spec: str, what: str = "PII key") -> dict[str, bytes]:
     """``k1:BASE64,k2:BASE64`` → key id → 32-byte key. The first is the active key."""
     ring: dict[str, bytes] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
@@ -23,10 +23,10 @@ def parse_keyring(spec: str) -> dict[str, bytes]:
         key = base64.b64decode(encoded)
         # The id is stored before each ciphertext, its length in one byte: ASCII keeps both equal.
         if len(key) != 32 or not key_id or len(key_id) > 32 or not key_id.isascii():
-            raise ValueError("each PII key is 'id:base64(32 bytes)', the id 1-32 ASCII characters")
+            raise ValueError(f"each {what} is 'id:base64(32 bytes)', the id 1-32 ASCII characters")
         ring[key_id] = key
     if not ring:
-        raise ValueError("at least one PII key is required")
+        raise ValueError(f"at least one {what} is required")
     return ring
 
 

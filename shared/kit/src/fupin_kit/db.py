@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fupin_kit.audit import audit_server_settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,13 +54,21 @@ class TimestampMixin:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,  # no pre-ping: it costs a round trip on every checkout
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "fupin"}},
     )
+    event.listen(engine.sync_engine, "do_connect", _with_audit_key)
+    return engine
+
+
+def _with_audit_key(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+    """Open each connection with the process's audit key (``fupin_kit.audit``), read when it
+    opens, so that the server functions appending to the audit chain can sign."""
+    cparams["server_settings"] = {**cparams.get("server_settings", {}), **audit_server_settings()}
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -98,6 +108,7 @@ def hot_path_settings(application_name: str) -> dict[str, str]:
         # array parameter is never judged worse than the generic one), costing more CPU than
         # running the statement.
         "plan_cache_mode": "force_generic_plan",
+        **audit_server_settings(),
     }
 
 

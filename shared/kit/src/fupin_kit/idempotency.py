@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_kit.audit import audit_keys
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import FieldCipher
 from fupin_kit.middleware import REQUEST_LINE
@@ -143,35 +145,53 @@ async def stored_response_on(connection: Any, *, caller: str, key: str) -> Store
 
 
 class Fingerprint(str):
-    """A request's digest, which can also give the digest the same request had before the method
-    and path were part of it (``legacy``), so a key stored then still replays its answer. That
-    one is computed only when a stored key is compared and differs: never on a first request."""
+    """A request's digest, which can also give the digests the same request had before (under
+    the audit keys that no longer sign, as plain SHA-256, and before that without the method and
+    path: ``legacy``), so a key stored then still replays its answer. Those are computed only
+    when a stored key is compared and differs: never on a first request."""
 
+    _parts: list[Any]
     _legacy_parts: list[Any]
 
-    def __new__(cls, digest: str, legacy_parts: list[Any]) -> Fingerprint:
-        made = super().__new__(cls, digest)
+    def __new__(cls, parts: list[Any], legacy_parts: list[Any]) -> Fingerprint:
+        made = super().__new__(cls, _digest(parts))
+        made._parts = parts
         made._legacy_parts = legacy_parts
         return made
 
     @property
-    def legacy(self) -> str:
-        return _digest(self._legacy_parts)
+    def legacy(self) -> list[str]:
+        keys = audit_keys()
+        earlier = [_digest(self._parts, key_id=k) for k in keys.keys if k != keys.signing]
+        return [
+            *earlier,
+            _digest(self._parts, keyed=False),
+            _digest(self._legacy_parts, keyed=False),
+        ]
 
 
 def same_request(stored_hash: str, request_fingerprint: str) -> bool:
     """Whether a stored key's request digest is this request's (or, for a key stored before
-    digests named the method and path, its digest of then)."""
+    digests were keyed or named the method and path, its digest of then)."""
     if stored_hash == request_fingerprint:
         return True
     return (
-        isinstance(request_fingerprint, Fingerprint) and stored_hash == request_fingerprint.legacy
+        isinstance(request_fingerprint, Fingerprint) and stored_hash in request_fingerprint.legacy
     )
 
 
-def _digest(parts: list[Any]) -> str:
-    encoded = json.dumps(parts, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode()).hexdigest()
+def _digest(parts: list[Any], *, keyed: bool = True, key_id: str | None = None) -> str:
+    """HMAC-SHA256 of the parts under a key kept outside the database: a request body may carry
+    personal data (a borrower's ID number), and a plain hash of it, stored with the key, could be
+    reversed by trying the few billion ID numbers there are."""
+    encoded = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
+    if not keyed:
+        return hashlib.sha256(encoded).hexdigest()
+    key = audit_keys().derived(FINGERPRINT_PURPOSE, key_id)
+    return hmac.new(key, encoded, hashlib.sha256).hexdigest()
+
+
+FINGERPRINT_PURPOSE = "idempotency-fingerprint"
 
 
 def fingerprint(payload: Any, caller: Caller) -> str:
@@ -182,7 +202,7 @@ def fingerprint(payload: Any, caller: Caller) -> str:
     another."""
     access = [caller.jurisdiction, sorted(caller.roles), sorted(caller.scopes)]
     body = to_jsonable_python(payload)
-    return Fingerprint(_digest([body, access, REQUEST_LINE.get()]), legacy_parts=[body, access])
+    return Fingerprint([body, access, REQUEST_LINE.get()], legacy_parts=[body, access])
 
 
 async def run_idempotent(

@@ -58,6 +58,60 @@ BEGIN
 END $$
 """
 
+# The chain's keyed hash computed by the server, for appends made by server functions: the
+# HMAC-SHA256 of the material under the key whose id and pads the connection set when it opened
+# (fupin_kit.audit.AuditKeys.server_settings); the key itself never reaches a table. A session
+# without them cannot append.
+AUDIT_KEYED_HASH_SQL = """
+CREATE FUNCTION audit_keyed_hash(p_material text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  inner_pad bytea := decode(nullif(current_setting('fupin.audit_inner_pad', true), ''), 'hex');
+  outer_pad bytea := decode(nullif(current_setting('fupin.audit_outer_pad', true), ''), 'hex');
+BEGIN
+  IF inner_pad IS NULL OR outer_pad IS NULL OR audit_key_id() IS NULL THEN
+    RAISE EXCEPTION 'this session holds no audit key (fupin.audit_key_id): it cannot append to'
+      ' the audit chain' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN encode(sha256(outer_pad || sha256(inner_pad || convert_to(p_material, 'UTF8'))), 'hex');
+END $$;
+"""
+AUDIT_KEY_ID_SQL = """
+CREATE FUNCTION audit_key_id() RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT nullif(current_setting('fupin.audit_key_id', true), '')
+$$;
+"""
+
+# audit_append_many signing with the session's key.
+AUDIT_APPEND_KEYED_SQL = """
+CREATE OR REPLACE FUNCTION audit_append_many(
+  p_actors text[], p_actions text[], p_object_types text[], p_object_ids text[],
+  p_details text[], p_occurred timestamptz, p_occurred_text text
+) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+  previous text;
+  digest text;
+  current text;
+  hashes text[] := '{}';
+  key_id text := audit_key_id();
+BEGIN
+  PERFORM pg_advisory_xact_lock(658711);
+  SELECT hash INTO previous FROM audit_log ORDER BY seq DESC LIMIT 1;
+  previous := coalesce(previous, repeat('0', 64));
+  FOR i IN 1 .. coalesce(array_length(p_actors, 1), 0) LOOP
+    digest := encode(sha256(convert_to(p_details[i], 'UTF8')), 'hex');
+    current := audit_keyed_hash(concat_ws(chr(31), previous, p_occurred_text, p_actors[i],
+      p_actions[i], p_object_types[i], p_object_ids[i], digest));
+    INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id, details, digest,
+                           prev_hash, hash, key_id)
+    VALUES (p_occurred, p_actors[i], p_actions[i], p_object_types[i], p_object_ids[i],
+            p_details[i]::jsonb, digest, previous, current, key_id);
+    hashes := hashes || current;
+    previous := current;
+  END LOOP;
+  RETURN hashes;
+END $$
+"""
+
 OUTBOX_NOTIFY_SQL = """
 CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -98,8 +152,30 @@ def default_compression(columns: Sequence[tuple[str, str]]) -> None:
 
 
 def create_audit_append() -> None:
-    """The one-statement audit append (``audit_append_many``) for a service that needs it."""
+    """The one-statement audit append (``audit_append_many``) for a service that needs it, as it
+    was before the chain was keyed (``key_audit_chain`` replaces it)."""
     op.execute(AUDIT_APPEND_SQL)
+
+
+def key_audit_chain(*, server_append: bool) -> None:
+    """Key the audit chain: a ``key_id`` per row (NULL for the rows already written, which keep
+    their plain SHA-256), the server's keyed hash (``audit_keyed_hash``, ``audit_key_id``) for
+    a service's own server functions and, where the service has it, the keyed one-statement
+    append."""
+    op.add_column("audit_log", sa.Column("key_id", sa.Text(), nullable=True))
+    op.execute(AUDIT_KEY_ID_SQL)
+    op.execute(AUDIT_KEYED_HASH_SQL)
+    if server_append:
+        op.execute(AUDIT_APPEND_KEYED_SQL)
+
+
+def unkey_audit_chain(*, server_append: bool) -> None:
+    if server_append:
+        drop_audit_append()
+        create_audit_append()
+    op.execute("DROP FUNCTION audit_keyed_hash(text)")
+    op.execute("DROP FUNCTION audit_key_id()")
+    op.drop_column("audit_log", "key_id")
 
 
 def drop_audit_append() -> None:

@@ -71,3 +71,4 @@ class AuditEntry(KitBase):
     digest: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(Text)
     hash: Mapped[str] = mapped_column(Text, unique=True)
+    key_id: Mapped[str | None] = mapped_column(Text)

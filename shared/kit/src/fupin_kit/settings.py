@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fupin_kit.audit import DEV_AUDIT_KEYS, AuditKeys
+
 DEV_HOME = Path.home() / ".fupin"
 
 
@@ -43,6 +45,11 @@ class ServiceSettings(BaseSettings):
         description="how often the relay's leader copies the audit chain's head to Kafka, when "
         "it has moved (fupin_kit.anchors)",
     )
+    audit_keys: str = Field(
+        DEV_AUDIT_KEYS,
+        description="'id:base64(32 bytes),...': keys of the audit chain's HMAC, never stored in "
+        "the database; the first signs new records, every one verifies (rotation)",
+    )
     log_level: str = "INFO"
     log_json: bool = True
     max_body_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body accepted")
@@ -72,11 +79,14 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_outside_dev(self) -> ServiceSettings:
+        AuditKeys.parse(self.audit_keys)  # a malformed key stops the start, not the first append
         if self.environment == "prod":
             if self.jwt_public_key is None and self.jwt_public_key_file is None:
                 raise ValueError("jwt_public_key or jwt_public_key_file is required in prod")
             if "none" in {a.lower() for a in self.jwt_algorithms}:
                 raise ValueError("alg none is never allowed")
+            if self.audit_keys == DEV_AUDIT_KEYS:
+                raise ValueError("audit_keys must be set in prod (the dev key is public)")
         return self
 
     def public_key_pem(self) -> str:

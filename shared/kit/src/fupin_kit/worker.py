@@ -8,6 +8,7 @@ import signal
 from fastapi import FastAPI
 
 from fupin_kit.app import ConsumerFactory, start_runtime
+from fupin_kit.audit import AuditKeys, use_audit_keys
 from fupin_kit.db import create_engine, create_sessionmaker
 from fupin_kit.logging import configure_logging, get_logger
 from fupin_kit.settings import ServiceSettings
@@ -18,6 +19,7 @@ log = get_logger("fupin.worker")
 def run_worker(settings: ServiceSettings, consumers: ConsumerFactory | None) -> None:
     async def main() -> None:
         configure_logging(settings.log_level, settings.log_json)
+        use_audit_keys(AuditKeys.parse(settings.audit_keys))
         holder = FastAPI()  # carries state the consumer factories expect
         holder.state.settings = settings
         holder.state.engine = create_engine(

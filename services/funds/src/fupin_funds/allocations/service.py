@@ -57,6 +57,12 @@ def require_owner(caller: Caller, allocation: Allocation) -> None:
         )
 
 
+async def require_owner_of(session: AsyncSession, caller: Caller, allocation_id: str) -> None:
+    allocation = await AllocationRepository(session).get(allocation_id)
+    assert allocation is not None  # announced, so it exists
+    require_owner(caller, allocation)
+
+
 def require_status(allocation: Allocation, expected: str, action: str) -> None:
     if allocation.status != expected:
         raise InvalidTransition(

@@ -182,7 +182,7 @@ async def resolve(
         )
         return _objection(resolved, privacy, caller)
 
-    return await run_idempotent(  # type: ignore[return-value]
+    response = await run_idempotent(
         session,
         caller=caller.actor,
         key=key,
@@ -190,3 +190,13 @@ async def resolve(
         command=command,
         status_code=200,
     )
+    if caller.has_scope(PII_READ_SCOPE) and objection.contact_cipher:
+        await audit(
+            session,
+            caller,
+            "pii.read_unmasked",
+            "announcement",
+            objection.announcement_id,
+            {"fields": ["contact"], "objection_id": objection.id},
+        )
+    return response  # type: ignore[return-value]

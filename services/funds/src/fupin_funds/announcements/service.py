@@ -140,6 +140,7 @@ async def resolve_objection(
     resolution: str,
     on: date,
 ) -> Objection:
+    await _require_deciding_office(session, caller, announcement)
     if objection.status != "open":
         raise Conflict("this objection is already resolved")
     if on < objection.filed_on:
@@ -172,6 +173,17 @@ async def resolve_objection(
         {"objection_id": objection.id, "outcome": outcome, "on": on.isoformat()},
     )
     return objection
+
+
+async def _require_deciding_office(
+    session: AsyncSession, caller: Caller, announcement: Announcement
+) -> None:
+    """An objection is decided by whoever decides what was announced: an allocation by the
+    office of the level that holds the money (分级负责), not by a level above it."""
+    if announcement.subject_type == "allocation":
+        from fupin_funds.allocations.service import require_owner_of
+
+        await require_owner_of(session, caller, announcement.subject_id)
 
 
 async def _withdraw_subject(

@@ -330,7 +330,8 @@ async def prepare_subsidy(
     body: SubsidyCreate,
     on: date,
 ) -> tuple[LoanSubsidy, Transfer]:
-    caller.require_region_write(loan.region_code)
+    # The subsidy is paid from the county's fund pool: only the county's office (or above) pays.
+    caller.require_region_write(loan.region_code[:6])
     if body.period_end <= body.period_start:
         raise Unprocessable(
             "#/body/period_end", "dates out of order: the period ends before it starts"
@@ -463,7 +464,8 @@ async def prepare_risk_deposit(
 async def prepare_compensation(
     session: AsyncSession, caller: Caller, loan: Loan, amount_fen: int, on: date
 ) -> Transfer:
-    caller.require_region_write(loan.region_code)
+    # Paid from the county's risk-compensation fund: only the county's office (or above) pays.
+    caller.require_region_write(loan.region_code[:6])
     if loan.status != "defaulted":
         raise InvalidTransition("risk compensation is paid only on defaulted loans")
     remaining = loan.outstanding_fen - loan.compensated_fen

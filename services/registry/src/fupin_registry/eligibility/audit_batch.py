@@ -28,7 +28,7 @@ from collections import deque
 
 import asyncpg
 
-from fupin_kit.audit import AuditRecord, append_many_at_once
+from fupin_kit.audit import AuditRecord, append_many_at_once, audit_server_settings
 from fupin_kit.logging import get_logger
 from fupin_registry.eligibility.exceptions import AuditUnavailable
 
@@ -138,7 +138,11 @@ class AuditBatcher:
         if connection is None or connection.is_closed():
             connection = await asyncpg.connect(
                 self.dsn,
-                server_settings={"application_name": "fupin-eligibility-audit", "timezone": "UTC"},
+                server_settings={
+                    "application_name": "fupin-eligibility-audit",
+                    "timezone": "UTC",
+                    **audit_server_settings(),
+                },
             )
         try:
             await append_many_at_once(connection, batch)

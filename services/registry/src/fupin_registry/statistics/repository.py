@@ -26,6 +26,7 @@ class RegisterFilter:
     in_effect_on: date | None = None  # as in effect on this business date
     year: int | None = None
     statuses: tuple[str, ...] = ()  # empty: every status
+    level: str = "county"  # the level's name, for the answer (prefix_length counts)
 
 
 def _current_base(where: RegisterFilter) -> Select[Any]:

@@ -26,6 +26,14 @@ from fupin_registry.vocabulary import HistoryBasis, HouseholdStatus
 
 router = APIRouter(prefix="/v1/statistics", tags=["statistics"])
 LEVEL_LENGTH = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
+LEVEL_OF_LENGTH: dict[int, str] = {length: level for level, length in LEVEL_LENGTH.items()}
+LevelQuery = Annotated[
+    Level | None,
+    Query(
+        description="the level rows are counted at: county by default, or the region's own"
+        " level when it lies below a county"
+    ),
+]
 FOUR_PLACES = Decimal("0.0001")
 RegionQuery = Annotated[RegionPrefix | None, Query(description="defaults to your jurisdiction")]
 AsOfQuery = Annotated[date | None, Query(description="business date; computed from history")]
@@ -45,7 +53,7 @@ YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="identific
 def _filter(
     caller: Caller,
     region: str | None,
-    level: str,
+    level: Level | None,
     as_of: date | None,
     basis: HistoryBasis,
     year: int | None,
@@ -53,9 +61,10 @@ def _filter(
 ) -> RegisterFilter:
     region = region or caller.jurisdiction
     caller.require_region_write(region)
-    length = LEVEL_LENGTH[level]
+    named: str = level or ("county" if len(region) <= 6 else LEVEL_OF_LENGTH[len(region)])
+    length = LEVEL_LENGTH[named]
     if length < len(region):
-        raise Unprocessable("#/query/level", f"{level} is above the region {region}")
+        raise Unprocessable("#/query/level", f"{named} is above the region {region}")
     instant = None
     if as_of is not None:
         if as_of > business_today():
@@ -64,6 +73,7 @@ def _filter(
             instant = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
     return RegisterFilter(
         region=region,
+        level=named,
         prefix_length=length,
         as_of=instant,
         in_effect_on=as_of if basis == HistoryBasis.EFFECTIVE else None,
@@ -82,7 +92,7 @@ async def register_statistics(
     caller: CallerDep,
     regions: RegionsDep,
     region: RegionQuery = None,
-    level: Level = "county",
+    level: LevelQuery = None,
     by: GroupBy | None = None,
     as_of: AsOfQuery = None,
     basis: BasisQuery = HistoryBasis.EFFECTIVE,
@@ -97,7 +107,7 @@ async def register_statistics(
     rows = await StatisticsRepository(session).register(where, column)
     return RegisterStatistics(
         region=where.region,
-        level=level,
+        level=where.level,
         by=by,
         as_of=as_of,
         basis=basis if as_of is not None else None,
@@ -120,7 +130,7 @@ async def poverty_incidence(
     session: SessionDep,
     caller: CallerDep,
     region: RegionQuery = None,
-    level: Level = "county",
+    level: LevelQuery = None,
     as_of: AsOfQuery = None,
     basis: BasisQuery = HistoryBasis.EFFECTIVE,
 ) -> IncidenceStatistics:
@@ -147,7 +157,7 @@ async def poverty_incidence(
         )
     return IncidenceStatistics(
         region=where.region,
-        level=level,
+        level=where.level,
         as_of=as_of,
         basis=basis if as_of is not None else None,
         poor_statuses=statuses,
