@@ -81,7 +81,8 @@ CREATE FUNCTION audit_key_id() RETURNS text LANGUAGE sql STABLE AS $$
 $$;
 """
 
-# audit_append_many signing with the session's key.
+# audit_append_many signing with the session's key; the pads are read once per call and the
+# HMAC is written out, since a flush of bank checks appends thousands of records.
 AUDIT_APPEND_KEYED_SQL = """
 CREATE OR REPLACE FUNCTION audit_append_many(
   p_actors text[], p_actions text[], p_object_types text[], p_object_ids text[],
@@ -93,14 +94,20 @@ DECLARE
   current text;
   hashes text[] := '{}';
   key_id text := audit_key_id();
+  inner_pad bytea := decode(nullif(current_setting('fupin.audit_inner_pad', true), ''), 'hex');
+  outer_pad bytea := decode(nullif(current_setting('fupin.audit_outer_pad', true), ''), 'hex');
 BEGIN
+  IF inner_pad IS NULL OR outer_pad IS NULL OR key_id IS NULL THEN
+    PERFORM audit_keyed_hash('');  -- refuses, naming what is missing
+  END IF;
   PERFORM pg_advisory_xact_lock(658711);
   SELECT hash INTO previous FROM audit_log ORDER BY seq DESC LIMIT 1;
   previous := coalesce(previous, repeat('0', 64));
   FOR i IN 1 .. coalesce(array_length(p_actors, 1), 0) LOOP
     digest := encode(sha256(convert_to(p_details[i], 'UTF8')), 'hex');
-    current := audit_keyed_hash(concat_ws(chr(31), previous, p_occurred_text, p_actors[i],
-      p_actions[i], p_object_types[i], p_object_ids[i], digest));
+    current := encode(sha256(outer_pad || sha256(inner_pad || convert_to(concat_ws(chr(31),
+      previous, p_occurred_text, p_actors[i], p_actions[i], p_object_types[i], p_object_ids[i],
+      digest), 'UTF8'))), 'hex');
     INSERT INTO audit_log (occurred_at, actor, action, object_type, object_id, details, digest,
                            prev_hash, hash, key_id)
     VALUES (p_occurred, p_actors[i], p_actions[i], p_object_types[i], p_object_ids[i],
