@@ -118,11 +118,21 @@ async def count_widgets(session: SessionDep, caller: CallerDep) -> dict[str, int
 
 
 # Statements the database refuses, reached through the ORM session and the plain driver: a value
-# it cannot store (numeric overflow, SQLSTATE 22003) and a statement it cannot run (42P01).
+# it cannot store (numeric overflow, SQLSTATE 22003), a statement it cannot run (42P01), and the
+# server's answers to concurrent transactions (a deadlock 40P01, a serialization failure 40001,
+# a lock not available 55P03), raised by the server itself.
 probes = APIRouter(prefix="/v1/probes")
 REFUSED = {
     "overflow": "SELECT CAST(1000 AS numeric(4, 2))",
     "missing-table": "SELECT * FROM no_such_table",
+    **{
+        name: f"DO $$ BEGIN RAISE EXCEPTION '{name}' USING ERRCODE = '{code}'; END $$"
+        for name, code in (
+            ("deadlock", "deadlock_detected"),
+            ("serialization", "serialization_failure"),
+            ("lock-timeout", "lock_not_available"),
+        )
+    },
 }
 
 

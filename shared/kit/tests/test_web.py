@@ -313,6 +313,14 @@ async def test_a_value_the_database_cannot_store_is_a_422(client, path):
     assert body["errors"] == [{"pointer": "#/query", "detail": "numeric field overflow"}]
 
 
+@pytest.mark.parametrize("path", ["session", "driver"])
+@pytest.mark.parametrize("name", ["deadlock", "serialization", "lock-timeout"])
+async def test_a_request_rolled_back_for_a_concurrent_one_is_asked_again(client, path, name):
+    response = await client.get(f"/v1/probes/{path}/{name}")
+    body = assert_problem(response, 503)
+    assert body["type"].endswith("/concurrent-change") and response.headers["retry-after"] == "1"
+
+
 async def test_other_database_errors_stay_server_errors(client):
     # Only SQLSTATE class 22 is the client's doing; the rest is a 500 that leaks nothing.
     body = assert_problem(await client.get("/v1/probes/session/missing-table"), 500)

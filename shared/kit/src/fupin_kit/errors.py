@@ -93,10 +93,36 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 DATA_EXCEPTION_CLASS = "22"
 
 
+# SQLSTATE class 40, "transaction rollback" (a deadlock, a serialization failure), and 55P03,
+# "lock not available": the request met a concurrent one, its transaction was rolled back whole,
+# and the same request sent again can succeed (with its Idempotency-Key, once).
+TRANSACTION_ROLLBACK_CLASS = "40"
+LOCK_NOT_AVAILABLE = "55P03"
+
+
 async def _driver_error(request: Request, exc: DBAPIError) -> JSONResponse:
-    if str(getattr(exc.orig, "sqlstate", "") or "").startswith(DATA_EXCEPTION_CLASS):
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if sqlstate.startswith(DATA_EXCEPTION_CLASS):
         return await _data_error(request, exc)
+    if sqlstate.startswith(TRANSACTION_ROLLBACK_CLASS) or sqlstate == LOCK_NOT_AVAILABLE:
+        return await _concurrent_request(request, sqlstate)
     return await _unhandled(request, exc)
+
+
+async def _driver_rolled_back(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+    return await _concurrent_request(request, str(exc.sqlstate))
+
+
+async def _concurrent_request(request: Request, sqlstate: str) -> JSONResponse:
+    log.warning("request.rolled_back", sqlstate=sqlstate)
+    problem = ProblemError(
+        "the request met a concurrent change and nothing of it was written; send it again",
+        status=503,
+        slug="concurrent-change",
+        title="Try again",
+        headers={"Retry-After": "1"},
+    )
+    return problem_response(request, problem)
 
 
 _QUERY_ARGUMENT = re.compile(r"^invalid input for query argument \$\d+: ")
@@ -187,4 +213,6 @@ def install_handlers(app: FastAPI) -> None:
         asyncpg.IntegrityConstraintViolationError,
         _integrity,  # type: ignore[arg-type]
     )
+    for rolled_back in (asyncpg.TransactionRollbackError, asyncpg.LockNotAvailableError):
+        app.add_exception_handler(rolled_back, _driver_rolled_back)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
