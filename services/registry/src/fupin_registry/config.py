@@ -151,8 +151,8 @@ class Settings(ServiceSettings):
     import_calamine_max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=0,
-        description="xlsx sheets up to this uncompressed size are read whole with calamine;"
-        " larger ones are streamed",
+        description="xlsx workbooks whose first sheet and other parts (shared strings, styles)"
+        " really unpack to at most this are read whole with calamine; larger ones are streamed",
     )
     import_max_errors: int = Field(
         1_000_000, ge=100, description="row errors kept per job; the job fails beyond"
@@ -161,6 +161,32 @@ class Settings(ServiceSettings):
         600,
         ge=30,
         description="a queued or running job without progress this long is reported interrupted",
+    )
+    import_max_row_bytes: int = Field(
+        1024 * 1024,
+        ge=64 * 1024,
+        description="longest CSV line (or quoted record) and longest row of xlsx sheet XML;"
+        " the file fails beyond",
+    )
+    import_xlsx_max_unpacked_bytes: int = Field(
+        4 * 1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="bytes the parts of an xlsx workbook read by the import may unpack to"
+        " together; the file fails beyond",
+    )
+    import_xlsx_max_ratio: int = Field(
+        100,
+        ge=10,
+        description="unpacked size of any xlsx part (past its first MiB) per byte compressed;"
+        " the file fails beyond",
+    )
+    import_xlsx_max_shared_strings: int = Field(
+        5_000_000, ge=1000, description="shared strings of an xlsx workbook; the file fails beyond"
+    )
+    import_xlsx_max_shared_string_chars: int = Field(
+        100_000_000,
+        ge=100_000,
+        description="characters of all shared strings of an xlsx workbook; the file fails beyond",
     )
 
     # --- cross-department comparison (docs/crosscheck.md) ---

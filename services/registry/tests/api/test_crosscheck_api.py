@@ -104,6 +104,80 @@ async def test_crosscheck_vehicle_list_raises_flags_and_events(app, client, make
     assert "fupin.registry.flag.raised.v1" in await outbox_types(app)
 
 
+async def stored_details(app, list_id: str) -> list[dict]:
+    async with app.state.sessionmaker() as session:
+        return list(
+            (
+                await session.execute(
+                    text("SELECT detail FROM reference_entries WHERE list_id = :l ORDER BY id"),
+                    {"l": list_id},
+                )
+            ).scalars()
+        )
+
+
+async def test_crosscheck_a_list_keeps_only_the_detail_columns_its_kind_allows(
+    app, client, make_token
+):
+    rows = sample(1, seed=71)
+    await import_rows(client, rows)
+    owner = rows[0]
+    content = list_csv(
+        ["证件号码", "车主", "手机号码", "银行卡号", "联系方式", "号牌号码"],
+        [
+            [owner[23], owner[22], "13812345678", "6222020200112233445", "王 13900001111", "吉A1"],
+            ["220102199001010113", "王小明", "13812345678", "6222020200112233445", "宅电", "吉B2"],
+        ],
+    )
+    async with agency(app, make_token) as partner:
+        response = await upload_list(partner, "vehicles", content)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["row_count"] == 2 and body["match_count"] == 1
+    assert await stored_details(app, body["id"]) == [{"号牌号码": "吉A1"}, {"号牌号码": "吉B2"}]
+
+
+async def test_crosscheck_a_kept_column_holding_a_phone_or_account_is_not_stored(app, make_token):
+    person = "220102199001010113"
+    employees = list_csv(
+        ["证件号码", "工作单位", "岗位", "参加工作日期"],
+        [[person, "县财政局 139-0000-1111", "科员", "20140302"]],
+    )
+    companies = list_csv(
+        ["证件号码", "企业名称", "统一社会信用代码", "职务"],
+        [
+            [person, "某某农机合作社", "91220101MA0Y2K3X1B", "股东 6222020200112233445"],
+            [person, "某某商贸公司", "１３８１２３４５６７８", "监事"],
+        ],
+    )
+    async with agency(app, make_token) as partner:
+        employed = (await upload_list(partner, "public_employees", employees)).json()
+        registered = (await upload_list(partner, "companies", companies)).json()
+    assert await stored_details(app, employed["id"]) == [{"职务": "科员", "入职日期": "20140302"}]
+    assert sorted(await stored_details(app, registered["id"]), key=lambda d: d["企业名称"]) == [
+        {"企业名称": "某某农机合作社", "统一社会信用代码": "91220101MA0Y2K3X1B"},
+        {"企业名称": "某某商贸公司", "职务": "监事"},
+    ]
+
+
+async def test_crosscheck_an_undecodable_byte_is_reported_on_its_own_line(app, make_token):
+    lines = ["证件号码,号牌号码"] + [f"bad-{n},吉A{n % 10}" for n in range(2, 12002)]
+    content = ("\n".join(lines) + "\n").encode() + b"220102199001010113,\xff\xfe\n"
+    async with agency(app, make_token) as partner:
+        response = await upload_list(partner, "vehicles", content)
+    assert response.status_code == 422, response.text
+    detail = response.json()["errors"][0]["detail"]
+    assert "line 12002 " in detail and "0xFF" in detail, detail
+
+
+async def test_crosscheck_lines_ending_in_a_bare_carriage_return_are_read(app, make_token):
+    content = "证件号码,号牌号码\r220102199001010113,吉A1\r220102199001010121,吉A2\r".encode()
+    async with agency(app, make_token) as partner:
+        response = await upload_list(partner, "vehicles", content)
+    assert response.status_code == 201, response.text
+    assert response.json()["row_count"] == 2
+
+
 async def test_crosscheck_upload_needs_the_scope(client):
     response = await upload_list(client, "vehicles", list_csv(["证件号码"], []))
     assert response.status_code == 403

@@ -614,3 +614,25 @@ async def test_a_member_cannot_leave_before_birth(client, people):
     after = (await client.get(url)).json()
     assert after["version"] == 1 and len(after["members"]) == 3
     assert [m["relation"] for m in after["members"]][0] == "head" and head["relation"] == "head"
+
+
+async def test_a_replayed_head_change_carries_the_etag_of_the_household_it_shows(client, people):
+    """A replay shows the household as the first run left it: its ETag is that version, so a
+    client sending it back cannot overwrite a change it never saw."""
+    created = (await create(client, people)).json()
+    url = f"/v1/households/{created['id']}"
+    spouse = created["members"][1]
+    body = {"member_id": spouse["id"], "former_head_relation": "spouse"}
+    headers = {"If-Match": '"1"', "Idempotency-Key": f"head-etag-{created['id']}"}
+    first = await client.post(f"{url}/head", json=body, headers=headers)
+    assert first.status_code == 200 and first.headers["etag"] == '"2"', first.text
+    changed = await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": '"2"'})
+    assert changed.headers["etag"] == '"3"', changed.text
+    replayed = await client.post(f"{url}/head", json=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json()["version"] == 2 and replayed.headers["etag"] == '"2"'
+    stale = await client.patch(
+        url, json={"attribute": "ordinary_poor"}, headers={"If-Match": replayed.headers["etag"]}
+    )
+    assert_problem(stale, 412)
+    assert (await client.get(url)).json()["attribute"] == "dibao"

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
+from fupin_events.values import business_today
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
 
@@ -678,11 +679,10 @@ async def test_exit_is_assessed_on_the_exit_year_again_at_approval(client, peopl
         {"decision": "reject", "reason": "income", "on": "2017-03-20"},
     )
 
-    later = await open_case(client, household["id"], kind="exit", on=date(2021, 3, 1))
-    unconfigured = await client.post(
-        f"/v1/cases/{later['id']}/appraisal", json={**appraisal, "on": "2021-03-01"}
+    later = await client.post(
+        "/v1/cases", json={"kind": "exit", "household_id": household["id"], "on": "2021-03-01"}
     )
-    problem = assert_problem(unconfigured, 409, "poverty-line-not-configured")
+    problem = assert_problem(later, 409, "poverty-line-not-configured", "#/body/on")
     assert "2021" in problem["detail"] and "REGISTRY_POVERTY_LINES" in problem["detail"]
 
 
@@ -846,3 +846,146 @@ async def test_a_clear_read_of_a_case_shows_in_its_households_access_log(
     assert {e["object_id"] for e in case_reads} == {case["id"]}  # not the other household's
     assert all(e["action"] == "pii.read_unmasked" for e in case_reads)
     assert case_reads[0]["details"]["fields"] == ["phone"]
+
+
+async def test_an_exit_is_not_opened_for_a_year_without_a_poverty_line(client, people):
+    """An exit is assessed on the line of the year it opens in: without one it could never
+    move on, and it would block every other case of the household."""
+    household = await exited_household(client, people)
+    for on, year in (("2021-03-01", 2021), (None, business_today().year)):
+        refused = await client.post(
+            "/v1/cases", json={"kind": "exit", "household_id": household["id"], "on": on}
+        )
+        problem = assert_problem(refused, 409, "poverty-line-not-configured", "#/body/on")
+        assert problem["years"] == [year] and problem["setting"] == "poverty_lines"
+        assert str(year) in problem["detail"] and "REGISTRY_POVERTY_LINES" in problem["detail"]
+    # nothing was left open: the household's other cases still open
+    decrease = await open_case(
+        client,
+        household["id"],
+        kind="natural_decrease",
+        on=date(2021, 3, 1),
+        reason="the family moved to Changchun",
+        decrease_cause="migration",
+    )
+    assert decrease["state"] == "township_review"
+
+
+async def test_an_exit_whose_line_is_missing_can_still_be_refused_and_closed(client, app, people):
+    """A case whose year has no line any more (the configuration changed after it opened):
+    a step that would not pass needs no line, so the case can still be closed."""
+    household = await exited_household(client, people, income="20000")
+    case = await open_case(client, household["id"], kind="exit", on=date(2017, 3, 1))
+    settings = app.state.settings
+    lines = {year: line for year, line in settings.poverty_lines.items() if year != 2017}
+    app.state.settings = settings.model_copy(update={"poverty_lines": lines})
+    url = f"/v1/cases/{case['id']}"
+    try:
+        wrong_state = await client.post(
+            f"{url}/approval", json={"decision": "approve", "on": "2017-03-02"}
+        )
+        assert_problem(wrong_state, 409, "invalid-transition")
+        no_votes = await client.post(
+            f"{url}/appraisal",
+            json={"votes_for": 0, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": "2017-03-02"},
+        )
+        assert_problem(no_votes, 422, pointer="#/body/votes_for")
+        passing = await client.post(
+            f"{url}/appraisal",
+            json={"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": "2017-03-02"},
+        )
+        assert assert_problem(passing, 409, "poverty-line-not-configured")["years"] == [2017]
+        failed = await step(
+            client,
+            case["id"],
+            "appraisal",
+            {"votes_for": 0, "votes_against": 9, "basic_needs": ALL_NEEDS, "on": "2017-03-02"},
+        )
+    finally:
+        app.state.settings = settings
+    assert failed["state"] == "rejected" and failed["steps"][-1]["step"] == "appraisal_failed"
+    assert "0 for, 9 against" in failed["rejection_reason"]
+    decrease = await open_case(
+        client,
+        household["id"],
+        kind="natural_decrease",
+        on=date(2017, 3, 3),
+        reason="the family moved to Changchun",
+        decrease_cause="migration",
+    )
+    assert decrease["state"] == "township_review"
+
+
+async def test_an_exit_approval_without_a_line_is_refused_only_when_it_would_pass(
+    client, app, people
+):
+    household = await exited_household(client, people, income="20000")
+    case = await open_case(client, household["id"], kind="exit", on=D0 + timedelta(days=30))
+    await drive_exit_to_approval(client, case["id"])
+    settings = app.state.settings
+    lines = {year: line for year, line in settings.poverty_lines.items() if year != 2016}
+    app.state.settings = settings.model_copy(update={"poverty_lines": lines})
+    url = f"/v1/cases/{case['id']}/approval"
+    try:
+        no_reason = await client.post(url, json={"decision": "reject", "on": day(50)})
+        assert_problem(no_reason, 422, pointer="#/body/reason")
+        passing = await client.post(url, json={"decision": "approve", "on": day(50)})
+        assert_problem(passing, 409, "poverty-line-not-configured")
+        refused = await step(
+            client, case["id"], "approval", {"decision": "reject", "reason": "x", "on": day(50)}
+        )
+    finally:
+        app.state.settings = settings
+    assert refused["state"] == "rejected"
+
+
+async def drive_exit_to_approval(client, case_id):
+    await step(
+        client,
+        case_id,
+        "appraisal",
+        {"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": day(30)},
+    )
+    await step(client, case_id, "notice-completion", {"on": day(37)})
+    await step(client, case_id, "review", {"decision": "approve", "on": day(38)})
+    await step(client, case_id, "notice-completion", {"on": day(45)})
+
+
+async def test_steps_cannot_be_dated_before_the_register_began(client, app, people):
+    earliest = app.state.settings.earliest_register_year
+    household = await new_household(client, people)
+    for too_early in ("0001-01-01", f"{earliest - 1}-12-31"):
+        refused = await client.post(
+            "/v1/cases",
+            json={"kind": "identification", "household_id": household["id"], "on": too_early},
+        )
+        assert str(earliest) in assert_problem(refused, 422, pointer="#/body/on")["detail"]
+    case = await open_case(client, household["id"], on=date(earliest, 1, 1))
+    assert case["opened_on"] == f"{earliest}-01-01"
+    refused = await client.post(
+        f"/v1/cases/{case['id']}/appraisal",
+        json={"votes_for": 9, "votes_against": 0, "on": "0001-01-01"},
+    )
+    assert_problem(refused, 422, pointer="#/body/on")
+
+
+async def test_a_replayed_step_carries_the_etag_of_the_case_it_shows(client, people):
+    """A replay shows the case as the first run left it: its ETag is that version, so a client
+    sending it back cannot act on a case that moved on since."""
+    household = await new_household(client, people)
+    case = await open_case(client, household["id"])
+    url = f"/v1/cases/{case['id']}"
+    body = {"votes_for": 9, "votes_against": 0, "on": day(0)}
+    headers = {"Idempotency-Key": f"appraise-etag-{case['id']}"}
+    first = await client.post(f"{url}/appraisal", json=body, headers=headers)
+    assert first.status_code == 200 and first.headers["etag"] == '"2"'
+    await step(client, case["id"], "notice-completion", {"on": day(7)})
+    replayed = await client.post(f"{url}/appraisal", json=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json()["version"] == 2 and replayed.headers["etag"] == '"2"'
+    stale = await client.post(
+        f"{url}/review",
+        json={"decision": "approve", "on": day(8)},
+        headers={"If-Match": replayed.headers["etag"]},
+    )
+    assert_problem(stale, 412)

@@ -10,6 +10,7 @@ import xlsxwriter
 from sqlalchemy import text
 
 from fupin_kit.testing.plugin import bearer
+from fupin_registry.imports.repository import REGISTERED_ELSEWHERE
 from fupin_registry.imports.samples import HouseholdMaker, header
 
 CHANGCHUN_VILLAGES = ["220102001001", "220102001002"]  # county 220102
@@ -183,9 +184,7 @@ async def test_imports_report_names_no_household_outside_jurisdiction(app, make_
         job = await run(county, csv_bytes(rows))
         report = await error_report(county, job["id"])
     assert job["households_created"] == 0
-    assert [r[3] for r in report if r[1] == "证件号码"] == [
-        "member already registered in a household outside your jurisdiction"
-    ]
+    assert [r[3] for r in report if r[1] == "证件号码"] == [REGISTERED_ELSEWHERE]
     assert OTHER_COUNTY_VILLAGE not in str(report)
 
 

@@ -1,11 +1,26 @@
 """Races that only real commits expose: one person registered twice at once, two county
-approvals competing for the last places of a quota."""
+approvals competing for the last places of a quota, a member joining while an approval counts.
+
+Some races are made certain rather than left to timing: a transaction of the test holds its
+rows (a registration, a member added) uncommitted until the racing requests wait on it."""
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fupin_kit.testing.plugin import bearer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin_kit.auth import Caller
+from fupin_kit.testing.plugin import api_client, bearer
+from fupin_registry.households.schemas import HouseholdCreate, MemberCreate
+from fupin_registry.households.service import HouseholdService
+from fupin_registry.main import create_app
+from fupin_registry.privacy import get_privacy_of
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
+
+OFFICER = Caller(subject="racing-officer", roles=frozenset({"officer"}), jurisdiction="22")
 
 
 async def test_the_same_person_registered_twice_at_once(committed_client, make_token):
@@ -167,3 +182,214 @@ async def test_a_quota_lowered_during_an_approval_never_ends_below_what_is_used(
         assert outcome == [200, 409], [approval.text, lowering.text]
         quota = await call("GET", f"/v1/quotas/{county}/{year}")
         assert quota["used"] <= quota["quota"], quota
+
+
+@asynccontextmanager
+async def committing_app(settings, token):
+    """An app whose requests commit, with its client."""
+    app = create_app(settings)
+    async with api_client(app, token) as client:
+        yield app, client
+
+
+@asynccontextmanager
+async def held_transaction(app) -> AsyncIterator[tuple[AsyncSession, HouseholdService, int]]:
+    """A transaction of the app kept open (its row locks and uncommitted rows held) until the
+    block ends, then committed; with its household service and its server process id."""
+    async with app.state.sessionmaker() as session:
+        service = HouseholdService(
+            session,
+            privacy=get_privacy_of(app),
+            regions=app.state.regions,
+            settings=app.state.settings,
+        )
+        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        yield session, service, pid
+        await session.commit()
+
+
+async def wait_until_waiting_on(app, pid: int, count: int, requests) -> None:
+    """Until ``count`` database sessions wait on the transaction of ``pid``."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+    for _ in range(400):
+        async with app.state.sessionmaker() as session:
+            if await session.scalar(query, {"pid": pid}) >= count:
+                return
+        finished = [task.result() for task in requests if task.done()]
+        assert not finished, [r.text for r in finished]
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"fewer than {count} requests waited on the held transaction")
+
+
+def assert_conflict_on(response, pointer: str, detail: str) -> None:
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert [e["pointer"] for e in problem.get("errors", [])] == [pointer], problem
+    assert problem["detail"] == detail, problem
+
+
+async def test_registrations_racing_for_one_person_are_refused_on_the_member(settings, make_token):
+    """Four registrations naming a person that another registration, not yet committed, has
+    just registered: each passes the check, then loses on the unique index. The answer is the
+    one the check gives, naming the member."""
+    people = PeopleFactory("220623", seed=uuid.uuid4().int)
+    shared = people.id_number()
+    token = make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}")
+    async with committing_app(settings, token) as (app, client):
+        async with held_transaction(app) as (_, service, pid):
+            first = household_payload(
+                "220623200200", uuid.uuid4().hex[:8], [member_payload(shared, "金一", "head")]
+            )
+            await service.create(HouseholdCreate.model_validate(first), OFFICER)
+            racing = [
+                asyncio.create_task(
+                    client.post(
+                        "/v1/households",
+                        json=household_payload(
+                            "220623200201",
+                            uuid.uuid4().hex[:8],
+                            [
+                                member_payload(people.id_number(), "金二", "head"),
+                                member_payload(shared, "金一", "parent"),
+                            ],
+                        ),
+                    )
+                )
+                for _ in range(4)
+            ]
+            await wait_until_waiting_on(app, pid, 4, racing)
+        for response in await asyncio.gather(*racing):
+            assert_conflict_on(
+                response,
+                "#/body/members/1/id_number",
+                "this person already belongs to an active household",
+            )
+
+
+async def test_a_person_added_to_two_households_at_once_is_refused_on_the_member(
+    settings, make_token
+):
+    people = PeopleFactory("220623", seed=uuid.uuid4().int)
+    person = people.id_number()
+    token = make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}")
+    async with committing_app(settings, token) as (app, client):
+        households = []
+        for name in ("朴一", "朴二"):
+            body = household_payload(
+                "220623200202", uuid.uuid4().hex[:8], [member_payload(people.id_number(), name)]
+            )
+            created = await client.post("/v1/households", json=body)
+            assert created.status_code == 201, created.text
+            households.append(created.json())
+        joining = member_payload(person, "朴三", "child")
+        async with held_transaction(app) as (_, service, pid):
+            held = await service.households.get(uuid.UUID(households[0]["id"]), for_update=True)
+            assert held is not None
+            await service.add_member(held, MemberCreate.model_validate(joining), OFFICER)
+            racing = [
+                asyncio.create_task(
+                    client.post(
+                        f"/v1/households/{households[1]['id']}/members",
+                        json=joining,
+                        headers={"If-Match": '"1"'},
+                    )
+                )
+            ]
+            await wait_until_waiting_on(app, pid, 1, racing)
+        [response] = await asyncio.gather(*racing)
+        assert_conflict_on(
+            response, "#/body/id_number", "this person already belongs to an active household"
+        )
+
+
+async def test_a_household_number_taken_at_the_same_time_is_refused_on_the_number(
+    settings, make_token
+):
+    people = PeopleFactory("220623", seed=uuid.uuid4().int)
+    number = uuid.uuid4().hex[:8]
+    token = make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}")
+    async with committing_app(settings, token) as (app, client):
+        async with held_transaction(app) as (_, service, pid):
+            first = household_payload(
+                "220623200200", number, [member_payload(people.id_number(), "韩一", "head")]
+            )
+            await service.create(HouseholdCreate.model_validate(first), OFFICER)
+            second = household_payload(
+                "220623200200", number, [member_payload(people.id_number(), "韩二", "head")]
+            )
+            racing = [asyncio.create_task(client.post("/v1/households", json=second))]
+            await wait_until_waiting_on(app, pid, 1, racing)
+        [response] = await asyncio.gather(*racing)
+        assert_conflict_on(
+            response,
+            "#/body/household_number",
+            "this household number is already used in the village",
+        )
+
+
+async def test_a_member_added_while_an_approval_counts_is_counted(settings, make_token):
+    """The approval counts the members under the household's lock: a member whose addition
+    holds that lock is counted once it commits, so a third person on a quota of two places is
+    refused, never registered uncounted."""
+    # a county and year no other test sets quotas for: these commits outlive the test
+    county, year = "220821", 2019
+    people = PeopleFactory(county, seed=uuid.uuid4().int)
+    token = make_token("22", subject=f"count-race-{uuid.uuid4().hex[:6]}")
+    async with committing_app(settings, token) as (app, client):
+
+        async def call(method, url, body=None):
+            response = await client.request(method, url, json=body)
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+
+        zero = await client.put(f"/v1/quotas/{county}/{year}", json={"quota": 0})
+        if zero.status_code == 409:  # an earlier run's approvals counted people
+            used = zero.json()["used"]
+        else:
+            used = (await call("GET", f"/v1/quotas/{county}/{year}"))["used"]
+        await call("PUT", f"/v1/quotas/{county}/{year}", {"quota": used + 2})
+        members = [
+            member_payload(people.id_number(), "吕一", "head"),
+            member_payload(people.id_number(), "吕二", "child"),
+        ]
+        household = await call(
+            "POST",
+            "/v1/households",
+            household_payload("220821001002", uuid.uuid4().hex[:8], members, year=year),
+        )
+        case = await call(
+            "POST",
+            "/v1/cases",
+            {"kind": "identification", "household_id": household["id"], "on": f"{year}-03-01"},
+        )
+        steps = [
+            ("appraisal", {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"}),
+            ("notice-completion", {"on": f"{year}-03-08"}),
+            ("review", {"decision": "approve", "on": f"{year}-03-09"}),
+            ("notice-completion", {"on": f"{year}-03-16"}),
+        ]
+        for name, body in steps:
+            await call("POST", f"/v1/cases/{case['id']}/{name}", body)
+
+        async with held_transaction(app) as (_, service, pid):
+            held = await service.households.get(uuid.UUID(household["id"]), for_update=True)
+            assert held is not None
+            third = member_payload(people.id_number(), "吕三", "child")
+            await service.add_member(held, MemberCreate.model_validate(third), OFFICER)
+            approving = [
+                asyncio.create_task(
+                    client.post(
+                        f"/v1/cases/{case['id']}/approval",
+                        json={"decision": "approve", "on": f"{year}-03-20"},
+                    )
+                )
+            ]
+            await wait_until_waiting_on(app, pid, 1, approving)
+        [approval] = await asyncio.gather(*approving)
+        assert approval.status_code == 409, approval.text
+        assert approval.json()["type"].endswith("/quota-exceeded")
+        assert approval.json()["regions"] == [county]
+        registered = await call("GET", f"/v1/households/{household['id']}")
+        assert registered["status"] == "applied" and len(registered["members"]) == 3
+        assert (await call("GET", f"/v1/quotas/{county}/{year}"))["used"] == used

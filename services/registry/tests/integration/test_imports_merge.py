@@ -55,7 +55,13 @@ async def import_file(
             "import_dir": path.parent / "jobs",
         }
     )
-    caller = Caller(subject="importer", roles=frozenset({"officer"}), jurisdiction="220622")
+    # pii:read: the report names the household already holding a person, as these tests check.
+    caller = Caller(
+        subject="importer",
+        roles=frozenset({"officer"}),
+        scopes=frozenset({"pii:read"}),
+        jurisdiction="220622",
+    )
     with path.open("rb") as handle:
         job, config = await create_job(sessionmaker, settings, caller, handle, path.name)
 
@@ -105,12 +111,14 @@ async def test_imports_chunk_registered_meanwhile_is_classified_again(
     classify = ImportRepository.classify
     calls = []
 
-    async def stale_once(self, chunk, jurisdiction, pending=None):
+    async def stale_once(self, chunk, jurisdiction, pending=None, **options):
         # The first classification misses what is registered, as if another writer committed
         # the households between classification and COPY: the COPY's unique violation must
         # roll the chunk back and classify it again.
         calls.append(chunk.number)
-        return [] if len(calls) == 1 else await classify(self, chunk, jurisdiction, pending)
+        return (
+            [] if len(calls) == 1 else await classify(self, chunk, jurisdiction, pending, **options)
+        )
 
     monkeypatch.setattr(ImportRepository, "classify", stale_once)
     second = await import_file(sessionmaker, settings, path)

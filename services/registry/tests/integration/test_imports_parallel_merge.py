@@ -81,7 +81,13 @@ async def run_import(
         }
     )
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-    caller = Caller(subject="importer", roles=frozenset({"officer"}), jurisdiction="220622")
+    # pii:read: the report names the household already holding a person, as these tests check.
+    caller = Caller(
+        subject="importer",
+        roles=frozenset({"officer"}),
+        scopes=frozenset({"pii:read"}),
+        jurisdiction="220622",
+    )
     with path.open("rb") as handle:
         job, config = await create_job(sessionmaker, settings, caller, handle, path.name)
 
@@ -207,8 +213,8 @@ async def test_imports_a_person_of_a_chunk_in_flight_counts_as_registered(
     duplicate_classified = asyncio.Event()
     first_row_of_duplicate = 2 + sum(len(g) for g in groups[:9])
 
-    async def recording_classify(self, chunk, jurisdiction, pending=None):
-        verdicts = await classify(self, chunk, jurisdiction, pending)
+    async def recording_classify(self, chunk, jurisdiction, pending=None, **options):
+        verdicts = await classify(self, chunk, jurisdiction, pending, **options)
         classified.append(chunk.number)
         if first_row_of_duplicate in chunk.member_rows:
             duplicate_classified.set()
@@ -248,12 +254,12 @@ async def test_imports_a_chunk_classified_again_lets_later_chunks_decide_again(
     later_chunk: list[int] = []
     first_row_of_later = 2 + sum(len(g) for g in groups[:9])
 
-    async def first_misses_the_register(self, chunk, jurisdiction, pending=None):
+    async def first_misses_the_register(self, chunk, jurisdiction, pending=None, **options):
         # Chunk 1's first classification misses the other writer's household, as if it had
         # been registered between classification and COPY.
         missed = chunk.number == 1 and 1 not in classified
         classified.append(chunk.number)
-        verdicts = [] if missed else await classify(self, chunk, jurisdiction, pending)
+        verdicts = [] if missed else await classify(self, chunk, jurisdiction, pending, **options)
         if first_row_of_later in chunk.member_rows:
             later_chunk.append(chunk.number)
             later_classified.set()
@@ -321,11 +327,11 @@ async def import_with_a_drop(engine, settings, tmp_path, monkeypatch, groups, fi
     classified = {n: asyncio.Event() for n in (2, 3)}
     committed = Committed()
 
-    async def ordered(self, chunk, jurisdiction, pending=None):
+    async def ordered(self, chunk, jurisdiction, pending=None, **options):
         calls[chunk.number] = calls.get(chunk.number, 0) + 1
         if chunk.number == 1 and calls[1] == 1:
             return []  # misses the other writer's household: the COPY meets it
-        verdicts = await classify(self, chunk, jurisdiction, pending)
+        verdicts = await classify(self, chunk, jurisdiction, pending, **options)
         if chunk.number in classified:
             classified[chunk.number].set()
         return verdicts

@@ -2,16 +2,18 @@
 
 A partner agency uploads a CSV list (UTF-8 or GB18030) with an ID-number column and detail
 columns. Each valid ID number is stored only as its blind index (HMAC; the clear number never
-reaches the database); detail columns that carry personal data (names, phones, ID numbers) are
-dropped. Members are matched by blind index in SQL and every matched household in the
-uploader's jurisdiction gets an open flag with a ``FlagRaised`` event. Reviewers confirm a flag
-— which opens a removal case; for a death, the member leaves the household (reason death) and
-only a household left without members gets a natural-decrease case — or dismiss it with a
-reason; both send ``FlagResolved``.
+reaches the database); of the detail columns only those of the list kind's allow list are kept,
+and of their values none that looks like a phone, account or ID number (``columns``). Members
+are matched by blind index in SQL and every matched household in the uploader's jurisdiction
+gets an open flag with a ``FlagRaised`` event. Reviewers confirm a flag — which opens a removal
+case; for a death, the member leaves the household (reason death) and only a household left
+without members gets a natural-decrease case — or dismiss it with a reason; both send
+``FlagResolved``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -19,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +31,7 @@ from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event, add_events
 from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
 from fupin_registry.access import require_writer
+from fupin_registry.crosscheck.columns import DetailColumn, kept_columns, kept_value
 from fupin_registry.crosscheck.events import flag_resolved
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
@@ -61,8 +64,6 @@ UPLOAD_SCOPE = "crosscheck:upload"
 ID_HEADERS = {
     normalise_header(h) for h in ("证件号码", "身份证号码", "身份证号", "公民身份号码", "id_number")
 }
-# Detail columns never stored: they would put personal data next to the blind index.
-PERSONAL_HEADERS = ("姓名", "name", "电话", "phone", "证件", "身份证", "账号", "account")
 DIBAO_HOUSEHOLD_HEADERS = {
     normalise_header(h) for h in ("低保户编号", "户编号", "household_ref", "低保证号")
 }
@@ -72,11 +73,55 @@ DIBAO_VILLAGE_HEADERS = {
 MAX_PROBLEMS = 100
 HEADER_SEARCH_ROWS = 10
 COPY_BATCH = 10_000
+LINE_BLOCK_BYTES = 64 * 1024
+
+
+class UndecodableLine(ValueError):
+    """A line of the file is not text in the file's encoding; names the line and the byte."""
+
+
+def _raw_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's lines with their endings, split at LF, CR LF or a bare CR as a text file
+    with universal newlines is (a spreadsheet saved on an old Mac ends lines with CR alone).
+    Neither byte occurs inside a UTF-8 or GB18030 character, so splitting before decoding is
+    safe."""
+    pending: list[bytes] = []  # the last line read so far: it may go on in a later block
+    while block := handle.read(LINE_BLOCK_BYTES):
+        if b"\n" not in block and b"\r" not in block:
+            pending.append(block)
+            continue
+        pieces = b"".join([*pending, block]).splitlines(keepends=True)
+        # The last piece may go on in the next block (so may a CR before its LF).
+        pending = [pieces.pop()]
+        yield from pieces
+    yield from b"".join(pending).splitlines(keepends=True)
 
 
 def _lines(path: Path, encoding: str) -> Iterator[str]:
-    with path.open(encoding=encoding, newline="") as handle:
-        yield from handle
+    """The file's lines, each decoded on its own: an undecodable byte is reported on the line
+    that holds it (a decoder reading ahead in blocks would fail lines before the reader)."""
+    codec = encoding.removesuffix("-sig")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(_raw_lines(handle), start=1):
+            if number == 1 and encoding == "utf-8-sig":
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise UndecodableLine(
+                    f"line {number} is not valid {codec.upper()} text"
+                    f" (byte 0x{raw[exc.start]:02X} at position {exc.start + 1})"
+                ) from exc
+
+
+def _detail(cells: list[str], columns: list[tuple[int, DetailColumn]]) -> dict[str, str | None]:
+    """The row's allowed, non-empty values that pass the content check, by standard name."""
+    detail: dict[str, str | None] = {}
+    for position, column in columns:
+        value = cells[position].strip() if position < len(cells) else ""
+        if value and kept_value(column, value):
+            detail[column.name] = value
+    return detail
 
 
 class CrosscheckService:
@@ -140,10 +185,8 @@ class CrosscheckService:
                 if id_column is not None:
                     header = row
                     break
-        except UnicodeDecodeError as exc:
-            raise Unprocessable(
-                "#/body/file", f"the file is not valid {encoding} text: {exc}"
-            ) from exc
+        except UndecodableLine as exc:
+            raise Unprocessable("#/body/file", f"the file cannot be read: {exc}") from exc
         except csv.Error as exc:
             raise Unprocessable("#/body/file", f"the file cannot be read: {exc}") from exc
         if reader.line_num == 0:
@@ -154,11 +197,7 @@ class CrosscheckService:
                 f"no ID-number column in the first {HEADER_SEARCH_ROWS} rows: name it 证件号码"
                 " (or 身份证号码, id_number)",
             )
-        detail_columns = [
-            (i, header[i].strip())
-            for i, n in enumerate(names)
-            if i != id_column and n and not any(p in n for p in PERSONAL_HEADERS)
-        ]
+        detail_columns = [(i, c) for i, c in kept_columns(kind, header) if i != id_column]
         household_column = next(
             (i for i, n in enumerate(names) if n in DIBAO_HOUSEHOLD_HEADERS), None
         )
@@ -178,11 +217,7 @@ class CrosscheckService:
                     if len(problems) < MAX_PROBLEMS:
                         problems.append(RowProblem(row=row_number, reason=reason))
                     continue
-                detail: dict[str, str | None] = {
-                    name: cells[i].strip()
-                    for i, name in detail_columns
-                    if i < len(cells) and cells[i].strip()
-                }
+                detail = _detail(cells, detail_columns)
                 if kind == ListKind.DIBAO:
                     if household_column is not None and household_column < len(cells):
                         detail["household_ref"] = cells[household_column].strip() or None
@@ -200,9 +235,11 @@ class CrosscheckService:
                     await self.repository.add_entries(list_id, batch)
                     stored += len(batch)
                     batch = []
-        except (UnicodeDecodeError, csv.Error) as exc:
+        except UndecodableLine as exc:
+            raise Unprocessable("#/body/file", f"the file cannot be read: {exc}") from exc
+        except csv.Error as exc:
             raise Unprocessable(
-                "#/body/file", f"the file cannot be read at row {reader.line_num}: {exc}"
+                "#/body/file", f"the file cannot be read at line {reader.line_num}: {exc}"
             ) from exc
         await self.repository.add_entries(list_id, batch)
         return stored + len(batch), problems, rejected

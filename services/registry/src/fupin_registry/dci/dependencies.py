@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.problems import PreconditionFailed, PreconditionRequired, ProblemError
 from fupin_registry.dci.runtime import DciRuntime
+from fupin_registry.dci.service import require_partner_admin
 
 IfMatch = Annotated[
     str | None, Header(alias="If-Match", max_length=100, description="the partner's ETag")
@@ -31,7 +32,8 @@ DciDep = Annotated[DciRuntime, Depends(get_dci)]
 
 
 async def get_admin(caller: CallerDep) -> Caller:
-    caller.require_role("admin")
+    """Partner administration: a province-level admin (see ``require_partner_admin``)."""
+    require_partner_admin(caller)
     return caller
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
-from fupin_kit.problems import Conflict, NotFound, PreconditionFailed, Unprocessable
+from fupin_kit.problems import Conflict, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from fupin_registry.access import Tier, require_admin
 from fupin_registry.config import Settings
 from fupin_registry.dci.models import DciTransaction, Partner
 from fupin_registry.dci.protocol import now_iso
@@ -539,8 +540,18 @@ def _checked_key(public_key: str | None, require_signature: bool) -> None:
         )
 
 
+def require_partner_admin(caller: Caller) -> None:
+    """A partner reads the register of the whole province (within its tokens' jurisdictions)
+    and its keys, client and callback addresses decide who may speak for it: only a
+    province-level admin registers or changes one, as for the province-wide exclusion rules."""
+    require_admin(caller)
+    if len(caller.jurisdiction) > Tier.PROVINCE:
+        raise Forbidden("DCI partners serve the whole province: they need a province-level admin")
+
+
 class PartnerService:
     def __init__(self, session: AsyncSession, caller: Caller) -> None:
+        require_partner_admin(caller)
         self.session = session
         self.caller = caller
         self.partners = PartnerRepository(session)

@@ -6,11 +6,12 @@ The session is flushed, never committed: the request (or message) boundary commi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_events.envelope import EventData
@@ -129,11 +130,12 @@ class HouseholdService:
         raise_if(findings)
 
         indexes = [self.privacy.index.of(m.id_number) for m in body.members]
-        await self._refuse_taken_people(indexes, "#/body/members/{}/id_number")
-        if await self.households.number_taken(body.village_code, body.household_number):
-            raise conflict(
-                "#/body/household_number", "this household number is already used in the village"
-            )
+
+        async def refuse_taken() -> None:
+            await self._refuse_taken_people(indexes, "#/body/members/{}/id_number")
+            await self._refuse_taken_number(body.village_code, body.household_number)
+
+        await refuse_taken()
 
         household = Household(
             id=uuid.uuid4(),
@@ -152,12 +154,16 @@ class HouseholdService:
             year=year,
             version=1,
         )
-        await self.households.add(household)
         members = [
             self._new_member(household.id, m, index)
             for m, index in zip(body.members, indexes, strict=True)
         ]
-        await self.households.add_members(members)
+
+        async def insert() -> None:
+            await self.households.add(household)
+            await self.households.add_members(members)
+
+        await self._insert_unless_taken(insert, refuse_taken)
         for income in body.incomes:
             await self.households.replace_incomes(household.id, income.year, self._amounts(income))
         if body.plan:
@@ -213,9 +219,13 @@ class HouseholdService:
         )
         raise_if(findings)
         index = self.privacy.index.of(body.id_number)
-        await self._refuse_taken_people([index], "#/body/id_number")
+
+        async def refuse_taken() -> None:
+            await self._refuse_taken_people([index], "#/body/id_number")
+
+        await refuse_taken()
         member = self._new_member(household.id, body, index)
-        await self.households.add_members([member])
+        await self._insert_unless_taken(lambda: self.households.add_members([member]), refuse_taken)
         await self._changed(household, caller.actor, "member_added", ["members"])
         return member
 
@@ -445,6 +455,25 @@ class HouseholdService:
                 raise conflict(
                     pointer.format(position), "this person already belongs to an active household"
                 )
+
+    async def _refuse_taken_number(self, village_code: str, household_number: str) -> None:
+        if await self.households.number_taken(village_code, household_number):
+            raise conflict(
+                "#/body/household_number", "this household number is already used in the village"
+            )
+
+    async def _insert_unless_taken(
+        self, insert: Callable[[], Awaitable[None]], refuse_taken: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Insert in a savepoint. A concurrent request can pass the same checks and commit the
+        same person or household number first (the unique index makes this insert wait for it,
+        then refuses it): the checks, run again, then see it and answer as they would have."""
+        try:
+            async with self.session.begin_nested():
+                await insert()
+        except IntegrityError:
+            await refuse_taken()
+            raise
 
     def _member_findings(self, member: MemberCreate, pointer: str) -> list[Finding]:
         findings = identity_findings(member.id_number, member.birth_date, member.sex, pointer)

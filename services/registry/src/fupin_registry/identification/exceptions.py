@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from fupin_kit.problems import Conflict, InvalidTransition, ProblemError, Unprocessable
+from fupin_kit.problems import (
+    Conflict,
+    FieldError,
+    InvalidTransition,
+    ProblemError,
+    Unprocessable,
+)
 from fupin_registry.identification import domain
 
 
@@ -54,4 +60,7 @@ def problem_for(error: domain.WorkflowError) -> ProblemError:
     if isinstance(error, domain.InvalidInput):
         return Unprocessable(error.pointer or "#/body", error.detail)
     problem_type = _BY_ERROR.get(type(error), InvalidTransition)
-    return problem_type(error.detail, **error.facts)
+    errors = None
+    if error.pointer is not None:  # a refusal the request's own value causes (a date)
+        errors = [FieldError(pointer=error.pointer, detail=error.detail)]
+    return problem_type(error.detail, errors=errors, **error.facts)

@@ -18,6 +18,7 @@ from fupin_kit.etags import if_match_satisfied
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import PreconditionFailed, problem_responses
+from fupin_registry.households.router import set_answered_etag
 from fupin_registry.identification.dependencies import CaseDep, CaseForUpdateDep, WorkflowServiceDep
 from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.identification.models import Case
@@ -79,7 +80,7 @@ async def _command(
         command=run,
         status_code=status_code,
     )
-    response.headers["ETag"] = _etag(case)
+    set_answered_etag(response, case.version)
     return response
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,16 +46,23 @@ from fupin_registry.identification.schemas import (
     ReviewCreate,
 )
 from fupin_registry.privacy import Privacy, audit_unmasked_read
-from fupin_registry.quotas.service import QuotaService
+from fupin_registry.quotas.service import QuotaPosition, QuotaService
 from fupin_registry.regions.directory import RegionDirectory
 
 
-def business_date(on: date | None) -> date:
+def business_date(on: date | None, earliest_year: int) -> date:
+    """The date a step takes effect: today by default, never in the future, and never before
+    the register's first year (no household can have a step before it)."""
     today = business_today()
     if on is None:
         return today
     if on > today:
         raise Unprocessable("#/body/on", "a step cannot be dated in the future")
+    first_day = date(earliest_year, 1, 1)
+    if on < first_day:
+        raise Unprocessable(
+            "#/body/on", f"a step cannot be dated before {first_day}, when the register begins"
+        )
     return on
 
 
@@ -99,7 +107,7 @@ class WorkflowService:
             raise Unprocessable(
                 "#/body/decrease_cause", "say whether the household died out or moved away"
             )
-        on = business_date(body.on)
+        on = self._business_date(body.on)
         # A case follows the household's history: it cannot open before the last case closed,
         # nor before the registration or exit its kind departs from.
         earliest = max(
@@ -125,6 +133,9 @@ class WorkflowService:
             raise problem_for(error) from error
         if await self.cases.open_case_of(household.id) is not None:
             raise OpenCaseExists("the household already has an open case; finish it first")
+        if body.kind == CaseKind.EXIT:
+            # An exit is assessed on its year's line: without one it could never move on.
+            self._require_poverty_lines(on.year, pointer="#/body/on")
         reason = body.reason
         if body.kind == CaseKind.NATURAL_DECREASE:
             reason = f"{body.decrease_cause}: {body.reason}"
@@ -148,20 +159,15 @@ class WorkflowService:
     # --- steps ----------------------------------------------------------------------------
 
     async def appraise(self, case: Case, body: AppraisalCreate, caller: Caller) -> list[str]:
-        on = business_date(body.on)
-        unmet: list[str] = []
-        if case.kind == CaseKind.EXIT:
-            unmet = await self._unmet_exit_criteria(
-                case, {need.value: secured for need, secured in body.basic_needs.items()}
-            )
+        needs = {need.value: secured for need, secured in body.basic_needs.items()}
         command = domain.Appraise(
-            on, body.votes_for, body.votes_against, body.votes_abstain, tuple(unmet)
+            self._business_date(body.on), body.votes_for, body.votes_against, body.votes_abstain
         )
-        extra = (
-            {"basic_needs": {k.value: v for k, v in body.basic_needs.items()}}
-            if body.basic_needs
-            else {}
-        )
+        self._check_tier(case, caller)
+        if case.kind == CaseKind.EXIT and self._would_pass(case, command):
+            unmet = await self._unmet_exit_criteria(case, needs)
+            command = replace(command, unmet_exit_criteria=tuple(unmet))
+        extra = {"basic_needs": needs} if needs else {}
         await self._run(case, command, caller, body.evidence, extra)
         return []
 
@@ -169,49 +175,43 @@ class WorkflowService:
         self, case: Case, body: NoticeCompletion, caller: Caller
     ) -> list[str]:
         await self._run(
-            case, domain.CompleteNotice(business_date(body.on)), caller, body.evidence, {}
+            case, domain.CompleteNotice(self._business_date(body.on)), caller, body.evidence, {}
         )
         return []
 
     async def review(self, case: Case, body: ReviewCreate, caller: Caller) -> list[str]:
-        command = domain.Review(business_date(body.on), body.decision == "approve", body.reason)
+        command = domain.Review(
+            self._business_date(body.on), body.decision == "approve", body.reason
+        )
         await self._run(case, command, caller, body.evidence, {})
         return []
 
     async def approve(self, case: Case, body: ApprovalCreate, caller: Caller) -> list[str]:
         """County approval: exclusion rules block or warn, the quota refuses or is overridden."""
-        on = business_date(body.on)
-        approve = body.decision == "approve"
-        flags = await self.rules.flags_in_force(case.household_id) if approve else []
-        blocking = tuple(sorted({kind for kind, effect in flags if effect == "block"}))
-        warnings = [f"flag: {kind}" for kind, effect in flags if effect != "block"]
-        over: list[Any] = []
-        if approve and case.kind in domain.QUOTA_KINDS:
-            self._check_tier(case, caller)  # before taking quota locks
-            people = len(await self.households.households.members(case.household_id))
-            positions = await self.quotas.positions_for_approval(case.village_code, on.year, people)
-            over = [p for p in positions if p.exceeded]
-            # what this approval uses of the quota, whatever the household becomes later
-            case.people_counted = people
-        unmet: list[str] = []
-        if approve and case.kind == CaseKind.EXIT:
-            self._check_tier(case, caller)
-            # incomes may have changed since the appraisal: assess them again
-            unmet = await self._unmet_exit_criteria(case, await self._appraised_needs(case))
-        override = False
-        if over and body.quota_override_reason:
-            if not set(self.settings.quota_override_roles) & caller.roles:
-                raise Forbidden("approving beyond the quota needs the quota_override role")
-            override = True
         command = domain.Approve(
-            on,
-            approve,
-            body.reason,
-            blocking,
-            tuple(p.region_code for p in over),
-            override,
-            tuple(unmet),
+            self._business_date(body.on), body.decision == "approve", body.reason
         )
+        self._check_tier(case, caller)  # before taking locks
+        warnings: list[str] = []
+        over: list[QuotaPosition] = []
+        if self._would_pass(case, command):
+            await self._household(case)  # locked before its members, flags and incomes are read
+            flags = await self.rules.flags_in_force(case.household_id)
+            warnings = [f"flag: {kind}" for kind, effect in flags if effect != "block"]
+            blocking = tuple(sorted({kind for kind, effect in flags if effect == "block"}))
+            if case.kind in domain.QUOTA_KINDS:
+                over = await self._count_against_quota(case, command.on)
+            unmet: list[str] = []
+            if case.kind == CaseKind.EXIT:
+                # incomes may have changed since the appraisal: assess them again
+                unmet = await self._unmet_exit_criteria(case, await self._appraised_needs(case))
+            command = replace(
+                command,
+                blocking_flags=blocking,
+                regions_over_quota=tuple(p.region_code for p in over),
+                quota_override=self._quota_overridden(over, body, caller),
+                unmet_exit_criteria=tuple(unmet),
+            )
         transition = await self._run(case, command, caller, body.evidence, {"warnings": warnings})
         if transition.quota_override:
             case.quota_override_reason = body.quota_override_reason
@@ -247,7 +247,7 @@ class WorkflowService:
         require_writer(caller)
         if caller.client_id is not None:
             raise Forbidden("an objection is recorded by an official, not by a client system")
-        on = business_date(body.on)
+        on = self._business_date(body.on)
         transition = self._decide(case, domain.RaiseObjection(on))
         objection = Objection(
             id=uuid.uuid4(),
@@ -270,7 +270,7 @@ class WorkflowService:
             raise NotFound("objection not found")
         if objection.status != "open":
             raise problem_for(domain.IllegalStep(f"the objection is already {objection.status}"))
-        on = business_date(body.on)
+        on = self._business_date(body.on)
         others = await self.cases.open_objections(case.id) - 1
         command = domain.ResolveObjection(on, body.outcome == "upheld", body.resolution, others)
         await self._run(case, command, caller, Evidence(), {"objection_id": str(objection.id)})
@@ -367,6 +367,9 @@ class WorkflowService:
 
     # --- internals ------------------------------------------------------------------------
 
+    def _business_date(self, on: date | None) -> date:
+        return business_date(on, self.settings.earliest_register_year)
+
     def _check_tier(self, case: Case, caller: Caller) -> None:
         require_writer(caller)
         require_tier(caller, case.village_code, domain.tier_for(self._view(case)))
@@ -387,6 +390,32 @@ class WorkflowService:
             return domain.decide(self._view(case), command, self.policy)
         except domain.WorkflowError as error:
             raise problem_for(error) from error
+
+    def _would_pass(self, case: Case, command: Command) -> bool:
+        """Whether the step moves the case on rather than rejecting it, decided before the
+        facts only a passing step needs are gathered (exit criteria, flags, quota): a step the
+        case does not allow, a suspended case, a bad date, too few votes or a rejection without
+        a reason is refused here, and a failed vote or a rejection needs none of them."""
+        return self._decide(case, command).case.state != CaseState.REJECTED
+
+    async def _count_against_quota(self, case: Case, on: date) -> list[QuotaPosition]:
+        """The quotas the household's members would exceed, counted under the household's lock
+        (taken by the caller before the quota locks: case, household, quota, as every path
+        takes them), so a member joining meanwhile is counted, not registered beyond the quota."""
+        people = len(await self.households.households.members(case.household_id))
+        positions = await self.quotas.positions_for_approval(case.village_code, on.year, people)
+        # what this approval uses of the quota, whatever the household becomes later
+        case.people_counted = people
+        return [p for p in positions if p.exceeded]
+
+    def _quota_overridden(
+        self, over: list[QuotaPosition], body: ApprovalCreate, caller: Caller
+    ) -> bool:
+        if not over or not body.quota_override_reason:
+            return False
+        if not set(self.settings.quota_override_roles) & caller.roles:
+            raise Forbidden("approving beyond the quota needs the quota_override role")
+        return True
 
     async def _run(
         self,
@@ -475,21 +504,27 @@ class WorkflowService:
         assert household is not None  # cases reference households by foreign key
         return household
 
-    async def _unmet_exit_criteria(self, case: Case, basic_needs: dict[str, bool]) -> list[str]:
-        """The exit criteria for the case's year (the year of the exit), refused with a clear
-        problem when a year assessed has no configured poverty line."""
-        years = domain.exit_assessment_years(case.year, self.settings.exit_stable_years)
+    def _require_poverty_lines(self, exit_year: int, pointer: str | None = None) -> None:
+        """Refuse, with a clear problem, an exit whose assessed years lack a configured line."""
+        years = domain.exit_assessment_years(exit_year, self.settings.exit_stable_years)
         missing = domain.missing_poverty_lines(years, self.settings.poverty_lines)
         if missing:
             raise problem_for(
                 domain.PovertyLineMissing(
                     "no poverty line is configured for "
                     + ", ".join(str(y) for y in missing)
-                    + ": add it to the poverty_lines setting (REGISTRY_POVERTY_LINES)",
+                    + f", on which an exit in {exit_year} is assessed: add it to the"
+                    " poverty_lines setting (REGISTRY_POVERTY_LINES)",
+                    pointer=pointer,
                     years=missing,
                     setting="poverty_lines",
                 )
             )
+
+    async def _unmet_exit_criteria(self, case: Case, basic_needs: dict[str, bool]) -> list[str]:
+        """The exit criteria for the case's year (the year of the exit), refused with a clear
+        problem when a year assessed has no configured poverty line."""
+        self._require_poverty_lines(case.year)
         household = await self._household(case)
         return domain.unmet_exit_criteria(
             await self._per_capita_by_year(household),

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fupin_registry.imports.limits import listed
 from fupin_registry.vocabulary import (
     Education,
     Health,
@@ -406,11 +407,14 @@ HOUSEHOLD_FIELDS = tuple(c.field for c in COLUMNS if c.household and not c.expor
 PERSONAL_HOUSEHOLD_FIELDS = frozenset({"phone", "bank_account"})
 KEY_FIELDS = ("village_code", "household_number")
 
-_SPACES = re.compile(r"[\s\u3000*＊]+")
+# Spaces, line breaks, required-marks (*) and the invisible characters a header may carry: a
+# byte order mark (U+FEFF, e.g. a CSV saved twice with one) and zero-width spaces and joiners.
+_SPACES = re.compile(r"[\s\u3000*＊\ufeff\u200b-\u200d\u2060]+")
 
 
 def normalise_header(text: str) -> str:
-    """Full-width forms folded (（）→()), spaces, line breaks and required-marks (*) removed."""
+    """Full-width forms folded (（）→()), spaces, line breaks, required-marks (*) and
+    invisible characters (byte order marks, zero-width spaces) removed."""
     return _SPACES.sub("", unicodedata.normalize("NFKC", text))
 
 
@@ -425,7 +429,7 @@ class HeaderMap:
     """Which spreadsheet column holds which template field."""
 
     positions: dict[str, int]  # field -> 0-based column index
-    ignored: tuple[str, ...]  # headers that are not in the template
+    ignored: tuple[str, ...]  # headers not in the template (shortened, the first few dozen)
 
     def letter(self, field_name: str) -> str:
         return column_letter(self.positions[field_name])
@@ -462,7 +466,7 @@ def map_headers(cells: list[str]) -> HeaderMap:
         problems.append("columns given twice: " + ", ".join(duplicates))
     if problems:
         raise HeaderError("; ".join(problems))
-    return HeaderMap(positions, tuple(ignored))
+    return HeaderMap(positions, tuple(listed(ignored)))
 
 
 def header_score(cells: list[str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -25,6 +26,7 @@ from fupin_kit.cells import inert
 from fupin_registry.households.domain import EXPORTED_STATUSES, per_capita_net_income
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
+    BY_FIELD,
     CAUSE_LABELS,
     COLUMNS,
     EDUCATION_LABELS,
@@ -43,6 +45,8 @@ from fupin_registry.imports.columns import (
     YES_NO,
     label_of,
 )
+from fupin_registry.imports.limits import STORED_REASON_CHARS, shorten
+from fupin_registry.imports.repository import NAMED_REFUSAL, REGISTERED_ELSEWHERE
 from fupin_registry.privacy import MASKS, PII_READ_SCOPE, Privacy
 
 BOM = "\ufeff"
@@ -295,13 +299,78 @@ def template_csv() -> bytes:
     return (BOM + csv_text([HEADERS])).encode()
 
 
-def error_cells(
-    errors: Iterable[Any], reveal: Callable[[bytes | None, str], str]
-) -> list[list[str]]:
-    return [
-        [str(e.row_number), e.column_name, reveal(e.value_enc, e.column_name), e.reason]
-        for e in errors
-    ]
+_DIGIT = re.compile(r"\d")
+# How a report value is masked by its column without pii:read: the personal fields as
+# everywhere, and a birth date's digits starred (they would fill a masked ID number in; the
+# shape still shows the mistake).
+REPORT_MASKS: dict[str, Callable[[str], str]] = {
+    header: MASKS[field] for header, field in PII_HEADERS.items()
+} | {BY_FIELD["birth_date"].header: lambda value: _DIGIT.sub("*", value)}
+# A shifted row or an unclosed quote puts ID numbers, phones and bank accounts into any column,
+# so without pii:read every value is masked by its content too: each run of 7 or more digits
+# (with single spaces or hyphens between them, as phones and accounts are often written, and an
+# ID number's final X) is starred. Reasons quote the file in a few places only and name rows
+# (at most 7 digits), so there runs of 8 or more are starred.
+_VALUE_NUMBERS = re.compile(r"\d(?:[ -]?\d){6,}(?:[ -]?[Xx])?")
+_REASON_NUMBERS = re.compile(r"\d(?:[ -]?\d){7,}(?:[ -]?[Xx])?")
+_DIGIT_OR_X = re.compile(r"[\dXx]")
+# A value of its column's own shape is shown as it is: a village code has 12 digits, which no ID
+# number, phone or bank account has, and the officer correcting the file needs to see it.
+_OWN_SHAPE = {BY_FIELD["village_code"].header: re.compile(r"\s*\d{12}\s*")}
+
+
+def _starred(match: re.Match[str]) -> str:
+    return _DIGIT_OR_X.sub("*", match.group())
+
+
+def _whole_reason(error: Any) -> str:
+    """The stored reason; one stored before reasons were shortened arrives cut to its first
+    characters, and says how long it was."""
+    if error.reason_chars <= len(error.reason):
+        return str(error.reason)
+    return f"{error.reason}…(truncated, {error.reason_chars:,} characters)"
+
+
+class ErrorReport:
+    """A job's row errors as report cells (行号, 列, 内容, 原因).
+
+    ``clear`` (the reader holds pii:read, and the read is audited): values and reasons as
+    stored. Otherwise a value is masked by its column and by its content, and a reason that
+    names the household already holding a person says only that it is another household.
+    """
+
+    def __init__(self, privacy: Privacy, field: str, *, clear: bool) -> None:
+        self.privacy = privacy
+        self.field = field  # the encryption context of the stored values
+        self.clear = clear
+
+    def cells(self, errors: Iterable[Any]) -> list[list[str]]:
+        return [
+            [str(e.row_number), e.column_name, self.value(e), self.reason(_whole_reason(e))]
+            for e in errors
+        ]
+
+    def value(self, error: Any) -> str:
+        if error.value_enc is None:
+            # Too large to be one the import stores now: never decrypted whole.
+            return f"…(truncated, {error.value_bytes:,} bytes stored)" if error.value_bytes else ""
+        value = self.privacy.open(error.value_enc, self.field) or ""
+        if not self.clear and not self._of_own_shape(error.column_name, value):
+            mask = REPORT_MASKS.get(error.column_name)
+            value = _VALUE_NUMBERS.sub(_starred, mask(value) if mask else value)
+        return shorten(value)
+
+    @staticmethod
+    def _of_own_shape(column: str, value: str) -> bool:
+        shape = _OWN_SHAPE.get(column)
+        return shape is not None and shape.fullmatch(value) is not None
+
+    def reason(self, reason: str) -> str:
+        if not self.clear:
+            if reason.startswith(NAMED_REFUSAL):
+                return REGISTERED_ELSEWHERE
+            reason = _REASON_NUMBERS.sub(_starred, reason)
+        return shorten(reason, STORED_REASON_CHARS)
 
 
 __all__ = [
@@ -312,7 +381,8 @@ __all__ = [
     "XlsxFile",
     "YES_NO",
     "inert",
-    "error_cells",
+    "ErrorReport",
+    "REPORT_MASKS",
     "stream_csv",
     "template_csv",
     "template_xlsx",

@@ -150,10 +150,14 @@ class ChunkMerger:
         max_errors: int,
         lock_timeout_ms: int,
         on_committed: Callable[[PreparedChunk], Awaitable[None]] | None = None,
+        names_households: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.job_id = job_id
         self.jurisdiction = jurisdiction  # the importer's: a verdict names no household beyond it
+        # Whether a verdict may name the household holding a person: only for an importer who
+        # may read personal data, or the import would tell anyone where an ID number is.
+        self.names_households = names_households
         self.connections = concurrency(sessionmaker, connections)
         self.seal_error_value = seal_error_value
         self.max_errors = max_errors
@@ -346,7 +350,9 @@ class ChunkMerger:
                     if number < chunk.number:
                         pending.update(people)
             attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
-            verdicts = await repository.classify(chunk, self.jurisdiction, pending)
+            verdicts = await repository.classify(
+                chunk, self.jurisdiction, pending, names_households=self.names_households
+            )
             if attempt.kept is not None:
                 verdicts = _keeping(attempt.kept, verdicts)
             attempt.verdicts = verdicts

@@ -27,6 +27,12 @@ import orjson
 
 from fupin_kit.crypto import parse_keyring
 from fupin_registry.imports.columns import HEADERS, HeaderError, HeaderMap
+from fupin_registry.imports.limits import (
+    STORED_REASON_CHARS,
+    STORED_TEXT_CHARS,
+    ReadLimits,
+    shorten,
+)
 from fupin_registry.imports.readers import (
     FileFacts,
     RawRow,
@@ -48,6 +54,9 @@ from fupin_registry.imports.rows import (
 )
 
 VALIDATION_BATCH = 2_000
+# Rows of a batch are held until it is validated: a batch of a few very long rows (each at
+# most ``max_row_bytes`` of the file) is validated early, so that memory stays bounded.
+VALIDATION_BATCH_BYTES = 32 * 1024 * 1024
 
 # The chunk is COPYed straight into the register's tables, in this order (parents first, for
 # the foreign keys); the columns each table's COPY text holds.
@@ -119,6 +128,9 @@ class ProducerConfig:
     pii_keys: str
     blind_index_key: str
     actor: str = ""  # who the history versions name (set when the job starts)
+    limits: ReadLimits = field(default_factory=ReadLimits)
+    # The uploader may read personal data: a refusal names the household holding a person.
+    names_households: bool = False
 
 
 @dataclass
@@ -560,7 +572,7 @@ class _Chunker:
             errors = household_errors(rows, self.config.rules.max_members)
         if errors:
             bad = {e.row for e in errors}
-            self.errors.extend(errors)
+            self.errors.extend(map(_stored, errors))
             self.errors.extend(rejected_with_household(rows, bad))
             self.rows_rejected += len(rows)
             return
@@ -603,6 +615,18 @@ class _Chunker:
         return chunk
 
 
+def _stored(error: RowError) -> RowError:
+    """The error as the job stores it: a long value or reason cut to its first characters."""
+    if len(error.value) <= STORED_TEXT_CHARS and len(error.reason) <= STORED_REASON_CHARS:
+        return error
+    return RowError(
+        error.row,
+        error.column,
+        shorten(error.value),
+        shorten(error.reason, STORED_REASON_CHARS),
+    )
+
+
 def produce(
     config: ProducerConfig, worker: int = 0, workers: int = 1
 ) -> Generator[Item, None, None]:
@@ -615,7 +639,9 @@ def produce(
     household's rows must be next to each other) sees every household of the file.
     """
     try:
-        sheet = open_sheet(Path(config.path), config.facts, config.calamine_max_bytes)
+        sheet = open_sheet(
+            Path(config.path), config.facts, config.calamine_max_bytes, config.limits
+        )
     except (HeaderError, UnreadableFile) as exc:
         yield Failed(str(exc))
         return
@@ -627,6 +653,7 @@ def produce(
     village_at = headers.positions["village_code"]
     number_at = headers.positions["household_number"]
     batch: list[RawRow] = []
+    batch_bytes = 0
     number = 1  # the chunk being filled
     rows_in_chunk = 0
     last_key: tuple[str, str] | None = None
@@ -668,6 +695,7 @@ def produce(
                 if rows_in_chunk >= config.chunk_rows:
                     if mine:
                         yield close()
+                        batch_bytes = 0
                     number += 1
                     rows_in_chunk = 0
                     mine = (number - 1) % workers == worker
@@ -680,9 +708,11 @@ def produce(
             rows_in_chunk += 1
             if mine:
                 batch.append(raw)
-                if len(batch) >= VALIDATION_BATCH:
+                batch_bytes += raw.size
+                if len(batch) >= VALIDATION_BATCH or batch_bytes >= VALIDATION_BATCH_BYTES:
                     validate(batch)
                     batch.clear()
+                    batch_bytes = 0
         if (number - 1) % workers == worker and (
             rows_in_chunk or chunker.rows_empty or chunker.group or chunker.households
         ):

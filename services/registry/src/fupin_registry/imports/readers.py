@@ -3,14 +3,17 @@
 * CSV: UTF-8 (with or without BOM) or GB18030/GBK, detected from the first 64 KiB; decoded
   line by line so that one undecodable line rejects one row, not the file; a line without
   quotes is split only when its cells are needed (:class:`CsvLine`).
-* XLSX up to ``import_calamine_max_bytes`` of sheet XML and legacy XLS: python-calamine, which
-  also reports merged cells. Larger XLSX sheets: :mod:`.xlsx_stream`, a streaming reader.
+* XLSX whose sheet, shared strings and other parts really unpack to at most
+  ``import_calamine_max_bytes``, and legacy XLS: python-calamine, which also reports merged
+  cells. Larger XLSX workbooks: :mod:`.xlsx_stream`, a streaming reader.
   Both report merged cells before the first row; a merged cell one column wide is read as its
   value on every row it covers, as the spreadsheet shows it.
 
 Every cell becomes text: ID numbers and dates must never pass through a float. A number cell
 that cannot hold its digits exactly (more than 2^53, i.e. 16+ digits) becomes a
-:data:`LOSSY_NUMBER` marker that the row validation rejects with the reason.
+:data:`LOSSY_NUMBER` marker that the row validation rejects with the reason. Memory is bounded
+by :mod:`.limits`: a CSV line or record longer than ``max_row_bytes`` fails the file (it is
+never read whole), and a workbook cell longer than Excel's limit becomes a marker.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import itertools
 import zipfile
 from collections.abc import Iterator
@@ -31,6 +35,7 @@ from fupin_registry.imports.columns import (
     header_score,
     map_headers,
 )
+from fupin_registry.imports.limits import ReadLimits, capped
 
 SNIFF_BYTES = 64 * 1024
 HEADER_SEARCH_ROWS = 10
@@ -55,6 +60,14 @@ class FileFacts:
     notes: list[str] = field(default_factory=list)
 
 
+def _without_boms(head: bytes) -> bytes:
+    """The text after any byte order marks: a file that is only marks (some programs write
+    one even for an empty file, or two when a marked text is saved again) is empty."""
+    while head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    return head
+
+
 _MARKUP = (b"<!doctype html", b"<html", b"<table", b"<?xml", b"<workbook")
 
 
@@ -63,7 +76,7 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
     name only refuses text that claims to be an .xlsx workbook."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
-    if not head.strip():
+    if not _without_boms(head).strip():
         raise UnreadableFile("the file is empty")
     if head.startswith(b"PK\x03\x04"):
         try:
@@ -151,6 +164,8 @@ class RawRow:
     number: int  # as the spreadsheet program shows it (1-based; the header is a row too)
     cells: list[str]
     problem: str | None = None  # set when the row could not be read faithfully
+    # Bytes of the file the row was read from (0: not counted), to bound a batch of rows.
+    size: int = field(default=0, compare=False, repr=False)
 
     def keys(self, first: int, second: int, *, whole: bool = True) -> tuple[str, str]:
         """The cells of two columns ("" beyond the row's end): the household key. ``whole``:
@@ -246,18 +261,22 @@ def _fill_down(rows: Iterator[RawRow], areas: list[tuple[int, int, int, int]]) -
         yield row
 
 
-def open_sheet(path: Path, facts: FileFacts, calamine_max_bytes: int) -> SheetRows:
+def open_sheet(
+    path: Path, facts: FileFacts, calamine_max_bytes: int, limits: ReadLimits | None = None
+) -> SheetRows:
+    limits = limits or ReadLimits()
     if facts.kind == "csv":
-        return SheetRows(_csv_rows(path, facts), facts)
-    if facts.kind == "xlsx" and _sheet_xml_size(path) > calamine_max_bytes:
-        from fupin_registry.imports.xlsx_stream import stream_rows
+        return SheetRows(_csv_rows(path, facts, limits.max_row_bytes), facts)
+    if facts.kind == "xlsx":
+        from fupin_registry.imports.xlsx_stream import fits_in_memory, stream_rows
 
-        rows, merged = stream_rows(path, facts)
-        sheet = SheetRows(rows, facts)
-        sheet.merged = merged
-        sheet.note_merged()
-        return sheet
-    return _calamine_sheet(path, facts)
+        if not fits_in_memory(path, calamine_max_bytes, limits):
+            rows, merged = stream_rows(path, facts, limits)
+            sheet = SheetRows(rows, facts)
+            sheet.merged = merged
+            sheet.note_merged()
+            return sheet
+    return _calamine_sheet(path, facts, limits)
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -277,6 +296,7 @@ class CsvLine(RawRow):
 
     def __init__(self, number: int, body: bytes, delimiter: str, encoding: str, line: int):
         self.number = number
+        self.size = len(body)
         self._body = body
         self._delimiter = delimiter
         self._separator = delimiter.encode()  # the delimiter's byte, split on before decoding
@@ -340,13 +360,20 @@ def _undecodable(line: int, encoding: str, raw: bytes, exc: UnicodeDecodeError) 
     )
 
 
-def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
+def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[RawRow]:
     """The records of a CSV file. A line without quotes (nearly every line of a county's file)
     is one record, split by :class:`CsvLine`; a line with a quote, a bare carriage return or
-    a field too long is read by the csv module, over as many lines as its record spans."""
+    a field too long is read by the csv module, over as many lines as its record spans.
+
+    Lines are read at most ``max_line_bytes`` at a time: a longer line, or a record of the csv
+    module longer than that over its lines, fails the file before it is held whole."""
     encoding = (facts.encoding or "utf-8-sig").removesuffix("-sig")
+    # Shorter lines take the quick path; a longer one is measured against the bound first.
+    quick_limit = min(CSV_FIELD_LIMIT, max_line_bytes - 2)
     with path.open("rb") as handle:
-        lines: Iterator[tuple[int, bytes]] = enumerate(handle, start=1)
+        lines: Iterator[tuple[int, bytes]] = enumerate(
+            iter(functools.partial(handle.readline, max_line_bytes + 1), b""), start=1
+        )
         first = next(lines, None)
         if first is None:
             return
@@ -354,7 +381,11 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
             first = (1, first[1][3:])
         # The delimiter the header row has most of: it may sit below a title line that has
         # none, so every line it may be on is looked at (a line's own most frequent wins).
-        ahead = list(itertools.islice(lines, HEADER_SEARCH_ROWS - 1))
+        ahead = []
+        for line in itertools.islice(lines, HEADER_SEARCH_ROWS - 1):
+            ahead.append(line)
+            if len(line[1]) > max_line_bytes:
+                break  # the file fails there: what follows is not another line
         lines = itertools.chain(ahead, lines)
         texts = [raw.decode(encoding, errors="replace") for _, raw in (first, *ahead)]
         delimiter = max(",\t;", key=lambda d: max(text.count(d) for text in texts))
@@ -368,24 +399,30 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
                 return raw.decode(encoding, errors="replace")
 
         last_line = 0  # the last line the csv module has read
+        record_bytes = 0  # of the record the csv module is reading
 
-        def following() -> Iterator[str]:
-            nonlocal last_line
+        def following(start: int) -> Iterator[str]:
+            nonlocal last_line, record_bytes
             for number, raw in lines:
                 last_line = number
+                record_bytes += len(raw)
+                if record_bytes > max_line_bytes:
+                    raise UnreadableFile(_record_too_long(start, max_line_bytes))
                 yield decoded(number, raw)
 
         record = 0
         for number, raw in itertools.chain([first], lines):
             record += 1
             body = raw.removesuffix(b"\n").removesuffix(b"\r")
-            if b'"' not in body and b"\r" not in body and len(body) <= CSV_FIELD_LIMIT:
+            if b'"' not in body and b"\r" not in body and len(body) <= quick_limit:
                 yield CsvLine(record, body, delimiter, encoding, number)
                 continue
+            if len(raw) > max_line_bytes:
+                raise UnreadableFile(_line_too_long(number, max_line_bytes))
             problems.clear()
-            last_line = number
+            last_line, record_bytes = number, len(raw)
             reader = csv.reader(
-                itertools.chain([decoded(number, raw)], following()), delimiter=delimiter
+                itertools.chain([decoded(number, raw)], following(number)), delimiter=delimiter
             )
             try:
                 cells = next(reader)
@@ -393,18 +430,29 @@ def _csv_rows(path: Path, facts: FileFacts) -> Iterator[RawRow]:
                 raise UnreadableFile(
                     f"the CSV text is malformed at line {last_line}: {exc}"
                 ) from exc
-            yield RawRow(record, list(map(str.strip, cells)), problems[-1] if problems else None)
+            yield RawRow(
+                record,
+                list(map(str.strip, cells)),
+                problems[-1] if problems else None,
+                record_bytes,
+            )
+
+
+def _line_too_long(number: int, max_line_bytes: int) -> str:
+    return (
+        f"line {number} is longer than {max_line_bytes:,} bytes (import_max_row_bytes); a line"
+        " of the template is a few hundred bytes: is this the right file?"
+    )
+
+
+def _record_too_long(number: int, max_line_bytes: int) -> str:
+    return (
+        f"the record starting at line {number} is longer than {max_line_bytes:,} bytes"
+        " (import_max_row_bytes): a quote is probably not closed"
+    )
 
 
 # --- XLSX/XLS with calamine ------------------------------------------------------------------
-
-
-def _sheet_xml_size(path: Path) -> int:
-    with zipfile.ZipFile(path) as archive:
-        return max(
-            (i.file_size for i in archive.infolist() if i.filename.startswith("xl/worksheets/")),
-            default=0,
-        )
 
 
 def cell_text(value: object) -> str:
@@ -412,7 +460,7 @@ def cell_text(value: object) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
-        return value.strip()
+        return capped(value.strip())
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int):
@@ -431,7 +479,7 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _calamine_sheet(path: Path, facts: FileFacts) -> SheetRows:
+def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRows:
     from python_calamine import CalamineError, CalamineWorkbook
 
     try:
@@ -451,7 +499,7 @@ def _calamine_sheet(path: Path, facts: FileFacts) -> SheetRows:
         from fupin_registry.imports.xlsx_stream import formulas_without_value
 
         try:
-            for number, column in formulas_without_value(path):
+            for number, column in formulas_without_value(path, limits):
                 unvalued.setdefault(number, []).append(column)
         except (zipfile.BadZipFile, KeyError, ValueError, ParseError) as exc:
             raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc

@@ -21,11 +21,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import case, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_registry.imports.limits import STORED_REASON_CHARS
 from fupin_registry.imports.models import ImportJob, ImportRowError
 from fupin_registry.imports.pipeline import COPY_COLUMNS, PreparedChunk
+
+# An encrypted error value larger than this was stored before values were shortened to a few
+# hundred characters (a sealed value of those is well under a kilobyte).
+STORED_VALUE_BYTES = 64 * 1024
 
 # One job merges at a time: its verdicts depend on the register and the file only.
 MERGE_LOCK = 0x1A9_0127
@@ -49,6 +54,25 @@ SELECT s.position - 1 AS position, h.village_code, h.household_number
   JOIN members e ON e.id_index = s.id_index AND e.active
   JOIN households h ON h.id = e.household_id
 """
+
+
+# The refusal of a person registered in another household, as a caller without pii:read reads
+# it: the household is not named (an officer who may read personal data sees which).
+REGISTERED_ELSEWHERE = (
+    "this person is already registered in another household; an officer allowed to read"
+    " personal data (pii:read) sees which"
+)
+# How the refusal begins when it names the household (or says it is outside the jurisdiction).
+NAMED_REFUSAL = "member already registered in "
+
+
+def registered_elsewhere(village: str, number: str, jurisdiction: str, named: bool) -> str:
+    """Why a person already in household ``village``/``number`` is refused."""
+    if not named:
+        return REGISTERED_ELSEWHERE
+    if village.startswith(jurisdiction):
+        return f"{NAMED_REFUSAL}household {village}/{number}"
+    return f"{NAMED_REFUSAL}a household outside your jurisdiction"
 
 
 @dataclass(frozen=True)
@@ -123,9 +147,23 @@ class ImportRepository:
             columns=["job_id", "row_number", "column_name", "value_enc", "reason"],
         )
 
-    async def stream_errors(self, job_id: uuid.UUID) -> AsyncIterator[ImportRowError]:
-        result = await self.session.stream_scalars(
-            select(ImportRowError)
+    async def stream_errors(self, job_id: uuid.UUID) -> AsyncIterator[Any]:
+        """The job's row errors in row order: ``row_number``, ``column_name``, ``value_enc``
+        (None when larger than a value the import stores now: such a row, stored before values
+        were shortened, is never decrypted whole), ``value_bytes``, ``reason`` (at most its
+        first ``STORED_REASON_CHARS`` characters) and ``reason_chars``."""
+        size = func.octet_length(ImportRowError.value_enc)
+        result = await self.session.stream(
+            select(
+                ImportRowError.row_number,
+                ImportRowError.column_name,
+                case((size > STORED_VALUE_BYTES, None), else_=ImportRowError.value_enc).label(
+                    "value_enc"
+                ),
+                size.label("value_bytes"),
+                func.left(ImportRowError.reason, STORED_REASON_CHARS).label("reason"),
+                func.char_length(ImportRowError.reason).label("reason_chars"),
+            )
             .where(ImportRowError.job_id == job_id)
             .order_by(ImportRowError.row_number, ImportRowError.id)
             .execution_options(yield_per=2000)
@@ -148,15 +186,21 @@ class ImportRepository:
         )
 
     async def classify(
-        self, chunk: PreparedChunk, jurisdiction: str, pending: Pending | None = None
+        self,
+        chunk: PreparedChunk,
+        jurisdiction: str,
+        pending: Pending | None = None,
+        *,
+        names_households: bool = False,
     ) -> list[Verdict]:
         """Why households of the chunk must not be inserted (at most one verdict each).
 
         Precedence as the report shows it: already registered, then a member active in another
         household — in the register or in ``pending`` (the household's first such row) —, then
-        a person listed earlier in another household of this chunk. A household outside the
-        importer's ``jurisdiction`` is not named: where a person is registered is not theirs
-        to learn.
+        a person listed earlier in another household of this chunk. Which household holds a
+        person is named only when ``names_households`` (the importer may read personal data)
+        and only inside the importer's ``jurisdiction``: otherwise an import of candidate ID
+        numbers would tell where each one is registered.
         """
         verdicts: dict[int, Verdict] = {}
         if not chunk.household_ids:
@@ -176,15 +220,12 @@ class ImportRepository:
         )
         candidates: list[tuple[int, int, str]] = []
         for member, village, number in taken:
-            if village.startswith(jurisdiction):
-                reason = f"member already registered in household {village}/{number}"
-            else:
-                reason = "member already registered in a household outside your jurisdiction"
+            reason = registered_elsewhere(village, number, jurisdiction, names_households)
             candidates.append((chunk.member_rows[member], member, reason))
         if pending:
             for member, id_index in enumerate(chunk.member_indexes):
                 if (held := pending.get(id_index)) is not None:
-                    reason = f"member already registered in household {held[0]}/{held[1]}"
+                    reason = registered_elsewhere(*held, jurisdiction, names_households)
                     candidates.append((chunk.member_rows[member], member, reason))
         first_seen: dict[bytes, int] = {}
         for member, id_index in enumerate(chunk.member_indexes):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -14,20 +13,19 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from fupin_kit.audit import AuditRecord, AuditTrail
-from fupin_kit.auth import CallerDep
+from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep, session_scope
 from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
 from fupin_kit.problems import Unprocessable, problem_responses
 from fupin_registry.access import require_writer
-from fupin_registry.imports.columns import BY_FIELD
 from fupin_registry.imports.dependencies import ImportJobDep
 from fupin_registry.imports.export import (
     ERROR_HEADERS,
     HEADERS,
     PII_HEADERS,
+    ErrorReport,
     RegisterRows,
     XlsxFile,
-    error_cells,
     stream_csv,
     template_csv,
     template_xlsx,
@@ -36,19 +34,12 @@ from fupin_registry.imports.models import ImportJob
 from fupin_registry.imports.repository import ImportRepository
 from fupin_registry.imports.schemas import ImportJobPage, ImportJobRead, job_read
 from fupin_registry.imports.service import ERROR_VALUE_FIELD, ImportRunner, create_job
-from fupin_registry.privacy import MASKS, PII_READ_SCOPE, PrivacyDep
+from fupin_registry.privacy import PII_READ_SCOPE, Privacy, PrivacyDep
 
 router = APIRouter(tags=["imports"])
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
-_DIGIT = re.compile(r"\d")
-# How a report cell is masked without pii:read, by column: the personal fields as everywhere,
-# and a birth date's digits starred (they would fill a masked ID number in; the shape still
-# shows the mistake).
-REPORT_MASKS: dict[str, Callable[[str], str]] = {
-    header: MASKS[field] for header, field in PII_HEADERS.items()
-} | {BY_FIELD["birth_date"].header: lambda value: _DIGIT.sub("*", value)}
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -144,28 +135,21 @@ async def get_job(job: ImportJobDep) -> ImportJobRead:
 
 
 async def _error_rows(
-    request: Request, job_id: uuid.UUID, reveal: object
+    request: Request, job_id: uuid.UUID, report: ErrorReport
 ) -> AsyncIterator[list[list[str]]]:
     async with session_scope(request.app.state.sessionmaker) as session:
         batch = []
         async for error in ImportRepository(session).stream_errors(job_id):
             batch.append(error)
             if len(batch) >= 2000:
-                yield error_cells(batch, reveal)  # type: ignore[arg-type]
+                yield report.cells(batch)
                 batch = []
         if batch:
-            yield error_cells(batch, reveal)  # type: ignore[arg-type]
+            yield report.cells(batch)
 
 
-def _revealer(privacy: object, clear: bool) -> object:
-    def reveal(blob: bytes | None, column: str) -> str:
-        if blob is None:
-            return ""
-        value = privacy.open(blob, ERROR_VALUE_FIELD) or ""  # type: ignore[attr-defined]
-        mask = None if clear else REPORT_MASKS.get(column)
-        return mask(value) if mask else value
-
-    return reveal
+def _report(privacy: Privacy, caller: Caller) -> ErrorReport:
+    return ErrorReport(privacy, ERROR_VALUE_FIELD, clear=caller.has_scope(PII_READ_SCOPE))
 
 
 async def _audit_clear(
@@ -193,11 +177,10 @@ async def _audit_clear(
 async def errors_csv(
     request: Request, job: ImportJobDep, caller: CallerDep, privacy: PrivacyDep
 ) -> StreamingResponse:
-    clear = caller.has_scope(PII_READ_SCOPE)
     await _audit_clear(
         request, caller, "pii.read_unmasked", "import_errors", str(job.id), {"format": "csv"}
     )
-    rows = _error_rows(request, job.id, _revealer(privacy, clear))
+    rows = _error_rows(request, job.id, _report(privacy, caller))
     return StreamingResponse(
         stream_csv(ERROR_HEADERS, rows),
         media_type=CSV,
@@ -214,13 +197,12 @@ async def errors_csv(
 async def errors_xlsx(
     request: Request, job: ImportJobDep, caller: CallerDep, privacy: PrivacyDep
 ) -> FileResponse:
-    clear = caller.has_scope(PII_READ_SCOPE)
     await _audit_clear(
         request, caller, "pii.read_unmasked", "import_errors", str(job.id), {"format": "xlsx"}
     )
     book = XlsxFile("错误报告", ERROR_HEADERS)
     try:
-        async for rows in _error_rows(request, job.id, _revealer(privacy, clear)):
+        async for rows in _error_rows(request, job.id, _report(privacy, caller)):
             await asyncio.to_thread(book.write, rows)
         path = await asyncio.to_thread(book.close)
     except BaseException:

@@ -44,6 +44,7 @@ from fupin_registry.imports.columns import (
     YES_NO,
     HeaderMap,
 )
+from fupin_registry.imports.limits import is_too_long, too_long_reason
 from fupin_registry.imports.readers import FORMULA_WITHOUT_VALUE, LOSSY_NUMBER, RawRow
 from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
 
@@ -352,7 +353,8 @@ def _pydantic_errors(raw: RawRow, values: dict[str, str], error: ErrorDetails) -
 
 
 def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
-    """Problems of the cell text itself, before shapes: lost digits, control characters."""
+    """Problems of the cell text itself, before shapes: lost digits, formulas without a value,
+    cells longer than Excel allows, control characters."""
     errors = []
     if raw.problem:
         errors.append(RowError(raw.number, "", "", raw.problem))
@@ -370,6 +372,9 @@ def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
                     " rest may be lost; format the column as text and enter the value again",
                 )
             )
+            del values[name]
+        elif is_too_long(text):
+            errors.append(RowError(raw.number, _header(name), "", too_long_reason(text)))
             del values[name]
         elif text == FORMULA_WITHOUT_VALUE:
             errors.append(

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fupin_registry.imports.limits import listed
+
 
 class ImportJobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -43,6 +45,8 @@ class ImportJobRead(BaseModel):
 
 def job_read(job: object) -> ImportJobRead:
     data = {name: getattr(job, name) for name in ImportJobRead.model_fields if hasattr(job, name)}
+    # Already shortened when stored; a job stored before that is listed shortened too.
+    data["ignored_columns"] = listed(data.get("ignored_columns") or [])
     base = f"/v1/imports/{data['id']}/errors"
     return ImportJobRead(**data, errors_csv=base + ".csv", errors_xlsx=base + ".xlsx")
 

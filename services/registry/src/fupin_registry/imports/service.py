@@ -28,6 +28,7 @@ from fupin_kit.db import session_scope
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import PayloadTooLarge, Unprocessable
 from fupin_registry.config import Settings
+from fupin_registry.imports.limits import ReadLimits
 from fupin_registry.imports.merge import ChunkMerger, import_lock
 from fupin_registry.imports.models import ImportJob
 from fupin_registry.imports.pipeline import (
@@ -43,7 +44,7 @@ from fupin_registry.imports.pipeline import (
 from fupin_registry.imports.readers import UnreadableFile, sniff
 from fupin_registry.imports.repository import ImportRepository
 from fupin_registry.imports.rows import Rules
-from fupin_registry.privacy import Privacy
+from fupin_registry.privacy import PII_READ_SCOPE, Privacy
 
 log = get_logger("fupin.registry.imports")
 COPY_BUFFER = 1024 * 1024
@@ -118,6 +119,8 @@ async def create_job(
         calamine_max_bytes=settings.import_calamine_max_bytes,
         pii_keys=settings.pii_keys,
         blind_index_key=settings.blind_index_key,
+        limits=ReadLimits.of(settings),
+        names_households=caller.has_scope(PII_READ_SCOPE),
     )
     return job, config
 
@@ -178,7 +181,7 @@ class ImportRunner:
                     job_id, header_row=first.header_row, ignored_columns=first.ignored_columns
                 )
                 async with import_lock(self.sessionmaker, partial(self._beat, job_id)):
-                    await self._merge(job_id, source, config.rules.jurisdiction)
+                    await self._merge(job_id, source, config)
             else:
                 await self._end(job_id, first, stop_reason=None)
         except Exception as exc:
@@ -196,17 +199,18 @@ class ImportRunner:
             await asyncio.to_thread(Path(config.path).unlink, missing_ok=True)
 
     async def _merge(
-        self, job_id: uuid.UUID, source: _ThreadSource | _ProcessSource, jurisdiction: str
+        self, job_id: uuid.UUID, source: _ThreadSource | _ProcessSource, config: ProducerConfig
     ) -> None:
         merger = ChunkMerger(
             self.sessionmaker,
             job_id,
-            jurisdiction,
+            config.rules.jurisdiction,
             self.settings.import_merge_connections,
             lambda value: self.privacy.seal(value, ERROR_VALUE_FIELD),
             max_errors=self.settings.import_max_errors,
             lock_timeout_ms=self.settings.import_lock_timeout_seconds * 1000,
             on_committed=self.on_chunk,
+            names_households=config.names_households,
         )
         try:
             end: Item | None = None

@@ -12,6 +12,12 @@ written by generators, workbooks set to manual calculation) becomes a marker tha
 validation rejects. Merged cells are listed at the end of the sheet XML: a first pass over the
 decompressed XML (at the speed of decompression) finds them before any row is read. Workbooks
 with the 1904 date system (``workbookPr/@date1904``) are read with their epoch.
+
+Memory stays bounded whatever the file holds (:mod:`.limits`): every part is read through
+:class:`~.xlsx_parts.WorkbookParts`, which counts what it unpacks to; a row's XML longer than
+``max_row_bytes`` fails the file; a cell or shared string longer than Excel's 32,767 characters
+is kept as a marker only (the row is rejected, naming the column); the shared strings are
+parsed as a stream and bounded in number and total length.
 """
 
 from __future__ import annotations
@@ -24,9 +30,17 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 from xml.etree import ElementTree
+from xml.parsers import expat
 
+from fupin_registry.imports.limits import (
+    EXCEL_CELL_CHARS,
+    MAX_MERGED_AREAS,
+    ReadLimits,
+    capped,
+    shorten,
+    too_long,
+)
 from fupin_registry.imports.readers import (
     FORMULA_WITHOUT_VALUE,
     LOSSY_NUMBER,
@@ -35,10 +49,12 @@ from fupin_registry.imports.readers import (
     RawRow,
     UnreadableFile,
 )
+from fupin_registry.imports.xlsx_parts import CountedPart, WorkbookParts, unpacked_size
 
 BLOCK = 4 * 1024 * 1024
 Area = tuple[int, int, int, int]
-NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+NS = "{" + MAIN + "}"
 REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
@@ -115,20 +131,26 @@ def _column_index(letters: bytes) -> int:
     return index - 1
 
 
-def _workbook(archive: zipfile.ZipFile) -> tuple[str, dt.date]:
+SHARED_STRINGS = "xl/sharedStrings.xml"
+STYLES = "xl/styles.xml"
+WORKBOOK = "xl/workbook.xml"
+WORKBOOK_RELS = "xl/_rels/workbook.xml.rels"
+
+
+def _workbook(parts: WorkbookParts) -> tuple[str, dt.date]:
     """The first sheet's path in the archive and the epoch of the workbook's date serials."""
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    workbook = ElementTree.fromstring(parts.read(WORKBOOK))
     properties = workbook.find(f"{NS}workbookPr")
     date1904 = properties is not None and properties.get("date1904", "") in ("1", "true")
-    return _first_sheet_path(archive, workbook), _EPOCH_1904 if date1904 else _EXCEL_EPOCH
+    return _first_sheet_path(parts, workbook), _EPOCH_1904 if date1904 else _EXCEL_EPOCH
 
 
-def _first_sheet_path(archive: zipfile.ZipFile, workbook: ElementTree.Element) -> str:
+def _first_sheet_path(parts: WorkbookParts, workbook: ElementTree.Element) -> str:
     sheet = workbook.find(f"{NS}sheets/{NS}sheet")
     if sheet is None:
         raise UnreadableFile("the workbook has no worksheet")
     rel_id = sheet.get(f"{REL_NS}id")
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    rels = ElementTree.fromstring(parts.read(WORKBOOK_RELS))
     for rel in rels:
         if rel.get("Id") == rel_id:
             target = rel.get("Target", "")
@@ -138,31 +160,84 @@ def _first_sheet_path(archive: zipfile.ZipFile, workbook: ElementTree.Element) -
     raise UnreadableFile("the workbook's first sheet cannot be found")
 
 
-def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
-    if "xl/sharedStrings.xml" not in archive.namelist():
+class _SharedStrings:
+    """The workbook's shared strings, parsed as a stream (expat): no string is ever held
+    longer than Excel's limit for a cell, and the table is bounded in number and in length."""
+
+    _SI, _T, _PHONETIC = f"{MAIN} si", f"{MAIN} t", f"{MAIN} rPh"
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.strings: list[str] = []
+        self._pieces: list[str] = []
+        self._length = 0  # characters of the current string, kept or not
+        self._chars = 0  # characters of the table so far
+        self._in_text = False
+        self._phonetic = 0  # depth inside phonetic hints (rPh), which are not part of the value
+
+    def parse(self, handle: CountedPart) -> list[str]:
+        parser = expat.ParserCreate(namespace_separator=" ")
+        parser.buffer_text = True
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._text
+        while block := handle.read(BLOCK):
+            parser.Parse(block, False)
+        parser.Parse(b"", True)
+        return self.strings
+
+    def _start(self, name: str, attributes: dict[str, str]) -> None:
+        if name == self._T:
+            self._in_text = not self._phonetic
+        elif name == self._SI:
+            self._pieces, self._length = [], 0
+        elif name == self._PHONETIC:
+            self._phonetic += 1
+
+    def _end(self, name: str) -> None:
+        if name == self._T:
+            self._in_text = False
+        elif name == self._SI:
+            self._add()
+        elif name == self._PHONETIC:
+            self._phonetic -= 1
+
+    def _text(self, text: str) -> None:
+        if self._in_text:
+            self._length += len(text)
+            if self._length <= EXCEL_CELL_CHARS:  # beyond, only the length is kept
+                self._pieces.append(text)
+
+    def _add(self) -> None:
+        length = self._length
+        text = "".join(self._pieces) if length <= EXCEL_CELL_CHARS else too_long(length)
+        if len(self.strings) >= self.limits.max_shared_strings:
+            raise UnreadableFile(
+                f"the workbook has more than {self.limits.max_shared_strings:,} shared strings"
+                " (import_xlsx_max_shared_strings); split it into smaller files"
+            )
+        self._chars += len(text)
+        if self._chars > self.limits.max_shared_string_chars:
+            raise UnreadableFile(
+                "the workbook's shared strings hold more than"
+                f" {self.limits.max_shared_string_chars:,} characters"
+                " (import_xlsx_max_shared_string_chars); split it into smaller files"
+            )
+        self.strings.append(text)
+
+
+def _shared_strings(parts: WorkbookParts) -> list[str]:
+    if SHARED_STRINGS not in parts:
         return []
-    strings: list[str] = []
-    with archive.open("xl/sharedStrings.xml") as handle:
-        for _, element in ElementTree.iterparse(handle):
-            if element.tag == f"{NS}si":
-                # Rich text runs join; phonetic hints (rPh) are not part of the value.
-                parts = [t.text or "" for t in element.iter(f"{NS}t")]
-                phonetic = [
-                    t.text or "" for rph in element.iter(f"{NS}rPh") for t in rph.iter(f"{NS}t")
-                ]
-                text = "".join(parts)
-                if phonetic:
-                    text = "".join(p for p in parts if p not in phonetic)
-                strings.append(text)
-                element.clear()
-    return strings
+    with parts.open(SHARED_STRINGS) as handle:
+        return _SharedStrings(parts.limits).parse(handle)
 
 
-def _date_styles(archive: zipfile.ZipFile) -> set[int]:
+def _date_styles(parts: WorkbookParts) -> set[int]:
     """Indexes of cell formats (the ``s`` attribute) that display a date."""
-    if "xl/styles.xml" not in archive.namelist():
+    if STYLES not in parts:
         return set()
-    styles = ElementTree.fromstring(archive.read("xl/styles.xml"))
+    styles = ElementTree.fromstring(parts.read(STYLES))
     custom = {}
     for fmt in styles.iter(f"{NS}numFmt"):
         code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", fmt.get("formatCode", "")).lower()
@@ -205,45 +280,112 @@ def _number_text(raw: str, is_date: bool, epoch: dt.date) -> str:
     return f"{value:.15g}"
 
 
-def stream_rows(path: Path, facts: FileFacts) -> tuple[Iterator[RawRow], list[Area]]:
+_READ_ERRORS = (zipfile.BadZipFile, KeyError, ElementTree.ParseError, expat.ExpatError)
+_SHEETS = "xl/worksheets/"
+
+
+def stream_rows(
+    path: Path, facts: FileFacts, limits: ReadLimits
+) -> tuple[Iterator[RawRow], list[Area]]:
     """The sheet's rows (read lazily) and its merged areas (read first: the sheet XML lists
     them after the rows, and the rows they cover must be known before those rows are read)."""
     try:
-        archive = zipfile.ZipFile(path)
-        sheet_path, epoch = _workbook(archive)
-        shared = _shared_strings(archive)
-        dates = _date_styles(archive)
-        merged = _merged_areas(archive, sheet_path)
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as exc:
+        parts = WorkbookParts(zipfile.ZipFile(path), limits)
+    except zipfile.BadZipFile as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
-    return _rows(archive, sheet_path, shared, dates, epoch, facts), merged
+    try:
+        sheet_path, epoch = _workbook(parts)
+        parts.refuse_declared([sheet_path, SHARED_STRINGS, STYLES])
+        shared = _shared_strings(parts)
+        dates = _date_styles(parts)
+        merged = _merged_areas(parts, sheet_path)
+    except BaseException as exc:
+        parts.close()
+        if isinstance(exc, _READ_ERRORS):
+            raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+        raise
+    return _rows(parts, sheet_path, _Decoder(shared, dates, epoch), facts), merged
 
 
-def _merged_areas(archive: zipfile.ZipFile, sheet_path: str) -> list[Area]:
+def fits_in_memory(path: Path, budget: int, limits: ReadLimits) -> bool:
+    """Whether the parts python-calamine reads (the first sheet and every part that is not a
+    worksheet: shared strings, styles, …) really unpack to at most ``budget`` bytes. An archive
+    may declare any size: parts declaring at most the budget are inflated and counted before
+    calamine is given them; a workbook declaring more is streamed at once (the streaming reader
+    never reads a part past its declared size)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = WorkbookParts(archive, limits)
+            sheet_path, _ = _workbook(parts)
+            infos = [archive.getinfo(sheet_path)] + sorted(
+                (info for info in archive.infolist() if not info.filename.startswith(_SHEETS)),
+                key=lambda info: info.filename,
+            )
+            if sum(info.file_size for info in infos) > budget:
+                return False
+            total = 0
+            for info in infos:
+                size = unpacked_size(path, info, budget - total)
+                if size is None:
+                    return False  # compressed in a way calamine may not read: streamed
+                parts.counted(info, size)
+                total += size
+                if total > budget:
+                    return False
+            return True
+    except _READ_ERRORS as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+
+
+# Longer than any <mergeCell …/> element: a longer one cut by a block's end is not one.
+_MERGE_ELEMENT_BYTES = 4096
+
+
+def _merged_areas(parts: WorkbookParts, sheet_path: str) -> list[Area]:
     """(first row, first column, last row, last column) of each merged area, 1-based rows and
-    0-based columns as calamine reports them. Only the text after </sheetData> is searched."""
+    0-based columns as calamine reports them. Only the text after </sheetData> is searched,
+    block by block: it may be as long as the rows before it."""
+    areas: list[Area] = []
     tail = b""
-    rest: list[bytes] = []
-    with archive.open(sheet_path) as handle:
+    after_rows = False
+    with parts.open(sheet_path) as handle:
         while block := handle.read(BLOCK):
-            if rest:
-                rest.append(block)
-                continue
             data = tail + block
-            end = data.find(b"</sheetData>")
-            if end >= 0:
-                rest.append(data[end:])
-            tail = data[-16:]
-    areas = []
-    for first, last in _MERGE.findall(b"".join(rest)):
+            if not after_rows:
+                end = data.find(b"</sheetData>")
+                if end < 0:
+                    tail = data[-16:]
+                    continue
+                after_rows, data = True, data[end:]
+            # An element cut by the block's end is searched with the next block.
+            cut = data.rfind(b"<")
+            if cut < 0:
+                cut = len(data)
+            tail = data[cut:] if len(data) - cut < _MERGE_ELEMENT_BYTES else b""
+            _add_areas(areas, data[:cut])
+    if after_rows:
+        _add_areas(areas, tail)
+    return areas
+
+
+def _add_areas(areas: list[Area], text: bytes) -> None:
+    for first, last in _MERGE.findall(text):
         (c1, r1), (c2, r2) = _reference(first), _reference(last)
         areas.append((min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
-    return areas
+    if len(areas) > MAX_MERGED_AREAS:
+        raise UnreadableFile(
+            f"the sheet has more than {MAX_MERGED_AREAS:,} merged cells; unmerge them and"
+            " repeat the values on every row"
+        )
 
 
 def _reference(ref: bytes) -> tuple[int, int]:
     letters = ref.rstrip(b"0123456789")
     return _column_index(letters), int(ref[len(letters) :])
+
+
+# Of a wrongly described cell's attribute or value quoted in the row's reason.
+_QUOTED_CHARS = 40
 
 
 class _BadCell(Exception):
@@ -257,13 +399,12 @@ def _cell_attributes(
     for name, value in _ATTRIBUTE.findall(rest):
         if name == b"r":
             if not _REFERENCE.match(value):
-                raise _BadCell(
-                    f"a cell's reference {value.decode(errors='replace')!r} is not valid"
-                )
+                shown = shorten(value.decode(errors="replace"), _QUOTED_CHARS)
+                raise _BadCell(f"a cell's reference {shown!r} is not valid")
             letters = value.rstrip(b"0123456789")
         elif name == b"s":
             if not value.isdigit():
-                shown = value.decode(errors="replace")
+                shown = shorten(value.decode(errors="replace"), _QUOTED_CHARS)
                 raise _BadCell(f"a cell's style {shown!r} is not valid")
             style = value
         else:
@@ -308,7 +449,8 @@ class _Decoder:
         raw = value.group(1).decode()
         if kind == b"s":
             if not raw.isdigit() or int(raw) >= len(self.shared):
-                raise _BadCell(f"shared string {raw!r} is not in the workbook's table")
+                shown = shorten(raw, _QUOTED_CHARS)
+                raise _BadCell(f"shared string {shown!r} is not in the workbook's table")
             text = self.shared[int(raw)]
         elif kind == b"b":
             text = "是" if raw == "1" else "否"
@@ -352,6 +494,8 @@ class _Decoder:
                 if text is not None:
                     cells[index] = text
         self.problem = "; ".join(problems) if problems else None
+        if len(inner) > EXCEL_CELL_CHARS:  # only a row this long can hold such a cell
+            cells[:] = map(capped, cells)
         return cells
 
     def keys(self, inner: bytes, first: int, second: int) -> tuple[str, str] | None:
@@ -379,6 +523,8 @@ class _Decoder:
                 if _reference_up_to(last).search(inner, match.end()):
                     return None
                 break
+        if len(inner) > EXCEL_CELL_CHARS:  # as the whole row reads them: the marker
+            return capped(wanted[first]), capped(wanted[second])
         return wanted[first], wanted[second]
 
 
@@ -388,6 +534,7 @@ class SheetRow(RawRow):
 
     def __init__(self, number: int, inner: bytes, decoder: _Decoder) -> None:
         self.number = number
+        self.size = len(inner)
         self.problem = None
         self._inner = inner
         self._decoder = decoder
@@ -414,21 +561,18 @@ class SheetRow(RawRow):
 
 
 def _rows(
-    archive: zipfile.ZipFile,
-    sheet_path: str,
-    shared: list[str],
-    dates: set[int],
-    epoch: dt.date,
-    facts: FileFacts,
+    parts: WorkbookParts, sheet_path: str, decoder: _Decoder, facts: FileFacts
 ) -> Iterator[RawRow]:
-    decoder = _Decoder(shared, dates, epoch)
-    with archive, archive.open(sheet_path) as handle:
+    max_row_bytes = parts.limits.max_row_bytes
+    with parts.archive, parts.open(sheet_path) as handle:
         next_number = 1
-        for body in _whole_rows(handle):
+        for body in _whole_rows(handle, max_row_bytes):
             for attrs, inner in _row_parts(body):
                 numbered = _ROW_NUMBER.search(attrs)
                 number = int(numbered.group(1)) if numbered else next_number
                 next_number = number + 1
+                if len(inner) > max_row_bytes:
+                    raise UnreadableFile(_row_too_long(number, max_row_bytes))
                 yield SheetRow(number, inner, decoder)
     if decoder.formulas:
         facts.notes.append(
@@ -436,18 +580,17 @@ def _rows(
         )
 
 
-def formulas_without_value(path: Path) -> set[tuple[int, int]]:
+def formulas_without_value(path: Path, limits: ReadLimits) -> set[tuple[int, int]]:
     """(row, column) of the first sheet's formula cells that hold no calculated value, for
     the calamine reader, which reads them as empty cells. Only a sheet holding formulas is
     parsed: most hold none, and the search for "<f" runs at the speed of decompression."""
     found: set[tuple[int, int]] = set()
     with zipfile.ZipFile(path) as archive:
-        sheet_path = _first_sheet_path(
-            archive, ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        )
-        with archive.open(sheet_path) as handle:
+        parts = WorkbookParts(archive, limits)
+        sheet_path, _ = _workbook(parts)
+        with parts.open(sheet_path) as handle:
             next_number = 1
-            for body in _whole_rows(handle):
+            for body in _whole_rows(handle, limits.max_row_bytes):
                 if b"<f" not in body:
                     # Rows without a number attribute count on from the rows skipped here.
                     next_number += body.count(b"<row ") + body.count(b"<row>")
@@ -470,19 +613,40 @@ def formulas_without_value(path: Path) -> set[tuple[int, int]]:
     return found
 
 
-def _whole_rows(handle: IO[bytes]) -> Iterator[bytes]:
-    """The sheet XML read in blocks, each cut after a row's end (the last: whatever remains),
-    so that no row is split between two blocks."""
+def _whole_rows(handle: CountedPart, max_row_bytes: int) -> Iterator[bytes]:
+    """The sheet XML read in blocks, each cut where its last row starts (the last block:
+    whatever remains), so that no row is split between two blocks (a row without cells is
+    written <row …/>, so the start of a row, not an </row>, is where a cut is safe).
+
+    What is carried over to the next block is bounded: a row longer than ``max_row_bytes``
+    fails the file, and once the rows have ended (</sheetData>) the rest is not read."""
     tail = b""
-    while True:
-        block = handle.read(BLOCK)
-        data = tail + block
-        if not block:
-            yield data
-            return
-        end = data.rfind(b"</row>") + len(b"</row>")
-        if end < len(b"</row>"):
+    while block := handle.read(BLOCK):
+        data = tail + block if tail else block
+        start = data.rfind(b"<row")
+        if start > 0:
+            tail = data[start:]
+            yield data[:start]
+        else:
             tail = data
-            continue
-        body, tail = data[:end], data[end:]
-        yield body
+        if len(tail) > max_row_bytes:
+            rows_end = tail.find(b"</sheetData>")
+            if rows_end >= 0:
+                yield tail[:rows_end]
+                return
+            if tail.startswith(b"<row") and tail[4:5] not in (b" ", b">", b"/"):
+                return  # <rowBreaks> and what follows it: after the rows
+            number = _ROW_NUMBER.search(tail, 0, 256)
+            raise UnreadableFile(
+                _row_too_long(int(number.group(1)) if number else None, max_row_bytes)
+            )
+    yield tail
+
+
+def _row_too_long(number: int | None, max_row_bytes: int) -> str:
+    row = f"row {number}" if number is not None else "a row"
+    return (
+        f"{row} of the sheet is longer than {max_row_bytes:,} bytes of XML"
+        " (import_max_row_bytes); a row of the template is a few kilobytes: is this the"
+        " right file?"
+    )

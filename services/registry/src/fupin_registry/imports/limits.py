@@ -1,0 +1,123 @@
+"""Bounds on what one uploaded file can make the import read, hold and store.
+
+An .xlsx file is a ZIP archive of XML parts: an upload of a megabyte can unpack to gigabytes
+(one cell of a billion characters, a shared string of hundreds of megabytes), and a CSV line
+can be as long as the file. The readers count what each part really unpacks to and refuse a
+file beyond these bounds with the reason; a cell longer than Excel allows is replaced by a
+marker that the row validation rejects; and a job stores only the first few hundred characters
+of a value it reports or a header it ignores.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fupin_registry.config import Settings
+
+MiB = 1024 * 1024
+
+EXCEL_CELL_CHARS = 32_767  # the most characters Excel lets a cell hold
+STORED_TEXT_CHARS = 200  # of a reported value or an ignored header name
+STORED_REASON_CHARS = 500
+IGNORED_COLUMNS_LISTED = 50
+# Parts parsed whole (the workbook, its relationships, the styles) are a few kilobytes in a
+# spreadsheet a program saved; this is far above any of them.
+WHOLE_PART_BYTES = 16 * MiB
+# A part this small is never refused for its compression ratio: short XML such as a style
+# sheet of repeated elements compresses well, and unpacks to little anyway.
+RATIO_GRACE_BYTES = 1 * MiB
+# Each merged area is held until the rows it covers are read (about 150 bytes each).
+MAX_MERGED_AREAS = 2_000_000
+
+# Marks a cell longer than Excel's limit, whose text is not kept; its length follows. Control
+# characters never pass the row validation as text, so the row is rejected with the reason.
+TOO_LONG = "\x02"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The configurable bounds (``import_xlsx_*`` and ``import_max_row_bytes`` settings)."""
+
+    max_unpacked_bytes: int = 4096 * MiB
+    max_ratio: int = 100
+    max_shared_strings: int = 5_000_000
+    max_shared_string_chars: int = 100_000_000
+    max_row_bytes: int = 1 * MiB
+
+    @classmethod
+    def of(cls, settings: Settings) -> ReadLimits:
+        return cls(
+            max_unpacked_bytes=settings.import_xlsx_max_unpacked_bytes,
+            max_ratio=settings.import_xlsx_max_ratio,
+            max_shared_strings=settings.import_xlsx_max_shared_strings,
+            max_shared_string_chars=settings.import_xlsx_max_shared_string_chars,
+            max_row_bytes=settings.import_max_row_bytes,
+        )
+
+
+def too_long(length: int) -> str:
+    """The marker standing for a cell of ``length`` characters."""
+    return f"{TOO_LONG}{length}"
+
+
+def capped(text: str) -> str:
+    """The cell's text, or the marker when it is longer than Excel allows."""
+    return text if len(text) <= EXCEL_CELL_CHARS else too_long(len(text))
+
+
+def is_too_long(text: str) -> bool:
+    """Whether ``text`` is the marker of a cell longer than Excel allows (a cell of the file
+    that happens to start with the same control character is not)."""
+    return text.startswith(TOO_LONG) and text[1:].isdigit() and int(text[1:]) > EXCEL_CELL_CHARS
+
+
+def too_long_reason(marker: str) -> str:
+    return (
+        f"the cell holds {int(marker[1:]):,} characters; a cell holds at most"
+        f" {EXCEL_CELL_CHARS:,} (Excel's limit)"
+    )
+
+
+# The note a shortened text ends with: shortening it again changes nothing.
+_NOTE = re.compile(r"…\(truncated, [0-9,]+ characters\)\Z")
+_NOTE_ROOM = len("…(truncated, 2,147,483,647 characters)")
+
+
+def shorten(text: str, limit: int = STORED_TEXT_CHARS) -> str:
+    """``text`` as stored for a report: its first ``limit`` characters and how long it was."""
+    if is_too_long(text):
+        return f"…(truncated, {int(text[1:]):,} characters)"
+    if len(text) <= limit or (len(text) <= limit + _NOTE_ROOM and _NOTE.search(text)):
+        return text
+    return f"{text[:limit]}…(truncated, {len(text):,} characters)"
+
+
+def listed(names: list[str]) -> list[str]:
+    """Ignored header names as a job lists them: each shortened, at most a few dozen (and a
+    note of how many more); listing a listed list again changes nothing."""
+    if len(names) <= IGNORED_COLUMNS_LISTED + 1:
+        return [shorten(name) for name in names]
+    shown = [shorten(name) for name in names[:IGNORED_COLUMNS_LISTED]]
+    shown.append(f"…(and {len(names) - IGNORED_COLUMNS_LISTED:,} more columns)")
+    return shown
+
+
+__all__ = [
+    "EXCEL_CELL_CHARS",
+    "MAX_MERGED_AREAS",
+    "RATIO_GRACE_BYTES",
+    "STORED_REASON_CHARS",
+    "STORED_TEXT_CHARS",
+    "TOO_LONG",
+    "WHOLE_PART_BYTES",
+    "ReadLimits",
+    "capped",
+    "is_too_long",
+    "listed",
+    "shorten",
+    "too_long",
+    "too_long_reason",
+]
