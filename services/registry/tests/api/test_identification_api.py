@@ -371,6 +371,24 @@ async def test_steps_are_idempotent(client, people):
     assert_problem(stale, 412)
 
 
+async def test_an_opened_case_carries_its_etag_for_the_first_step(client, people):
+    household = await new_household(client, people)
+    body = {"kind": "identification", "household_id": household["id"], "on": D0.isoformat()}
+    headers = {"Idempotency-Key": f"open-{household['id']}"}
+    opened = await client.post("/v1/cases", json=body, headers=headers)
+    assert opened.status_code == 201, opened.text
+    assert opened.headers["etag"] == f'"{opened.json()["version"]}"'
+    replayed = await client.post("/v1/cases", json=body, headers=headers)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.headers["etag"] == opened.headers["etag"]
+    appraised = await client.post(
+        f"/v1/cases/{opened.json()['id']}/appraisal",
+        json={"votes_for": 9, "votes_against": 0, "on": day(0)},
+        headers={"If-Match": opened.headers["etag"]},
+    )
+    assert appraised.status_code == 200, appraised.text
+
+
 async def test_exclusion_rules_block_or_warn_at_county_approval(client, app, people):
     blocked = await new_household(client, people)
     warned = await new_household(client, people)

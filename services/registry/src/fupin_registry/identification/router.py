@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -107,6 +108,8 @@ async def open_case(
         request_fingerprint=fingerprint(body, caller),
         command=run,
     )
+    # The version the answer shows (a replay's too): a client can step it with If-Match at once.
+    response.headers["ETag"] = f'"{json.loads(bytes(response.body))["version"]}"'
     return response  # type: ignore[return-value]
 
 
