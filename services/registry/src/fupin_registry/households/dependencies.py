@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
@@ -61,6 +63,20 @@ IfMatch = Annotated[
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def set_answered_etag(response: JSONResponse, current_version: int | None = None) -> None:
+    """The ETag of the version the answer shows. A replayed answer shows the object as the
+    first run left it: sent back in If-Match, the current version's ETag would let a client
+    overwrite changes it never saw, so a replay (or an answer whose object the caller does not
+    hold, ``current_version`` None) carries the version of its body."""
+    if current_version is not None and response.headers.get("Idempotent-Replayed") != "true":
+        response.headers["ETag"] = etag(current_version)
+        return
+    answered = json.loads(bytes(response.body))
+    version = answered.get("version") if isinstance(answered, dict) else None
+    if isinstance(version, int):
+        response.headers["ETag"] = etag(version)
 
 
 def require_if_match(if_match: str | None, household: Household) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
@@ -24,6 +23,7 @@ from fupin_registry.households.dependencies import (
     IfMatch,
     etag,
     require_if_match,
+    set_answered_etag,
 )
 from fupin_registry.households.repository import (
     AccessLogRepository,
@@ -63,19 +63,6 @@ VERSION_ID_MAX = 2**31 - 1  # household_versions.id is an integer column
 def _with_etag(read: HouseholdRead, response: Response) -> HouseholdRead:
     response.headers["ETag"] = etag(read.version)
     return read
-
-
-def set_answered_etag(response: JSONResponse, current_version: int) -> None:
-    """The ETag of the version the answer shows. A replayed answer shows the object as the
-    first run left it: sent back in If-Match, the current version's ETag would let a client
-    overwrite changes it never saw, so a replay carries the version of its body."""
-    if response.headers.get("Idempotent-Replayed") != "true":
-        response.headers["ETag"] = etag(current_version)
-        return
-    answered = json.loads(bytes(response.body))
-    version = answered.get("version") if isinstance(answered, dict) else None
-    if isinstance(version, int):
-        response.headers["ETag"] = etag(version)
 
 
 @router.post(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -19,7 +18,7 @@ from fupin_kit.etags import if_match_satisfied
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import PreconditionFailed, problem_responses
-from fupin_registry.households.router import set_answered_etag
+from fupin_registry.households.dependencies import set_answered_etag
 from fupin_registry.identification.dependencies import CaseDep, CaseForUpdateDep, WorkflowServiceDep
 from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.identification.models import Case
@@ -108,8 +107,8 @@ async def open_case(
         request_fingerprint=fingerprint(body, caller),
         command=run,
     )
-    # The version the answer shows (a replay's too): a client can step it with If-Match at once.
-    response.headers["ETag"] = f'"{json.loads(bytes(response.body))["version"]}"'
+    # The new case's version (a replay's too): a client can step it with If-Match at once.
+    set_answered_etag(response)
     return response  # type: ignore[return-value]
 
 
