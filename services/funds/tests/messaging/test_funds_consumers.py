@@ -106,6 +106,21 @@ def status_changed(household_id: str, to: HouseholdStatus, on: date) -> CloudEve
     )
 
 
+def assessed() -> CloudEvent:
+    return new_event(
+        CountyAssessed(
+            assessment_id=f"as-{uuid.uuid4().hex[:8]}",
+            county_code=COUNTY,
+            year=2030,
+            score="87.5",
+            grade="good",
+            gdp_excluded=True,
+            published_on=date(2031, 1, 20),
+        ),
+        subject=COUNTY,
+    )
+
+
 async def scalar(engine, sql: str, **params):
     async with engine.connect() as conn:
         return await conn.scalar(text(sql), params)
@@ -142,18 +157,7 @@ async def test_household_events_build_the_read_model_once(settings, engine, kafk
 
 
 async def test_assessments_and_donations(settings, engine, kafka_bootstrap):
-    assessment = new_event(
-        CountyAssessed(
-            assessment_id=f"as-{uuid.uuid4().hex[:8]}",
-            county_code=COUNTY,
-            year=2030,
-            score="87.5",
-            grade="good",
-            gdp_excluded=True,
-            published_on=date(2031, 1, 20),
-        ),
-        subject=COUNTY,
-    )
+    assessment = assessed()
     donation = new_event(
         DonationReceived(
             pledge_id=f"p-{uuid.uuid4().hex[:6]}",
@@ -213,6 +217,33 @@ async def test_poison_messages_go_to_the_dead_letter_topic(settings, engine, kaf
         )
         == 1
     )
+
+
+async def test_an_assessment_without_a_usable_score_is_dead_lettered(
+    settings, engine, kafka_bootstrap
+):
+    """A score that is not a finite percentage (NaN would later fail every award computed over
+    the county) never reaches county_assessments."""
+    sent = []
+    for field, value in (("score", "NaN"), ("score", "150"), ("county_code", "22")):
+        envelope = json.loads(wire(assessed()))
+        envelope["data"][field] = value
+        sent.append((envelope["data"]["assessment_id"], json.dumps(envelope).encode()))
+    async with Harness(settings, engine, kafka_bootstrap) as harness:
+        await harness.deliver(*(body for _, body in sent))
+        dead = await read_all(kafka_bootstrap, harness.dead, expect=3)
+    errors = [dict(r.headers)["error"].decode() for r in dead]
+    assert len(dead) == 3
+    assert "score" in errors[0] and "score" in errors[1] and "county_code" in errors[2]
+    for assessment_id, _ in sent:
+        assert (
+            await scalar(
+                engine,
+                "SELECT count(*) FROM county_assessments WHERE assessment_id = :a",
+                a=assessment_id,
+            )
+            == 0
+        )
 
 
 async def test_removal_event_raises_the_payment_anomaly(

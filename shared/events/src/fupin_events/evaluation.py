@@ -7,23 +7,23 @@ from datetime import date
 from pydantic import Field
 
 from fupin_events.envelope import EventData
-from fupin_events.values import RegionPrefix
+from fupin_events.values import CountyCode, Percent, RegionPrefix
 
 
 class CountyAssessed(EventData):
-    assessment_id: str
-    county_code: RegionPrefix
+    assessment_id: str = Field(min_length=1, max_length=64)
+    county_code: CountyCode
     year: int = Field(ge=2000, le=2100)
-    score: str = Field(description="decimal string, 0-100")
-    grade: str
+    score: Percent = Field(description="decimal string, 0-100, at most three decimals")
+    grade: str = Field(min_length=1, max_length=32)
     gdp_excluded: bool
     published_on: date
 
 
 class CountyExitApproved(EventData):
-    county_code: RegionPrefix
+    county_code: CountyCode
     year: int = Field(ge=2000, le=2100)
-    poverty_incidence: str = Field(description="decimal string, percent")
+    poverty_incidence: Percent = Field(description="decimal string, percent, 0-100")
 
 
 class ReportSubmitted(EventData):

@@ -80,6 +80,11 @@ RegionPrefix = Annotated[
     Field(min_length=2, max_length=12, pattern=r"^[0-9]+$", examples=["220622"]),
     AfterValidator(_check_region_prefix),
 ]
+CountyCode = Annotated[
+    str,
+    Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$", examples=["220622"]),
+    AfterValidator(_check_region_prefix),
+]
 VillageCode = Annotated[
     str,
     Field(min_length=12, max_length=12, pattern=r"^[0-9]{12}$", examples=["220622100201"]),
@@ -222,6 +227,36 @@ Money = Annotated[
     WithJsonSchema(
         {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$", "examples": ["1250.00"]}
     ),
+]
+
+
+def _positive(amount: Decimal) -> Decimal:
+    if amount <= 0:
+        raise ValueError("the amount must be greater than zero")
+    return amount
+
+
+PositiveMoney = Annotated[
+    Decimal,
+    BeforeValidator(_parse_money),
+    AfterValidator(_positive),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]{1,12}(\.[0-9]{1,2})?$",
+            "description": "greater than zero",
+            "examples": ["1250.00"],
+        }
+    ),
+]
+
+# A score or a share in percent, 0 to 100 with at most three decimals, as text (what an
+# assessment publishes and a ``numeric(7, 3)`` column stores).
+_PERCENT_TEXT = r"^(100(\.0{1,3})?|[0-9]{1,2}(\.[0-9]{1,3})?)$"
+Percent = Annotated[
+    str,
+    Field(min_length=1, max_length=7, pattern=_PERCENT_TEXT, examples=["87.250"]),
 ]
 
 
