@@ -272,6 +272,19 @@ async def _empty_at(database_url: str) -> None:
         await engine.dispose()
 
 
+def test_settings_refuse_the_local_stacks_database_password_in_prod():
+    keys = new_keys("p")
+    local = "postgresql+asyncpg://registry:registry@127.0.0.1:5432/registry"
+    with pytest.raises(ValueError, match="role's name as its password"):
+        ServiceSettings(environment="prod", jwt_public_key="x", audit_keys=keys, database_url=local)
+    ServiceSettings(environment="dev", database_url=local)
+    for url in (
+        "postgresql+asyncpg://registry:s3cret-from-vault@db:5432/registry",
+        "postgresql+asyncpg://registry@db:5432/registry",  # password from PGPASSWORD or .pgpass
+    ):
+        ServiceSettings(environment="prod", jwt_public_key="x", audit_keys=keys, database_url=url)
+
+
 def test_settings_refuse_the_dev_key_in_prod_and_a_malformed_key_anywhere():
     with pytest.raises(ValueError, match="audit_keys must be set in prod"):
         ServiceSettings(environment="prod", jwt_public_key="x", audit_keys=DEV_AUDIT_KEYS)

@@ -337,3 +337,33 @@ def test_the_body_guard_refuses_lone_surrogates_but_not_pairs():
     problem = refused.value.to_problem("/x")
     assert problem["status"] == 422
     assert problem["errors"][0]["pointer"] == "#/body/items/0/note"
+
+
+async def test_probes_answer_head_and_name_what_is_not_reachable(settings):
+    from sample_app import create_app
+
+    async with api_client(create_app(settings)) as up:
+        assert (await up.head("/healthz")).status_code == 200
+        assert (await up.head("/readyz")).status_code == 200
+    unreachable = settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:9"})
+    async with api_client(create_app(unreachable)) as down:
+        body = assert_problem(await down.get("/readyz"), 503)
+        assert body["detail"] == "not reachable: kafka"
+        assert body["checks"] == {"database": True, "kafka": False}
+
+
+async def test_readiness_probes_at_once_share_one_kafka_round_trip(settings):
+    from fupin_kit.app import KafkaProbe
+
+    probe = KafkaProbe(settings.kafka_bootstrap)
+    rounds = 0
+    original = probe._probe
+
+    async def counted() -> bool:
+        nonlocal rounds
+        rounds += 1
+        return await original()
+
+    probe._probe = counted  # type: ignore[method-assign]
+    assert await asyncio.gather(*(probe.ok() for _ in range(20))) == [True] * 20
+    assert rounds == 1

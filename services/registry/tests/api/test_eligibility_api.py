@@ -3,6 +3,7 @@ batches and under concurrency, the chain verifying), rate limit, jurisdiction, b
 
 import asyncio
 import itertools
+import json
 import random
 import uuid
 from datetime import date, timedelta
@@ -449,3 +450,25 @@ async def test_no_answer_without_its_audit_record(running, bank, engine, setting
     assert "eligible" not in response.json()
     recovered = await client.post("/v1/eligibility/checks", json=check(person), headers=bank)
     assert recovered.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "text/x+json", "application/x-www-form-urlencoded", None]
+)
+async def test_a_check_not_sent_as_json_is_refused_at_the_body(running, bank, content_type):
+    _, client = running
+    body = json.dumps(check("220622198001011237")).encode()
+    headers = dict(bank)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    for path in ("/v1/eligibility/checks", "/v1/eligibility/checks/batch"):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["pointer"] == "#/body"
+    accepted = await client.post(
+        "/v1/eligibility/checks",
+        content=body,
+        headers={**bank, "content-type": "application/json; charset=utf-8"},
+    )
+    assert accepted.status_code == 200, accepted.text

@@ -42,10 +42,17 @@ class KafkaProbe:
         self.ttl = ttl
         self._checked_at = 0.0
         self._ok = False
+        self._lock = asyncio.Lock()  # many probes at once share one round trip
 
     async def ok(self) -> bool:
         if time.monotonic() - self._checked_at < self.ttl:
             return self._ok
+        async with self._lock:
+            if time.monotonic() - self._checked_at < self.ttl:
+                return self._ok
+            return await self._probe()
+
+    async def _probe(self) -> bool:
         client = AIOKafkaClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
         try:
             await asyncio.wait_for(client.bootstrap(), 4)
@@ -237,11 +244,17 @@ def _operations_router() -> APIRouter:
                 "type": "https://fupin.example/problems/not-ready",
                 "title": "Service not ready",
                 "status": 503,
+                "detail": "not reachable: " + ", ".join(k for k, up in checks.items() if not up),
                 "checks": checks,
             },
             status_code=503,
             media_type=PROBLEM_MEDIA_TYPE,
         )
+
+    # HEAD too, as load balancers and orchestrators often probe with it (not in the schema:
+    # one operation per path and method there).
+    router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+    router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

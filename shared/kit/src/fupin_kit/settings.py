@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from fupin_kit.audit import DEV_AUDIT_KEYS, AuditKeys
 
@@ -87,6 +88,12 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("alg none is never allowed")
             if self.audit_keys == DEV_AUDIT_KEYS:
                 raise ValueError("audit_keys must be set in prod (the dev key is public)")
+            url = make_url(self.database_url)
+            if url.password is not None and url.password in {"", url.username}:
+                # The local stack's roles use their own name as password (registry:registry).
+                raise ValueError(
+                    "database_url must not use the role's name as its password in prod"
+                )
         return self
 
     def public_key_pem(self) -> str:

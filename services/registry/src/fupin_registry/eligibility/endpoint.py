@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from fupin_kit.auth import Caller
-from fupin_kit.lean import Answer, LeanEndpoint, ServiceApp, parse_json_body
+from fupin_kit.lean import Answer, LeanEndpoint, ServiceApp, json_body
 from fupin_registry.eligibility.dependencies import authorize, running
 from fupin_registry.eligibility.handlers import answer_batch, answer_one
 from fupin_registry.eligibility.runtime import EligibilityRuntime
@@ -43,7 +43,7 @@ class EligibilityEndpoint(LeanEndpoint):
         runtime = running(request.app.state)
         caller = authorize(runtime, request.headers.get("authorization"))
         request.state.caller = caller
-        parsed = parse_json_body(self.model, await request.body())
+        parsed = await json_body(request, self.model)
         return 200, await self.operation(runtime, caller, parsed), {}
 
 
