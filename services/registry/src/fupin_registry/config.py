@@ -168,6 +168,13 @@ class Settings(ServiceSettings):
         description="longest CSV line (or quoted record) and longest row of xlsx sheet XML;"
         " the file fails beyond",
     )
+    import_max_household_rows: int = Field(
+        1_000,
+        ge=100,
+        le=1_000_000,
+        description="rows one household may span in a file (at least max_household_members);"
+        " the first are held and validated, the rest counted, and the household is rejected",
+    )
     import_xlsx_max_unpacked_bytes: int = Field(
         4 * 1024 * 1024 * 1024,
         ge=1024 * 1024,

@@ -10,6 +10,7 @@ import re
 import uuid
 from types import SimpleNamespace
 
+import pytest
 from python_calamine import CalamineWorkbook
 from sqlalchemy import text
 
@@ -98,11 +99,77 @@ def test_import_report_reasons_star_long_numbers_but_keep_row_numbers():
         "household 220102001001/220102199001010113 appeared earlier in the file;"
         " the rows of one household must be next to each other"
     )
-    assert report.reason(reason).startswith("household ************/****************** appeared")
+    # The village code is the household's reference; an ID number as its number is starred.
+    assert report.reason(reason).startswith("household 220102001001/****************** appeared")
     kept = "not imported: the household's row(s) 1048575, 1048576 have errors"
     assert report.reason(kept) == kept
     clear = ErrorReport(Privacy(Settings(_env_file=None)), ERROR_VALUE_FIELD, clear=True)
     assert clear.reason(reason) == reason
+
+
+REPEATED = (
+    "household {} appeared earlier in the file; the rows of one household must be next to each"
+    " other"
+)
+
+
+@pytest.mark.parametrize(
+    ("reason", "shown"),
+    [
+        # The household's reference: its village code and number, as the file has them.
+        (REPEATED.format("220102001002/000123"), REPEATED.format("220102001002/000123")),
+        (REPEATED.format("220102001002/A-17"), REPEATED.format("220102001002/A-17")),
+        ("region 229999999999 is not a village in the region table",) * 2,
+        ("village 220581001001 is outside your jurisdiction 220102",) * 2,
+        # A number that could be an ID number, a phone or a bank account is starred as a value.
+        (
+            REPEATED.format("220102001002/22010219900101011X"),
+            REPEATED.format("220102001002/" + "*" * 18),
+        ),
+        (REPEATED.format("220102001002/13904351234"), REPEATED.format("220102001002/" + "*" * 11)),
+        (REPEATED.format("220102001002/0001234"), REPEATED.format("220102001002/" + "*" * 7)),
+        (
+            REPEATED.format("220102001002/6222021234567890123"),
+            REPEATED.format("220102001002/" + "*" * 19),
+        ),
+        # A village cell that is not a village code's shape is starred whole, as before.
+        (REPEATED.format("22010219900101011X/0001"), REPEATED.format("*" * 18 + "/0001")),
+        # An ID number split over the two cells does not pass for a village code and number.
+        (REPEATED.format("220102199001/0101/1X"), REPEATED.format("************/0101/1X")),
+        (REPEATED.format("220102199001/0101 1X"), REPEATED.format("************/0101 1X")),
+        # The form's words around other text are not the form.
+        (
+            "note: " + REPEATED.format("220102001002/000123"),
+            "note: " + REPEATED.format("************/000123"),
+        ),
+        (
+            REPEATED.format("220102001002/000123") + ".",
+            REPEATED.format("************/000123") + ".",
+        ),
+    ],
+)
+def test_import_report_reasons_show_the_households_reference_and_star_the_rest(reason, shown):
+    report = ErrorReport(Privacy(Settings(_env_file=None)), ERROR_VALUE_FIELD, clear=False)
+    assert report.reason(reason) == shown
+    clear = ErrorReport(Privacy(Settings(_env_file=None)), ERROR_VALUE_FIELD, clear=True)
+    assert clear.reason(reason) == reason
+
+
+async def test_import_report_names_a_household_met_twice_by_its_village_code(app, make_token):
+    """The household that appears twice is named by its village code and number to a caller
+    without pii:read, so the rows can be found; its personal numbers stay starred."""
+    first, second = one_household(seed=78), one_household(seed=79)
+    again = [list(row) for row in one_household(seed=80)]
+    for row in again:
+        row[COLUMN["户编号"]] = first[0][COLUMN["户编号"]]
+    async with api_client(app, officer(make_token, pii=False)) as masked:
+        job = await run(masked, csv_bytes(first + second + again))
+        lines = await report(masked, job["id"])
+    row = 2 + len(first) + len(second)
+    assert [row, "户编号", "T00078", REPEATED.format(f"{VILLAGE}/T00078")] in [
+        [int(line[0]), *line[1:]] for line in lines
+    ], lines
+    assert not any(SEVEN_DIGITS.search(line[2].replace("-", "")) for line in lines), lines
 
 
 def test_import_report_shows_a_village_code_as_it_is_and_nothing_else_in_its_column():

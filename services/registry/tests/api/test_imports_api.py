@@ -339,6 +339,34 @@ async def test_imports_rows_with_blank_household_keys_join_the_household_above(c
     assert job["rows_committed"] == len(household)
 
 
+async def test_imports_a_household_spanning_more_rows_than_allowed_is_rejected(app, client):
+    """Counties sometimes fill the household cells on the sheet's first row only: every row
+    then continues one household. Only its first rows are held; the rest are counted and
+    reported once, and the households after it import."""
+    app.state.settings = app.state.settings.model_copy(update={"import_max_household_rows": 100})
+    household = household_of_at_least(2, seed=191)
+    endless = household + [["", "", *household[-1][2:]] for _ in range(300)]
+    after = [r for r in sample(2, seed=192) if r[1] != household[0][1]]
+    job = await run(client, csv_bytes(endless + after))
+    assert job["state"] == "completed", job
+    size = len(endless)
+    assert job["rows_read"] == size + len(after)
+    assert job["rows_rejected"] == size
+    assert job["rows_committed"] == len(after)
+    report = await error_report(client, job["id"])
+    assert [r for r in report if int(r[0]) >= 102] == [
+        [
+            "102",
+            "",
+            "",
+            f"the household continues over {size - 100:,} more rows (rows 102 to {size + 1});"
+            " a household may span at most 100 rows of a file (import_max_household_rows):"
+            " none of its rows is imported",
+        ]
+    ], report
+    assert len(report) == 101
+
+
 async def test_imports_formula_like_text_is_exported_inert(app, make_token):
     from python_calamine import CalamineWorkbook
 

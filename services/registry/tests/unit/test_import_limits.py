@@ -530,6 +530,144 @@ def test_import_an_unclosed_quote_fails_at_the_record_bound(tmp_path):
     assert reason.startswith("the record starting at line 2 is longer than 65,536 bytes"), reason
 
 
+# --- CSV cells --------------------------------------------------------------------------------
+
+
+def csv_file(tmp_path: Path, rows: list[list[str]], *, quoted: bool = False) -> Path:
+    buffer = io.StringIO()
+    quoting = csv.QUOTE_ALL if quoted else csv.QUOTE_MINIMAL
+    csv.writer(buffer, quoting=quoting).writerows([header(), *rows])
+    path = tmp_path / "cells.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8-sig"))
+    return path
+
+
+def numbered(rows: list[list[str]], number: str) -> list[list[str]]:
+    """``rows`` as household ``number`` (the samples all number their first household 000001)."""
+    for row in rows:
+        row[HEADERS.index("户编号")] = number
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("size", "quoted"),
+    [(32_768, False), (40_000, False), (40_000, True), (200_000, False), (1_000_000, False)],
+)
+def test_import_a_csv_cell_longer_than_excel_allows_is_a_row_error_naming_its_column(
+    tmp_path, size, quoted
+):
+    """As in a workbook: the row is rejected naming the column, the rest of the file is read
+    (also a cell longer than the csv module's own field limit, on a line without quotes)."""
+    rows = household(seed=9)
+    rows[0][HEADERS.index("残疾情况")] = "d" * size
+    other = numbered(household(seed=17), "000777")
+    items = items_of(csv_file(tmp_path, rows + other, quoted=quoted))
+    errors = errors_of(items)
+    assert (
+        2,
+        "残疾情况",
+        "",
+        f"the cell holds {size:,} characters; a cell holds at most 32,767 (Excel's limit)",
+    ) in [(e.row, e.column, e.value, e.reason) for e in errors], errors
+    assert all(len(e.value) < 300 for e in errors)
+    assert sum(c.rows_valid for c in items if isinstance(c, PreparedChunk)) == len(other)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_import_a_csv_cell_of_exactly_excels_limit_is_read(tmp_path, quoted):
+    rows = household(seed=10)
+    rows[0][HEADERS.index("残疾情况")] = "d" * EXCEL_CELL_CHARS
+    reasons = [e.reason for e in errors_of(items_of(csv_file(tmp_path, rows, quoted=quoted)))]
+    assert not any("Excel's limit" in r for r in reasons), reasons
+
+
+def test_import_long_csv_cells_are_not_held_while_their_rows_wait(tmp_path):
+    """400 rows with a cell of 100,000 characters each: the cell is dropped as the line is read,
+    not held with its row until the batch is validated (a batch may hold 32 MiB of file)."""
+    rows = []
+    for seed in range(400):
+        row = household(seed=300 + seed)[0]
+        row[HEADERS.index("户编号")] = f"L{seed:05d}"
+        row[HEADERS.index("残疾情况")] = "d" * 100_000
+        rows.append(row)
+    path = csv_file(tmp_path, rows)
+    assert path.stat().st_size > 40_000_000
+    items, peak = peak_mib(lambda: items_of(path))
+    assert peak < 16, peak
+    reasons = [e.reason for e in errors_of(items)]
+    assert sum("Excel's limit" in r for r in reasons) == 400
+
+
+def test_import_a_long_csv_key_reads_alike_whether_the_row_is_read_whole_or_not(tmp_path):
+    """A parser process reading past another's rows decodes only the household key: there too
+    a cell longer than Excel allows is the marker, or the processes would disagree on where
+    households (and chunks) end."""
+    path = tmp_path / "key.csv"
+    line = b"220102001001," + b"7" * 40_000 + b",\xe4\xb8\x80\xe8\x88\xac\n"
+    path.write_bytes(",".join(HEADERS).encode() + b"\n" + line)
+    (past,) = list(open_sheet(path, sniff(path), 0))
+    (whole,) = list(open_sheet(path, sniff(path), 0))
+    assert past.keys(0, 1, whole=False) == whole.keys(0, 1) == ("220102001001", "\x0240000")
+    assert whole.cells[2] == "一般"
+
+
+# --- households of very many rows -------------------------------------------------------------
+
+
+def one_household_of(tmp_path: Path, extra: int, then: list[list[str]]) -> tuple[Path, int]:
+    """A household whose last row repeats ``extra`` times (same village and number), then
+    ``then``; also the number of the household's rows."""
+    rows = household(seed=21)
+    path = tmp_path / "many.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerows([header(), *rows])
+        writer.writerows(rows[-1] for _ in range(extra))
+        writer.writerows(then)
+    return path, len(rows) + extra
+
+
+def test_import_a_household_of_more_rows_than_the_cap_is_rejected_with_its_rows(tmp_path):
+    other = numbered(household(seed=22), "000777")
+    path, size = one_household_of(tmp_path, 5_000, other)
+    items = items_of(path, ReadLimits(max_household_rows=100))
+    errors = errors_of(items)
+    chunks = [c for c in items if isinstance(c, PreparedChunk)]
+    assert sum(c.rows_read for c in chunks) == size + len(other)
+    assert sum(c.rows_rejected for c in chunks) == size
+    assert sum(c.rows_valid for c in chunks) == len(other)
+    beyond = [e for e in errors if e.row == 102]
+    assert [(e.column, e.value, e.reason) for e in beyond] == [
+        (
+            "",
+            "",
+            f"the household continues over {size - 100:,} more rows (rows 102 to {size + 1});"
+            " a household may span at most 100 rows of a file (import_max_household_rows):"
+            " none of its rows is imported",
+        )
+    ], beyond
+    assert not [e for e in errors if e.row > 102], "rows past the cap are reported once"
+    held = [(e.row, e.reason) for e in errors if e.row < 102]
+    assert held == [
+        (row, "not imported: the household's row(s) 102 have errors") for row in range(2, 102)
+    ], held
+
+
+def test_import_a_household_of_100000_rows_is_read_in_bounded_memory(tmp_path):
+    """Only the first ``import_max_household_rows`` rows of a household are held (and reported
+    row by row); a household spanning a whole file does not make the import hold the file."""
+    other = numbered(household(seed=23), "000778")
+    path, size = one_household_of(tmp_path, 100_000, other)
+    items, peak = peak_mib(lambda: items_of(path))
+    assert peak < 24, peak
+    errors = errors_of(items)
+    chunks = [c for c in items if isinstance(c, PreparedChunk)]
+    assert sum(c.rows_read for c in chunks) == size + len(other)
+    assert sum(c.rows_rejected for c in chunks) == size
+    assert sum(c.rows_valid for c in chunks) == len(other)
+    assert len(errors) < 2 * ReadLimits().max_household_rows, len(errors)
+
+
 # --- byte order marks -------------------------------------------------------------------------
 
 

@@ -226,7 +226,9 @@ def test_imports_csv_undecodable_key_reads_alike_in_every_process(tmp_path, line
     ("content", "reason"),
     [
         (b"a,b\rc,d\n", "new-line character seen in unquoted field"),
-        (b"a," + b"b" * (csv.field_size_limit() + 1) + b"\n", "field larger than field limit"),
+        # A quoted cell beyond the csv module's own limit (unquoted: a row error, as any cell
+        # longer than Excel allows).
+        (b'a,"' + b"b" * (csv.field_size_limit() + 1) + b'"\n', "field larger than field limit"),
     ],
 )
 def test_imports_csv_malformed_text_fails_the_file_at_its_line(tmp_path, content, reason):

@@ -46,6 +46,7 @@ from fupin_registry.imports.columns import (
     label_of,
 )
 from fupin_registry.imports.limits import STORED_REASON_CHARS, shorten
+from fupin_registry.imports.reasons import parts_of
 from fupin_registry.imports.repository import NAMED_REFUSAL, REGISTERED_ELSEWHERE
 from fupin_registry.privacy import MASKS, PII_READ_SCOPE, Privacy
 
@@ -323,6 +324,21 @@ def _starred(match: re.Match[str]) -> str:
     return _DIGIT_OR_X.sub("*", match.group())
 
 
+def _value_masked(value: str) -> str:
+    return _VALUE_NUMBERS.sub(_starred, value)
+
+
+# The parts of a reason naming a household or a village (:mod:`.reasons`), as the report shows
+# them: a village code and a jurisdiction are region codes (their form admits only their
+# digits: a village code is shown as its column's value is); a household number is masked as
+# any value is, so one that could be a phone, an ID number or an account is starred.
+_PART_MASKS: dict[str, Callable[[str], str]] = {
+    "village": str,
+    "jurisdiction": str,
+    "number": _value_masked,
+}
+
+
 def _whole_reason(error: Any) -> str:
     """The stored reason; one stored before reasons were shortened arrives cut to its first
     characters, and says how long it was."""
@@ -335,8 +351,9 @@ class ErrorReport:
     """A job's row errors as report cells (行号, 列, 内容, 原因).
 
     ``clear`` (the reader holds pii:read, and the read is audited): values and reasons as
-    stored. Otherwise a value is masked by its column and by its content, and a reason that
-    names the household already holding a person says only that it is another household.
+    stored. Otherwise a value is masked by its column and by its content, a reason that names
+    the household already holding a person says only that it is another household, and a
+    reason naming a household by its village code and number shows the village code.
     """
 
     def __init__(self, privacy: Privacy, field: str, *, clear: bool) -> None:
@@ -357,7 +374,7 @@ class ErrorReport:
         value = self.privacy.open(error.value_enc, self.field) or ""
         if not self.clear and not self._of_own_shape(error.column_name, value):
             mask = REPORT_MASKS.get(error.column_name)
-            value = _VALUE_NUMBERS.sub(_starred, mask(value) if mask else value)
+            value = _value_masked(mask(value) if mask else value)
         return shorten(value)
 
     @staticmethod
@@ -369,8 +386,19 @@ class ErrorReport:
         if not self.clear:
             if reason.startswith(NAMED_REFUSAL):
                 return REGISTERED_ELSEWHERE
-            reason = _REASON_NUMBERS.sub(_starred, reason)
+            reason = _reason_masked(reason)
         return shorten(reason, STORED_REASON_CHARS)
+
+
+def _reason_masked(reason: str) -> str:
+    """A reason as a caller without pii:read reads it: one naming a household or a village by
+    a form of :mod:`.reasons` with each part masked by its own rule, any other with its long
+    digit runs starred."""
+    found = parts_of(reason)
+    if found is None:
+        return _REASON_NUMBERS.sub(_starred, reason)
+    form, parts = found
+    return form(**{name: _PART_MASKS[name](part) for name, part in parts.items()})
 
 
 __all__ = [

@@ -4,8 +4,9 @@ An .xlsx file is a ZIP archive of XML parts: an upload of a megabyte can unpack 
 (one cell of a billion characters, a shared string of hundreds of megabytes), and a CSV line
 can be as long as the file. The readers count what each part really unpacks to and refuse a
 file beyond these bounds with the reason; a cell longer than Excel allows is replaced by a
-marker that the row validation rejects; and a job stores only the first few hundred characters
-of a value it reports or a header it ignores.
+marker that the row validation rejects; a household is held for validation only up to a number
+of rows (the rest of its rows are counted, and the household is rejected); and a job stores
+only the first few hundred characters of a value it reports or a header it ignores.
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ TOO_LONG = "\x02"
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """The configurable bounds (``import_xlsx_*`` and ``import_max_row_bytes`` settings)."""
+    """The configurable bounds (``import_xlsx_*``, ``import_max_row_bytes`` and
+    ``import_max_household_rows`` settings)."""
 
     max_unpacked_bytes: int = 4096 * MiB
     max_ratio: int = 100
     max_shared_strings: int = 5_000_000
     max_shared_string_chars: int = 100_000_000
     max_row_bytes: int = 1 * MiB
+    max_household_rows: int = 1_000
 
     @classmethod
     def of(cls, settings: Settings) -> ReadLimits:
@@ -55,7 +58,17 @@ class ReadLimits:
             max_shared_strings=settings.import_xlsx_max_shared_strings,
             max_shared_string_chars=settings.import_xlsx_max_shared_string_chars,
             max_row_bytes=settings.import_max_row_bytes,
+            max_household_rows=settings.import_max_household_rows,
         )
+
+
+def beyond_household_reason(rows: int, first: int, last: int, limit: int) -> str:
+    """Why a household of more than ``limit`` rows is rejected, on the first row past them."""
+    return (
+        f"the household continues over {rows:,} more rows (rows {first} to {last}); a household"
+        f" may span at most {limit:,} rows of a file (import_max_household_rows): none of its"
+        " rows is imported"
+    )
 
 
 def too_long(length: int) -> str:
@@ -114,6 +127,7 @@ __all__ = [
     "TOO_LONG",
     "WHOLE_PART_BYTES",
     "ReadLimits",
+    "beyond_household_reason",
     "capped",
     "is_too_long",
     "listed",

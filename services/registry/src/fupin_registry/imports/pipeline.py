@@ -31,6 +31,7 @@ from fupin_registry.imports.limits import (
     STORED_REASON_CHARS,
     STORED_TEXT_CHARS,
     ReadLimits,
+    beyond_household_reason,
     shorten,
 )
 from fupin_registry.imports.readers import (
@@ -41,6 +42,7 @@ from fupin_registry.imports.readers import (
     merged_ref,
     open_sheet,
 )
+from fupin_registry.imports.reasons import REPEATED_HOUSEHOLD
 from fupin_registry.imports.rows import (
     Checked,
     Household,
@@ -541,6 +543,8 @@ class _Chunker:
         self.events = EventSpec.registered()
         self.repeated: set[int] = set()  # first rows of households whose key came earlier
         self.group: list[Checked] = []
+        # Rows of the group's household past ``max_household_rows``: counted, not held.
+        self.beyond_rows = self.beyond_first = self.beyond_last = 0
         self.households: list[Household] = []
         self.errors: list[RowError] = []
         self.rows_read = self.rows_valid = self.rows_rejected = self.rows_empty = 0
@@ -552,11 +556,36 @@ class _Chunker:
             self.finish_group()
         self.group.append(row)
 
+    def beyond(self, number: int) -> None:
+        """A row of the group's household past the rows a household may span: not held, and
+        the household is rejected."""
+        self.rows_read += 1
+        if not self.beyond_rows:
+            self.beyond_first = number
+        self.beyond_rows += 1
+        self.beyond_last = number
+
     def finish_group(self) -> None:
         rows, self.group = self.group, []
         if not rows:
             return
         errors = [e for r in rows for e in r.errors]
+        beyond = self.beyond_rows
+        if beyond:
+            self.beyond_rows = 0
+            errors.append(
+                RowError(
+                    self.beyond_first,
+                    "",
+                    "",
+                    beyond_household_reason(
+                        beyond,
+                        self.beyond_first,
+                        self.beyond_last,
+                        self.config.limits.max_household_rows,
+                    ),
+                )
+            )
         key = rows[0].key
         if rows[0].row in self.repeated:
             errors.append(
@@ -564,8 +593,7 @@ class _Chunker:
                     rows[0].row,
                     "户编号",
                     key[1],
-                    f"household {key[0]}/{key[1]} appeared earlier in the file; the rows of one"
-                    " household must be next to each other",
+                    REPEATED_HOUSEHOLD(village=key[0], number=key[1]),
                 )
             )
         if not errors:
@@ -574,7 +602,7 @@ class _Chunker:
             bad = {e.row for e in errors}
             self.errors.extend(map(_stored, errors))
             self.errors.extend(rejected_with_household(rows, bad))
-            self.rows_rejected += len(rows)
+            self.rows_rejected += len(rows) + beyond
             return
         self.households.append(assemble(rows))
         self.rows_valid += len(rows)
@@ -636,7 +664,9 @@ def produce(
     household that starts after ``chunk_rows`` rows), so ``workers`` processes reading the same
     file agree on them: process ``worker`` validates and encrypts chunks ``worker + 1``,
     ``worker + 1 + workers``, … and only reads past the others. The contiguity check (a
-    household's rows must be next to each other) sees every household of the file.
+    household's rows must be next to each other) sees every household of the file. Of a
+    household spanning more than ``max_household_rows`` rows only the first are held; the
+    others are counted and reported as one error, and the household is rejected.
     """
     try:
         sheet = open_sheet(
@@ -656,6 +686,8 @@ def produce(
     batch_bytes = 0
     number = 1  # the chunk being filled
     rows_in_chunk = 0
+    household_rows = 0  # of the household being read
+    max_household_rows = config.limits.max_household_rows
     last_key: tuple[str, str] | None = None
     seen: set[int] = set()  # hashes of the household keys met so far
 
@@ -683,8 +715,10 @@ def produce(
         for raw in sheet:
             mine = (number - 1) % workers == worker
             # The key alone decides chunk boundaries: rows of other processes' chunks are not
-            # read further (a streamed xlsx row is decoded only this far).
-            key = raw.keys(village_at, number_at, whole=mine)
+            # read further (a streamed xlsx row is decoded only this far), nor are rows past
+            # those a household may span (a row starting a household is read when validated).
+            whole = mine and household_rows < max_household_rows
+            key = raw.keys(village_at, number_at, whole=whole)
             if not key[0] and not key[1] and not any(raw.cells):
                 if mine:
                     chunker.rows_empty += 1
@@ -700,13 +734,24 @@ def produce(
                     rows_in_chunk = 0
                     mine = (number - 1) % workers == worker
                 last_key = key
+                household_rows = 0
                 if all(key):
                     digest = hash(key)
                     if digest in seen and mine:
                         chunker.repeated.add(raw.number)
                     seen.add(digest)
             rows_in_chunk += 1
+            household_rows += 1
             if mine:
+                if household_rows > max_household_rows:
+                    # Not held: the household is rejected. Its first rows are validated now,
+                    # so that these count for it and not for a household before it.
+                    if batch:
+                        validate(batch)
+                        batch.clear()
+                        batch_bytes = 0
+                    chunker.beyond(raw.number)
+                    continue
                 batch.append(raw)
                 batch_bytes += raw.size
                 if len(batch) >= VALIDATION_BATCH or batch_bytes >= VALIDATION_BATCH_BYTES:

@@ -13,7 +13,8 @@ Every cell becomes text: ID numbers and dates must never pass through a float. A
 that cannot hold its digits exactly (more than 2^53, i.e. 16+ digits) becomes a
 :data:`LOSSY_NUMBER` marker that the row validation rejects with the reason. Memory is bounded
 by :mod:`.limits`: a CSV line or record longer than ``max_row_bytes`` fails the file (it is
-never read whole), and a workbook cell longer than Excel's limit becomes a marker.
+never read whole), and a cell longer than Excel's limit, in a workbook or a CSV file, becomes a
+marker.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from fupin_registry.imports.columns import (
     header_score,
     map_headers,
 )
-from fupin_registry.imports.limits import ReadLimits, capped
+from fupin_registry.imports.limits import EXCEL_CELL_CHARS, ReadLimits, capped
 
 SNIFF_BYTES = 64 * 1024
 HEADER_SEARCH_ROWS = 10
@@ -282,17 +283,15 @@ def open_sheet(
 # --- CSV ------------------------------------------------------------------------------------
 
 
-# The csv module refuses longer fields; a line this long is left to it, so that it does.
-CSV_FIELD_LIMIT = csv.field_size_limit()
-
-
 class CsvLine(RawRow):
     """A CSV record on one line without quotes, split when its cells are first asked for; a
     parser process reading past other processes' chunks decodes only the household key.
 
     The line is split at the delimiter before anything is decoded (an ASCII delimiter is never
     part of a UTF-8 or GB18030 character), so the key a process reads past and the cells the
-    process that owns the row reads are the same text even on an undecodable line."""
+    process that owns the row reads are the same text even on an undecodable line. A cell
+    longer than Excel allows becomes the marker in both; only a line of more bytes than that
+    many characters can hold one, so no other line's cells are measured."""
 
     def __init__(self, number: int, body: bytes, delimiter: str, encoding: str, line: int):
         self.number = number
@@ -316,7 +315,10 @@ class CsvLine(RawRow):
                 field.decode(self._encoding, errors="replace")
                 for field in body.split(self._separator)
             ]
-        self._cells = cells = list(map(str.strip, fields))
+        cells = list(map(str.strip, fields))
+        if self.size > EXCEL_CELL_CHARS:
+            cells = list(map(capped, cells))
+        self._cells = cells
         self._body = b""
         return cells
 
@@ -342,7 +344,7 @@ class CsvLine(RawRow):
         if self._cells is None and not whole:
             parts = self._body.split(self._separator, max(first, second) + 1)
             encoding = self._encoding
-            return (
+            keys = (
                 parts[first].decode(encoding, errors="replace").strip()
                 if first < len(parts)
                 else "",
@@ -350,6 +352,9 @@ class CsvLine(RawRow):
                 if second < len(parts)
                 else "",
             )
+            if self.size > EXCEL_CELL_CHARS:  # as the whole line reads them: the marker
+                return capped(keys[0]), capped(keys[1])
+            return keys
         return super().keys(first, second, whole=whole)
 
 
@@ -362,14 +367,16 @@ def _undecodable(line: int, encoding: str, raw: bytes, exc: UnicodeDecodeError) 
 
 def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[RawRow]:
     """The records of a CSV file. A line without quotes (nearly every line of a county's file)
-    is one record, split by :class:`CsvLine`; a line with a quote, a bare carriage return or
-    a field too long is read by the csv module, over as many lines as its record spans.
+    is one record, split by :class:`CsvLine`; a line with a quote or a bare carriage return is
+    read by the csv module, over as many lines as its record spans.
 
     Lines are read at most ``max_line_bytes`` at a time: a longer line, or a record of the csv
-    module longer than that over its lines, fails the file before it is held whole."""
+    module longer than that over its lines, fails the file before it is held whole. A cell
+    longer than Excel allows becomes the marker (a quoted one longer than the csv module's own
+    field limit, 131,072 characters, fails the file with the module's reason)."""
     encoding = (facts.encoding or "utf-8-sig").removesuffix("-sig")
     # Shorter lines take the quick path; a longer one is measured against the bound first.
-    quick_limit = min(CSV_FIELD_LIMIT, max_line_bytes - 2)
+    quick_limit = max_line_bytes - 2
     with path.open("rb") as handle:
         lines: Iterator[tuple[int, bytes]] = enumerate(
             iter(functools.partial(handle.readline, max_line_bytes + 1), b""), start=1
@@ -430,12 +437,10 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
                 raise UnreadableFile(
                     f"the CSV text is malformed at line {last_line}: {exc}"
                 ) from exc
-            yield RawRow(
-                record,
-                list(map(str.strip, cells)),
-                problems[-1] if problems else None,
-                record_bytes,
-            )
+            cells = list(map(str.strip, cells))
+            if record_bytes > EXCEL_CELL_CHARS:  # only a record this long can hold such a cell
+                cells = list(map(capped, cells))
+            yield RawRow(record, cells, problems[-1] if problems else None, record_bytes)
 
 
 def _line_too_long(number: int, max_line_bytes: int) -> str:

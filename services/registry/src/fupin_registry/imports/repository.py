@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_registry.imports.limits import STORED_REASON_CHARS
 from fupin_registry.imports.models import ImportJob, ImportRowError
 from fupin_registry.imports.pipeline import COPY_COLUMNS, PreparedChunk
+from fupin_registry.imports.reasons import ALREADY_REGISTERED
 
 # An encrypted error value larger than this was stored before values were shortened to a few
 # hundred characters (a sealed value of those is well under a kilobyte).
@@ -212,9 +213,8 @@ class ImportRepository:
         )
         for (position,) in found:
             village, number = chunk.household_keys[position]
-            verdicts[position] = Verdict(
-                position, "unchanged", f"household {village}/{number} is already registered", None
-            )
+            reason = ALREADY_REGISTERED(village=village, number=number)
+            verdicts[position] = Verdict(position, "unchanged", reason, None)
         taken = await self.session.execute(
             text(_REGISTERED_MEMBERS), {"indexes": chunk.member_indexes}
         )

@@ -46,6 +46,7 @@ from fupin_registry.imports.columns import (
 )
 from fupin_registry.imports.limits import is_too_long, too_long_reason
 from fupin_registry.imports.readers import FORMULA_WITHOUT_VALUE, LOSSY_NUMBER, RawRow
+from fupin_registry.imports.reasons import NOT_A_VILLAGE, OUTSIDE_JURISDICTION
 from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
 
 # ASCII digits throughout: \d also takes full-width and other Unicode digits.
@@ -504,11 +505,11 @@ def _convert_household(
         errors.append(RowError(number, _header(field_name), values.get(field_name, ""), reason))
 
     if row.village_code not in rules.villages:
-        fail("village_code", f"region {row.village_code} is not a village in the region table")
+        fail("village_code", NOT_A_VILLAGE(village=row.village_code))
     elif not row.village_code.startswith(rules.jurisdiction):
         fail(
             "village_code",
-            f"village {row.village_code} is outside your jurisdiction {rules.jurisdiction}",
+            OUTSIDE_JURISDICTION(village=row.village_code, jurisdiction=rules.jurisdiction),
         )
     if not rules.earliest_year <= row.year <= rules.today.year:
         fail("year", f"must lie between {rules.earliest_year} and {rules.today.year}")
