@@ -1,5 +1,6 @@
-"""Races that only real commits expose: one person registered twice at once, two county
-approvals competing for the last places of a quota, a member joining while an approval counts.
+"""Races that only real commits expose: one person registered twice at once, two registrations
+sharing people listed in opposite orders, two county approvals competing for the last places of
+a quota, a member joining while an approval counts.
 
 Some races are made certain rather than left to timing: a transaction of the test holds its
 rows (a registration, a member added) uncommitted until the racing requests wait on it."""
@@ -193,9 +194,12 @@ async def committing_app(settings, token):
 
 
 @asynccontextmanager
-async def held_transaction(app) -> AsyncIterator[tuple[AsyncSession, HouseholdService, int]]:
+async def held_transaction(
+    app, *, commit: bool = True
+) -> AsyncIterator[tuple[AsyncSession, HouseholdService, int]]:
     """A transaction of the app kept open (its row locks and uncommitted rows held) until the
-    block ends, then committed; with its household service and its server process id."""
+    block ends, then committed (or rolled back); with its household service and its server
+    process id."""
     async with app.state.sessionmaker() as session:
         service = HouseholdService(
             session,
@@ -205,7 +209,10 @@ async def held_transaction(app) -> AsyncIterator[tuple[AsyncSession, HouseholdSe
         )
         pid = await session.scalar(text("SELECT pg_backend_pid()"))
         yield session, service, pid
-        await session.commit()
+        if commit:
+            await session.commit()
+        else:
+            await session.rollback()
 
 
 async def wait_until_waiting_on(app, pid: int, count: int, requests) -> None:
@@ -219,6 +226,22 @@ async def wait_until_waiting_on(app, pid: int, count: int, requests) -> None:
         assert not finished, [r.text for r in finished]
         await asyncio.sleep(0.025)
     raise AssertionError(f"fewer than {count} requests waited on the held transaction")
+
+
+async def wait_until_blocked(app, count: int, requests) -> None:
+    """Until ``count`` database sessions wait on a lock, whoever holds it."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+    )
+    for _ in range(400):
+        async with app.state.sessionmaker() as session:
+            if await session.scalar(query) >= count:
+                return
+        finished = [task.result() for task in requests if task.done()]
+        assert not finished, [r.text for r in finished]
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"fewer than {count} requests waited on a lock")
 
 
 def assert_conflict_on(response, pointer: str, detail: str) -> None:
@@ -393,3 +416,52 @@ async def test_a_member_added_while_an_approval_counts_is_counted(settings, make
         registered = await call("GET", f"/v1/households/{household['id']}")
         assert registered["status"] == "applied" and len(registered["members"]) == 3
         assert (await call("GET", f"/v1/quotas/{county}/{year}"))["used"] == used
+
+
+async def test_registrations_sharing_people_in_opposite_orders_never_deadlock(settings, make_token):
+    """Two registrations name the same three people: one A, P, B and the other B, P, A. A
+    transaction holding P uncommitted lets both pass the checks and stops both at P; it rolls
+    back and lets them run into each other. Were members written in the order sent, each would
+    hold its first person and wait for the other's (a deadlock, answered 503); written in
+    blind-index order, the later one waits without holding anything the earlier needs. Each
+    round one registers the household and the other is refused on its first member with 409.
+    The rounds put P first, second and last in blind-index order."""
+    token = make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}")
+    people = PeopleFactory("220623", seed=uuid.uuid4().int)
+    async with committing_app(settings, token) as (app, client):
+        index = get_privacy_of(app).index
+        for rank in range(3):
+            ordered = sorted((people.id_number() for _ in range(3)), key=index.of)
+            middle = ordered[rank]
+            a, b = (person for person in ordered if person != middle)
+            bodies = [
+                household_payload(
+                    "220623200202",
+                    uuid.uuid4().hex[:8],
+                    [
+                        member_payload(first, "柳一", "head"),
+                        member_payload(middle, "柳三", "child"),
+                        member_payload(last, "柳二", "spouse"),
+                    ],
+                )
+                for first, last in ((a, b), (b, a))
+            ]
+            async with held_transaction(app, commit=False) as (_, service, _):
+                holding = household_payload(
+                    "220623200203", uuid.uuid4().hex[:8], [member_payload(middle, "柳三")]
+                )
+                await service.create(HouseholdCreate.model_validate(holding), OFFICER)
+                racing = [
+                    asyncio.create_task(client.post("/v1/households", json=body)) for body in bodies
+                ]
+                await wait_until_blocked(app, 2, racing)
+            responses = await asyncio.gather(*racing)
+            assert sorted(r.status_code for r in responses) == [201, 409], [
+                r.text for r in responses
+            ]
+            refused = next(r for r in responses if r.status_code == 409)
+            assert_conflict_on(
+                refused,
+                "#/body/members/0/id_number",
+                "this person already belongs to an active household",
+            )

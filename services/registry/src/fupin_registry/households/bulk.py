@@ -192,7 +192,12 @@ def _records(objects: list[Any], columns: tuple[str, ...]) -> list[tuple[Any, ..
 
 
 async def copy_batch(conn: asyncpg.Connection, batch: RegisterBatch) -> dict[str, int]:
-    """COPY every part of the batch; returns the row count per table."""
+    """COPY every part of the batch; returns the row count per table.
+
+    Members are copied in blind-index order (``id_index`` ascending), the order every write of
+    members follows (``HouseholdRepository.add_members``), so that a concurrent transaction
+    sharing people with the batch waits on the first of them instead of deadlocking with it; a
+    transaction written in several calls has that order within each call."""
     versions = [
         (
             v.household_id,
@@ -218,9 +223,10 @@ async def copy_batch(conn: asyncpg.Connection, batch: RegisterBatch) -> dict[str
                 for c in OUTBOX_COLUMNS
             )
         )
+    members = sorted(batch.members, key=lambda member: member.id_index)
     tables = [
         ("households", HOUSEHOLD_COLUMNS, _records(batch.households, HOUSEHOLD_COLUMNS)),
-        ("members", MEMBER_COLUMNS, _records(batch.members, MEMBER_COLUMNS)),
+        ("members", MEMBER_COLUMNS, _records(members, MEMBER_COLUMNS)),
         ("household_incomes", INCOME_COLUMNS, _records(batch.incomes, INCOME_COLUMNS)),
         ("assistance_measures", MEASURE_COLUMNS, _records(batch.measures, MEASURE_COLUMNS)),
         ("household_versions", VERSION_COLUMNS, versions),

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -167,14 +168,27 @@ class HouseholdRepository:
         return {row[0]: row[1] for row in result}
 
     async def add_members(self, members: Sequence[Member]) -> None:
-        self.session.add_all(members)
+        """Insert ``members`` in blind-index order (``id_index`` ascending), whatever order they
+        are given in; the caller's list is left as it is.
+
+        Each insert takes the person's key in the unique index of active members and waits for
+        any other transaction holding the same person uncommitted. Transactions that take their
+        people in one order cannot wait on each other in a circle (a deadlock): the later one
+        waits on the first person they share, before it holds any other."""
+        self.session.add_all(sorted(members, key=attrgetter("id_index")))
         await self.session.flush()
 
-    async def set_members_active(self, household_id: uuid.UUID, active: bool) -> None:
-        await self.session.execute(
-            update(Member)
+    async def deactivate_members(self, household_id: uuid.UUID) -> None:
+        """The household's current members no longer count as active (it left the register).
+        Their rows are locked in blind-index order, the order members are written in."""
+        current = (
+            select(Member.id)
             .where(Member.household_id == household_id, Member.left_on.is_(None))
-            .values(active=active)
+            .order_by(Member.id_index)
+            .with_for_update()
+        )
+        await self.session.execute(
+            update(Member).where(Member.id.in_(current)).values(active=False)
         )
 
     # --- incomes and plan -----------------------------------------------------------------

@@ -371,7 +371,7 @@ class HouseholdService:
         elif to_status == HouseholdStatus.EXITED:
             household.exited_on = effective_on
         if to_status in CLOSED_STATUSES:
-            await self.households.set_members_active(household.id, False)
+            await self.households.deactivate_members(household.id)
         household.version += 1
         await self.session.flush()
         await self._record(household, actor, "status_changed", ["status"], effective_on)
