@@ -251,6 +251,15 @@ class Settings(ServiceSettings):
         description="bucket size per partner, values; also the most one message may test",
     )
 
+    rate_limit_lease_seconds: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="the share of a client's rate a process takes from the shared bucket at once"
+        " (seconds of the rate, at most a tenth of the burst; 0: every request charges the"
+        " database)",
+    )
+
     # --- bank eligibility (贴息贷款资格核验) ---
     eligibility_age_min: int = Field(
         18, ge=0, le=120, description="youngest borrower, years, inclusive"

@@ -4,8 +4,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from fupin_kit.problems import TooManyRequests
-from fupin_kit.ratelimit import TokenBucketLimiter
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.rules import (
     EligibilityRules,
@@ -169,19 +167,6 @@ def test_born_on_29_february_the_answer_holds_to_the_last_day_in_range(today, va
     assert decision.eligible and decision.valid_until == valid_until
     assert decision.valid_until >= today
     assert decide(standing(), born, date(2025, 3, 1), RULES).reason == ReasonCode.AGE_OUT_OF_RANGE
-
-
-def test_token_bucket_refuses_with_retry_after_and_refills():
-    limiter = TokenBucketLimiter(rate_per_second=1000.0, burst=5)
-    limiter.charge("bank-a", 5)
-    with pytest.raises(TooManyRequests) as refused:
-        limiter.charge("bank-a", 1)
-    assert refused.value.headers == {"Retry-After": "1"}
-    limiter.charge("bank-b", 5)  # buckets are per client
-    import time
-
-    time.sleep(0.01)  # 1000 tokens/s: ten tokens back, capped at the burst of five
-    limiter.charge("bank-a", 5)
 
 
 def test_one_day_rules_decide_each_birth_date_alike_however_often_asked():

@@ -269,6 +269,58 @@ def drop_outbox_parking() -> None:
     op.drop_column("outbox", "parked_at")
 
 
+# Token buckets shared by a service's processes (fupin_kit.ratelimit). UNLOGGED: a crash empties
+# the table, which leaves every client a full bucket, and charging it writes no WAL. The clock is
+# read after the row lock is held, so refills never run backwards.
+RATE_BUCKET_TAKE_SQL = """
+CREATE FUNCTION rate_bucket_take(
+  p_scope text, p_client text, p_rate float8, p_burst float8, p_least float8, p_most float8,
+  OUT granted float8, OUT remaining float8
+) LANGUAGE plpgsql AS $$
+DECLARE
+  held float8;
+  since timestamptz;
+  now_at timestamptz;
+BEGIN
+  INSERT INTO rate_buckets (scope, client, tokens, updated_at)
+  VALUES (p_scope, p_client, p_burst, clock_timestamp())
+  ON CONFLICT (scope, client) DO NOTHING;
+  SELECT b.tokens, b.updated_at INTO held, since FROM rate_buckets b
+  WHERE b.scope = p_scope AND b.client = p_client FOR UPDATE;
+  now_at := greatest(clock_timestamp(), since);
+  held := least(p_burst, held + extract(epoch FROM now_at - since)::float8 * p_rate);
+  IF held >= p_least THEN
+    granted := least(held, greatest(p_least, p_most));
+  ELSE
+    granted := 0;
+  END IF;
+  remaining := held - granted;
+  UPDATE rate_buckets SET tokens = remaining, updated_at = now_at
+  WHERE scope = p_scope AND client = p_client;
+END $$
+"""
+
+
+def create_rate_buckets() -> None:
+    """The shared token buckets and their charging function (fupin_kit.ratelimit)."""
+    op.create_table(
+        "rate_buckets",
+        sa.Column("scope", sa.Text, primary_key=True),
+        sa.Column("client", sa.Text, primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        prefixes=["UNLOGGED"],
+    )
+    op.execute(RATE_BUCKET_TAKE_SQL)
+
+
+def drop_rate_buckets() -> None:
+    op.execute(
+        "DROP FUNCTION IF EXISTS rate_bucket_take(text, text, float8, float8, float8, float8)"
+    )
+    op.drop_table("rate_buckets")
+
+
 def _split(sql: str) -> list[str]:
     # Functions contain semicolons inside $$ bodies; split on the statement keywords instead.
     parts: list[str] = []

@@ -199,7 +199,7 @@ async def _open(
             header_reason="rjct.message_id.duplicate",
         )
     # Charged once the message is known to be new; a refusal rolls the transaction back.
-    dci.charge(inbound.partner.sender_id, (operation.cost or operation.count)(message))
+    await dci.charge(inbound.partner.sender_id, (operation.cost or operation.count)(message))
     return Context(inbound, get_privacy(request), dci, correlation_id), message, txn
 
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import TooManyRequests
-from fupin_kit.ratelimit import TokenBucketLimiter
+from fupin_kit.ratelimit import EngineBuckets, TokenBucketLimiter
 from fupin_registry.config import Settings
 from fupin_registry.dci.callbacks import CallbackSender, new_client
 from fupin_registry.dci.protocol import DCI_PATH_PREFIX, DciRefusal, Gateway
@@ -34,7 +34,7 @@ class DciRuntime:
     limiter: TokenBucketLimiter  # per partner, one token per value a message tests
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def charge(self, sender_id: str, values: int) -> None:
+    async def charge(self, sender_id: str, values: int) -> None:
         """Take the values a message tests from its partner's bucket, or refuse it (429 with
         Retry-After; a message testing more than a full bucket holds is refused outright): a
         partner cannot, for instance, guess birth dates through UIN searches at full speed."""
@@ -45,7 +45,7 @@ class DciRuntime:
                 f" one message may test at most {self.limiter.burst:g}",
             )
         try:
-            self.limiter.charge(sender_id, values)
+            await self.limiter.charge(sender_id, values)
         except TooManyRequests as refused:
             raise DciRefusal(
                 "err.request.too_many_requests",
@@ -104,7 +104,14 @@ async def start_dci(app: FastAPI) -> None:
             attempts=settings.dci_callback_attempts,
             backoff_seconds=settings.dci_callback_backoff_seconds,
         ),
-        limiter=TokenBucketLimiter(settings.dci_rate_per_second, settings.dci_rate_burst, "values"),
+        limiter=TokenBucketLimiter(
+            EngineBuckets(app.state.engine),
+            "dci",
+            settings.dci_rate_per_second,
+            settings.dci_rate_burst,
+            "values",
+            settings.rate_limit_lease_seconds,
+        ),
     )
     # The kit's body guard answers on the DCI paths in the DCI envelopes.
     app.state.guard_responders = {

@@ -21,7 +21,7 @@ def _client(caller: Caller) -> str:
 async def answer_one(
     runtime: EligibilityRuntime, caller: Caller, body: EligibilityCheckCreate
 ) -> bytes:
-    runtime.limiter.charge(_client(caller), 1)
+    await runtime.limiter.charge(_client(caller), 1)
     return await runtime.service.check(caller, body)
 
 
@@ -30,5 +30,5 @@ async def answer_batch(
 ) -> bytes:
     if len(body.items) > runtime.batch_max:
         raise Unprocessable("#/body/items", f"a batch holds at most {runtime.batch_max} items")
-    runtime.limiter.charge(_client(caller), len(body.items))
+    await runtime.limiter.charge(_client(caller), len(body.items))
     return await runtime.service.check_many(caller, body.items)

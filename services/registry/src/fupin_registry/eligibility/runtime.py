@@ -8,7 +8,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from fupin_kit.auth import TokenVerifier
-from fupin_kit.ratelimit import TokenBucketLimiter
+from fupin_kit.ratelimit import AsyncpgBuckets, TokenBucketLimiter
 from fupin_registry.config import Settings
 from fupin_registry.eligibility.audit_batch import AuditBatcher
 from fupin_registry.eligibility.lookups import CoalescedLookups
@@ -60,7 +60,12 @@ async def start_eligibility(app: FastAPI) -> None:
         pool=pool,
         audit=audit,
         limiter=TokenBucketLimiter(
-            settings.eligibility_rate_per_second, settings.eligibility_rate_burst
+            AsyncpgBuckets(pool),
+            "eligibility",
+            settings.eligibility_rate_per_second,
+            settings.eligibility_rate_burst,
+            "checks",
+            settings.rate_limit_lease_seconds,
         ),
         tokens=app.state.token_verifier,
         service=EligibilityService(
