@@ -98,6 +98,48 @@ async def test_bad_headers_paths_and_tokens(app, client):
     assert await balance(client, account) == "100.00"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "text/x-payment+json",  # +json, but not an application type
+        "application/jsonx",
+    ],
+)
+async def test_a_body_not_sent_as_json_is_refused_as_by_every_json_command(client, content_type):
+    """JSON is application/json or application/*+json: the express route refuses any other media
+    type exactly as the FastAPI routes do (422 on #/body), and nothing moves."""
+    pid, account, on = await funded_project(client)
+    headers = {"Content-Type": content_type} if content_type else {}
+    payment = json.dumps({"amount": "1.00", "payee": "x", "on": on}).encode()
+    funding = json.dumps({"source": "central", "amount": "1.00", "on": on}).encode()
+    for path, content in (
+        (f"/v1/projects/{pid}/payments", payment),
+        (f"/v1/projects/{pid}/fundings", funding),
+    ):
+        refused = await client.post(path, content=content, headers=headers)
+        assert_problem(refused, 422, "#/body")
+    assert await balance(client, account) == "100.00"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json; charset=utf-8", "APPLICATION/JSON", "application/vnd.fupin+json"],
+)
+async def test_json_is_accepted_under_its_media_types(client, content_type):
+    pid, account, on = await funded_project(client)
+    paid = await client.post(
+        f"/v1/projects/{pid}/payments",
+        content=json.dumps({"amount": "1.00", "payee": "x", "on": on}).encode(),
+        headers={"Content-Type": content_type},
+    )
+    assert paid.status_code == 201, paid.text
+    assert await balance(client, account) == "99.00"
+
+
 async def test_a_key_replays_its_payment_and_refuses_another_request(client):
     pid, account, on = await funded_project(client)
     headers = {"Idempotency-Key": "pay-once"}

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from funds_testkit import (
     COUNTY,
+    OTHER_VILLAGE,
     after_notice,
     announced_project,
     assert_problem,
@@ -288,6 +289,80 @@ async def test_anomaly_resolution_and_jurisdiction(app, client, make_token):
         ),
         409,
     )
+
+
+async def test_a_township_sees_the_anomalies_about_its_villages_households(app, client, make_token):
+    """Payments to households are booked under the county's account; a township's office still
+    scans, lists and reads the anomalies about households of its own villages, and nothing about
+    another township's. Confirming or dismissing them is the county's."""
+    ours = await register_household(app)  # a village of 靖宇镇 (220622100)
+    theirs = await register_household(app, village=OTHER_VILLAGE)  # 三道湖镇 (220622101)
+    project, on = await funded_project(client, app, [ours])
+    for _ in range(2):  # paid twice from the same project: a duplicate
+        paid = await client.post(
+            f"/v1/projects/{project['id']}/payments",
+            json={"amount": "5.00", "household_id": ours, "on": on},
+        )
+        assert paid.status_code == 201, paid.text
+    for household in (ours, theirs):
+        subsidy = await client.post(
+            "/v1/household-subsidies",
+            json={
+                "household_id": household,
+                "source": "central",
+                "year": 2024,
+                "amount": "3.00",
+                "purpose": "heating",
+                "on": on,
+            },
+        )
+        assert subsidy.status_code == 201, subsidy.text
+    await change_status(app, ours, "removed", date(2024, 3, 20))
+    await change_status(app, theirs, "removed", date(2024, 3, 20), village=OTHER_VILLAGE)
+
+    def about(anomalies: list[dict], household: str) -> list[dict]:
+        return [a for a in anomalies if a["evidence"].get("household_id") == household]
+
+    async with (
+        api_client(app, make_token("220622100", subject="township-officer")) as township,
+        api_client(app, make_token("220622101", subject="other-township")) as other_township,
+    ):
+        scanned = await scan(township, "2024-04-01")
+        assert len(hits(scanned, "payment_to_unregistered", household_id=ours)) == 3
+        assert len(hits(scanned, "duplicate_payment", household_id=ours)) == 1
+        assert about(scanned, theirs) == []
+        assert all(a["region_code"] == COUNTY for a in about(scanned, ours))
+        # The county's own scan raises the rest; the township still sees only its households.
+        everything = await scan(client, "2024-04-02")
+        assert len(hits(everything, "payment_to_unregistered", household_id=theirs)) == 1
+        listed = (await township.get("/v1/anomalies")).json()["items"]
+        assert {a["id"] for a in about(listed, ours)} == {a["id"] for a in scanned}
+        assert about(listed, theirs) == []
+        mine, elsewhere = scanned[0], about(everything, theirs)[0]
+        read = await township.get(f"/v1/anomalies/{mine['id']}")
+        assert read.status_code == 200 and read.json() == mine
+        assert_problem(await township.get(f"/v1/anomalies/{elsewhere['id']}"), 404)
+        assert (await other_township.get(f"/v1/anomalies/{elsewhere['id']}")).status_code == 200
+        assert_problem(await other_township.get(f"/v1/anomalies/{mine['id']}"), 404)
+        assert about((await other_township.get("/v1/anomalies")).json()["items"], ours) == []
+        # Seen, not decided: the payment is the county's booking, so is its resolution.
+        decided = await township.post(
+            f"/v1/anomalies/{mine['id']}/resolution",
+            json={"status": "dismissed", "resolution": "paid before the removal"},
+        )
+        assert_problem(decided, 403)
+        assert_problem(
+            await township.post(
+                f"/v1/anomalies/{elsewhere['id']}/resolution",
+                json={"status": "dismissed", "resolution": "x"},
+            ),
+            404,
+        )
+    resolved = await client.post(
+        f"/v1/anomalies/{mine['id']}/resolution",
+        json={"status": "confirmed", "resolution": "recover the payment"},
+    )
+    assert resolved.status_code == 200 and resolved.json()["status"] == "confirmed"
 
 
 async def test_findings_rectification_report_and_audit(app, client, make_token):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fupin_events.values import Money, RegionPrefix
+from fupin_funds.common.decimals import FactorValueNumber, Share, Weight
 from fupin_funds.common.money import PositiveMoney
 
 
@@ -62,7 +63,7 @@ class AllocationRead(BaseModel):
     total: Money
     formula_pool: Money
     award_pool: Money
-    award_share: Decimal
+    award_share: Share
     proposed_on: date
     approved_on: date | None
     notice_ends_on: date | None
@@ -76,7 +77,7 @@ class FactorRead(BaseModel):
     name: str
     direction: str
     origin: str
-    weight: Decimal
+    weight: Weight
     version: int
 
 
@@ -115,4 +116,4 @@ class FactorValueRead(BaseModel):
     factor_code: str
     region_code: str
     year: int
-    value: Decimal
+    value: FactorValueNumber

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from fupin_events.values import Money, ResidentId
+from fupin_funds.common.decimals import Rate
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, LoanProduct
 
@@ -87,7 +88,7 @@ class LoanRead(BaseModel):
     outstanding: Money
     compensated: Money = Field(description="risk compensation paid to the bank so far")
     term_months: int
-    annual_rate: Decimal
+    annual_rate: Rate
     start_date: date
     maturity_date: date
     purpose: str

@@ -22,10 +22,13 @@ async def load_finding(finding_id: ObjectId, session: SessionDep, caller: Caller
 
 
 async def load_anomaly(anomaly_id: ObjectId, session: SessionDep, caller: CallerDep) -> Anomaly:
-    anomaly = await SupervisionRepository(session).anomaly(anomaly_id, lock=True)
+    # Seen in its region, and in the village of the household a payment anomaly is about
+    # (supervision.repository.anomalies_within); elsewhere it is 404.
+    anomaly = await SupervisionRepository(session).anomaly(
+        anomaly_id, within=caller.jurisdiction, lock=True
+    )
     if anomaly is None:
         raise NotFound("anomaly not found")
-    caller.require_region(anomaly.region_code, "anomaly")
     return anomaly
 
 

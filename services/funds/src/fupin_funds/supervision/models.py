@@ -50,6 +50,8 @@ class Anomaly(Base):
     rule: Mapped[str] = mapped_column(Text)
     subject_key: Mapped[str] = mapped_column(Text)
     region_code: Mapped[str] = mapped_column(Text)
+    # The household a payment anomaly is about: its village's offices see the anomaly too.
+    household_id: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
     detected_on: Mapped[date] = mapped_column(Date)

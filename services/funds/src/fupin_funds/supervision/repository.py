@@ -6,13 +6,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, exists, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_funds.households.models import HouseholdView
 from fupin_funds.supervision.models import Anomaly, Finding
 
 # Every rule ignores entries that a reversing entry cancelled (NOT EXISTS ... reverses_entry_id).
+
+# Payments to households are booked under the county's account. A rule run over a region below
+# the county (a township) looks at the payments to households of its villages.
 
 # Household payments with the household's status on the booking date (from the status history).
 _HOUSEHOLD_PAYMENTS = """
@@ -28,7 +32,7 @@ SELECT e.id, e.kind, e.household_id, e.project_id, e.booked_on, e.amount_fen, e.
  WHERE e.kind IN ('household_payment', 'direct_subsidy', 'loan_subsidy') AND
      NOT EXISTS (SELECT 1 FROM ledger_entries r
          WHERE r.reverses_entry_id = e.id)
-   AND e.debit_region LIKE :prefix || '%'
+   AND (e.debit_region LIKE :prefix || '%' OR h.village_code LIKE :prefix || '%')
    AND (CAST(:household_id AS text) IS NULL OR e.household_id = :household_id)
    AND (CAST(:entry_id AS text) IS NULL OR e.id = :entry_id)
 """
@@ -37,9 +41,11 @@ _DUPLICATES = """
 SELECT e.project_id, e.household_id, min(e.debit_region) AS region_code, min(e.source) AS source,
        array_agg(e.id ORDER BY e.booked_on, e.id) AS entry_ids, sum(e.amount_fen) AS total_fen
   FROM ledger_entries e
+  LEFT JOIN household_view h ON h.household_id = e.household_id
  WHERE e.kind = 'household_payment' AND
      NOT EXISTS (SELECT 1 FROM ledger_entries r
-         WHERE r.reverses_entry_id = e.id) AND e.debit_region LIKE :prefix || '%'
+         WHERE r.reverses_entry_id = e.id)
+   AND (e.debit_region LIKE :prefix || '%' OR h.village_code LIKE :prefix || '%')
    AND (CAST(:household_id AS text) IS NULL OR e.household_id = :household_id)
    AND (CAST(:project_id AS text) IS NULL OR e.project_id = :project_id)
  GROUP BY e.project_id, e.household_id
@@ -103,6 +109,19 @@ SELECT p.id, p.region_code, p.budget_fen,
 """
 
 
+def anomalies_within(jurisdiction: str) -> ColumnElement[bool]:
+    """Anomalies a jurisdiction sees: those of its regions, and those about a payment to a
+    household living in one of its villages (booked under the county's account, so a township
+    sees the anomalies about its households)."""
+    return or_(
+        Anomaly.region_code.startswith(jurisdiction, autoescape=True),
+        exists().where(
+            HouseholdView.household_id == Anomaly.household_id,
+            HouseholdView.village_code.startswith(jurisdiction, autoescape=True),
+        ),
+    )
+
+
 class SupervisionRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -144,21 +163,26 @@ class SupervisionRepository:
         )
         return result.first() is not None
 
-    async def anomaly(self, anomaly_id: str, *, lock: bool = False) -> Anomaly | None:
+    async def anomaly(
+        self, anomaly_id: str, *, within: str | None = None, lock: bool = False
+    ) -> Anomaly | None:
+        """The anomaly, if it lies ``within`` a jurisdiction when one is given."""
         statement = select(Anomaly).where(Anomaly.id == anomaly_id)
+        if within is not None:
+            statement = statement.where(anomalies_within(within))
         if lock:
-            statement = statement.with_for_update()
+            statement = statement.with_for_update(of=Anomaly)
         return (await self.session.execute(statement)).scalar()
 
     async def anomalies(
         self,
-        jurisdiction_filter: Any,
+        within: str,
         rule: str | None,
         status: str | None,
         after: str | None,
         limit: int,
     ) -> list[Anomaly]:
-        statement = select(Anomaly).where(jurisdiction_filter)
+        statement = select(Anomaly).where(anomalies_within(within))
         if rule is not None:
             statement = statement.where(Anomaly.rule == rule)
         if status is not None:

@@ -203,7 +203,7 @@ async def list_anomalies(
 ) -> Page[AnomalyRead]:
     after = decode_cursor(cursor, 1, (str,))
     rows = await SupervisionRepository(session).anomalies(
-        caller.region_filter(Anomaly.region_code),
+        caller.jurisdiction,
         None if rule is None else rule.value,
         status,
         after[0] if after else None,
@@ -253,6 +253,8 @@ async def resolve(
     key: IdempotencyKey = None,
 ) -> AnomalyRead:
     async def command() -> AnomalyRead:
+        # Decided by the offices of the anomaly's region: a township sees the anomalies about
+        # its households' payments, booked by the county, but the county resolves them (403).
         caller.require_region_write(anomaly.region_code)
         on = business_date(body.on, request.app.state.settings)
         return anomaly_read(

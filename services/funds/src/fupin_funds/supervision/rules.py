@@ -31,6 +31,7 @@ class Hit:
     region_code: str
     source: str | None
     evidence: dict[str, str]
+    household_id: str | None = None  # the household paid, for the household rules
 
 
 def _text(values: dict[str, Any]) -> dict[str, str]:
@@ -67,6 +68,7 @@ def unregistered_payments(rows: list[Any]) -> list[Hit]:
                         "reason": reason,
                     }
                 ),
+                row.household_id,
             )
         )
     return hits
@@ -99,6 +101,7 @@ def payments_after_exit(rows: list[Any], transition_months: int) -> list[Hit]:
                         "transition_ended_on": transition_end,
                     }
                 ),
+                row.household_id,
             )
         )
     return hits
@@ -121,6 +124,7 @@ def duplicate_payments(rows: list[Any]) -> list[Hit]:
                     "total": from_fen(row.total_fen),
                 }
             ),
+            row.household_id,
         )
         for row in rows
     ]

@@ -70,6 +70,7 @@ async def evaluate(
             "rule": hit.rule.value,
             "subject_key": hit.subject_key,
             "region_code": hit.region_code,
+            "household_id": hit.household_id,
             "source": hit.source,
             "evidence": hit.evidence,
             "detected_on": on,
