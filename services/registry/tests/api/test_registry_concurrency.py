@@ -10,11 +10,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_kit.auth import Caller
 from fupin_kit.testing.plugin import api_client, bearer
+from fupin_registry.crosscheck.models import Flag
+from fupin_registry.households.models import Household
 from fupin_registry.households.schemas import HouseholdCreate, MemberCreate
 from fupin_registry.households.service import HouseholdService
 from fupin_registry.main import create_app
@@ -465,3 +467,47 @@ async def test_registrations_sharing_people_in_opposite_orders_never_deadlock(se
                 "#/body/members/0/id_number",
                 "this person already belongs to an active household",
             )
+
+
+async def test_a_flag_review_waiting_for_its_household_holds_no_lock_on_the_flag(
+    settings, make_token
+):
+    """A case that closes a household locks the household, then dismisses its open flags; a
+    review locks the household, then the flag. Were a review to hold its flag while it waits
+    for the household (the other order), the two would deadlock. With the household held by a
+    transaction of the test, the waiting review leaves the flag free to lock."""
+    token = make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}")
+    people = PeopleFactory("220623", seed=uuid.uuid4().int)
+    async with committing_app(settings, token) as (app, client):
+        created = await client.post(
+            "/v1/households",
+            json=household_payload(
+                "220623200204", uuid.uuid4().hex[:8], [member_payload(people.id_number(), "柳四")]
+            ),
+        )
+        assert created.status_code == 201, created.text
+        household_id = uuid.UUID(created.json()["id"])
+        async with app.state.sessionmaker() as session, session.begin():
+            flag = Flag(
+                household_id=household_id,
+                village_code="220623200204",
+                kind="vehicle",
+                source="test",
+            )
+            session.add(flag)
+        async with held_transaction(app, commit=False) as (session, _, _):
+            await session.execute(
+                select(Household.id).where(Household.id == household_id).with_for_update()
+            )
+            review = asyncio.create_task(
+                client.post(f"/v1/flags/{flag.id}/confirm", json={"reason": "名下有车"})
+            )
+            await wait_until_blocked(app, 1, [review])
+            async with app.state.sessionmaker() as other, other.begin():
+                locked = await other.scalar(
+                    select(Flag.id).where(Flag.id == flag.id).with_for_update(nowait=True)
+                )
+                assert locked == flag.id
+        confirmed = await review
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["status"] == "confirmed"

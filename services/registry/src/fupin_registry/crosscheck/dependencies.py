@@ -28,12 +28,13 @@ async def load_flag(flag_id: uuid.UUID, session: SessionDep, caller: CallerDep) 
 
 
 async def load_flag_for_update(flag_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Flag:
-    """The flag, row-locked until the request's transaction ends (one review wins)."""
-    flag = await CrosscheckRepository(session).get_flag(flag_id, for_update=True)
-    if flag is None:
+    """The flag, row-locked until the request's transaction ends (one review wins), its
+    household locked first; nothing is locked for a caller outside its jurisdiction."""
+    flag = await load_flag(flag_id, session, caller)
+    locked = await CrosscheckRepository(session).lock_flag(flag.id)
+    if locked is None:  # withdrawn meanwhile with its reference list's entry
         raise NotFound("flag not found")
-    caller.require_region(flag.village_code, "flag")
-    return flag
+    return locked
 
 
 def get_service(

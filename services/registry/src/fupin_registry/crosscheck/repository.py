@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.households.domain import CLOSED_STATUSES, EXPORTED_STATUSES
+from fupin_registry.households.models import Household
 
 
 def _sql_list(statuses: Iterable[str]) -> str:
@@ -238,11 +239,24 @@ class CrosscheckRepository:
             .values(row_count=rows, match_count=matches, updated_at=func.now())
         )
 
-    async def get_flag(self, flag_id: uuid.UUID, *, for_update: bool = False) -> Flag | None:
-        query = select(Flag).where(Flag.id == flag_id)
-        if for_update:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def get_flag(self, flag_id: uuid.UUID) -> Flag | None:
+        return (await self.session.execute(select(Flag).where(Flag.id == flag_id))).scalar()
+
+    async def lock_flag(self, flag_id: uuid.UUID) -> Flag | None:
+        """The flag row-locked, after its household's row: the order in which a case that
+        closes the household takes them (the household, then its open flags), so a review
+        and such a case wait on each other instead of deadlocking."""
+        household = select(Flag.household_id).where(Flag.id == flag_id).scalar_subquery()
+        await self.session.execute(
+            select(Household.id).where(Household.id == household).with_for_update()
+        )
+        query = (
+            select(Flag)
+            .where(Flag.id == flag_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(query)).scalar()
 
     async def list_flags(
         self, where: list[Any], *, after: tuple[datetime, uuid.UUID] | None, limit: int
