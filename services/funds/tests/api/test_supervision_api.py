@@ -345,6 +345,19 @@ async def test_a_township_sees_the_anomalies_about_its_villages_households(app, 
         assert (await other_township.get(f"/v1/anomalies/{elsewhere['id']}")).status_code == 200
         assert_problem(await other_township.get(f"/v1/anomalies/{mine['id']}"), 404)
         assert about((await other_township.get("/v1/anomalies")).json()["items"], ours) == []
+        # The report counts them where the households live: in the township's own report, and
+        # in its row of the county's.
+        own = (await township.get("/v1/supervision/report", params={"on": "2024-04-02"})).json()
+        own_rows = {o["region_code"]: o["anomalies_total"] for o in own["oversight"]}
+        assert own_rows["220622100"] == 4 and sum(own_rows.values()) == 4 + 4  # + its villages
+        county = (
+            await client.get(
+                "/v1/supervision/report", params={"region_code": COUNTY, "on": "2024-04-02"}
+            )
+        ).json()
+        rows = {o["region_code"]: o["anomalies_total"] for o in county["oversight"]}
+        assert rows[COUNTY] == len({a["id"] for a in [*scanned, *everything]})
+        assert rows["220622100"] == 4 and rows["220622101"] == 1
         # Seen, not decided: the payment is the county's booking, so is its resolution.
         decided = await township.post(
             f"/v1/anomalies/{mine['id']}/resolution",

@@ -299,8 +299,17 @@ class SupervisionRepository:
                        0 AS findings_total, 0 AS findings_open, 0 AS findings_rectified, 0 AS
                            findings_overdue,
                        0 AS findings_amount_fen
-                  FROM anomalies WHERE region_code LIKE :prefix || '%' AND length(region_code)
-                      >= :size GROUP BY 1
+                  FROM (
+                    -- An anomaly about a household of the region counts where the household
+                    -- lives (as anomalies_within lists it), else in its own region.
+                    SELECT CASE WHEN h.village_code LIKE :prefix || '%' THEN h.village_code
+                                ELSE a.region_code END AS region_code,
+                           a.status
+                      FROM anomalies a
+                      LEFT JOIN household_view h ON h.household_id = a.household_id
+                     WHERE a.region_code LIKE :prefix || '%' OR h.village_code LIKE :prefix || '%'
+                  ) reported
+                 WHERE length(region_code) >= :size GROUP BY 1
                 UNION ALL
                 SELECT left(region_code, :size), 0, 0, count(*),
                        count(*) FILTER (WHERE status <> 'rectified'),
