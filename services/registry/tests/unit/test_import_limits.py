@@ -401,10 +401,10 @@ def test_import_a_long_key_reads_alike_whether_the_row_is_read_whole_or_not():
     """A parser process reading past another's rows decodes only the household key: a key
     longer than Excel allows must be the same marker there as in the row read whole, or the
     processes would disagree on where households (and chunks) end."""
-    from fupin_registry.imports.xlsx_stream import SheetRow, _Decoder
+    from fupin_registry.imports.xlsx_stream import CellFormats, SheetRow, _Decoder
 
     inner = cell(0, 5, "220102001001") + cell(1, 5, "7" * 40_000) + cell(2, 5, "一般贫困户")
-    decoder = _Decoder([], set(), dt.date(1899, 12, 30))
+    decoder = _Decoder([], CellFormats(set(), {}), dt.date(1899, 12, 30))
     past = SheetRow(5, inner, decoder).keys(0, 1, whole=False)
     whole = SheetRow(5, inner, decoder).keys(0, 1, whole=True)
     assert past == whole == ("220102001001", "\x0240000")

@@ -662,11 +662,11 @@ SHARED = ["220622100001", "0007"]
     ],
 )
 def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, second):
-    from fupin_registry.imports.xlsx_stream import SheetRow, _Decoder
+    from fupin_registry.imports.xlsx_stream import CellFormats, SheetRow, _Decoder
 
-    lazy = SheetRow(5, inner, _Decoder(SHARED, {1}, dt.date(1899, 12, 30)))
+    lazy = SheetRow(5, inner, _Decoder(SHARED, CellFormats({1}, {}), dt.date(1899, 12, 30)))
     keys = lazy.keys(first, second, whole=False)
-    whole = RawRow(5, _Decoder(SHARED, {1}, dt.date(1899, 12, 30)).cells(inner))
+    whole = RawRow(5, _Decoder(SHARED, CellFormats({1}, {}), dt.date(1899, 12, 30)).cells(inner))
     assert keys == whole.keys(first, second)
     assert lazy.cells == whole.cells
 
@@ -681,9 +681,9 @@ def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, seco
     ],
 )
 def test_imports_a_streamed_cell_described_wrongly_is_a_row_problem(bad, reason):
-    from fupin_registry.imports.xlsx_stream import SheetRow, _Decoder
+    from fupin_registry.imports.xlsx_stream import CellFormats, SheetRow, _Decoder
 
-    decoder = _Decoder(SHARED, {1}, dt.date(1899, 12, 30))
+    decoder = _Decoder(SHARED, CellFormats({1}, {}), dt.date(1899, 12, 30))
     inner = b'<c r="A5" t="s"><v>0</v></c>' + bad + b'<c r="C5"><is><t>x</t></is></c>'
     inner = inner.replace(b'<c r="C5"><is>', b'<c r="C5" t="inlineStr"><is>')
     row = SheetRow(5, inner, decoder)
@@ -801,6 +801,37 @@ def test_imports_a_sixteen_digit_number_cell_is_refused_on_both_paths(tmp_path):
         sheet_rows = list(open_sheet(path, sniff(path), calamine_max_bytes))
         account = sheet_rows[0].cells[column("开户银行账号")]
         assert account.startswith(LOSSY_NUMBER), (calamine_max_bytes, account)
+
+
+def test_imports_a_number_shown_with_leading_zeros_reads_as_shown(tmp_path):
+    """Counties keep 户编号 as numbers formatted "000000": the sheet shows 000123, and that is
+    the household number read (python-calamine gives the bare number, so such a workbook is
+    streamed); other number cells keep their value."""
+    rows = household_rows(2, seed=52)
+    path = tmp_path / "padded.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet()
+    padded = book.add_format({"num_format": "000000"})
+    sheet.write_row(0, 0, header())
+    numbers = {}
+    for number, row in enumerate(rows, start=1):
+        for index, value in enumerate(row):
+            if index == column("户编号"):
+                numbers.setdefault(value, len(numbers) + 7)
+                sheet.write_number(number, index, numbers[value], padded)
+            elif index == column("工资性收入"):
+                sheet.write_number(number, index, 3200)
+            elif value:
+                sheet.write_string(number, index, value)
+    book.close()
+    read = list(open_sheet(path, sniff(path), 10**9))
+    assert [r.cells[column("户编号")] for r in read] == [
+        f"{numbers[row[column('户编号')]]:06d}" for row in rows
+    ]
+    assert {r.cells[column("工资性收入")] for r in read} == {"3200"}
+    chunks = chunks_of(config_for(path, chunk_rows=100, calamine_max_bytes=10**9))
+    assert sum(c.rows_valid for c in chunks) == len(rows)
+    assert sorted(key[1] for c in chunks for key in c.household_keys) == ["000007", "000008"]
 
 
 @pytest.mark.parametrize(

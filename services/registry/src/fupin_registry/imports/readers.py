@@ -269,9 +269,9 @@ def open_sheet(
     if facts.kind == "csv":
         return SheetRows(_csv_rows(path, facts, limits.max_row_bytes), facts)
     if facts.kind == "xlsx":
-        from fupin_registry.imports.xlsx_stream import fits_in_memory, stream_rows
+        from fupin_registry.imports.xlsx_stream import fits_in_memory, pads_numbers, stream_rows
 
-        if not fits_in_memory(path, calamine_max_bytes, limits):
+        if not fits_in_memory(path, calamine_max_bytes, limits) or pads_numbers(path, limits):
             rows, merged = stream_rows(path, facts, limits)
             sheet = SheetRows(rows, facts)
             sheet.merged = merged

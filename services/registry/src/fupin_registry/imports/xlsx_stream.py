@@ -29,6 +29,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.parsers import expat
@@ -233,25 +234,53 @@ def _shared_strings(parts: WorkbookParts) -> list[str]:
         return _SharedStrings(parts.limits).parse(handle)
 
 
-def _date_styles(parts: WorkbookParts) -> set[int]:
-    """Indexes of cell formats (the ``s`` attribute) that display a date."""
+# A number format of zeros only ("000000"): the spreadsheet shows the number padded with
+# leading zeros to that many digits, as counties keep household numbers (户编号 000123).
+_ZEROS = re.compile(r"^0{2,32}$")
+
+
+@dataclass(frozen=True)
+class CellFormats:
+    dates: set[int]  # indexes of cell formats (the ``s`` attribute) that display a date
+    padded: dict[int, int]  # indexes of formats that pad numbers with zeros → digits shown
+
+
+def _cell_formats(parts: WorkbookParts) -> CellFormats:
     if STYLES not in parts:
-        return set()
+        return CellFormats(set(), {})
     styles = ElementTree.fromstring(parts.read(STYLES))
-    custom = {}
+    dated: dict[int, bool] = {}
+    widths: dict[int, int] = {}
     for fmt in styles.iter(f"{NS}numFmt"):
-        code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", fmt.get("formatCode", "")).lower()
-        custom[int(fmt.get("numFmtId", "0"))] = bool(re.search(r"[ymd]", code))
+        fmt_id = int(fmt.get("numFmtId", "0"))
+        raw_code = fmt.get("formatCode", "")
+        code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", raw_code).lower()
+        dated[fmt_id] = bool(re.search(r"[ymd]", code))
+        if _ZEROS.match(raw_code):
+            widths[fmt_id] = len(raw_code)
     cell_xfs = styles.find(f"{NS}cellXfs")
     dates = set()
+    padded = {}
     for index, xf in enumerate(cell_xfs if cell_xfs is not None else []):
         fmt_id = int(xf.get("numFmtId", "0"))
-        if fmt_id in _DATE_FORMATS or custom.get(fmt_id, False):
+        if fmt_id in _DATE_FORMATS or dated.get(fmt_id, False):
             dates.add(index)
-    return dates
+        elif fmt_id in widths:
+            padded[index] = widths[fmt_id]
+    return CellFormats(dates, padded)
 
 
-def _number_text(raw: str, is_date: bool, epoch: dt.date) -> str:
+def pads_numbers(path: Path, limits: ReadLimits) -> bool:
+    """Whether the workbook's cells may show numbers padded with zeros, which only the
+    streaming reader applies (python-calamine gives the number alone)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(_cell_formats(WorkbookParts(archive, limits)).padded)
+    except _READ_ERRORS as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+
+
+def _number_text(raw: str, is_date: bool, epoch: dt.date, width: int = 0) -> str:
     if is_date:
         try:
             serial = float(raw)
@@ -267,7 +296,9 @@ def _number_text(raw: str, is_date: bool, epoch: dt.date) -> str:
             return raw
     if _INTEGER.match(raw):
         # All digits as written, but 16 or more may be Excel's rounding of what was typed.
-        return LOSSY_NUMBER + raw if len(raw.lstrip("-")) > 15 else raw
+        if len(raw.lstrip("-")) > 15:
+            return LOSSY_NUMBER + raw
+        return raw.zfill(width) if width and raw[0] != "-" else raw
     try:
         value = float(raw)
     except ValueError:
@@ -297,14 +328,14 @@ def stream_rows(
         sheet_path, epoch = _workbook(parts)
         parts.refuse_declared([sheet_path, SHARED_STRINGS, STYLES])
         shared = _shared_strings(parts)
-        dates = _date_styles(parts)
+        formats = _cell_formats(parts)
         merged = _merged_areas(parts, sheet_path)
     except BaseException as exc:
         parts.close()
         if isinstance(exc, _READ_ERRORS):
             raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
         raise
-    return _rows(parts, sheet_path, _Decoder(shared, dates, epoch), facts), merged
+    return _rows(parts, sheet_path, _Decoder(shared, formats, epoch), facts), merged
 
 
 def fits_in_memory(path: Path, budget: int, limits: ReadLimits) -> bool:
@@ -415,9 +446,10 @@ def _cell_attributes(
 class _Decoder:
     """Cell values of the sheet's rows, from the XML of each row."""
 
-    def __init__(self, shared: list[str], dates: set[int], epoch: dt.date) -> None:
+    def __init__(self, shared: list[str], formats: CellFormats, epoch: dt.date) -> None:
         self.shared = shared
-        self.dates = dates
+        self.dates = formats.dates
+        self.padded = formats.padded
         self.epoch = epoch
         self.columns: dict[bytes, int] = {}  # column letters → index
         self.formulas = 0  # cells holding a formula with its calculated value
@@ -456,8 +488,11 @@ class _Decoder:
             text = "是" if raw == "1" else "否"
         elif kind in (b"str", b"e", b"d"):
             text = _unescape(raw)
+        elif not style:
+            text = _number_text(raw, False, self.epoch)
         else:
-            text = _number_text(raw, bool(style) and int(style) in self.dates, self.epoch)
+            index = int(style)
+            text = _number_text(raw, index in self.dates, self.epoch, self.padded.get(index, 0))
         return text.strip()
 
     def cells(self, inner: bytes) -> list[str]:
