@@ -68,6 +68,13 @@ _CELL = re.compile(
     rb"(?:/>|>(?:<is><t(?: [^>]*)?>([^<]+)</t></is>|(.*?))</c>)",
     re.S,
 )
+# The plain cells that make up nearly every row of a county's sheet: a reference, an optional
+# style, and text, inline (as xlsxwriter and most exports write it) or a shared string (as Excel
+# writes it). A row made of these only is read by comprehension (``_Decoder.plain_cells``).
+_PLAIN_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})\d+"(?: s="\d+")? t="(?:inlineStr"><is><t(?: [^>]*)?>([^<]*)</t></is>'
+    rb'|s"><v>(\d+)</v>)</c>'
+)
 _ATTRIBUTE = re.compile(rb'\b([rst])="([^"]*)"')
 _REFERENCE = re.compile(rb"^[A-Z]{1,3}[0-9]+$")
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
@@ -495,9 +502,44 @@ class _Decoder:
             text = _number_text(raw, index in self.dates, self.epoch, self.padded.get(index, 0))
         return text.strip()
 
+    def plain_cells(self, inner: bytes) -> list[str] | None:
+        """The row's cell texts when every cell is plain text (``_PLAIN_CELL``), else None: the
+        same texts ``cells`` reads, at a fraction of its cost per cell."""
+        found = _PLAIN_CELL.findall(inner)
+        if not found or len(found) != inner.count(b"<c"):
+            return None
+        try:
+            if b"&" in inner:
+                texts = [
+                    self.shared[int(shared)].strip()
+                    if shared
+                    else _unescape(inline.decode()).strip()
+                    for _, inline, shared in found
+                ]
+            else:
+                texts = [
+                    self.shared[int(shared)].strip() if shared else inline.decode().strip()
+                    for _, inline, shared in found
+                ]
+            indexes = [self.columns[letters] for letters, _, _ in found]
+        except (IndexError, KeyError):
+            return None  # a shared string outside the table, or a column not met before
+        if indexes[-1] == len(indexes) - 1 and indexes == list(range(len(indexes))):
+            return texts
+        cells = [""] * (max(indexes) + 1)
+        for index, text in zip(indexes, texts, strict=True):
+            cells[index] = text
+        return cells
+
     def cells(self, inner: bytes) -> list[str]:
         """The row's cell texts; a cell described wrongly stays empty and is named in
         ``self.problem``."""
+        plain = self.plain_cells(inner)
+        if plain is not None:
+            self.problem = None
+            if len(inner) > EXCEL_CELL_CHARS:  # only a row this long can hold such a cell
+                plain[:] = map(capped, plain)
+            return plain
         cells: list[str] = []
         index = -1
         columns = self.columns
