@@ -10,7 +10,8 @@ from fupin_kit.etags import if_match_satisfied
     [
         ('"3"', True),
         (' "2", "3" ', True),
-        ("*", True),
+        ("*", False),  # an update names the version it was based on
+        ('*, "3"', True),
         ('"2"', False),
         ('W/"3"', False),
         ('W/"2", W/"3"', False),

@@ -230,6 +230,10 @@ async def test_update_needs_if_match_and_bumps_version(client, people, app):
     assert_problem(
         await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": 'W/"1"'}), 412
     )
+    # "*" names no version: an update says which version it was read at.
+    assert_problem(
+        await client.patch(url, json={"attribute": "dibao"}, headers={"If-Match": "*"}), 412
+    )
     updated = await client.patch(
         url, json={"attribute": "dibao", "support_type": "both"}, headers={"If-Match": '"1"'}
     )

@@ -164,3 +164,23 @@ async def test_households_registered_without_an_approval_here_use_the_quota(clie
     assert quota["used"] == 3
     lowered = await client.put("/v1/quotas/220602/2014", json={"quota": 2})
     assert assert_problem(lowered, 409)["used"] == 3
+
+
+async def test_a_quota_is_a_json_integer_for_a_year_of_the_register(client, app, make_token):
+    from fupin_events.values import business_today
+
+    next_year = business_today().year + 1
+    province = make_token("22", roles=["officer"])
+    async with api_client(app, province) as p:
+        for value in (True, "5", 5.0, 5.5, None):
+            assert_problem(
+                await p.put("/v1/quotas/2206/2019", json={"quota": value}), 422, "#/body/quota"
+            )
+        for year in (2012, next_year + 1):
+            refused = await p.put(f"/v1/quotas/2206/{year}", json={"quota": 5})
+            assert (
+                "must lie between 2013 and next year"
+                in assert_problem(refused, 422, "#/path/year")["errors"][0]["detail"]
+            )
+        planned = await p.put(f"/v1/quotas/2206/{next_year}", json={"quota": 5})
+        assert planned.status_code == 200 and planned.json()["quota"] == 5

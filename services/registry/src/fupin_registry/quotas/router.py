@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
-from fupin_events.values import RegionPrefix
+from fupin_events.values import RegionPrefix, business_today
 from fupin_kit.auth import CallerDep
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import NotFound, problem_responses
+from fupin_kit.problems import NotFound, Unprocessable, problem_responses
 from fupin_registry.quotas.dependencies import QuotaServiceDep
 from fupin_registry.quotas.schemas import QuotaRead, QuotaUpdate
 
@@ -22,12 +22,20 @@ YearPath = Annotated[int, Path(ge=2000, le=2100)]
     summary="Set a region's quota for a year (children may not exceed the parent)",
 )
 async def set_quota(
+    request: Request,
     region_code: RegionPath,
     year: YearPath,
     body: QuotaUpdate,
     caller: CallerDep,
     service: QuotaServiceDep,
 ) -> QuotaRead:
+    # A quota is set for a year of the register, this one or the next (planned ahead).
+    earliest = request.app.state.settings.earliest_register_year
+    if not earliest <= year <= business_today().year + 1:
+        raise Unprocessable(
+            "#/path/year",
+            f"must lie between {earliest} and next year ({business_today().year + 1})",
+        )
     return await service.describe(await service.set(region_code, year, body.quota, caller))
 
 

@@ -8,8 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 class QuotaUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Strict: a JSON integer only (not true, 5.0 or "5").
     quota: int = Field(
-        ge=0, le=100_000_000, description="people the region may register", examples=[1200]
+        ge=0,
+        le=100_000_000,
+        strict=True,
+        description="people the region may register",
+        examples=[1200],
     )
 
 
