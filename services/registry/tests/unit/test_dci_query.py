@@ -76,6 +76,19 @@ def test_expression_documents():
     )
 
 
+@pytest.mark.parametrize("collection", ["Person", "group", 7, None, "x" * 500])
+def test_an_expression_for_another_collection_is_refused(collection):
+    query = {"expression": {"collection": collection, "query": {"status": "identified"}}}
+    with pytest.raises(QueryError) as refused:
+        parse_query("expression", {"type": "expression", "value": query})
+    assert "searches the collection 'Group' (households)" in str(refused.value)
+    assert len(str(refused.value)) < 120
+    assert parse_query(
+        "expression",
+        {"type": "expression", "value": {"expression": {"query": {"status": "identified"}}}},
+    ) == Condition("status", "eq", "identified")
+
+
 def test_predicate_order_and_conditions():
     node = parse_query(
         "predicate",

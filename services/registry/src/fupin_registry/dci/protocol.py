@@ -232,7 +232,18 @@ class Gateway:
         try:
             header = MsgHeader.model_validate(raw_header)
         except ValidationError as exc:
-            raise DciRefusal("err.request.bad", validation_message(exc, "header")) from exc
+            # The spec's header reason codes name a bad timestamp and a bad version.
+            fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+            reason = (
+                "rjct.message_ts.invalid"
+                if "message_ts" in fields
+                else "rjct.version.invalid"
+                if "version" in fields
+                else None
+            )
+            raise DciRefusal(
+                "err.request.bad", validation_message(exc, "header"), header_reason=reason
+            ) from exc
         self._check_header(header, action)
         partner = await PartnerRepository(session).get(header.sender_id)
         if partner is None or not partner.active:

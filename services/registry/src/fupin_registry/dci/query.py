@@ -235,6 +235,14 @@ def parse_idtype_value(query: Any) -> Node:
     return condition(id_type, "eq", query.get("value"))
 
 
+GROUP_COLLECTION = "Group"
+
+
+def shorten_value(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def parse_expression(query: Any) -> Node:
     """``{"type": ..., "value": {"expression": {"collection": ..., "query": {"$and": [...]}}}}``,
     a MongoDB-like document: ``{"attr": {"$op": value}}``, ``$and``, ``$or``, ``$not``."""
@@ -248,6 +256,14 @@ def parse_expression(query: Any) -> Node:
         and "query" in document
         and set(document) <= {"collection", "query"}
     ):
+        collection = document.get("collection", GROUP_COLLECTION)
+        if collection != GROUP_COLLECTION:
+            # The register's records are households (groups); a query meant for another
+            # collection would otherwise be answered about households.
+            raise QueryError(
+                f"this registry searches the collection {GROUP_COLLECTION!r} (households),"
+                f" not {shorten_value(collection)}"
+            )
         document = document["query"]
     if not isinstance(document, dict) or not document:
         raise QueryError("an expression query is {'value': {'expression': {'query': {...}}}}")

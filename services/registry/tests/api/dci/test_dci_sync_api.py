@@ -303,6 +303,18 @@ async def test_jurisdiction_limits_results(registry, new_partner, seed, dci):
         ),
         (
             {
+                "query_type": "expression",
+                "query": {
+                    "type": "expression",
+                    "value": {
+                        "expression": {"collection": "Person", "query": {"status": "identified"}}
+                    },
+                },
+            },
+            "rjct.search_criteria.invalid",
+        ),
+        (
+            {
                 "query_type": "predicate",
                 "query": [
                     {
@@ -525,6 +537,9 @@ async def test_bearer_scope_and_sender_binding(registry, new_partner, dci, make_
         ({"receiver_id": "someone.else"}, None, "err.receiver_id.invalid"),
         ({"is_msg_encrypted": True}, None, "err.encryption.invalid"),
         ({"sender_id": "unknown.example"}, None, "err.sender_id.invalid"),
+        ({"message_ts": "yesterday"}, "rjct.message_ts.invalid", "err.request.bad"),
+        ({"message_ts": "2999-01-01T00:00:00Z"}, "rjct.message_ts.invalid", "err.request.bad"),
+        ({"version": 1}, "rjct.version.invalid", "err.request.bad"),
     ],
 )
 async def test_sync_header_refusals(registry, new_partner, dci, change, reason, code):
