@@ -145,6 +145,12 @@ async def test_register_statistics_by_status_attribute_and_cause(client, app, pe
     )
     assert unknown.status_code == 422
     assert unknown.headers["content-type"] == "application/problem+json"
+    # A region code that is not in the region table is not an empty region.
+    for path in ("/v1/statistics/register", "/v1/statistics/poverty-incidence"):
+        nowhere = await client.get(path, params={"region": "229999"})
+        assert nowhere.status_code == 422, nowhere.text
+        assert nowhere.json()["errors"][0]["pointer"] == "#/query/region"
+        assert "region 229999 does not exist" in nowhere.json()["errors"][0]["detail"]
 
 
 async def test_statistics_as_of_a_past_date(client, app, people):

@@ -12,7 +12,7 @@ from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import Unprocessable, problem_responses
-from fupin_registry.regions.directory import RegionsDep
+from fupin_registry.regions.directory import RegionDirectory, RegionsDep
 from fupin_registry.statistics.repository import RegisterFilter, StatisticsRepository
 from fupin_registry.statistics.schemas import (
     GroupBy,
@@ -52,6 +52,7 @@ YearQuery = Annotated[int | None, Query(ge=2000, le=2100, description="identific
 
 def _filter(
     caller: Caller,
+    regions: RegionDirectory,
     region: str | None,
     level: Level | None,
     as_of: date | None,
@@ -59,6 +60,8 @@ def _filter(
     year: int | None,
     statuses: list[HouseholdStatus] | None = None,
 ) -> RegisterFilter:
+    if region is not None:
+        regions.require_region(region, "#/query/region")  # not answered as an empty region
     region = region or caller.jurisdiction
     caller.require_region_write(region)
     named: str = level or ("county" if len(region) <= 6 else LEVEL_OF_LENGTH[len(region)])
@@ -102,7 +105,7 @@ async def register_statistics(
         Query(description="count only households in these statuses (repeat the parameter)"),
     ] = None,
 ) -> RegisterStatistics:
-    where = _filter(caller, region, level, as_of, basis, year, status)
+    where = _filter(caller, regions, region, level, as_of, basis, year, status)
     column = "primary_cause" if by == "cause" else by
     rows = await StatisticsRepository(session).register(where, column)
     return RegisterStatistics(
@@ -129,12 +132,13 @@ async def poverty_incidence(
     request: Request,
     session: SessionDep,
     caller: CallerDep,
+    regions: RegionsDep,
     region: RegionQuery = None,
     level: LevelQuery = None,
     as_of: AsOfQuery = None,
     basis: BasisQuery = HistoryBasis.EFFECTIVE,
 ) -> IncidenceStatistics:
-    where = _filter(caller, region, level, as_of, basis, None)
+    where = _filter(caller, regions, region, level, as_of, basis, None)
     statuses = list(request.app.state.settings.poor_statuses)
     repository = StatisticsRepository(session)
     poor = await repository.poor_people(where, statuses)
