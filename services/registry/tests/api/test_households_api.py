@@ -168,6 +168,10 @@ async def test_masked_read_without_pii_scope_and_audited_unmasked_read(
         ({"bank_account": "６２２８４８００１２３４５６７８"}, "#/body/bank_account"),
         ({"bank_account": "٦٢٢٨٤٨٠٠١٢٣٤٥٦٧٨"}, "#/body/bank_account"),  # Arabic-Indic digits
         ({"status": "identified"}, "#/body/status"),  # status only moves through cases
+        # A leading '-' would be exported as '-A1 (formula guard) and not import again.
+        ({"household_number": "-A1"}, "#/body/household_number"),
+        ({"household_number": "--1"}, "#/body/household_number"),
+        ({"household_number": "-0001"}, "#/body/household_number"),
     ],
 )
 async def test_bad_household_input_is_named_and_nothing_written(client, people, change, pointer):

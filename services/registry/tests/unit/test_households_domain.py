@@ -16,6 +16,7 @@ from fupin_registry.households.domain import (
     household_size_at_year_end,
     identity_findings,
     income_findings,
+    name_problem,
     net_income,
     per_capita_net_income,
 )
@@ -132,3 +133,42 @@ def test_household_size_at_a_years_end_counts_who_belonged_then():
     assert household_size_at_year_end(members, 2018) == 4
     assert household_size_at_year_end(members, 2015) == 4
     assert household_size_at_year_end([], 2016) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["王芳", "阿依古丽·买买提", "John Smith", "Ｏ'Brien", "扎西顿珠", "玛丽-安", "王\u3000芳"],
+)
+def test_names_of_people_are_accepted(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("张三1", "no digits or symbols"),
+        ("张三１", "no digits or symbols"),  # full-width
+        ("¹²³", "no digits or symbols"),  # superscript
+        ("李①", "no digits or symbols"),  # circled
+        ("王Ⅻ", "no digits or symbols"),  # Roman numeral
+        ("王😀", "no digits or symbols"),  # emoji
+        ("王$", "no digits or symbols"),
+        ("王@", "no digits or symbols"),
+        ("王¥", "no digits or symbols"),
+        ("\x07", "control or invisible"),
+        ("王\n李", "control or invisible"),
+        ("王\t", "control or invisible"),
+        ("\u202e王", "control or invisible"),  # right-to-left override
+        ("\u200b", "control or invisible"),  # zero-width space alone
+        ("王\u200b芳", "control or invisible"),
+        ("·", "control or invisible"),  # no letter
+        ("-王芳", "starts with a letter"),
+        ("·王芳", "starts with a letter"),
+        (" 王", "control or invisible"),
+        ("王  芳", "control or invisible"),
+        ("王\u2028芳", "control or invisible"),  # line separator
+    ],
+)
+def test_names_that_are_not_names_are_refused_with_the_reason(name, reason):
+    problem = name_problem(name)
+    assert problem is not None and reason in problem

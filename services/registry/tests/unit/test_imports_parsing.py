@@ -312,7 +312,7 @@ def column(name: str) -> int:
         ("工资性收入", "-5", "cannot be negative"),
         ("工资性收入", "99999999", "implausibly large"),
         ("工资性收入", "12.345", "two decimal places"),
-        ("务工时间(月)", "13", "less than or equal to 12"),
+        ("务工时间(月)", "13", "a whole number of months from 0 to 12"),
         ("识别年度", "2012", "between 2013 and 2026"),
         ("登记日期", "2015-02-30", "not a real date"),
         ("出生日期", "1901-01-01", "does not match the birth date"),

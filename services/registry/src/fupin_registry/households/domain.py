@@ -6,6 +6,7 @@ No I/O here; the service turns the findings into problem responses.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,15 +21,44 @@ EXPORTED_STATUSES = ("identified", "exited", "returned")
 CLOSED_STATUSES = frozenset(
     {HouseholdStatus.REMOVED, HouseholdStatus.NATURAL_DECREASE, HouseholdStatus.REJECTED}
 )
-# Digits of any script (full-width ones too: \d is Unicode here) and symbols no name holds.
-NAME_SYMBOLS = re.compile(r"[\d@#$%\\＠＃＄％]")
+# Symbols no name holds, though Unicode calls them punctuation.
+NAME_SYMBOLS = re.compile(r"[@#$%\\＠＃＄％]")
 NAME_REASON = "a name has no digits or symbols"
+NAME_INVISIBLE_REASON = (
+    "a name has no control or invisible formatting characters and at least one letter"
+)
+NAME_START_REASON = "a name starts with a letter"
+# The usual name: Chinese characters, with a middle dot between the parts of a minority name.
+_PLAIN_NAME = re.compile(r"^[\u4e00-\u9fff][\u4e00-\u9fff·]*$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a person's name, or None: the same rule for the API and for
+    imports. No digits of any script (full-width, superscript, circled, Roman numerals), no
+    symbols (``@#$%\``, currency, mathematical, emoji), no control or formatting characters
+    (a right-to-left override, a zero-width space), at least one letter, and a letter first."""
+    if _PLAIN_NAME.match(name):
+        return None
+    categories = [unicodedata.category(character) for character in name]
+    if any(c[0] in "NS" for c in categories) or NAME_SYMBOLS.search(name):
+        return NAME_REASON
+    if any(c[0] in "CZ" and c != "Zs" for c in categories) or not any(
+        c[0] == "L" for c in categories
+    ):
+        return NAME_INVISIBLE_REASON
+    if any(c == "Zs" for c in categories) and (name != name.strip() or "  " in name):
+        return NAME_INVISIBLE_REASON
+    if categories[0][0] != "L":
+        # Nor can a name then pass for a formula in an export ("-", "+", "=" or "@" first).
+        return NAME_START_REASON
+    return None
 
 
 def check_person_name(name: str) -> str:
-    """The name, or ValueError: the same rule for the API and for imports."""
-    if NAME_SYMBOLS.search(name):
-        raise ValueError(NAME_REASON)
+    """The name, or ValueError (``name_problem``)."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
     return name
 
 

@@ -34,7 +34,10 @@ Name = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(pattern=r"^(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})$")]
 BankAccount = Annotated[str, StringConstraints(pattern=r"^[0-9]{12,30}$")]
-HouseholdNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,32}$")]
+# Starts with a letter or digit, as in imports: a register export writes a cell starting with
+# '-' with a leading quote (spreadsheet programs take it for a formula), and it would not
+# import again.
+HouseholdNumber = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z-]{0,31}$")]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Year = Annotated[int, Field(ge=2000, le=2100, examples=[2015])]
 Amount = Annotated[Money, Field(ge=0)]

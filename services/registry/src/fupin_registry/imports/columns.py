@@ -247,7 +247,7 @@ COLUMNS: tuple[Column, ...] = (
         True,
         ("户编码", "户号"),
         "0001",
-        "村内唯一，字母数字，至多 32 位",
+        "村内唯一，字母、数字和 -，以字母或数字开头，至多 32 位",
     ),
     Column("户属性", "attribute", True, True, (), "一般贫困户", choices=_choices(ATTRIBUTE_LABELS)),
     Column(
@@ -352,7 +352,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("性别", "sex", False, False, (), "男", "可空；须与证件号码一致", choices=("男", "女")),
     Column("出生日期", "birth_date", False, False, (), "1980-01-01", "可空；须与证件号码一致"),
     Column("与户主关系", "relation", False, True, (), "户主", choices=_choices(RELATION_LABELS)),
-    Column("民族", "ethnicity", False, False, (), "汉族", "空白为汉族"),
+    Column(
+        "民族",
+        "ethnicity",
+        False,
+        False,
+        (),
+        "汉族",
+        "空白为汉族；56 个民族的全称",
+        choices=_choices(ETHNICITY_LABELS),
+    ),
     Column("文化程度", "education", False, False, (), "初中", choices=_choices(EDUCATION_LABELS)),
     Column(
         "在校生状况", "school_status", False, False, (), "非在校生", choices=_choices(SCHOOL_LABELS)

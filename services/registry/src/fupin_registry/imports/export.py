@@ -13,6 +13,7 @@ import io
 import re
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,15 @@ def _yes_no(value: bool) -> str:
     return "是" if value else "否"
 
 
+def _registration_cell(registered_on: date | None, exited_on: date | None) -> str:
+    """登记日期 as the import takes it again: a registration date after the exit date (the
+    import refuses that order) is left empty, and the import then registers the household
+    on a date before its exit."""
+    if registered_on is None or (exited_on is not None and registered_on > exited_on):
+        return ""
+    return registered_on.isoformat()
+
+
 class RegisterRows:
     """The register as rows of template cells (lists of text), personal fields as allowed."""
 
@@ -125,7 +135,7 @@ class RegisterRows:
             "identification_standard": label_of(STANDARD_LABELS, r.identification_standard),
             "status": label_of(STATUS_LABELS, r.status),
             "year": str(r.year),
-            "registered_on": r.registered_on.isoformat() if r.registered_on else "",
+            "registered_on": _registration_cell(r.registered_on, r.exited_on),
             "exited_on": r.exited_on.isoformat() if r.exited_on else "",
             "phone": self._reveal(r.phone_enc, "phone"),
             "bank_account": self._reveal(r.bank_account_enc, "bank_account"),

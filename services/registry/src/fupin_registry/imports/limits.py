@@ -33,9 +33,15 @@ RATIO_GRACE_BYTES = 1 * MiB
 # Each merged area is held until the rows it covers are read (about 150 bytes each).
 MAX_MERGED_AREAS = 2_000_000
 
-# Marks a cell longer than Excel's limit, whose text is not kept; its length follows. Control
-# characters never pass the row validation as text, so the row is rejected with the reason.
-TOO_LONG = "\x02"
+# Marks a cell longer than Excel's limit, whose text is not kept; its length follows.
+TOO_LONG = "\ufdd2"
+# Marks a cell holding an error value instead of a value (#DIV/0!, #N/A, #REF!, …); the error
+# follows. It starts with TOO_LONG: the row validation rejects a row with either marker with
+# the reason (``is_too_long`` and ``too_long_reason`` cover both). Markers start with Unicode
+# noncharacters, which every reader replaces in a file's text (``readers.file_text``), so no
+# cell of a file can pose as one.
+ERROR_VALUE = TOO_LONG + "\ufdd3"
+_ERROR_CHARS = 40  # of an error value kept in its marker (Excel's are at most 14)
 
 
 @dataclass(frozen=True)
@@ -81,15 +87,27 @@ def capped(text: str) -> str:
     return text if len(text) <= EXCEL_CELL_CHARS else too_long(len(text))
 
 
+def error_value(error: str) -> str:
+    """The marker standing for a cell that holds the error value ``error``."""
+    return ERROR_VALUE + (shorten(error, _ERROR_CHARS) or "?")
+
+
+def _is_long_marker(text: str) -> bool:
+    length = text[len(TOO_LONG) :]
+    return text.startswith(TOO_LONG) and length.isdigit() and int(length) > EXCEL_CELL_CHARS
+
+
 def is_too_long(text: str) -> bool:
-    """Whether ``text`` is the marker of a cell longer than Excel allows (a cell of the file
-    that happens to start with the same control character is not)."""
-    return text.startswith(TOO_LONG) and text[1:].isdigit() and int(text[1:]) > EXCEL_CELL_CHARS
+    """Whether ``text`` is the marker of a cell whose text is not kept: longer than Excel
+    allows, or holding an error value. The row is rejected with :func:`too_long_reason`."""
+    return _is_long_marker(text) or (text.startswith(ERROR_VALUE) and len(text) > len(ERROR_VALUE))
 
 
 def too_long_reason(marker: str) -> str:
+    if marker.startswith(ERROR_VALUE):
+        return f"the cell holds the error {marker[len(ERROR_VALUE) :]}; enter the value"
     return (
-        f"the cell holds {int(marker[1:]):,} characters; a cell holds at most"
+        f"the cell holds {int(marker[len(TOO_LONG) :]):,} characters; a cell holds at most"
         f" {EXCEL_CELL_CHARS:,} (Excel's limit)"
     )
 
@@ -101,8 +119,10 @@ _NOTE_ROOM = len("…(truncated, 2,147,483,647 characters)")
 
 def shorten(text: str, limit: int = STORED_TEXT_CHARS) -> str:
     """``text`` as stored for a report: its first ``limit`` characters and how long it was."""
-    if is_too_long(text):
-        return f"…(truncated, {int(text[1:]):,} characters)"
+    if _is_long_marker(text):
+        return f"…(truncated, {int(text[len(TOO_LONG) :]):,} characters)"
+    if text.startswith(ERROR_VALUE):  # e.g. an ignored header cell holding #N/A
+        return text[len(ERROR_VALUE) :]
     if len(text) <= limit or (len(text) <= limit + _NOTE_ROOM and _NOTE.search(text)):
         return text
     return f"{text[:limit]}…(truncated, {len(text):,} characters)"
@@ -119,6 +139,7 @@ def listed(names: list[str]) -> list[str]:
 
 
 __all__ = [
+    "ERROR_VALUE",
     "EXCEL_CELL_CHARS",
     "MAX_MERGED_AREAS",
     "RATIO_GRACE_BYTES",
@@ -129,6 +150,7 @@ __all__ = [
     "ReadLimits",
     "beyond_household_reason",
     "capped",
+    "error_value",
     "is_too_long",
     "listed",
     "shorten",

@@ -326,6 +326,20 @@ class _Tables:
         self.ends[table].append(self.sizes[table])
 
 
+def registration_date(household: Household, today: date) -> date:
+    """The household's 登记日期, or the date it is registered on when the file leaves it blank
+    (every imported status is registered): the import date; for a household with an exit
+    date, which must not precede its registration, the first day of its identification year
+    (识别年度, which the exit does not precede), or its head's birth date if later."""
+    if household.registered_on is not None:
+        return household.registered_on
+    if household.exited_on is None:
+        return today
+    first_day = date(household.year, 1, 1)
+    head = next((m for m in household.members if m.relation == "head"), None)
+    return max(first_day, head.birth_date) if head is not None else first_day
+
+
 def to_copy(
     households: list[Household],
     sealer: Sealer,
@@ -355,9 +369,7 @@ def to_copy(
     for h in households:
         household_id = _new_id(ids)
         household_ids.append(household_id)
-        registered_on = (
-            h.registered_on or today
-        ).isoformat()  # every imported status is registered
+        registered_on = registration_date(h, today).isoformat()
         phone = seal(h.phone, b"phone") if h.phone else None
         bank_account = seal(h.bank_account, b"bank_account") if h.bank_account else None
         people = []

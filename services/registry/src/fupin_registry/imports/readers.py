@@ -11,10 +11,13 @@
 
 Every cell becomes text: ID numbers and dates must never pass through a float. A number cell
 that cannot hold its digits exactly (more than 2^53, i.e. 16+ digits) becomes a
-:data:`LOSSY_NUMBER` marker that the row validation rejects with the reason. Memory is bounded
-by :mod:`.limits`: a CSV line or record longer than ``max_row_bytes`` fails the file (it is
-never read whole), and a cell longer than Excel's limit, in a workbook or a CSV file, becomes a
-marker.
+:data:`LOSSY_NUMBER` marker that the row validation rejects with the reason; so do a formula
+without a calculated value and an error cell (#DIV/0!, #N/A, …) on both xlsx paths. Markers
+start with Unicode noncharacters (U+FDD0–U+FDEF), which no text holds: every reader replaces
+any of them in a file's text with U+FFFD, so no cell of a file can pose as a marker. Memory is
+bounded by :mod:`.limits`: a CSV line or record longer than ``max_row_bytes`` fails
+the file (it is never read whole), and a cell longer than Excel's limit, in a workbook or a CSV
+file, becomes a marker.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import csv
 import datetime as dt
 import functools
 import itertools
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,14 +44,35 @@ from fupin_registry.imports.limits import EXCEL_CELL_CHARS, ReadLimits, capped
 
 SNIFF_BYTES = 64 * 1024
 HEADER_SEARCH_ROWS = 10
-# NUL never occurs in spreadsheet text, so it marks a number whose digits were lost.
-LOSSY_NUMBER = "\x00"
+# Markers (with TOO_LONG and ERROR_VALUE of .limits) start with a Unicode noncharacter of
+# U+FDD0–U+FDEF, which every reader replaces in a file's text (``file_text``).
+# Marks a number whose digits were lost; the number follows.
+LOSSY_NUMBER = "\ufdd0"
 # Marks a formula cell that holds no calculated value (it would otherwise read as empty).
-FORMULA_WITHOUT_VALUE = "\x01"
+FORMULA_WITHOUT_VALUE = "\ufdd1"
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef]")
+# The bytes every noncharacter of U+FDD0–U+FDEF starts with in each encoding a CSV file is read
+# in, and the first of them: a line is searched for the pair only when it holds that byte (a
+# search for one byte is several times cheaper, and the pair's, by a pattern, than ``in``).
+_NONCHARACTER_BYTES = {
+    "utf-8": (0xEF, re.compile(b"\xef\xb7")),
+    "gb18030": (0x84, re.compile(b"\x84\x30")),
+}
+# A file of text may hold a few stray NUL bytes (each then a row error: the row validation
+# refuses control characters); one with more than one in this many bytes is binary.
+_NUL_BYTES_PER_TEXT = 100
 # Excel keeps 15 significant digits of a number: one of 16 digits or more (a bank account, an ID
 # number typed into a General column) may already have lost its last ones, and cannot be told
 # from an exact one.
 MAX_EXACT = 10**15
+
+
+def file_text(text: str) -> str:
+    """A file's text with any noncharacter of U+FDD0–U+FDEF, which markers start with,
+    replaced by U+FFFD: no cell of a file can pose as a marker."""
+    if text.isascii() or not _NONCHARACTER.search(text):
+        return text
+    return _NONCHARACTER.sub("\ufffd", text)
 
 
 class UnreadableFile(ValueError):
@@ -101,7 +126,7 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
         )
     if head.startswith(b"%PDF"):
         raise UnreadableFile("the file is a PDF document, not a spreadsheet")
-    if b"\x00" in head:
+    if head.count(b"\x00") * _NUL_BYTES_PER_TEXT > len(head):
         raise UnreadableFile("the file is binary, not a spreadsheet (.xlsx) or CSV text")
     start = head.removeprefix(codecs.BOM_UTF8).lstrip()[:200].lower()
     if start.startswith(_MARKUP):
@@ -118,9 +143,10 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
     return FileFacts("csv", encoding=detect_encoding(head))
 
 
-def _mostly_utf8(head: bytes) -> bool:
-    """Nearly every whole line of the sample is UTF-8: a file saved as UTF-8 with a few cells
-    pasted in another encoding (those lines are then rejected one by one, not the file).
+def _mostly(head: bytes, encoding: str) -> bool:
+    """Nearly every whole line of the sample is in ``encoding``: a file with a few cells pasted
+    in another encoding or a few damaged bytes (those lines are then rejected one by one, not
+    the file).
 
     At most one line in twenty may fail, so a short GBK file is never taken for UTF-8: a few
     GBK names happen to be valid UTF-8 too (about 3 % of two-character names, 郑伟 among them),
@@ -130,7 +156,7 @@ def _mostly_utf8(head: bytes) -> bool:
     bad = 0
     for line in lines:
         try:
-            line.decode("utf-8")
+            line.decode(encoding)
         except UnicodeDecodeError:
             bad += 1
     return 0 < bad <= len(lines) // 20
@@ -138,19 +164,21 @@ def _mostly_utf8(head: bytes) -> bool:
 
 def detect_encoding(head: bytes) -> str:
     """utf-8-sig when the sample is UTF-8 (or says so with a BOM, or nearly every line is),
-    else gb18030 (which covers GBK and GB2312)."""
+    else gb18030 (which covers GBK and GB2312) when it is, or nearly every line is."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8-sig"
     except UnicodeDecodeError as utf8_error:
-        if _mostly_utf8(head):
+        if _mostly(head, "utf-8"):
             return "utf-8-sig"
         try:
             codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
             return "gb18030"
         except UnicodeDecodeError as gb_error:
+            if _mostly(head, "gb18030"):
+                return "gb18030"
             raise UnreadableFile(
                 "the text is neither UTF-8 nor GB18030/GBK: byte 0x"
                 f"{head[utf8_error.start]:02X} at offset {utf8_error.start} is not UTF-8 and"
@@ -238,8 +266,9 @@ def is_column_merge(area: tuple[int, int, int, int]) -> bool:
 
 
 def _fill_down(rows: Iterator[RawRow], areas: list[tuple[int, int, int, int]]) -> Iterator[RawRow]:
-    """The rows with each vertically merged cell's value repeated on the rows it covers, as
-    the spreadsheet shows it (the file holds the value in the first cell only)."""
+    """The rows with each vertically merged cell's value on every row it covers, as the
+    spreadsheet shows it: the value of the area's first cell, whatever the file holds in the
+    cells it covers (programs often keep their former values there, hidden)."""
     waiting = sorted(areas, reverse=True)  # by first row, the next one last
     active: list[tuple[int, int, str]] = []  # (column, last row, value)
     for row in rows:
@@ -250,15 +279,18 @@ def _fill_down(rows: Iterator[RawRow], areas: list[tuple[int, int, int, int]]) -
         cells = row.cells
         while waiting and waiting[-1][0] <= number:
             first, column, last, _ = waiting.pop()
-            if first == number and column < len(cells) and cells[column]:
-                active.append((column, last, cells[column]))
+            if first == number:
+                active.append((column, last, cells[column] if column < len(cells) else ""))
+            elif last >= number:  # its first row holds nothing: the area shows nothing
+                active.append((column, last, ""))
         if active:
             active = [a for a in active if a[1] >= number]
             for column, _, value in active:
-                if column >= len(cells):
-                    cells.extend([""] * (column + 1 - len(cells)))
-                if not cells[column]:
+                if column < len(cells):
                     cells[column] = value
+                elif value:
+                    cells.extend([""] * (column - len(cells)))
+                    cells.append(value)
         yield row
 
 
@@ -375,6 +407,10 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
     longer than Excel allows becomes the marker (a quoted one longer than the csv module's own
     field limit, 131,072 characters, fails the file with the module's reason)."""
     encoding = (facts.encoding or "utf-8-sig").removesuffix("-sig")
+    # GBK and GB2312 are read as GB18030, whose bytes they share.
+    lead, pair = _NONCHARACTER_BYTES.get(
+        codecs.lookup(encoding).name, _NONCHARACTER_BYTES["gb18030"]
+    )
     # Shorter lines take the quick path; a longer one is measured against the bound first.
     quick_limit = max_line_bytes - 2
     with path.open("rb") as handle:
@@ -400,10 +436,11 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
 
         def decoded(number: int, raw: bytes) -> str:
             try:
-                return raw.decode(encoding)
+                text = raw.decode(encoding)
             except UnicodeDecodeError as exc:
                 problems.append(_undecodable(number, encoding, raw, exc))
-                return raw.decode(encoding, errors="replace")
+                text = raw.decode(encoding, errors="replace")
+            return file_text(text) if lead in raw and pair.search(raw) else text
 
         last_line = 0  # the last line the csv module has read
         record_bytes = 0  # of the record the csv module is reading
@@ -421,7 +458,13 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
         for number, raw in itertools.chain([first], lines):
             record += 1
             body = raw.removesuffix(b"\n").removesuffix(b"\r")
-            if b'"' not in body and b"\r" not in body and len(body) <= quick_limit:
+            if (
+                b'"' not in body
+                and b"\r" not in body
+                and len(body) <= quick_limit
+                # A line that may hold a noncharacter is read below, which replaces it.
+                and not (lead in body and pair.search(body))
+            ):
                 yield CsvLine(record, body, delimiter, encoding, number)
                 continue
             if len(raw) > max_line_bytes:
@@ -465,7 +508,7 @@ def cell_text(value: object) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, str):
-        return capped(value.strip())
+        return capped(file_text(value.strip()))
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, int):
@@ -495,17 +538,19 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
     except (CalamineError, ValueError, OSError) as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
 
-    # calamine reads a formula without a calculated value as an empty cell; the sheet XML
-    # tells them apart (python-calamine does not expose formulas).
-    unvalued: dict[int, list[int]] = {}
+    # calamine reads a formula without a calculated value and an error cell (#DIV/0!, #N/A, …)
+    # as empty cells; the sheet XML tells them apart (python-calamine exposes neither).
+    unvalued: dict[int, list[tuple[int, str]]] = {}
     if facts.kind == "xlsx":
         from xml.etree.ElementTree import ParseError
 
-        from fupin_registry.imports.xlsx_stream import formulas_without_value
+        from fupin_registry.imports.xlsx_stream import cells_without_value
 
         try:
-            for number, column in formulas_without_value(path, limits):
-                unvalued.setdefault(number, []).append(column)
+            for (number, column), marker in cells_without_value(path, limits).items():
+                unvalued.setdefault(number, []).append((column, marker))
+        except UnreadableFile:
+            raise
         except (zipfile.BadZipFile, KeyError, ValueError, ParseError) as exc:
             raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
 
@@ -513,10 +558,10 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
         for offset, values in enumerate(sheet.iter_rows()):
             pad = [""] * start[1]
             row = RawRow(start[0] + offset + 1, pad + [cell_text(v) for v in values])
-            for column in unvalued.get(row.number, ()):
+            for column, marker in unvalued.get(row.number, ()):
                 if column >= len(row.cells):
                     row.cells.extend([""] * (column + 1 - len(row.cells)))
-                row.cells[column] = FORMULA_WITHOUT_VALUE
+                row.cells[column] = marker
             yield row
 
     result = SheetRows(rows(), facts)

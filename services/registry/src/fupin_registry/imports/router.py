@@ -90,6 +90,9 @@ async def upload(
     file: Annotated[UploadFile, File(description="the .xlsx or .csv file")],
 ) -> ImportJobRead:
     require_writer(caller)
+    # The form is parsed already (for ``file``); a second file would be taken silently.
+    if len((await request.form()).getlist("file")) > 1:
+        raise Unprocessable("#/body/file", "send one file: the request holds several")
     settings = request.app.state.settings
     sessionmaker = request.app.state.sessionmaker
     job, config = await create_job(

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from fupin_registry.households.domain import NAME_REASON, NAME_SYMBOLS
+from fupin_registry.households.domain import name_problem
 from fupin_registry.imports.columns import (
     ATTRIBUTE_LABELS,
     BY_FIELD,
@@ -44,7 +44,7 @@ from fupin_registry.imports.columns import (
     YES_NO,
     HeaderMap,
 )
-from fupin_registry.imports.limits import is_too_long, too_long_reason
+from fupin_registry.imports.limits import TOO_LONG, is_too_long, too_long_reason
 from fupin_registry.imports.readers import FORMULA_WITHOUT_VALUE, LOSSY_NUMBER, RawRow
 from fupin_registry.imports.reasons import NOT_A_VILLAGE, OUTSIDE_JURISDICTION
 from fupin_registry.vocabulary import HouseholdStatus, IncomeSource, Relation
@@ -58,11 +58,22 @@ DATE_FORMS_TEXT = "2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 or 2015063
 _SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SUSPECT = re.compile(r"[\x00-\x1f\x7f]")  # lossy-number marker, control chars, line breaks
+# Control characters, line breaks and the first character of each marker the readers put in a
+# cell (a number that lost digits, a formula without a value, a cell longer than Excel allows).
+_SUSPECT = re.compile(
+    "[\x00-\x1f\x7f"
+    + "".join(re.escape(marker[:1]) for marker in (LOSSY_NUMBER, FORMULA_WITHOUT_VALUE, TOO_LONG))
+    + "]"
+)
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of the ASCII codes of "0"
 _SEPARATORS = re.compile(r"[、,，;；/\s]+")
+# An amount with text after it ("1234.5元") or before it ("￥1234.5", "约3000").
+_TEXT_AFTER_NUMBER = re.compile(r"^[+-]?(?>[0-9]+(\.[0-9]*)?)[^0-9.]")
+_TEXT_BEFORE_NUMBER = re.compile(r"^\D+[0-9]+(\.[0-9]+)?$")
+_EXPONENT = re.compile(r"^[+-]?[0-9]+(\.[0-9]*)?[eE][+-]?[0-9]+$")
+_FULL_WIDTH_DIGITS = re.compile("[０-９．]")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -101,6 +112,11 @@ def _labels(mapping: dict[str, Any]) -> Any:
 
 Text = Annotated[str, Field(max_length=200)]
 Date = Annotated[dt.date, BeforeValidator(_date_text)]
+# Years and counts stay text through pydantic, whose int parsing would also take "2_015",
+# "+2015" or "6.0", and become int once the pattern has proven them plain ASCII digits. A year's
+# range is a rule (earliest_register_year … this year), checked with its reason.
+Year = Annotated[str, Field(pattern=r"^[0-9]{4}$")]
+Months = Annotated[str, Field(pattern=r"^(0?[0-9]|1[0-2])$")]
 # Amounts stay text through pydantic (its Decimal parsing costs more than all other columns
 # together) and become Decimal once the pattern has proven them plain non-negative numbers.
 Amount = Annotated[str, Field(pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
@@ -118,21 +134,23 @@ class HouseholdColumns(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     village_code: Annotated[str, Field(pattern=r"^[0-9]{12}$")]
-    household_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z-]{1,32}$")]
+    # Not starting with '-': an export writes such a cell '-… (a spreadsheet would take it for
+    # a formula), which would not import again.
+    household_number: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z-]{0,31}$")]
     attribute: _labels(ATTRIBUTE_LABELS)  # type: ignore[valid-type]
     support_type: _labels(SUPPORT_LABELS) | None = None  # type: ignore[valid-type]
     primary_cause: _labels(CAUSE_LABELS)  # type: ignore[valid-type]
     secondary_causes: Text | None = None
     identification_standard: _labels(STANDARD_LABELS) | None = None  # type: ignore[valid-type]
     status: _labels(STATUS_LABELS) | None = None  # type: ignore[valid-type]
-    year: Annotated[int, Field(ge=2000, le=2100)]
+    year: Year
     registered_on: Date | None = None
     exited_on: Date | None = None
     phone: Annotated[str, Field(pattern=r"^(1[0-9]{10}|0[0-9]{2,3}-?[0-9]{7,8})$")] | None = None
     bank_account: Annotated[str, Field(pattern=r"^[0-9]{12,30}$")] | None = None
     housing_safety: _labels(HOUSING_LABELS) | None = None  # type: ignore[valid-type]
     drinking_water_safe: YesNo | None = None
-    income_year: Annotated[int, Field(ge=2000, le=2100)] | None = None
+    income_year: Year | None = None
     wages: Amount | None = None
     production: Amount | None = None
     property: Amount | None = None
@@ -156,11 +174,16 @@ class MemberColumns(BaseModel):
     health: _labels(HEALTH_LABELS) | None = None  # type: ignore[valid-type]
     disability: Annotated[str, Field(max_length=100)] | None = None
     labour_ability: _labels(LABOUR_LABELS) | None = None  # type: ignore[valid-type]
-    migrant_months: Annotated[int, Field(ge=0, le=12)] | None = None
+    migrant_months: Months | None = None
     medical_insurance: YesNo | None = None
     pension_insurance: YesNo | None = None
 
 
+YEAR_FORM = "a year is written as four digits 0-9, e.g. 2015"
+ETHNICITY_REASON = (
+    "not one of the 56 ethnic groups (民族) of the national standard (GB 3304): write the full"
+    " name, e.g. 汉族、朝鲜族、满族"
+)
 HOUSEHOLD_ROWS = TypeAdapter(list[HouseholdColumns])
 MEMBER_ROWS = TypeAdapter(list[MemberColumns])
 INCOME_FIELDS = ("wages", "production", "property", "transfer", "production_costs")
@@ -296,19 +319,42 @@ def _reason(error: ErrorDetails, field_name: str) -> str:
     kind = error["type"]
     if kind == "missing":
         return "required: the cell is empty"
+    if kind == "literal_error" and field_name == "ethnicity":
+        return ETHNICITY_REASON
     if kind == "literal_error":
         choices = BY_FIELD[field_name].choices or ()
-        extra = "" if field_name != "ethnicity" else "；56 个民族的全称，如 汉族、朝鲜族、满族"
-        return "not one of: " + "、".join(choices) + extra if choices else error["msg"]
+        return "not one of: " + "、".join(choices) if choices else error["msg"]
     if kind == "string_pattern_mismatch" and field_name in INCOME_FIELDS:
         return _amount_reason(str(error.get("input", "")))
+    if kind == "string_pattern_mismatch" and field_name == "household_number":
+        text = str(error.get("input", ""))
+        if text.startswith("-"):
+            return (
+                "starts with a letter or digit: spreadsheet programs take a cell starting with"
+                " '-' for a formula (an export writes it with a leading quote)"
+            )
+        if text.startswith("'-"):
+            return (
+                "starts with a letter or digit: '-… is how a CSV export writes a household"
+                " number starting with '-', which is not accepted"
+            )
     if kind == "string_pattern_mismatch":
         return {
             "village_code": "a village code has exactly 12 digits",
-            "household_number": "letters, digits and '-' only, at most 32 characters",
+            "household_number": (
+                "letters, digits and '-' only, starting with a letter or digit,"
+                " at most 32 characters"
+            ),
             "phone": "not a phone number (11-digit mobile or 0-area-code landline)",
             "bank_account": "a bank account number has 12 to 30 digits",
+            "year": YEAR_FORM,
+            "income_year": YEAR_FORM,
+            "migrant_months": "a whole number of months from 0 to 12, in plain digits 0-9",
         }.get(field_name, error["msg"])
+    if kind == "string_too_long":
+        limit = (error.get("ctx") or {}).get("max_length")
+        held = len(str(error.get("input", "")))
+        return f"at most {limit} characters (the cell holds {held:,})"
     if kind in ("decimal_parsing", "decimal_type"):
         return "not a number"
     if kind == "greater_than_equal":
@@ -325,12 +371,25 @@ def _reason(error: ErrorDetails, field_name: str) -> str:
 
 
 def _amount_reason(text: str) -> str:
+    """Why an amount cell is not plain digits with at most two decimals (it is not)."""
     if "," in text or "，" in text:
         return "thousands separators are not accepted: write 3200.00, not 3,200.00"
-    if "e" in text or "E" in text:
-        return "exponent form is not accepted: write the amount in plain digits"
-    if not text.isascii():
+    if _FULL_WIDTH_DIGITS.search(text):
         return "only the digits 0-9 and a decimal point (full-width digits are not accepted)"
+    if _EXPONENT.match(text):
+        return "exponent form is not accepted: write the amount in plain digits"
+    if _TEXT_AFTER_NUMBER.match(text):
+        return (
+            "text after the number (a unit such as 元?): write the amount in yuan as plain"
+            " digits, e.g. 3200.50"
+        )
+    if _TEXT_BEFORE_NUMBER.match(text) and not text.startswith(("+", "-")):
+        return (
+            "text before the number (a currency sign?): write the amount in yuan as plain"
+            " digits, e.g. 3200.50"
+        )
+    if not text.isascii():
+        return "only the digits 0-9 and a decimal point"
     try:
         amount = Decimal(text)
     except ArithmeticError:
@@ -353,7 +412,32 @@ def _pydantic_errors(raw: RawRow, values: dict[str, str], error: ErrorDetails) -
     )
 
 
-def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
+def _too_large(rules: Rules) -> str:
+    return f"implausibly large (above {rules.max_income} yuan a year)"
+
+
+def _year_range(field_name: str, rules: Rules) -> str:
+    first = rules.earliest_year - 1 if field_name == "income_year" else rules.earliest_year
+    return f"must lie between {first} and {rules.today.year}"
+
+
+def _lossy_reason(field_name: str, number: str, rules: Rules) -> str:
+    """Why a number cell of 16 digits or more is refused: in a column of amounts, years or
+    months it is out of range whatever its last digits were; elsewhere (an ID number or a bank
+    account typed into a number cell) its last digits may be lost."""
+    if field_name in INCOME_FIELDS:
+        return "cannot be negative" if number.startswith("-") else _too_large(rules)
+    if field_name in ("year", "income_year"):
+        return _year_range(field_name, rules)
+    if field_name == "migrant_months":
+        return "must lie between 0 and 12"
+    return (
+        "stored as a number: the spreadsheet kept only 15 significant digits and the"
+        " rest may be lost; format the column as text and enter the value again"
+    )
+
+
+def _pre_checks(raw: RawRow, values: dict[str, str], rules: Rules) -> list[RowError]:
     """Problems of the cell text itself, before shapes: lost digits, formulas without a value,
     cells longer than Excel allows, control characters."""
     errors = []
@@ -364,14 +448,9 @@ def _pre_checks(raw: RawRow, values: dict[str, str]) -> list[RowError]:
     for name in list(values):
         text = values[name]
         if text.startswith(LOSSY_NUMBER):
+            number = text[len(LOSSY_NUMBER) :]
             errors.append(
-                RowError(
-                    raw.number,
-                    _header(name),
-                    text[1:],
-                    "stored as a number: the spreadsheet kept only 15 significant digits and the"
-                    " rest may be lost; format the column as text and enter the value again",
-                )
+                RowError(raw.number, _header(name), number, _lossy_reason(name, number, rules))
             )
             del values[name]
         elif is_too_long(text):
@@ -416,7 +495,7 @@ def _validate(
 
 def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list[Checked]:
     """Validate a chunk of rows; every row comes back, valid or with its errors."""
-    pre = [_pre_checks(raw, values) for raw, values in batch]
+    pre = [_pre_checks(raw, values, rules) for raw, values in batch]
     cells = [tuple(map(values.get, HOUSEHOLD_FIELDS)) for _, values in batch]
     # Household columns: only where they differ from the row before (whose result would repeat).
     fresh = [i for i in range(len(batch)) if i == 0 or cells[i] != cells[i - 1]]
@@ -437,12 +516,6 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
             errors[len(pre[position]) : len(pre[position])] = [
                 RowError(raw.number, e.column, e.value, e.reason) for e in shape
             ]
-        if pre[position]:
-            # A cell already reported for its text is not reported again as missing.
-            reported = {e.column for e in pre[position]}
-            errors = [
-                e for e in errors if not (e.reason.startswith("required") and e.column in reported)
-            ]
         key = (values.get("village_code", ""), values.get("household_number", ""))
         row_cells = cells[position]
         household = member = None
@@ -459,6 +532,13 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
             errors += more
             if household is None or member is None:
                 household = member = None
+        if pre[position]:
+            # A cell already reported for its text is not reported again as missing (nor as
+            # required by another cell: 残疾情况 when 健康状况 is 残疾).
+            reported = {e.column for e in pre[position]}
+            errors = [
+                e for e in errors if not (e.reason.startswith("required") and e.column in reported)
+            ]
         checked.append(Checked(raw.number, key, row_cells, household, member, errors))
     return checked
 
@@ -511,8 +591,11 @@ def _convert_household(
             "village_code",
             OUTSIDE_JURISDICTION(village=row.village_code, jurisdiction=rules.jurisdiction),
         )
-    if not rules.earliest_year <= row.year <= rules.today.year:
-        fail("year", f"must lie between {rules.earliest_year} and {rules.today.year}")
+    year = int(row.year)
+    income_year = int(row.income_year) if row.income_year is not None else None
+    year_in_range = rules.earliest_year <= year <= rules.today.year
+    if not year_in_range:
+        fail("year", _year_range("year", rules))
     primary = CAUSE_LABELS[row.primary_cause]
     secondary: list[str] = []
     if row.secondary_causes:
@@ -534,23 +617,43 @@ def _convert_household(
     incomes = {name: Decimal(text) for name, text in amounts if text is not None}
     for name, amount in incomes.items():
         if amount > rules.max_income:
-            fail(name, f"implausibly large (above {rules.max_income} yuan a year)")
-    if (
-        row.income_year is not None
-        and not rules.earliest_year - 1 <= row.income_year <= rules.today.year
-    ):
-        fail("income_year", f"must lie between {rules.earliest_year - 1} and {rules.today.year}")
-    for name in ("registered_on", "exited_on"):
-        when = getattr(row, name)
-        if when is not None and when > rules.today:
-            fail(name, "lies in the future")
+            fail(name, _too_large(rules))
+    if income_year is not None and not rules.earliest_year - 1 <= income_year <= rules.today.year:
+        fail("income_year", _year_range("income_year", rules))
     status = STATUS_LABELS[row.status] if row.status else HouseholdStatus.IDENTIFIED
-    # A returned household (返贫) keeps the date it exited before, as the register does.
-    if row.exited_on is not None and status not in (
-        HouseholdStatus.EXITED,
-        HouseholdStatus.RETURNED,
-    ):
-        fail("exited_on", "only an exited (已脱贫) or returned (返贫) household has an exit date")
+    # The dates as the register's steps have them: none before its first year nor in the future,
+    # registration in or after the identification year, the exit after both. (Their order
+    # against the head's birth is a rule over the members: household_errors.)
+    registered, exited = row.registered_on, row.exited_on
+    if registered is not None:
+        if registered > rules.today:
+            fail("registered_on", "lies in the future")
+        elif registered.year < rules.earliest_year:
+            fail("registered_on", _before_register(rules))
+        elif year_in_range and registered.year < year:
+            fail(
+                "registered_on",
+                f"lies in {registered.year}, before 识别年度 {year}: a household is"
+                " registered when its identification ends",
+            )
+    if exited is not None:
+        # A returned household (返贫) keeps the date it exited before, as the register does.
+        if status not in (HouseholdStatus.EXITED, HouseholdStatus.RETURNED):
+            fail(
+                "exited_on", "only an exited (已脱贫) or returned (返贫) household has an exit date"
+            )
+        elif exited > rules.today:
+            fail("exited_on", "lies in the future")
+        elif exited.year < rules.earliest_year:
+            fail("exited_on", _before_register(rules))
+        elif registered is not None and exited < registered:
+            fail("exited_on", "lies before 登记日期: a household exits after it was registered")
+        elif year_in_range and exited.year < year:
+            fail(
+                "exited_on",
+                f"lies in {exited.year}, before 识别年度 {year}: a household exits after"
+                " its identification",
+            )
     if errors:
         return None, errors
     attribute = ATTRIBUTE_LABELS[row.attribute]
@@ -569,17 +672,22 @@ def _convert_household(
             else "national"
         ),
         status=status,
-        year=row.year,
+        year=year,
         registered_on=row.registered_on,
         exited_on=row.exited_on,
         phone=row.phone,
         bank_account=row.bank_account,
         housing_safety=HOUSING_LABELS[row.housing_safety] if row.housing_safety else "safe",
         drinking_water_safe=YES_NO[row.drinking_water_safe] if row.drinking_water_safe else True,
-        income_year=row.income_year or row.year,
+        income_year=income_year or year,
         incomes=incomes,
     )
     return household, errors
+
+
+def _before_register(rules: Rules) -> str:
+    # The year alone: a reason's long digit runs (a whole date) are starred in the report.
+    return f"lies before {rules.earliest_year}, the register's first year (earliest_register_year)"
 
 
 def _convert_member(
@@ -594,8 +702,9 @@ def _convert_member(
     if reason:
         fail("id_number", reason)
     id_number = row.id_number.upper()
-    if NAME_SYMBOLS.search(row.name):
-        fail("name", NAME_REASON)
+    name_reason = name_problem(row.name)
+    if name_reason is not None:
+        fail("name", name_reason)
     health = HEALTH_LABELS[row.health] if row.health else "healthy"
     if health == "disabled" and not row.disability:
         fail("disability", "required when 健康状况 is 残疾: kind and grade of the disability")
@@ -624,7 +733,7 @@ def _convert_member(
         health=health,
         disability=row.disability,
         labour_ability=LABOUR_LABELS[row.labour_ability] if row.labour_ability else "ordinary",
-        migrant_months=row.migrant_months or 0,
+        migrant_months=int(row.migrant_months) if row.migrant_months else 0,
         medical_insurance=YES_NO[row.medical_insurance] if row.medical_insurance else True,
         pension_insurance=YES_NO[row.pension_insurance] if row.pension_insurance else False,
     )
@@ -662,6 +771,8 @@ def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
                 f"a household has exactly one head (户主); found {len(heads)} (rows: {rows_text})",
             )
         )
+    if len(heads) == 1:
+        errors += _dates_before_birth(first, heads[0])
     if len(rows) > max_members:
         errors.append(RowError(first.row, "", "", f"a household has at most {max_members} members"))
     seen: dict[str, int] = {}
@@ -679,6 +790,33 @@ def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
                 )
             )
         seen.setdefault(row.member.id_number, row.row)
+    return errors
+
+
+_REGISTERED_AT = HOUSEHOLD_FIELDS.index("registered_on")
+_EXITED_AT = HOUSEHOLD_FIELDS.index("exited_on")
+
+
+def _dates_before_birth(first: Checked, head: Checked) -> list[RowError]:
+    """The household's registration and exit dates lie on or after its head's birth."""
+    household, member = first.household, head.member
+    if household is None or member is None:
+        return []
+    errors = []
+    for name, when, at in (
+        ("registered_on", household.registered_on, _REGISTERED_AT),
+        ("exited_on", household.exited_on, _EXITED_AT),
+    ):
+        if when is not None and when < member.birth_date:
+            # No date in the reason: the head's birth date is what a masked ID number hides.
+            errors.append(
+                RowError(
+                    first.row,
+                    _header(name),
+                    first.household_cells[at] or "",
+                    f"lies before the birth of the head of the household (户主, row {head.row})",
+                )
+            )
     return errors
 
 

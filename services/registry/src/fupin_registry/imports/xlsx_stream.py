@@ -3,15 +3,19 @@
 calamine reads a whole sheet into memory (about 2.8 GiB for 1,000,000 rows of the template),
 so sheets above ``import_calamine_max_bytes`` come here: the sheet XML is decompressed and
 scanned block by block with regular expressions, one row at a time. Shared strings (held once
-in memory), inline strings, numbers, booleans, error cells, formula results (the cached value)
-and date-formatted numbers are understood, with cell attributes in any order and cells without
-a reference (they follow the cell before). A number is taken from its XML text, so an ID number
-stored as a number with all 18 digits is recovered exactly; one already rounded (written in
-exponent form) becomes a lossy-number marker. A formula without a calculated value (files
-written by generators, workbooks set to manual calculation) becomes a marker that the row
-validation rejects. Merged cells are listed at the end of the sheet XML: a first pass over the
-decompressed XML (at the speed of decompression) finds them before any row is read. Workbooks
-with the 1904 date system (``workbookPr/@date1904``) are read with their epoch.
+in memory), inline strings, numbers, booleans, formula results (the cached value) and
+date-formatted numbers are understood, with cell attributes in any order, cells without a
+reference (they follow the cell before) and element names with a namespace prefix
+(``<x:row>``). Text is read as python-calamine reads it: XML entities and character references,
+then the escapes ``_x00HH_`` spreadsheet programs write for characters XML cannot hold. A number
+is taken from its XML text, so an ID number stored as a number with all 18 digits is recovered
+exactly; one already rounded (written in exponent form) becomes a lossy-number marker. A formula
+without a calculated value (files written by generators, workbooks set to manual calculation)
+and an error cell (#DIV/0!, #N/A, …) become markers that the row validation rejects. Merged
+cells are listed at the end of the sheet XML: a first pass over the decompressed XML (at the
+speed of decompression) finds them before any row is read, and finds a sheet whose XML is cut
+off before its rows end. Workbooks with the 1904 date system (``workbookPr/@date1904``) are
+read with their epoch.
 
 Memory stays bounded whatever the file holds (:mod:`.limits`): every part is read through
 :class:`~.xlsx_parts.WorkbookParts`, which counts what it unpacks to; a row's XML longer than
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import html
 import posixpath
 import re
 import zipfile
@@ -39,6 +42,7 @@ from fupin_registry.imports.limits import (
     MAX_MERGED_AREAS,
     ReadLimits,
     capped,
+    error_value,
     shorten,
     too_long,
 )
@@ -49,6 +53,7 @@ from fupin_registry.imports.readers import (
     FileFacts,
     RawRow,
     UnreadableFile,
+    file_text,
 )
 from fupin_registry.imports.xlsx_parts import CountedPart, WorkbookParts, unpacked_size
 
@@ -87,14 +92,70 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _EPOCH_1904 = dt.date(1904, 1, 1)  # workbooks with workbookPr/@date1904 (older Mac Excel)
 
 
-def _unescape(text: str) -> str:
-    return html.unescape(text) if "&" in text else text
+_ENTITY = re.compile(r"&(#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+# How spreadsheet programs write a character XML cannot hold (a control character): _x000D_.
+# python-calamine decodes such escapes of U+0000–U+00FF only, and so does this reader.
+_ESCAPE = re.compile(r"_x00([0-9A-Fa-f]{2})_")
+
+
+def _entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name[0] != "#":
+        if name in _ENTITIES:
+            return _ENTITIES[name]
+        raise _BadCell(
+            f"the text holds {shorten(match.group(), _QUOTED_CHARS)!r}, not an XML entity"
+        )
+    code = int(name[2:], 16) if name[1] == "x" else int(name[1:])
+    if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+        return chr(code)  # a control character too: the row validation refuses it
+    raise _BadCell(f"the text holds {shorten(match.group(), _QUOTED_CHARS)!r}, not a character")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
+def _unescaped(text: str) -> str:
+    """The escapes _x00HH_ of a cell's text decoded, as python-calamine reads them (``_x005F_``
+    is the underscore, so ``_x005F_x000D_`` is the text ``_x000D_``)."""
+    return _ESCAPE.sub(_escaped, text) if "_x" in text else text
+
+
+def _xml_text(raw: bytes) -> str:
+    """A cell's text as the sheet's XML holds it: entities and character references, then the
+    escapes _x00HH_, and the characters markers start with replaced (``file_text``). A
+    reference to no character (``&#0;``) or an entity XML does not define is a bad cell."""
+    text = raw.decode()
+    if "&" in text:
+        text = _ENTITY.sub(_entity, text)
+    return file_text(_unescaped(text))
+
+
+_NONCHARACTER_UTF8 = re.compile(b"\xef\xb7")  # how U+FDD0–U+FDEF start in UTF-8
+
+
+def _special(inner: bytes) -> bool:
+    """Whether a row's XML may hold text that :func:`_xml_text` changes: an entity or character
+    reference (&), an escape _x00HH_ (_), or a noncharacter of U+FDD0–U+FDEF (EF B7 in UTF-8,
+    searched for only in a row holding EF). A search for one byte costs a few nanoseconds on
+    the usual row; one for two bytes, several times more."""
+    return 38 in inner or 95 in inner or (0xEF in inner and bool(_NONCHARACTER_UTF8.search(inner)))
+
+
+def _cut_off(where: str) -> UnreadableFile:
+    return UnreadableFile(
+        f"the workbook cannot be read: the sheet's XML ends {where}; the file is cut off or"
+        " damaged (open it in the spreadsheet program and save it again)"
+    )
 
 
 def _row_parts(body: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(attributes, content) of each <row> element of ``body``, found with ``bytes.find``:
     a regular expression scanning each row's few kilobytes for its end costs several times
-    more."""
+    more. ``body`` ends where a row starts or after the last row, so a row it holds without
+    its end means the XML ends there."""
     position = 0
     while (start := body.find(b"<row", position)) >= 0:
         position = start + 4
@@ -102,16 +163,62 @@ def _row_parts(body: bytes) -> Iterator[tuple[bytes, bytes]]:
             continue  # another element, e.g. <rowBreaks>
         close = body.find(b">", position)
         if close < 0:
-            return
+            raise _cut_off("inside a row")
         if body[close - 1 : close] == b"/":  # <row …/>: no cells
             yield body[position : close - 1], b""
             position = close + 1
             continue
         end = body.find(b"</row>", close)
         if end < 0:
-            return
+            raise _cut_off("inside a row")
         yield body[position:close], body[close + 1 : end]
         position = end + 6
+
+
+# The first element of a part and its attributes (after the XML declaration and comments),
+# looked for in its first bytes.
+_ROOT_BYTES = 65536
+_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*(\s[^>]*)?/?>")
+
+
+def _main_prefix(head: bytes) -> bytes:
+    """The namespace prefix the sheet's root element binds to the SpreadsheetML namespace and
+    is written with (``x`` of ``<x:worksheet xmlns:x="…main">``), or b"" (the usual case)."""
+    root = _ROOT.search(head, 0, _ROOT_BYTES)
+    if root is None or not root.group(1):
+        return b""
+    prefix = root.group(1)[:-1]
+    declared = re.search(
+        rb"\sxmlns:" + re.escape(prefix) + rb"\s*=\s*[\"']" + re.escape(MAIN.encode()) + rb"[\"']",
+        root.group(2) or b"",
+    )
+    return prefix if declared else b""
+
+
+def _sheet_blocks(handle: CountedPart) -> Iterator[bytes]:
+    """The sheet XML in blocks of about ``BLOCK`` bytes. Elements written with a namespace
+    prefix (``<x:row>``, as the .NET Open XML SDK writes them) come without it, so that every
+    search of this module reads them; the usual unprefixed XML passes unchanged."""
+    block = handle.read(BLOCK)
+    while len(block) < _ROOT_BYTES and not _ROOT.search(block) and (more := handle.read(BLOCK)):
+        block += more  # the root element is read whole (BLOCK is far longer in practice)
+    prefix = _main_prefix(block)
+    if not prefix:
+        while block:
+            yield block
+            block = handle.read(BLOCK)
+        return
+    opening, closing = b"<" + prefix + b":", b"</" + prefix + b":"
+    held = b""
+    while block:
+        data = held + block
+        # A tag cut by the block's end within its prefix is completed by the next block.
+        cut = data.rfind(b"<", max(0, len(data) - len(closing) + 1))
+        held, data = (data[cut:], data[:cut]) if cut >= 0 else (b"", data)
+        yield data.replace(closing, b"</").replace(opening, b"<")
+        block = handle.read(BLOCK)
+    if held:
+        yield held.replace(closing, b"</").replace(opening, b"<")
 
 
 @functools.cache
@@ -168,6 +275,19 @@ def _first_sheet_path(parts: WorkbookParts, workbook: ElementTree.Element) -> st
     raise UnreadableFile("the workbook's first sheet cannot be found")
 
 
+# A character reference to a control character, which XML 1.0 (and so expat) refuses but
+# python-calamine reads: it is read as the escape _xHHHH_ of the same character, as Excel writes
+# it, so that the row validation refuses the cell on both paths, not the workbook on one.
+_CONTROL_REFERENCE = re.compile(rb"&#(?:([0-9]{1,2})|x([0-9A-Fa-f]{1,2}));")
+_REFERENCE_BYTES = 8  # longer than any such reference
+
+
+def _as_escape(match: re.Match[bytes]) -> bytes:
+    decimal, hexadecimal = match.groups()
+    code = int(decimal) if decimal else int(hexadecimal, 16)
+    return b"_x%04X_" % code if 0 < code < 32 and code not in (9, 10, 13) else match.group()
+
+
 class _SharedStrings:
     """The workbook's shared strings, parsed as a stream (expat): no string is ever held
     longer than Excel's limit for a cell, and the table is bounded in number and in length."""
@@ -189,9 +309,18 @@ class _SharedStrings:
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._text
+        held = b""
         while block := handle.read(BLOCK):
-            parser.Parse(block, False)
-        parser.Parse(b"", True)
+            data = held + block
+            # A reference cut by the block's end is completed by the next block.
+            cut = data.rfind(b"&", max(0, len(data) - _REFERENCE_BYTES))
+            held, data = (
+                (data[cut:], data[:cut]) if cut >= 0 and b";" not in data[cut:] else (b"", data)
+            )
+            if 38 in data and b"&#" in data:
+                data = _CONTROL_REFERENCE.sub(_as_escape, data)
+            parser.Parse(data, False)
+        parser.Parse(held, True)
         return self.strings
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
@@ -218,7 +347,10 @@ class _SharedStrings:
 
     def _add(self) -> None:
         length = self._length
-        text = "".join(self._pieces) if length <= EXCEL_CELL_CHARS else too_long(length)
+        if length <= EXCEL_CELL_CHARS:
+            text = file_text(_unescaped("".join(self._pieces)))
+        else:
+            text = too_long(length)
         if len(self.strings) >= self.limits.max_shared_strings:
             raise UnreadableFile(
                 f"the workbook has more than {self.limits.max_shared_strings:,} shared strings"
@@ -234,9 +366,10 @@ class _SharedStrings:
         self.strings.append(text)
 
 
-def _shared_strings(parts: WorkbookParts) -> list[str]:
+def _shared_strings(parts: WorkbookParts) -> list[str] | None:
+    """The workbook's shared strings; None when it has no table of them."""
     if SHARED_STRINGS not in parts:
-        return []
+        return None
     with parts.open(SHARED_STRINGS) as handle:
         return _SharedStrings(parts.limits).parse(handle)
 
@@ -387,10 +520,12 @@ def _merged_areas(parts: WorkbookParts, sheet_path: str) -> list[Area]:
     tail = b""
     after_rows = False
     with parts.open(sheet_path) as handle:
-        while block := handle.read(BLOCK):
+        for number, block in enumerate(_sheet_blocks(handle)):
             data = tail + block
             if not after_rows:
                 end = data.find(b"</sheetData>")
+                if end < 0 and number == 0:  # a sheet without rows: <sheetData/> near the start
+                    end = data.find(b"<sheetData/>")
                 if end < 0:
                     tail = data[-16:]
                     continue
@@ -401,8 +536,9 @@ def _merged_areas(parts: WorkbookParts, sheet_path: str) -> list[Area]:
                 cut = len(data)
             tail = data[cut:] if len(data) - cut < _MERGE_ELEMENT_BYTES else b""
             _add_areas(areas, data[:cut])
-    if after_rows:
-        _add_areas(areas, tail)
+    if not after_rows:
+        raise _cut_off("before its rows do (no </sheetData>)")
+    _add_areas(areas, tail)
     return areas
 
 
@@ -453,8 +589,9 @@ def _cell_attributes(
 class _Decoder:
     """Cell values of the sheet's rows, from the XML of each row."""
 
-    def __init__(self, shared: list[str], formats: CellFormats, epoch: dt.date) -> None:
-        self.shared = shared
+    def __init__(self, shared: list[str] | None, formats: CellFormats, epoch: dt.date) -> None:
+        self.shared = shared or []
+        self.shared_missing = shared is None  # the workbook has no shared strings part
         self.dates = formats.dates
         self.padded = formats.padded
         self.epoch = epoch
@@ -470,14 +607,17 @@ class _Decoder:
             index = self.columns[letters] = _column_index(letters)
         return index
 
-    def _text(self, style: bytes, kind: bytes, inline: bytes, content: bytes) -> str | None:
-        """The cell's text; None for a cell without a value."""
+    def _text(
+        self, style: bytes, kind: bytes, inline: bytes, content: bytes, special: bool = True
+    ) -> str | None:
+        """The cell's text; None for a cell without a value. ``special``: the row's XML may
+        hold text that :func:`_xml_text` changes (else inline text is taken as it is)."""
         if inline:  # the common case, as xlsxwriter and others write text
-            return _unescape(inline.decode()).strip()
+            return (_xml_text(inline) if special else inline.decode()).strip()
         if not content:
             return None
         if kind == b"inlineStr":
-            return _unescape(b"".join(_TEXT.findall(content)).decode()).strip()
+            return _xml_text(b"".join(_TEXT.findall(content))).strip()
         value = _VALUE.search(content)
         if b"<f" in content:
             if value is None or not value.group(1):
@@ -485,35 +625,43 @@ class _Decoder:
             self.formulas += 1
         if value is None:
             return None
-        raw = value.group(1).decode()
         if kind == b"s":
+            raw = value.group(1).decode()
             if not raw.isdigit() or int(raw) >= len(self.shared):
+                if self.shared_missing:
+                    raise UnreadableFile(
+                        "the workbook cannot be read: its cells refer to shared strings, but"
+                        f" it holds no table of shared strings ({SHARED_STRINGS}); the file is"
+                        " damaged (open it in the spreadsheet program and save it again)"
+                    )
                 shown = shorten(raw, _QUOTED_CHARS)
                 raise _BadCell(f"shared string {shown!r} is not in the workbook's table")
             text = self.shared[int(raw)]
         elif kind == b"b":
-            text = "是" if raw == "1" else "否"
-        elif kind in (b"str", b"e", b"d"):
-            text = _unescape(raw)
+            text = "是" if value.group(1) == b"1" else "否"
+        elif kind == b"e":
+            return error_value(_xml_text(value.group(1)).strip())
+        elif kind in (b"str", b"d"):
+            text = _xml_text(value.group(1))
         elif not style:
-            text = _number_text(raw, False, self.epoch)
+            text = _number_text(value.group(1).decode(), False, self.epoch)
         else:
             index = int(style)
-            text = _number_text(raw, index in self.dates, self.epoch, self.padded.get(index, 0))
+            text = _number_text(
+                value.group(1).decode(), index in self.dates, self.epoch, self.padded.get(index, 0)
+            )
         return text.strip()
 
-    def plain_cells(self, inner: bytes) -> list[str] | None:
+    def plain_cells(self, inner: bytes, special: bool) -> list[str] | None:
         """The row's cell texts when every cell is plain text (``_PLAIN_CELL``), else None: the
         same texts ``cells`` reads, at a fraction of its cost per cell."""
         found = _PLAIN_CELL.findall(inner)
         if not found or len(found) != inner.count(b"<c"):
             return None
         try:
-            if b"&" in inner:
+            if special:
                 texts = [
-                    self.shared[int(shared)].strip()
-                    if shared
-                    else _unescape(inline.decode()).strip()
+                    self.shared[int(shared)].strip() if shared else _xml_text(inline).strip()
                     for _, inline, shared in found
                 ]
             else:
@@ -522,8 +670,8 @@ class _Decoder:
                     for _, inline, shared in found
                 ]
             indexes = [self.columns[letters] for letters, _, _ in found]
-        except (IndexError, KeyError):
-            return None  # a shared string outside the table, or a column not met before
+        except (IndexError, KeyError, _BadCell):
+            return None  # a shared string outside the table, a column not met before, …
         if indexes[-1] == len(indexes) - 1 and indexes == list(range(len(indexes))):
             return texts
         cells = [""] * (max(indexes) + 1)
@@ -534,7 +682,8 @@ class _Decoder:
     def cells(self, inner: bytes) -> list[str]:
         """The row's cell texts; a cell described wrongly stays empty and is named in
         ``self.problem``."""
-        plain = self.plain_cells(inner)
+        special = _special(inner)
+        plain = self.plain_cells(inner, special)
         if plain is not None:
             self.problem = None
             if len(inner) > EXCEL_CELL_CHARS:  # only a row this long can hold such a cell
@@ -560,9 +709,9 @@ class _Decoder:
                 index += 1
             if index >= len(cells):
                 cells.extend([""] * (index + 1 - len(cells)))
-            if inline:
-                cells[index] = _unescape(inline.decode()).strip()
-            elif content:
+            if inline and not special:
+                cells[index] = inline.decode().strip()
+            elif content or inline:
                 try:
                     text = self._text(style, kind, inline, content)
                 except _BadCell as bad:
@@ -580,6 +729,7 @@ class _Decoder:
         be read to know them for certain (cells out of order, or formulas, which are counted)."""
         if b"<f" in inner:
             return None
+        special = _special(inner)
         wanted = {first: "", second: ""}
         last, index = max(first, second), -1
         for match in _CELL.finditer(inner):
@@ -591,7 +741,7 @@ class _Decoder:
                 if index <= previous:
                     return None
                 if index in wanted:
-                    wanted[index] = self._text(style, kind, inline, content or b"") or ""
+                    wanted[index] = self._text(style, kind, inline, content or b"", special) or ""
             except _BadCell:
                 return None  # read whole, the row reports the cell
             if index >= last:
@@ -643,7 +793,7 @@ def _rows(
     max_row_bytes = parts.limits.max_row_bytes
     with parts.archive, parts.open(sheet_path) as handle:
         next_number = 1
-        for body in _whole_rows(handle, max_row_bytes):
+        for body in _whole_rows(_sheet_blocks(handle), max_row_bytes):
             for attrs, inner in _row_parts(body):
                 numbered = _ROW_NUMBER.search(attrs)
                 number = int(numbered.group(1)) if numbered else next_number
@@ -657,48 +807,61 @@ def _rows(
         )
 
 
-def formulas_without_value(path: Path, limits: ReadLimits) -> set[tuple[int, int]]:
-    """(row, column) of the first sheet's formula cells that hold no calculated value, for
-    the calamine reader, which reads them as empty cells. Only a sheet holding formulas is
-    parsed: most hold none, and the search for "<f" runs at the speed of decompression."""
-    found: set[tuple[int, int]] = set()
+def cells_without_value(path: Path, limits: ReadLimits) -> dict[tuple[int, int], str]:
+    """The marker of each cell of the first sheet that the calamine reader reads as empty
+    although it is not, by (row, column): formulas that hold no calculated value and error
+    cells (#DIV/0!, #N/A, …). Only rows holding formulas or error cells are parsed: most sheets
+    hold none, and the search for them runs at the speed of decompression."""
+    found: dict[tuple[int, int], str] = {}
     with zipfile.ZipFile(path) as archive:
         parts = WorkbookParts(archive, limits)
         sheet_path, _ = _workbook(parts)
         with parts.open(sheet_path) as handle:
             next_number = 1
-            for body in _whole_rows(handle, limits.max_row_bytes):
-                if b"<f" not in body:
+            for body in _whole_rows(_sheet_blocks(handle), limits.max_row_bytes):
+                if b"<f" not in body and b't="e"' not in body:
                     # Rows without a number attribute count on from the rows skipped here.
                     next_number += body.count(b"<row ") + body.count(b"<row>")
-                else:
-                    for attrs, inner in _row_parts(body):
-                        numbered = _ROW_NUMBER.search(attrs)
-                        number = int(numbered.group(1)) if numbered else next_number
-                        next_number = number + 1
-                        if b"<f" not in inner:
-                            continue
-                        index = -1
-                        for letters, style, kind, rest, _, content in _CELL.findall(inner):
-                            if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
-                                letters, style, kind = _cell_attributes(letters, style, kind, rest)
-                            index = _column_index(letters) if letters else index + 1
-                            if b"<f" in content:
-                                value = _VALUE.search(content)
-                                if value is None or not value.group(1):
-                                    found.add((number, index))
+                    continue
+                for attrs, inner in _row_parts(body):
+                    numbered = _ROW_NUMBER.search(attrs)
+                    number = int(numbered.group(1)) if numbered else next_number
+                    next_number = number + 1
+                    if b"<f" in inner or b't="e"' in inner:
+                        _without_value(inner, number, found)
     return found
 
 
-def _whole_rows(handle: CountedPart, max_row_bytes: int) -> Iterator[bytes]:
+def _without_value(inner: bytes, number: int, found: dict[tuple[int, int], str]) -> None:
+    index = -1
+    for letters, style, kind, rest, _, content in _CELL.findall(inner):
+        if rest and (b'r="' in rest or b's="' in rest or b't="' in rest):
+            try:
+                letters, style, kind = _cell_attributes(letters, style, kind, rest)
+            except _BadCell:
+                continue  # as python-calamine reads it
+        index = _column_index(letters) if letters else index + 1
+        value = _VALUE.search(content)
+        if b"<f" in content and (value is None or not value.group(1)):
+            found[(number, index)] = FORMULA_WITHOUT_VALUE  # as _Decoder._text reads them
+        elif kind == b"e" and value is not None:
+            try:
+                error = _xml_text(value.group(1)).strip()
+            except _BadCell:
+                error = value.group(1).decode(errors="replace")
+            found[(number, index)] = error_value(error)
+
+
+def _whole_rows(blocks: Iterator[bytes], max_row_bytes: int) -> Iterator[bytes]:
     """The sheet XML read in blocks, each cut where its last row starts (the last block:
     whatever remains), so that no row is split between two blocks (a row without cells is
     written <row …/>, so the start of a row, not an </row>, is where a cut is safe).
 
     What is carried over to the next block is bounded: a row longer than ``max_row_bytes``
-    fails the file, and once the rows have ended (</sheetData>) the rest is not read."""
+    fails the file, and once the rows have ended (</sheetData>) the rest is not read. XML that
+    ends before the rows do fails the file."""
     tail = b""
-    while block := handle.read(BLOCK):
+    for block in blocks:
         data = tail + block if tail else block
         start = data.rfind(b"<row")
         if start > 0:
@@ -717,6 +880,9 @@ def _whole_rows(handle: CountedPart, max_row_bytes: int) -> Iterator[bytes]:
             raise UnreadableFile(
                 _row_too_long(int(number.group(1)) if number else None, max_row_bytes)
             )
+    after_rows = tail.startswith(b"<row") and tail[4:5] not in (b" ", b">", b"/")  # <rowBreaks>
+    if not after_rows and b"</sheetData>" not in tail and b"<sheetData/>" not in tail:
+        raise _cut_off("before its rows do (no </sheetData>)")
     yield tail
 
 
