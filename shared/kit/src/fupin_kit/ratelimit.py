@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import text
+from sqlalchemy import Column, DateTime, Float, MetaData, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fupin_kit.problems import TooManyRequests
@@ -27,6 +27,20 @@ from fupin_kit.problems import TooManyRequests
 _MAX_LEASES = 10_000  # clients holding a lease in one process; beyond it leases are dropped
 
 TAKE_SQL = "SELECT granted, remaining FROM rate_bucket_take($1, $2, $3, $4, $5, $6)"
+
+
+def declare_rate_buckets(metadata: MetaData) -> Table:
+    """The ``rate_buckets`` table on a service's metadata, as ``migrations.create_rate_buckets``
+    creates it (for the services that limit rates; the others have no such table)."""
+    return Table(
+        "rate_buckets",
+        metadata,
+        Column("scope", Text, primary_key=True),
+        Column("client", Text, primary_key=True),
+        Column("tokens", Float, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        prefixes=["UNLOGGED"],
+    )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ _PLAIN_NAME = re.compile(r"^[\u4e00-\u9fff][\u4e00-\u9fff·]*$")
 
 
 def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a person's name, or None: the same rule for the API and for
+    r"""Why ``name`` cannot be a person's name, or None: the same rule for the API and for
     imports. No digits of any script (full-width, superscript, circled, Roman numerals), no
     symbols (``@#$%\``, currency, mathematical, emoji), no control or formatting characters
     (a right-to-left override, a zero-width space), at least one letter, and a letter first."""
