@@ -1007,3 +1007,24 @@ async def test_a_replayed_step_carries_the_etag_of_the_case_it_shows(client, peo
         headers={"If-Match": replayed.headers["etag"]},
     )
     assert_problem(stale, 412)
+
+
+async def test_a_household_is_not_registered_before_its_head_was_born(client, people):
+    """The county approval is the registration date (登记日期): not before the head's birth,
+    as the import refuses it."""
+    head = member_payload(people.id_number(date(2016, 6, 1), "male"), "刘小山", "head")
+    body = household_payload(VILLAGE, uuid.uuid4().hex[:10], [head], year=2016)
+    household = (await client.post("/v1/households", json=body)).json()
+    case = await open_case(client, household["id"])
+    await drive_to_approval(client, case["id"])
+    refused = await client.post(
+        f"/v1/cases/{case['id']}/approval", json={"decision": "approve", "on": day(16)}
+    )
+    body = assert_problem(refused, 422, pointer="#/body/on")
+    assert "before its head's birth" in body["errors"][0]["detail"]
+    assert "2016-06-01" not in refused.text  # the birth date stays hidden
+    approved = await client.post(
+        f"/v1/cases/{case['id']}/approval", json={"decision": "approve", "on": "2016-06-01"}
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"

@@ -196,6 +196,8 @@ class WorkflowService:
         over: list[QuotaPosition] = []
         if self._would_pass(case, command):
             await self._household(case)  # locked before its members, flags and incomes are read
+            if case.kind == CaseKind.IDENTIFICATION:
+                await self._refuse_before_head_birth(case, command.on)
             flags = await self.rules.flags_in_force(case.household_id)
             warnings = [f"flag: {kind}" for kind, effect in flags if effect != "block"]
             blocking = tuple(sorted({kind for kind, effect in flags if effect == "block"}))
@@ -498,6 +500,17 @@ class WorkflowService:
                 evidence=recorded,
             )
         )
+
+    async def _refuse_before_head_birth(self, case: Case, on: date) -> None:
+        """The approval is the household's registration date (登记日期), which cannot precede
+        its head's birth (the import refuses such a date too)."""
+        members = await self.households.households.members(case.household_id)
+        head = next((m for m in members if m.relation == "head"), None)
+        if head is not None and on < head.birth_date:
+            # The birth date is not named: beside a masked ID number it would give digits away.
+            raise Unprocessable(
+                "#/body/on", "a household cannot be registered before its head's birth"
+            )
 
     async def _household(self, case: Case) -> Household:
         household = await self.households.households.get(case.household_id, for_update=True)
