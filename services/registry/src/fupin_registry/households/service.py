@@ -122,7 +122,7 @@ class HouseholdService:
         seen_years: set[int] = set()
         for position, income in enumerate(body.incomes):
             pointer = f"#/body/incomes/{position}"
-            findings += self._year_findings(income.year, f"{pointer}/year")
+            findings += self._income_year_findings(income.year, f"{pointer}/year")
             findings += self._income_findings(income, pointer)
             if income.year in seen_years:
                 findings.append(Finding(f"{pointer}/year", "this year is given twice"))
@@ -326,7 +326,9 @@ class HouseholdService:
         self, household: Household, year: int, body: IncomeWrite, caller: Caller
     ) -> None:
         self._check_writable(household, caller)
-        findings = self._year_findings(year, "#/path/year") + self._income_findings(body, "#/body")
+        findings = self._income_year_findings(year, "#/path/year") + self._income_findings(
+            body, "#/body"
+        )
         raise_if(findings)
         await self.households.replace_incomes(household.id, year, self._amounts(body))
         await self._changed(household, caller.actor, "incomes_changed", ["incomes"])
@@ -491,6 +493,14 @@ class HouseholdService:
                     f"must lie between {self.settings.earliest_register_year} and this year",
                 )
             ]
+        return []
+
+    def _income_year_findings(self, year: int, pointer: str) -> list[Finding]:
+        """An income year may be the one before the register's first: identification in its
+        first year assesses the incomes of the year before (as the import accepts them)."""
+        first = self.settings.earliest_register_year - 1
+        if not first <= year <= business_today().year:
+            return [Finding(pointer, f"must lie between {first} and this year")]
         return []
 
     def _income_findings(self, income: IncomeWrite, pointer: str) -> list[Finding]:
