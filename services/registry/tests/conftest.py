@@ -1,11 +1,15 @@
+import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from fupin_kit.testing.service import service_fixtures
-from fupin_registry.config import Settings
-from fupin_registry.main import create_app
+# import_support (what the import's unit tests share) is imported by the tests' files.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fupin_kit.testing.service import service_fixtures  # noqa: E402
+from fupin_registry.config import Settings  # noqa: E402
+from fupin_registry.main import create_app  # noqa: E402
 
 globals().update(
     service_fixtures(

@@ -6,20 +6,18 @@ cells whose covered cells hold values."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 import uuid
 import zipfile
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
 import xlsxwriter
+from import_support import producer_config
 
-from fupin_registry.config import Settings
 from fupin_registry.imports import xlsx_stream
 from fupin_registry.imports.columns import HEADERS, column_letter
 from fupin_registry.imports.limits import (
@@ -37,17 +35,8 @@ from fupin_registry.imports.readers import (
     open_sheet,
     sniff,
 )
-from fupin_registry.imports.rows import Rules
 from fupin_registry.imports.samples import HouseholdMaker, header
 
-RULES = Rules(
-    villages=frozenset({"220102001001", "220102001002"}),
-    jurisdiction="220102",
-    max_income=Decimal("10000000"),
-    max_members=20,
-    earliest_year=2013,
-    today=dt.date(2026, 6, 1),
-)
 CALAMINE, STREAMED = 10**9, 0  # import_calamine_max_bytes choosing each .xlsx path
 PATHS = pytest.mark.parametrize("limit", [CALAMINE, STREAMED], ids=["calamine", "streamed"])
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -76,19 +65,7 @@ def single_households(count: int, seed: int) -> list[list[str]]:
 
 
 def config(path: Path, limit: int) -> ProducerConfig:
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
-        rules=RULES,
-        chunk_rows=10_000,
-        calamine_max_bytes=limit,
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
-        limits=ReadLimits(),
-    )
+    return producer_config(path, calamine_max_bytes=limit, limits=ReadLimits())
 
 
 def items(path: Path, limit: int = STREAMED) -> list:

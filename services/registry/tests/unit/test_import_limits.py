@@ -16,11 +16,11 @@ import struct
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from import_support import producer_config
 
 from fupin_registry.config import Settings
 from fupin_registry.imports import readers
@@ -35,19 +35,10 @@ from fupin_registry.imports.pipeline import (
     produce,
 )
 from fupin_registry.imports.readers import FileFacts, UnreadableFile, open_sheet, sniff
-from fupin_registry.imports.rows import Rules
 from fupin_registry.imports.samples import HouseholdMaker, header
 from fupin_registry.imports.xlsx_parts import WorkbookParts
 
 MiB = 1024 * 1024
-RULES = Rules(
-    villages=frozenset({"220102001001", "220102001002"}),
-    jurisdiction="220102",
-    max_income=Decimal("10000000"),
-    max_members=20,
-    earliest_year=2013,
-    today=dt.date(2026, 6, 1),
-)
 # Only the bound under test: the ratio check would refuse most of these files first.
 NO_RATIO = ReadLimits(max_ratio=10**9)
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -164,19 +155,7 @@ def huge_cell_row(number: int, column: int, size: int) -> Iterator[bytes]:
 
 
 def config(path: Path, limits: ReadLimits, calamine_max_bytes: int = 0) -> ProducerConfig:
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
-        rules=RULES,
-        chunk_rows=10_000,
-        calamine_max_bytes=calamine_max_bytes,
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
-        limits=limits,
-    )
+    return producer_config(path, calamine_max_bytes=calamine_max_bytes, limits=limits)
 
 
 def items_of(path: Path, limits: ReadLimits = ReadLimits(), calamine_max_bytes: int = 0) -> list:

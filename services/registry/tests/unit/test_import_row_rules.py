@@ -6,47 +6,29 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import xlsxwriter
+from import_support import RULES, TODAY, column, producer_config
 
 from fupin_kit.cells import inert
-from fupin_registry.config import Settings
-from fupin_registry.imports.columns import HEADERS, map_headers
+from fupin_registry.imports.columns import map_headers
 from fupin_registry.imports.limits import too_long
 from fupin_registry.imports.pipeline import (
     PreparedChunk,
-    ProducerConfig,
     produce,
     registration_date,
 )
-from fupin_registry.imports.readers import LOSSY_NUMBER, RawRow, sniff
+from fupin_registry.imports.readers import LOSSY_NUMBER, RawRow
 from fupin_registry.imports.rows import (
     ETHNICITY_REASON,
     Checked,
-    Rules,
     assemble,
     check_rows,
     household_errors,
     row_dicts,
 )
 from fupin_registry.imports.samples import HouseholdMaker, header, resident_id
-
-TODAY = dt.date(2026, 6, 1)
-RULES = Rules(
-    villages=frozenset({"220102001001", "220102001002"}),
-    jurisdiction="220102",
-    max_income=Decimal("10000000"),
-    max_members=20,
-    earliest_year=2013,
-    today=TODAY,
-)
-
-
-def column(name: str) -> int:
-    return HEADERS.index(name)
 
 
 def household(seed: int = 1, members: int = 1) -> list[list[str]]:
@@ -343,21 +325,6 @@ def test_imports_a_huge_number_cell_is_out_of_range_in_columns_of_numbers(name, 
     assert reason in errors[0].reason, errors
 
 
-def producer_config(path: Path, calamine_max_bytes: int) -> ProducerConfig:
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
-        rules=RULES,
-        chunk_rows=10_000,
-        calamine_max_bytes=calamine_max_bytes,
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
-    )
-
-
 @pytest.mark.parametrize("calamine_max_bytes", [10**9, 0])
 def test_imports_a_huge_amount_in_a_number_cell_is_implausibly_large(tmp_path, calamine_max_bytes):
     """On the calamine path and on the streaming one."""
@@ -373,7 +340,7 @@ def test_imports_a_huge_amount_in_a_number_cell_is_implausibly_large(tmp_path, c
             elif value:
                 sheet.write_string(number, index, value)
     book.close()
-    items = produce(producer_config(path, calamine_max_bytes))
+    items = produce(producer_config(path, calamine_max_bytes=calamine_max_bytes))
     chunks = [item for item in items if isinstance(item, PreparedChunk)]
     errors = [e for chunk in chunks for e in chunk.errors if e.column]
     assert [(e.row, e.column, e.reason) for e in errors] == [

@@ -8,11 +8,15 @@ import datetime as dt
 import io
 import re
 import zipfile
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import xlsxwriter
+from import_support import RULES as BASE_RULES
+from import_support import TODAY, column
+from import_support import producer_config as file_config
 
 from fupin_kit.crypto import BlindIndex, FieldCipher, parse_keyring
 from fupin_registry.config import Settings
@@ -43,7 +47,6 @@ from fupin_registry.imports.readers import (
 )
 from fupin_registry.imports.rows import (
     RawRow,
-    Rules,
     check_id_number,
     check_rows,
     household_errors,
@@ -51,15 +54,7 @@ from fupin_registry.imports.rows import (
 )
 from fupin_registry.imports.samples import HouseholdMaker, header, resident_id
 
-TODAY = dt.date(2026, 6, 1)
-RULES = Rules(
-    villages=frozenset({"220102001001", "220102001002", "220581001001"}),
-    jurisdiction="220102",
-    max_income=Decimal("10000000"),
-    max_members=20,
-    earliest_year=2013,
-    today=TODAY,
-)
+RULES = replace(BASE_RULES, villages=BASE_RULES.villages | {"220581001001"})
 
 
 # --- headers ----------------------------------------------------------------------------------
@@ -298,10 +293,6 @@ def test_imports_valid_rows_convert_to_register_values():
     assert isinstance(first.household.incomes["wages"], Decimal)
 
 
-def column(name: str) -> int:
-    return HEADERS.index(name)
-
-
 @pytest.mark.parametrize(
     ("header_name", "value", "reason"),
     [
@@ -496,19 +487,15 @@ __all__ = ["io"]
 def config_for(
     path: Path, chunk_rows: int, calamine_max_bytes: int | None = None
 ) -> ProducerConfig:
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
+    return file_config(
+        path,
         rules=RULES,
         chunk_rows=chunk_rows,
         calamine_max_bytes=(
-            settings.import_calamine_max_bytes if calamine_max_bytes is None else calamine_max_bytes
+            Settings().import_calamine_max_bytes
+            if calamine_max_bytes is None
+            else calamine_max_bytes
         ),
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
     )
 
 

@@ -8,13 +8,12 @@ import datetime as dt
 import io
 import re
 import zipfile
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import xlsxwriter
+from import_support import RULES, column, producer_config
 
-from fupin_registry.config import Settings
 from fupin_registry.imports.columns import HEADERS, column_letter, map_headers
 from fupin_registry.imports.export import XlsxFile, csv_text, inert
 from fupin_registry.imports.pipeline import PreparedChunk, ProducerConfig, produce
@@ -26,22 +25,8 @@ from fupin_registry.imports.readers import (
     open_sheet,
     sniff,
 )
-from fupin_registry.imports.rows import Rules, check_rows, row_dicts
+from fupin_registry.imports.rows import check_rows, row_dicts
 from fupin_registry.imports.samples import HouseholdMaker, header
-
-TODAY = dt.date(2026, 6, 1)
-RULES = Rules(
-    villages=frozenset({"220102001001", "220102001002"}),
-    jurisdiction="220102",
-    max_income=Decimal("10000000"),
-    max_members=20,
-    earliest_year=2013,
-    today=TODAY,
-)
-
-
-def column(name: str) -> int:
-    return HEADERS.index(name)
 
 
 def households(count: int, seed: int) -> list[list[list[str]]]:
@@ -59,18 +44,7 @@ def large_household(seed: int = 11, size: int = 3) -> list[list[str]]:
 
 
 def config(path: Path, chunk_rows: int = 10_000, calamine_max_bytes: int = 10**9):
-    settings = Settings()
-    return ProducerConfig(
-        job_id="job",
-        path=str(path),
-        facts=sniff(path),
-        rules=RULES,
-        chunk_rows=chunk_rows,
-        calamine_max_bytes=calamine_max_bytes,
-        pii_keys=settings.pii_keys,
-        blind_index_key=settings.blind_index_key,
-        actor="user:importer",
-    )
+    return producer_config(path, chunk_rows=chunk_rows, calamine_max_bytes=calamine_max_bytes)
 
 
 def chunks(cfg: ProducerConfig) -> list[PreparedChunk]:

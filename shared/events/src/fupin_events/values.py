@@ -237,10 +237,8 @@ def _positive(amount: Decimal) -> Decimal:
 
 
 PositiveMoney = Annotated[
-    Decimal,
-    BeforeValidator(_parse_money),
+    Money,
     AfterValidator(_positive),
-    PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "type": "string",
