@@ -63,6 +63,8 @@ def start_service(app: str, env: dict[str, str], port: int) -> subprocess.Popen[
             "-m",
             "uvicorn",
             app,
+            "--http",
+            "fupin_kit.server:HttpProtocol",
             "--host",
             "127.0.0.1",
             "--port",

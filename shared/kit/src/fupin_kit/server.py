@@ -1,0 +1,74 @@
+"""The HTTP server's own refusals, as problem documents like every other refusal.
+
+uvicorn answers a request it cannot parse (a malformed request line, an unknown method, a
+header beyond the parser's limits) itself, before the application sees it, with
+``400 text/plain``. These protocols send the same refusal as ``application/problem+json``.
+Every service is started with ``uvicorn --http fupin_kit.server:HttpProtocol``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+
+UNPARSEABLE_REASON = (
+    "the request line or headers are not valid HTTP/1.1 (method, target, version, header "
+    "syntax or size)"
+)
+
+
+def unparseable_request_problem(message: str) -> bytes:
+    """The body answered for a request the HTTP parser refused."""
+    return json.dumps(
+        {
+            "type": PROBLEM_BASE + "malformed-request",
+            "title": "The request could not be parsed",
+            "status": 400,
+            "detail": f"{message.rstrip('.')}: {UNPARSEABLE_REASON}",
+            "errors": [{"pointer": "#/request", "detail": UNPARSEABLE_REASON}],
+        },
+        ensure_ascii=True,
+    ).encode("ascii")
+
+
+class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    def send_400_response(self, msg: str) -> None:
+        body = unparseable_request_problem(msg)
+        content = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content.extend(
+            [
+                b"content-type: " + PROBLEM_MEDIA_TYPE.encode("ascii") + b"\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(content))
+        self.transport.close()
+
+
+class ProblemH11Protocol(H11Protocol):
+    def send_400_response(self, msg: str) -> None:
+        body = unparseable_request_problem(msg)
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode("ascii")),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"connection", b"close"),
+        ]
+        response = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
+        self.transport.write(self.conn.send(response) or b"")
+        self.transport.write(self.conn.send(h11.Data(data=body)) or b"")
+        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        self.transport.close()
+
+
+# httptools is part of uvicorn[standard], which the kit depends on; it is uvicorn's own default.
+HttpProtocol = ProblemHttpToolsProtocol
