@@ -50,9 +50,9 @@ async def test_imports_household_dates_outside_the_register_are_refused(app, mak
     rows = single_households(7, village, seed=620)
     cells = [
         {"登记日期": "1900-01-01"},
-        {"贫困户状态": "已脱贫", "登记日期": "2018-01-01", "脱贫日期": "2014-01-01"},
+        {"贫困户状态": "已脱贫", "登记日期": "2015-09-01", "脱贫日期": "2015-06-01"},
         {"贫困户状态": "已脱贫", "脱贫日期": "1000-01-01"},
-        {"识别年度": "2019", "登记日期": "2014-01-01"},
+        {"识别年度": "2019", "登记日期": "2020-01-01"},
         {"贫困户状态": "已脱贫", "识别年度": "2019", "脱贫日期": "2016-05-01"},
         # Registered before its head was born (in 2016, below).
         {"证件号码": resident_id(village[:6], 2016, 3, 1, 7, "male"), "登记日期": "2015-06-30"},
@@ -73,8 +73,8 @@ async def test_imports_household_dates_outside_the_register_are_refused(app, mak
         (
             "5",
             "登记日期",
-            "lies in 2014, before 识别年度 2019: a household is registered when its"
-            " identification ends",
+            "lies in 2020, not in 识别年度 2019: a household is registered in its"
+            " identification year",
         ),
         (
             "6",
@@ -133,14 +133,16 @@ async def test_imports_an_unknown_ethnic_group_has_a_short_reason(client):
 async def test_imports_an_exited_household_without_registration_date_exports_and_imports_again(
     app, make_token
 ):
-    """Without 登记日期 a household is registered on the import date, except one with an exit
-    date: the first day of its 识别年度, so that its export (with that date) imports again."""
+    """Without 登记日期 a household is registered in its 识别年度: on the first day of that year
+    (on the import date if identified this year and not exited), so that its export (with that
+    date) imports again."""
     village = "220102001001"
-    rows = single_households(3, village, seed=650)
+    rows = single_households(4, village, seed=650)
     cells = [
         {"贫困户状态": "返贫", "脱贫日期": "20180101"},
         {"贫困户状态": "已脱贫", "识别年度": "2016", "脱贫日期": "2019-12-05"},
-        {},
+        {"识别年度": str(business_today().year)},
+        {"识别年度": "2017"},
     ]
     for row, change in zip(rows, cells, strict=True):
         row[COLUMN["登记日期"]] = ""
@@ -149,14 +151,15 @@ async def test_imports_an_exited_household_without_registration_date_exports_and
     token = make_token(village, scopes=["pii:read"], roles=["officer"])
     async with api_client(app, token) as client:
         job, report = await run(client, csv_bytes(rows))
-        assert job["households_created"] == 3, report
+        assert job["households_created"] == 4, report
         exported = await client.get("/v1/exports/households.csv")
         lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
         registered = {line[COLUMN["户编号"]]: line[COLUMN["登记日期"]] for line in lines[1:]}
         assert registered["S0"] == "2015-01-01" and registered["S1"] == "2016-01-01"
         assert registered["S2"] == business_today().isoformat()
+        assert registered["S3"] == "2017-01-01"
         again, again_report = await run(client, exported.content)
-        assert (again["households_unchanged"], again["rows_rejected"]) == (3, 0), again_report
+        assert (again["households_unchanged"], again["rows_rejected"]) == (4, 0), again_report
 
 
 async def test_imports_export_leaves_out_a_registration_date_after_the_exit(app, make_token):
@@ -165,7 +168,7 @@ async def test_imports_export_leaves_out_a_registration_date_after_the_exit(app,
     village = "220102001001"
     rows = single_households(1, village, seed=660)
     rows[0][COLUMN["贫困户状态"]] = "已脱贫"
-    rows[0][COLUMN["登记日期"]] = "2016-01-01"
+    rows[0][COLUMN["登记日期"]] = "2015-01-01"
     rows[0][COLUMN["脱贫日期"]] = "2019-12-05"
     token = make_token(village, scopes=["pii:read"], roles=["officer"])
     async with api_client(app, token) as client:
@@ -184,6 +187,38 @@ async def test_imports_export_leaves_out_a_registration_date_after_the_exit(app,
         lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
         assert [(line[COLUMN["登记日期"]], line[COLUMN["脱贫日期"]]) for line in lines[1:]] == [
             ("", "2019-12-05")
+        ]
+        again, again_report = await run(client, exported.content)
+        assert (again["households_unchanged"], again["rows_rejected"]) == (1, 0), again_report
+
+
+async def test_imports_export_leaves_out_a_registration_date_outside_the_identification_year(
+    app, make_token
+):
+    """A register may hold a 登记日期 in a later year than its 识别年度 (written by an import
+    that did not require them to agree): the export leaves it empty, so that the row imports
+    again."""
+    village = "220102001001"
+    rows = single_households(1, village, seed=670)
+    rows[0][COLUMN["识别年度"]] = "2015"
+    rows[0][COLUMN["登记日期"]] = "2015-04-01"
+    token = make_token(village, scopes=["pii:read"], roles=["officer"])
+    async with api_client(app, token) as client:
+        job, report = await run(client, csv_bytes(rows))
+        assert job["households_created"] == 1, report
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                text(
+                    "UPDATE households SET registered_on = '2017-03-01'"
+                    " WHERE village_code = :village AND household_number = 'S0'"
+                ),
+                {"village": village},
+            )
+            await session.commit()
+        exported = await client.get("/v1/exports/households.csv")
+        lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        assert [(line[COLUMN["识别年度"]], line[COLUMN["登记日期"]]) for line in lines[1:]] == [
+            ("2015", "")
         ]
         again, again_report = await run(client, exported.content)
         assert (again["households_unchanged"], again["rows_rejected"]) == (1, 0), again_report

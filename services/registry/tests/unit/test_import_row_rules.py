@@ -77,12 +77,12 @@ def set_household(rows: list[list[str]], **cells: str) -> None:
             "lies before 2013, the register's first year (earliest_register_year)",
         ),
         (
-            {"贫困户状态": "已脱贫", "登记日期": "2018-01-01", "脱贫日期": "2016-01-01"},
+            {"贫困户状态": "已脱贫", "登记日期": "2015-09-01", "脱贫日期": "2015-06-01"},
             "脱贫日期",
             "lies before 登记日期: a household exits after it was registered",
         ),
         (
-            {"贫困户状态": "返贫", "登记日期": "2016-07-01", "脱贫日期": "2016-06-30"},
+            {"贫困户状态": "返贫", "登记日期": "2015-07-01", "脱贫日期": "2015-06-30"},
             "脱贫日期",
             "lies before 登记日期: a household exits after it was registered",
         ),
@@ -94,8 +94,15 @@ def set_household(rows: list[list[str]], **cells: str) -> None:
         (
             {"识别年度": "2019", "登记日期": "2014-01-01"},
             "登记日期",
-            "lies in 2014, before 识别年度 2019: a household is registered when its"
-            " identification ends",
+            "lies in 2014, not in 识别年度 2019: a household is registered in its"
+            " identification year",
+        ),
+        (
+            # The identification workflow registers a household in its 识别年度, never later.
+            {"登记日期": "2016-03-01"},
+            "登记日期",
+            "lies in 2016, not in 识别年度 2015: a household is registered in its"
+            " identification year",
         ),
         ({"登记日期": "2026-06-02"}, "登记日期", "lies in the future"),
         ({"识别年度": "2012"}, "识别年度", "must lie between 2013 and 2026"),
@@ -116,10 +123,9 @@ def test_imports_household_dates_follow_the_register(cells, named, reason):
     "cells",
     [
         {"登记日期": "2013-01-01", "识别年度": "2013"},
-        {"登记日期": "2016-03-01"},  # registered the year after its identification year
         {"贫困户状态": "已脱贫", "登记日期": "2015-06-30", "脱贫日期": "2015-06-30"},
         {"贫困户状态": "返贫", "登记日期": "2015-06-30", "脱贫日期": "2019-12-01"},
-        {"贫困户状态": "已脱贫", "脱贫日期": "2015-01-01"},  # no 登记日期: the import date
+        {"贫困户状态": "已脱贫", "脱贫日期": "2015-01-01"},  # no 登记日期: 2015-01-01
         {"登记日期": "2026-06-01", "识别年度": "2026"},
     ],
 )
@@ -141,8 +147,9 @@ def head_born_in(year: int, seed: int = 5) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("cells", "named"),
     [
-        ({"登记日期": "2016-02-29"}, "登记日期"),
-        ({"贫困户状态": "已脱贫", "脱贫日期": "2016-02-28"}, "脱贫日期"),
+        ({"登记日期": "2016-02-29", "识别年度": "2016"}, "登记日期"),
+        ({"识别年度": "2015"}, "识别年度"),  # no 登记日期: registered in 2015, before the birth
+        ({"贫困户状态": "已脱贫", "脱贫日期": "2016-02-28", "识别年度": "2016"}, "脱贫日期"),
     ],
 )
 def test_imports_a_household_is_not_registered_before_its_head_was_born(cells, named):
@@ -166,15 +173,22 @@ def test_imports_a_household_registered_on_its_heads_birthday_is_accepted():
     ("cells", "registered"),
     [
         ({"登记日期": "2016-05-04"}, dt.date(2016, 5, 4)),
-        ({}, TODAY),  # the import date
+        ({}, dt.date(2016, 3, 1)),  # the first day of 2016, or the head's birth (later)
+        ({"识别年度": "2017"}, dt.date(2017, 1, 1)),
+        ({"识别年度": "2026"}, TODAY),  # identified this year: the import date
         ({"贫困户状态": "已脱贫", "脱贫日期": "2019-12-01"}, dt.date(2016, 3, 1)),  # head's birth
         ({"贫困户状态": "返贫", "脱贫日期": "2019-12-01", "识别年度": "2018"}, dt.date(2018, 1, 1)),
+        (
+            {"贫困户状态": "已脱贫", "脱贫日期": "2026-02-01", "识别年度": "2026"},
+            dt.date(2026, 1, 1),
+        ),
     ],
 )
-def test_imports_a_blank_registration_date_never_follows_the_exit(cells, registered):
-    """Blank 登记日期: the import date, or for a household with an exit date the first day of
-    its 识别年度 (its head's birth date if later): never after the exit, so that the export of
-    the household imports again."""
+def test_imports_a_blank_registration_date_lies_in_the_identification_year(cells, registered):
+    """Blank 登记日期: a date in 识别年度, as the identification workflow registers a
+    household: the import date for a household identified this year and not exited, else the
+    first day of its 识别年度 (its head's birth date if later), never after the exit, so that
+    the export of the household imports again."""
     rows = head_born_in(2016)
     set_household(rows, **{"识别年度": "2016", **cells})
     checked = check(rows)

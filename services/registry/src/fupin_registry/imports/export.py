@@ -95,11 +95,14 @@ def _yes_no(value: bool) -> str:
     return "是" if value else "否"
 
 
-def _registration_cell(registered_on: date | None, exited_on: date | None) -> str:
-    """登记日期 as the import takes it again: a registration date after the exit date (the
-    import refuses that order) is left empty, and the import then registers the household
-    on a date before its exit."""
-    if registered_on is None or (exited_on is not None and registered_on > exited_on):
+def _registration_cell(registered_on: date | None, exited_on: date | None, year: int) -> str:
+    """登记日期 as the import takes it again: a registration date after the exit date, or
+    outside the identification year (orders the import refuses, which a register may hold
+    from before it did), is left empty, and the import then registers the household in its
+    identification year, before its exit."""
+    if registered_on is None or registered_on.year != year:
+        return ""
+    if exited_on is not None and registered_on > exited_on:
         return ""
     return registered_on.isoformat()
 
@@ -135,7 +138,7 @@ class RegisterRows:
             "identification_standard": label_of(STANDARD_LABELS, r.identification_standard),
             "status": label_of(STATUS_LABELS, r.status),
             "year": str(r.year),
-            "registered_on": _registration_cell(r.registered_on, r.exited_on),
+            "registered_on": _registration_cell(r.registered_on, r.exited_on, r.year),
             "exited_on": r.exited_on.isoformat() if r.exited_on else "",
             "phone": self._reveal(r.phone_enc, "phone"),
             "bank_account": self._reveal(r.bank_account_enc, "bank_account"),

@@ -328,12 +328,13 @@ class _Tables:
 
 def registration_date(household: Household, today: date) -> date:
     """The household's 登记日期, or the date it is registered on when the file leaves it blank
-    (every imported status is registered): the import date; for a household with an exit
-    date, which must not precede its registration, the first day of its identification year
-    (识别年度, which the exit does not precede), or its head's birth date if later."""
+    (every imported status is registered), in its identification year (识别年度), as the
+    identification workflow registers it: the import date for a household identified this
+    year and not exited; otherwise the first day of its identification year, which its exit
+    does not precede, or its head's birth date if later."""
     if household.registered_on is not None:
         return household.registered_on
-    if household.exited_on is None:
+    if household.exited_on is None and household.year == today.year:
         return today
     first_day = date(household.year, 1, 1)
     head = next((m for m in household.members if m.relation == "head"), None)

@@ -622,19 +622,20 @@ def _convert_household(
         fail("income_year", _year_range("income_year", rules))
     status = STATUS_LABELS[row.status] if row.status else HouseholdStatus.IDENTIFIED
     # The dates as the register's steps have them: none before its first year nor in the future,
-    # registration in or after the identification year, the exit after both. (Their order
-    # against the head's birth is a rule over the members: household_errors.)
+    # registration in the identification year (the identification workflow sets 识别年度 to the
+    # year of the registration), the exit after both. (Their order against the head's birth is
+    # a rule over the members: household_errors.)
     registered, exited = row.registered_on, row.exited_on
     if registered is not None:
         if registered > rules.today:
             fail("registered_on", "lies in the future")
         elif registered.year < rules.earliest_year:
             fail("registered_on", _before_register(rules))
-        elif year_in_range and registered.year < year:
+        elif year_in_range and registered.year != year:
             fail(
                 "registered_on",
-                f"lies in {registered.year}, before 识别年度 {year}: a household is"
-                " registered when its identification ends",
+                f"lies in {registered.year}, not in 识别年度 {year}: a household is"
+                " registered in its identification year",
             )
     if exited is not None:
         # A returned household (返贫) keeps the date it exited before, as the register does.
@@ -795,10 +796,12 @@ def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
 
 _REGISTERED_AT = HOUSEHOLD_FIELDS.index("registered_on")
 _EXITED_AT = HOUSEHOLD_FIELDS.index("exited_on")
+_YEAR_AT = HOUSEHOLD_FIELDS.index("year")
 
 
 def _dates_before_birth(first: Checked, head: Checked) -> list[RowError]:
-    """The household's registration and exit dates lie on or after its head's birth."""
+    """The household's registration and exit dates, and without a registration date its
+    identification year, lie on or after its head's birth."""
     household, member = first.household, head.member
     if household is None or member is None:
         return []
@@ -817,6 +820,16 @@ def _dates_before_birth(first: Checked, head: Checked) -> list[RowError]:
                     f"lies before the birth of the head of the household (户主, row {head.row})",
                 )
             )
+    if household.registered_on is None and household.year < member.birth_date.year:
+        # Without 登记日期 the household is registered in 识别年度: not before its head's birth.
+        errors.append(
+            RowError(
+                first.row,
+                _header("year"),
+                first.household_cells[_YEAR_AT] or "",
+                f"lies before the birth of the head of the household (户主, row {head.row})",
+            )
+        )
     return errors
 
 
