@@ -40,7 +40,7 @@ def producer_config(
     """A producer's configuration for ``path`` with the registry's default keys."""
     settings = Settings()
     return ProducerConfig(
-        job_id="job",
+        job_id="00000000-0000-4000-8000-000000000001",
         path=str(path),
         facts=sniff(path),
         rules=rules,

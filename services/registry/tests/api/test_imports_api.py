@@ -9,6 +9,7 @@ import pytest
 import xlsxwriter
 from sqlalchemy import text
 
+from fupin_events.values import business_today
 from fupin_kit.testing.plugin import bearer
 from fupin_registry.imports.repository import REGISTERED_ELSEWHERE
 from fupin_registry.imports.samples import HouseholdMaker, header
@@ -76,6 +77,18 @@ async def test_imports_csv_upload_commits_households_and_reports_progress(client
     assert job["encoding"] == "utf-8-sig"
     search = await client.get("/v1/households", params={"region": "220102"})
     assert search.status_code == 200, search.text
+    # Each household names the job and the file row it came from, now and as of today.
+    starts = {}
+    for position, row in enumerate(rows, start=2):
+        starts.setdefault((row[0], row[1]), position)  # village code, household number
+    for hit in search.json()["items"]:
+        for params in ({}, {"as_of": business_today().isoformat()}):
+            read = (await client.get(f"/v1/households/{hit['id']}", params=params)).json()
+            assert read["imported_from"] == {
+                "job_id": job["id"],
+                "row": starts[(hit["village_code"], hit["household_number"])],
+            }, read
+    assert len(search.json()["items"]) == 5
 
 
 async def test_imports_same_file_twice_creates_nothing_new(client):

@@ -18,7 +18,7 @@ from fupin_registry.households.models import Household, HouseholdVersion
 from fupin_registry.households.repository import HouseholdRepository
 from fupin_registry.households.snapshot import snapshot_of
 from fupin_registry.imports.pipeline import PreparedChunk
-from fupin_registry.imports.repository import ImportRepository
+from fupin_registry.imports.repository import ImportRepository, listed_in_household_at
 from fupin_registry.imports.samples import HouseholdMaker, header
 from fupin_registry.imports.service import ImportRunner, create_job
 from fupin_registry.privacy import Privacy
@@ -276,9 +276,12 @@ async def test_imports_snapshot_and_event_match_the_household_code(
             assert event.data.member_indexes == [m["id_index"] for m in expected["members"]]
 
 
+@pytest.mark.parametrize("chunk_rows", [10_000, 1], ids=["one chunk", "a chunk each"])
 async def test_imports_person_in_two_households_rejects_the_later_household(
-    sessionmaker, settings, tmp_path
+    sessionmaker, settings, tmp_path, chunk_rows
 ):
+    """The later household is refused, naming the row the earlier one begins at, whether the
+    two are in one chunk or the earlier one was committed by an earlier chunk of the job."""
     rows = rows_of(3, seed=24)
     numbers = sorted({r[1] for r in rows})
     first_id = next(r[23] for r in rows if r[1] == numbers[0])
@@ -287,9 +290,10 @@ async def test_imports_person_in_two_households_rejects_the_later_household(
     if last_rows[-1][26] == "户主":
         last_rows[-1][26] = "其他"
         last_rows[0][26] = "户主" if len(last_rows) > 1 else "户主"
-    job = await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
+    job = await import_file(sessionmaker, settings, csv_file(tmp_path, rows), chunk_rows=chunk_rows)
     assert job["households_created"] == 2
     assert job["rows_rejected"] == len(last_rows)
+    first_row = 2 + next(i for i, r in enumerate(rows) if r[1] == numbers[0])
     async with sessionmaker() as session:
         reasons = (
             (
@@ -300,7 +304,21 @@ async def test_imports_person_in_two_households_rejects_the_later_household(
             .scalars()
             .all()
         )
-    assert any("also listed in another household" in r for r in reasons), reasons
+        # Each household records the job and the row it began at.
+        origins = (
+            await session.execute(
+                text(
+                    "SELECT household_number, import_job_id, import_row FROM households"
+                    " WHERE village_code = ANY(:villages)"
+                ),
+                {"villages": VILLAGES},
+            )
+        ).all()
+    assert listed_in_household_at(first_row) in reasons, reasons
+    assert sorted(origins) == [
+        (number, job["id"], 2 + next(i for i, r in enumerate(rows) if r[1] == number))
+        for number in numbers[:2]
+    ]
 
 
 async def test_imports_member_already_registered_elsewhere(sessionmaker, settings, tmp_path):

@@ -65,6 +65,10 @@ class Household(TimestampMixin, Base):
     responsible_cadre_name: Mapped[str | None] = mapped_column(Text)
     cadre_paired_on: Mapped[date | None] = mapped_column(Date)  # orders pairing events
     version: Mapped[int] = mapped_column(Integer, server_default="1")  # ETag / If-Match
+    # Provenance: the import job and the file row of the household's first row (null when the
+    # household was entered through the API). No foreign key: import jobs are the import's.
+    import_job_id: Mapped[uuid.UUID | None] = mapped_column()
+    import_row: Mapped[int | None] = mapped_column(Integer)
 
 
 class Member(TimestampMixin, Base):

@@ -44,7 +44,7 @@ from fupin_registry.households.schemas import (
     MemberUpdate,
     PlanWrite,
 )
-from fupin_registry.households.snapshot import personal_fields, render
+from fupin_registry.households.snapshot import origin_of, personal_fields, render
 from fupin_registry.privacy import PrivacyDep, audit_unmasked_read
 from fupin_registry.vocabulary import (
     HistoryBasis,
@@ -181,6 +181,7 @@ async def read_household(
         caller,
         village_name=service.regions.name_of(household.village_code),
         as_of=as_of,
+        imported_from=origin_of(household),
     )
 
 

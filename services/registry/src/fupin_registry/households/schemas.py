@@ -210,6 +210,13 @@ class CadreRead(BaseModel):
     paired_on: date | None
 
 
+class ImportOrigin(BaseModel):
+    """Where an imported household came from: ``GET /v1/imports/{job_id}`` and its error report."""
+
+    job_id: uuid.UUID
+    row: int = Field(description="the file row the household's rows begin at")
+
+
 class HouseholdRead(BaseModel):
     id: uuid.UUID
     village_code: str
@@ -236,6 +243,9 @@ class HouseholdRead(BaseModel):
     plan: list[MeasureRead]
     masked: bool = Field(description="true when personal fields are masked")
     as_of: date | None = Field(None, description="set when read from history")
+    imported_from: ImportOrigin | None = Field(
+        None, description="the import job and file row that created it; null if entered by API"
+    )
 
 
 class HouseholdSummary(BaseModel):

@@ -45,7 +45,7 @@ from fupin_registry.households.schemas import (
     MemberCreate,
     MemberUpdate,
 )
-from fupin_registry.households.snapshot import personal_fields, render, snapshot_of
+from fupin_registry.households.snapshot import origin_of, personal_fields, render, snapshot_of
 from fupin_registry.privacy import Privacy, audit_unmasked_read
 from fupin_registry.regions.directory import RegionDirectory
 from fupin_registry.vocabulary import HouseholdStatus
@@ -101,6 +101,7 @@ class HouseholdService:
             self.privacy,
             caller,
             village_name=self.regions.name_of(household.village_code),
+            imported_from=origin_of(household),
         )
 
     # --- creating -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from fupin_registry.households.models import AssistanceMeasure, Household, House
 from fupin_registry.households.schemas import (
     CadreRead,
     HouseholdRead,
+    ImportOrigin,
     IncomeYearRead,
     MeasureRead,
     MemberRead,
@@ -153,6 +154,7 @@ def render(
     *,
     village_name: str | None,
     as_of: date | None = None,
+    imported_from: ImportOrigin | None = None,
 ) -> HouseholdRead:
     masked = not caller.has_scope(PII_READ_SCOPE)
     members = [
@@ -203,4 +205,12 @@ def render(
         plan=[MeasureRead(**m) for m in snapshot["measures"]],
         masked=masked,
         as_of=as_of,
+        imported_from=imported_from,
     )
+
+
+def origin_of(household: Household) -> ImportOrigin | None:
+    """The import a household came from (kept on its row, not in its history)."""
+    if household.import_job_id is None or household.import_row is None:
+        return None
+    return ImportOrigin(job_id=household.import_job_id, row=household.import_row)

@@ -177,7 +177,7 @@ class ChunkMerger:
         # People a chunk classified again no longer inserts, with the household they were in:
         # in flight for every later classification (so no chunk takes one while another that
         # refused for it may still want it), and a chunk that refused for one classifies again.
-        self._dropped: dict[bytes, tuple[str, str]] = {}
+        self._dropped: dict[bytes, tuple[str, str, int]] = {}
         self._classifying = asyncio.Lock()
 
     async def merge(self, chunk: PreparedChunk) -> bool:
@@ -335,7 +335,7 @@ class ChunkMerger:
         # One classification at a time: each sees what every other one decided (a chunk
         # classified again runs beside the later chunks' first classifications).
         async with self._classifying:
-            pending: dict[bytes, tuple[str, str]] = {}
+            pending: dict[bytes, tuple[str, str, int]] = {}
             if attempt.stale:
                 # Every chunk before this one has committed: the register decides, dropped people
                 # included; the people later chunks in flight are inserting count as taken (their
@@ -351,16 +351,23 @@ class ChunkMerger:
                         pending.update(people)
             attempt.relied_on = {index for index in chunk.member_indexes if index in pending}
             verdicts = await repository.classify(
-                chunk, self.jurisdiction, pending, names_households=self.names_households
+                chunk,
+                self.jurisdiction,
+                pending,
+                names_households=self.names_households,
+                job_id=self.job_id,
             )
             if attempt.kept is not None:
                 verdicts = _keeping(attempt.kept, verdicts)
             attempt.verdicts = verdicts
             left_out = {v.position for v in verdicts}
+            keys, rows = chunk.household_keys, chunk.household_rows
             people = {
-                index: chunk.household_keys[chunk.member_households[member]]
-                for member, index in enumerate(chunk.member_indexes)
-                if chunk.member_households[member] not in left_out
+                index: (*keys[position], rows[position])
+                for index, position in zip(
+                    chunk.member_indexes, chunk.member_households, strict=True
+                )
+                if position not in left_out
             }
             if (before := self._in_flight.get(chunk.number)) is not None:
                 for index in before.keys() - people.keys():

@@ -81,6 +81,8 @@ COPY_COLUMNS: dict[str, tuple[str, ...]] = {
         "registered_on",
         "exited_on",
         "version",
+        "import_job_id",
+        "import_row",
     ),
     "members": (
         "id",
@@ -158,6 +160,7 @@ class PreparedChunk:
     ends: dict[str, list[int]]
     household_ids: list[str]
     household_keys: list[tuple[str, str]]  # (village code, household number)
+    household_rows: list[int]  # the file row each household begins at
     member_households: list[int]  # position in household_ids of each member row
     member_rows: list[int]
     member_indexes: list[bytes]  # blind indexes, in member_rows order
@@ -348,6 +351,7 @@ def to_copy(
     today: date,
     events: EventSpec,
     actor: str,
+    job_id: str,
 ) -> tuple[dict[str, bytes], dict[str, list[int]], list[str], list[bytes]]:
     """COPY text for the register's tables, with each household's history snapshot and event.
 
@@ -515,6 +519,8 @@ def to_copy(
                     registered_on,
                     _opt(h.exited_on),
                     "1",
+                    job_id,
+                    str(h.first_row),
                 )
             )
             + "\n",
@@ -629,6 +635,7 @@ class _Chunker:
             self.config.rules.today,
             self.events,
             self.config.actor,
+            self.config.job_id,
         )
         member_households: list[int] = []
         member_rows: list[int] = []
@@ -642,6 +649,7 @@ class _Chunker:
             ends=ends,
             household_ids=household_ids,
             household_keys=[(h.village_code, h.household_number) for h in self.households],
+            household_rows=[h.first_row for h in self.households],
             member_households=member_households,
             member_rows=member_rows,
             member_indexes=member_indexes,

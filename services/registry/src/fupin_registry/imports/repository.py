@@ -3,7 +3,8 @@
 A job merges under the register's import lock (``merge.import_lock``); each chunk in one
 transaction: classify the chunk's households with two set-based lookups (already registered →
 unchanged; a member already active in another household, or accepted by a chunk of the job still
-in flight → rejected; a person listed in two households of the chunk → the later one rejected),
+in flight → rejected; a person listed in two households of the file, in this chunk, in a chunk in
+flight or committed by this job → the later one rejected, naming the row the earlier begins at),
 then COPY the remaining households straight into households, members, incomes, history versions
 and the outbox. The rows arrive as COPY text built by ``pipeline.to_copy`` in the parser process,
 history snapshots and event envelopes included (with the keys of
@@ -36,8 +37,9 @@ STORED_VALUE_BYTES = 64 * 1024
 # One job merges at a time: its verdicts depend on the register and the file only.
 MERGE_LOCK = 0x1A9_0127
 
-# Blind index → (village code, household number) of people a chunk still in flight is inserting.
-Pending = Mapping[bytes, tuple[str, str]]
+# Blind index → (village code, household number, first file row) of the household of each person
+# a chunk still in flight is inserting.
+Pending = Mapping[bytes, tuple[str, str, int]]
 
 # unnest() of the chunk's keys against the unique (village_code, household_number) index.
 _REGISTERED_HOUSEHOLDS = """
@@ -50,7 +52,8 @@ SELECT s.position - 1 AS position
 
 # unnest() of the chunk's blind indexes against the unique index of active members.
 _REGISTERED_MEMBERS = """
-SELECT s.position - 1 AS position, h.village_code, h.household_number
+SELECT s.position - 1 AS position, h.village_code, h.household_number,
+       CASE WHEN h.import_job_id = :job THEN h.import_row END AS file_row
   FROM unnest(CAST(:indexes AS bytea[])) WITH ORDINALITY AS s(id_index, position)
   JOIN members e ON e.id_index = s.id_index AND e.active
   JOIN households h ON h.id = e.household_id
@@ -74,6 +77,11 @@ def registered_elsewhere(village: str, number: str, jurisdiction: str, named: bo
     if village.startswith(jurisdiction):
         return f"{NAMED_REFUSAL}household {village}/{number}"
     return f"{NAMED_REFUSAL}a household outside your jurisdiction"
+
+
+def listed_in_household_at(row: int) -> str:
+    """Why a person also listed in the file's household beginning at ``row`` is refused."""
+    return f"this person is also listed in another household of the file, beginning at row {row}"
 
 
 @dataclass(frozen=True)
@@ -193,15 +201,17 @@ class ImportRepository:
         pending: Pending | None = None,
         *,
         names_households: bool = False,
+        job_id: uuid.UUID | None = None,
     ) -> list[Verdict]:
         """Why households of the chunk must not be inserted (at most one verdict each).
 
         Precedence as the report shows it: already registered, then a member active in another
         household — in the register or in ``pending`` (the household's first such row) —, then
-        a person listed earlier in another household of this chunk. Which household holds a
-        person is named only when ``names_households`` (the importer may read personal data)
-        and only inside the importer's ``jurisdiction``: otherwise an import of candidate ID
-        numbers would tell where each one is registered.
+        a person listed in another household of the file: of this chunk, of a chunk in flight
+        (``pending``) or of a household job ``job_id`` imported, by its row. Which household of
+        the register holds a person is named only when ``names_households`` (the importer may
+        read personal data) and only inside the importer's ``jurisdiction``: otherwise an
+        import of candidate ID numbers would tell where each one is registered.
         """
         verdicts: dict[int, Verdict] = {}
         if not chunk.household_ids:
@@ -216,23 +226,27 @@ class ImportRepository:
             reason = ALREADY_REGISTERED(village=village, number=number)
             verdicts[position] = Verdict(position, "unchanged", reason, None)
         taken = await self.session.execute(
-            text(_REGISTERED_MEMBERS), {"indexes": chunk.member_indexes}
+            text(_REGISTERED_MEMBERS), {"indexes": chunk.member_indexes, "job": job_id}
         )
         candidates: list[tuple[int, int, str]] = []
-        for member, village, number in taken:
-            reason = registered_elsewhere(village, number, jurisdiction, names_households)
-            candidates.append((chunk.member_rows[member], member, reason))
+        for member, village, number, file_row in taken:
+            if file_row is not None:
+                reason = listed_in_household_at(file_row)
+                candidates.append((chunk.member_rows[member] + _LATER, member, reason))
+            else:
+                reason = registered_elsewhere(village, number, jurisdiction, names_households)
+                candidates.append((chunk.member_rows[member], member, reason))
         if pending:
             for member, id_index in enumerate(chunk.member_indexes):
                 if (held := pending.get(id_index)) is not None:
-                    reason = registered_elsewhere(*held, jurisdiction, names_households)
-                    candidates.append((chunk.member_rows[member], member, reason))
+                    reason = listed_in_household_at(held[2])
+                    candidates.append((chunk.member_rows[member] + _LATER, member, reason))
         first_seen: dict[bytes, int] = {}
         for member, id_index in enumerate(chunk.member_indexes):
             first = first_seen.setdefault(id_index, member)
             if chunk.member_households[first] != chunk.member_households[member]:
-                earlier = chunk.member_rows[first]
-                reason = f"this person is also listed in another household at row {earlier}"
+                earlier = chunk.household_rows[chunk.member_households[first]]
+                reason = listed_in_household_at(earlier)
                 candidates.append((chunk.member_rows[member] + _LATER, member, reason))
         for _, member, reason in sorted(candidates):
             position = chunk.member_households[member]
@@ -258,6 +272,6 @@ class ImportRepository:
         return copied["households"], copied["members"]
 
 
-# Sorting key offset: a "listed in another household" reason ranks after every "already
-# registered" reason of the chunk (rows are far below this).
+# Sorting key offset: a "listed in another household" reason (of the file) ranks after every
+# "already registered" reason (of the register) of the chunk (rows are far below this).
 _LATER = 1 << 40
