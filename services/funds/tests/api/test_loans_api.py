@@ -3,6 +3,7 @@ interest subsidies by actual days through the ledger, repayment, overdue, defaul
 risk compensation; a bank sees only its own loans."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from funds_testkit import (
@@ -321,12 +322,10 @@ async def test_a_replayable_loan_answer_is_kept_sealed(app, make_token, borrower
         assert second.json() == first.json()
 
 
-async def test_compensation_is_limited_to_the_outstanding_amount_over_all_payments(
-    client, bank, borrower_household
-):
+async def defaulted_loan_and_risk_fund(client, bank) -> dict:
+    """A loan of 50,000.00 defaulted on 2024-06-15; the county's risk fund holds 150,000.00."""
     await open_fund(client, amount="200000.00", on=date(2024, 1, 2))
     loan = (await bank.post("/v1/loans", json=loan_body())).json()
-    compensation = f"/v1/loans/{loan['id']}/compensation"
     defaulted = await bank.post(f"/v1/loans/{loan['id']}/default", json={"on": "2024-06-15"})
     assert defaulted.status_code == 200, defaulted.text
     deposit = await client.post(
@@ -334,6 +333,14 @@ async def test_compensation_is_limited_to_the_outstanding_amount_over_all_paymen
         json={"source": "central", "year": 2024, "amount": "150000.00", "on": "2024-07-03"},
     )
     assert deposit.status_code == 201, deposit.text
+    return loan
+
+
+async def test_compensation_is_limited_to_the_outstanding_amount_over_all_payments(
+    client, bank, borrower_household
+):
+    loan = await defaulted_loan_and_risk_fund(client, bank)
+    compensation = f"/v1/loans/{loan['id']}/compensation"
 
     first = await client.post(compensation, json={"amount": "30000.00", "on": "2024-07-04"})
     assert first.status_code == 201, first.text
@@ -461,3 +468,82 @@ async def test_every_answer_showing_a_borrower_in_clear_is_audited(
             {"id": loan_id},
         )
     assert audited == 3  # the report, its replay and the overdue report
+
+
+async def test_a_subsidy_paid_for_misused_days_is_recovered_by_reversing_it(
+    client, bank, borrower_household
+):
+    """Misuse found inside a subsidised period: the latest period is reversed (money back to
+    the pool), the misuse is recorded on its day, and the period is paid again up to it."""
+    fund = await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    subsidies = f"/v1/loans/{loan['id']}/subsidies"
+    march = await client.post(
+        subsidies,
+        json={"period_start": "2024-03-01", "period_end": "2024-04-01", "on": "2024-04-02"},
+    )
+    april = await client.post(
+        subsidies,
+        json={"period_start": "2024-04-01", "period_end": "2024-05-01", "on": "2024-05-02"},
+    )
+    assert march.status_code == april.status_code == 201, (march.text, april.text)
+    march, april = march.json(), april.json()
+    pool = f"/v1/funds/{fund['id']}"
+    before = (await client.get(pool)).json()["pool_balance"]
+
+    earlier = await client.post(
+        f"/v1/entries/{march['entry_id']}/reversal", json={"reason": "misuse", "on": "2024-05-10"}
+    )
+    assert april["entry_id"] in assert_problem(earlier, 409)["detail"]  # the latest goes first
+    misuse = f"/v1/loans/{loan['id']}/misuse"
+    assert_problem(await client.post(misuse, json={"on": "2024-04-15"}), 422, "#/body/on")
+
+    reversed_ = await client.post(
+        f"/v1/entries/{april['entry_id']}/reversal", json={"reason": "misuse", "on": "2024-05-10"}
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    read = (await client.get(f"/v1/loans/{loan['id']}")).json()
+    assert read["subsidy_paid_until"] == "2024-04-01"
+    listed = (await client.get(subsidies)).json()
+    assert [(s["period_start"], s["reversed_on"]) for s in listed] == [
+        ("2024-03-01", None),
+        ("2024-04-01", "2024-05-10"),
+    ]
+    after = (await client.get(pool)).json()["pool_balance"]
+    assert Decimal(after) - Decimal(before) == Decimal(april["amount"])
+    again = await client.post(
+        f"/v1/entries/{april['entry_id']}/reversal", json={"reason": "twice", "on": "2024-05-10"}
+    )
+    assert_problem(again, 409)
+
+    # The misuse is now recorded on its own day, and April is paid again up to it.
+    recorded = await client.post(misuse, json={"on": "2024-04-15", "note": "sold the cattle"})
+    assert recorded.status_code == 200, recorded.text
+    repaid = await client.post(
+        subsidies,
+        json={"period_start": "2024-04-01", "period_end": "2024-05-01", "on": "2024-05-11"},
+    )
+    assert repaid.status_code == 201, repaid.text
+    assert (repaid.json()["period_end"], repaid.json()["days"]) == ("2024-04-15", 14)
+    assert (await client.get("/v1/ledger/trial-balance")).json()["balanced"]
+
+
+async def test_a_compensation_reversed_is_taken_off_the_loan(client, bank, borrower_household):
+    loan = await defaulted_loan_and_risk_fund(client, bank)
+    compensation = f"/v1/loans/{loan['id']}/compensation"
+    paid = await client.post(compensation, json={"amount": "50000.00", "on": "2024-07-04"})
+    assert paid.status_code == 201, paid.text
+
+    reversed_ = await client.post(
+        f"/v1/entries/{paid.json()['entry_id']}/reversal",
+        json={"reason": "paid to the wrong bank", "on": "2024-07-05"},
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    assert (await client.get(f"/v1/loans/{loan['id']}")).json()["compensated"] == "0.00"
+    fund = (await client.get(f"/v1/risk-compensation/{COUNTY}")).json()
+    assert fund["balance"] == "150000.00"
+    # The whole outstanding amount may be compensated again, once.
+    again = await client.post(compensation, json={"amount": "50000.00", "on": "2024-07-06"})
+    assert again.status_code == 201, again.text
+    over = await client.post(compensation, json={"amount": "0.01", "on": "2024-07-06"})
+    assert_problem(over, 422, "#/body/amount")

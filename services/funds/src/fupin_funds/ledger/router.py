@@ -23,6 +23,7 @@ from fupin_funds.ledger.schemas import (
     TrialBalance,
 )
 from fupin_funds.ledger.service import Ledger
+from fupin_funds.loans.service import LOAN_PAYMENTS, undo_loan_payment
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.outbox import add_event
@@ -222,7 +223,7 @@ async def reverse_entry(
     async def command() -> EntryRead:
         caller.require_region_write(entry.debit_region)
         caller.require_region_write(entry.credit_region)
-        if entry.kind not in REVERSIBLE:
+        if entry.kind not in REVERSIBLE and entry.kind not in LOAN_PAYMENTS:
             raise Conflict(
                 f"{entry.kind} entries are corrected through their own workflow, not reversed"
             )
@@ -230,6 +231,8 @@ async def reverse_entry(
         if await repository.reversal_of(entry.id) is not None:
             raise Conflict("this entry is already reversed")
         on = business_date(body.on, request.app.state.settings)
+        if entry.kind in LOAN_PAYMENTS:
+            await undo_loan_payment(session, caller, entry, on)
         reversal = await Ledger(session).reverse(entry, on, caller.actor, body.reason)
         await add_event(
             session,

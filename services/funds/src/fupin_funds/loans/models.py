@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -71,7 +72,16 @@ class LoanRepayment(Base):
 
 class LoanSubsidy(Base):
     __tablename__ = "loan_subsidies"
-    __table_args__ = (Index("uq_loan_subsidies_period", "loan_id", "period_start", unique=True),)
+    __table_args__ = (
+        # A reversed subsidy keeps its row; its period may be paid again.
+        Index(
+            "uq_loan_subsidies_period",
+            "loan_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text("reversed_on IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     loan_id: Mapped[str] = mapped_column(Text, ForeignKey("loans.id"))
@@ -81,4 +91,5 @@ class LoanSubsidy(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[str] = mapped_column(Text)
     computation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reversed_on: Mapped[date | None] = mapped_column(Date)  # booking date of the reversal
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

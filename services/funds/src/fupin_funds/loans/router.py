@@ -88,6 +88,7 @@ def subsidy_read(subsidy: LoanSubsidy) -> SubsidyRead:
         days=subsidy.days,
         amount=from_fen(subsidy.amount_fen),
         computation=subsidy.computation,
+        reversed_on=subsidy.reversed_on,
     )
 
 

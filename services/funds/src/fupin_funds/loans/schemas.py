@@ -109,6 +109,9 @@ class SubsidyRead(BaseModel):
     days: int
     amount: Money
     computation: dict[str, Any]
+    reversed_on: date | None = Field(
+        None, description="set once the subsidy is reversed (its ledger entry's reversed_by)"
+    )
 
 
 class RiskFundRead(BaseModel):

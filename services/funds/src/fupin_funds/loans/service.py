@@ -20,6 +20,7 @@ from fupin_funds.config import Settings
 from fupin_funds.households.eligibility import Verdict
 from fupin_funds.households.repository import HouseholdRepository
 from fupin_funds.households.service import verdict_at
+from fupin_funds.ledger.models import LedgerEntry
 from fupin_funds.ledger.service import Ledger, Transfer, county_account, fund_pool
 from fupin_funds.loans.interest import Repayment, compute_subsidy
 from fupin_funds.loans.models import Loan, LoanRepayment, LoanSubsidy
@@ -498,3 +499,45 @@ async def prepare_compensation(
         session, caller, "loan.compensated", "loan", loan.id, {"amount": str(from_fen(amount_fen))}
     )
     return transfer
+
+
+# Ledger entries of a loan's own workflow, which a reversal must also undo on the loan.
+LOAN_PAYMENTS = frozenset({EntryKind.LOAN_SUBSIDY, EntryKind.RISK_COMPENSATION})
+
+
+async def undo_loan_payment(
+    session: AsyncSession, caller: Caller, entry: LedgerEntry, on: date
+) -> None:
+    """Before ``entry`` (an interest subsidy or a risk compensation) is reversed: take it off its
+    loan, under the loan's lock, as the payment commands do.
+
+    Only a loan's latest paid subsidy period is reversed, so the paid periods stay one run from
+    which ``subsidy_paid_until`` follows: reversing it moves ``subsidy_paid_until`` back to the
+    end of the period before, and a repayment, default or misuse may then be reported inside the
+    reversed period, which is paid again on the corrected record (how a subsidy paid for
+    misused days is recovered). A compensation reversed lowers the loan's compensated total.
+    """
+    assert entry.loan_id is not None
+    repository = LoanRepository(session)
+    loan = await repository.get(entry.loan_id, lock=True)
+    assert loan is not None
+    if entry.kind == EntryKind.LOAN_SUBSIDY:
+        paid = [s for s in await repository.subsidies(loan.id) if s.reversed_on is None]
+        subsidy = next(s for s in paid if s.entry_id == entry.id)
+        latest = paid[-1]
+        if subsidy is not latest:
+            raise Conflict(
+                f"only the latest paid subsidy period of a loan is reversed: reverse the period"
+                f" {latest.period_start} to {latest.period_end} (entry {latest.entry_id}) first"
+            )
+        subsidy.reversed_on = on
+        loan.subsidy_paid_until = paid[-2].period_end if len(paid) > 1 else None
+        details = {"period_start": subsidy.period_start.isoformat(), "entry_id": entry.id}
+        action = "loan.subsidy_reversed"
+    else:
+        loan.compensated_fen -= entry.amount_fen
+        details = {"amount": str(from_fen(entry.amount_fen)), "entry_id": entry.id}
+        action = "loan.compensation_reversed"
+    loan.version += 1
+    await session.flush()
+    await audit(session, caller, action, "loan", loan.id, details)
