@@ -190,6 +190,20 @@ def test_import_report_shows_a_village_code_as_it_is_and_nothing_else_in_its_col
     assert report.value(error("民族", "229999999999")) == "*" * 12
 
 
+def test_import_report_shows_no_digit_of_a_number_in_the_name_column():
+    # A name keeps its first character masked, but a number typed there keeps none of its digits.
+    privacy = Privacy(Settings(_env_file=None))
+    report = ErrorReport(privacy, ERROR_VALUE_FIELD, clear=False)
+
+    def masked(value: str) -> str:
+        blob = privacy.seal(value, ERROR_VALUE_FIELD)
+        return report.value(SimpleNamespace(column_name="姓名", value_enc=blob, value_bytes=9))
+
+    assert masked("13904351234") == "*" * 11
+    assert masked("王3") == "王*"
+    assert masked("王建国") == "王**"
+
+
 # --- a refusal does not say where a person is registered --------------------------------------
 
 

@@ -321,6 +321,30 @@ async def test_imports_person_in_two_households_rejects_the_later_household(
     ]
 
 
+@pytest.mark.parametrize("chunk_rows", [10_000, 1], ids=["one chunk", "a chunk each"])
+async def test_imports_a_household_left_out_holds_no_one_wherever_the_chunks_begin(
+    sessionmaker, settings, tmp_path, chunk_rows
+):
+    """A household the import refuses holds none of its people: a later household of the file
+    listing one of them is imported, whether the two share a chunk or not."""
+    groups: dict[str, list[list[str]]] = {}
+    for row in rows_of(12, seed=27):
+        groups.setdefault(row[1], []).append(list(row))
+    registered, refused, later = [g for g in groups.values() if len(g) >= 2][:3]
+    first = await import_file(sessionmaker, settings, csv_file(tmp_path, registered))
+    assert first["households_created"] == 1
+    # The refused household lists a person of the registered one (not as its head) ...
+    refused[-1][23] = registered[0][23]
+    refused[-1][26] = "其他"
+    # ... and the later household lists the refused household's head (not as its head).
+    later[-1][23] = refused[0][23]
+    later[-1][26] = "其他"
+    job = await import_file(
+        sessionmaker, settings, csv_file(tmp_path, refused + later), chunk_rows=chunk_rows
+    )
+    assert (job["households_created"], job["rows_rejected"]) == (1, len(refused)), dict(job)
+
+
 async def test_imports_member_already_registered_elsewhere(sessionmaker, settings, tmp_path):
     rows = rows_of(2, seed=25)
     await import_file(

@@ -317,9 +317,14 @@ _DIGIT = re.compile(r"\d")
 # How a report value is masked by its column without pii:read: the personal fields as
 # everywhere, and a birth date's digits starred (they would fill a masked ID number in; the
 # shape still shows the mistake).
+# A name keeps its first character as everywhere, but never a digit: a name has none, so a
+# digit there is a number typed into the wrong column.
 REPORT_MASKS: dict[str, Callable[[str], str]] = {
     header: MASKS[field] for header, field in PII_HEADERS.items()
-} | {BY_FIELD["birth_date"].header: lambda value: _DIGIT.sub("*", value)}
+} | {
+    BY_FIELD["birth_date"].header: lambda value: _DIGIT.sub("*", value),
+    BY_FIELD["name"].header: lambda value: _DIGIT.sub("*", MASKS["name"](value)),
+}
 # A shifted row or an unclosed quote puts ID numbers, phones and bank accounts into any column,
 # so without pii:read every value is masked by its content too: each run of 7 or more digits
 # (with single spaces or hyphens between them, as phones and accounts are often written, and an

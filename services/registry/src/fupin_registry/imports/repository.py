@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import case, func, literal, select, text, update
@@ -207,11 +208,11 @@ class ImportRepository:
 
         Precedence as the report shows it: already registered, then a member active in another
         household — in the register or in ``pending`` (the household's first such row) —, then
-        a person listed in another household of the file: of this chunk, of a chunk in flight
-        (``pending``) or of a household job ``job_id`` imported, by its row. Which household of
-        the register holds a person is named only when ``names_households`` (the importer may
-        read personal data) and only inside the importer's ``jurisdiction``: otherwise an
-        import of candidate ID numbers would tell where each one is registered.
+        a person listed in another household of the file the job inserts: of this chunk, of a
+        chunk in flight (``pending``) or one job ``job_id`` committed, by its row. Which
+        household of the register holds a person is named only when ``names_households`` (the
+        importer may read personal data) and only inside the importer's ``jurisdiction``:
+        otherwise an import of candidate ID numbers would tell where each one is registered.
         """
         verdicts: dict[int, Verdict] = {}
         if not chunk.household_ids:
@@ -241,19 +242,35 @@ class ImportRepository:
                 if (held := pending.get(id_index)) is not None:
                     reason = listed_in_household_at(held[2])
                     candidates.append((chunk.member_rows[member] + _LATER, member, reason))
-        first_seen: dict[bytes, int] = {}
-        for member, id_index in enumerate(chunk.member_indexes):
-            first = first_seen.setdefault(id_index, member)
-            if chunk.member_households[first] != chunk.member_households[member]:
-                earlier = chunk.household_rows[chunk.member_households[first]]
-                reason = listed_in_household_at(earlier)
-                candidates.append((chunk.member_rows[member] + _LATER, member, reason))
         for _, member, reason in sorted(candidates):
             position = chunk.member_households[member]
             if position not in verdicts:
                 verdicts[position] = Verdict(
                     position, "rejected", reason, chunk.member_rows[member]
                 )
+        # Then, in file order, a household listing a person an earlier household of the chunk
+        # inserts. Only households inserted hold people, as for the chunks before (whose
+        # committed or in-flight households are all the register and ``pending`` know), so the
+        # verdicts do not depend on where the chunks begin.
+        holders: dict[bytes, int] = {}  # person → the household of the chunk inserting them
+        indexes = chunk.member_indexes
+        for position, group in groupby(
+            range(len(indexes)), key=chunk.member_households.__getitem__
+        ):
+            if position in verdicts:
+                continue
+            members = list(group)
+            clash = next(
+                (m for m in members if holders.get(indexes[m], position) != position), None
+            )
+            if clash is None:
+                for member in members:
+                    holders.setdefault(indexes[member], position)
+                continue
+            earlier = chunk.household_rows[holders[indexes[clash]]]
+            verdicts[position] = Verdict(
+                position, "rejected", listed_in_household_at(earlier), chunk.member_rows[clash]
+            )
         return sorted(verdicts.values(), key=lambda v: v.position)
 
     async def insert(self, chunk: PreparedChunk, left_out: set[int]) -> tuple[int, int]:
