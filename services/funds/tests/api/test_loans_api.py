@@ -502,6 +502,12 @@ async def test_a_subsidy_paid_for_misused_days_is_recovered_by_reversing_it(
         f"/v1/entries/{april['entry_id']}/reversal", json={"reason": "misuse", "on": "2024-05-10"}
     )
     assert reversed_.status_code == 201, reversed_.text
+    # The reversed period is paid again before any later one: no month is left unpaid.
+    may = await client.post(
+        subsidies,
+        json={"period_start": "2024-05-01", "period_end": "2024-06-01", "on": "2024-06-02"},
+    )
+    assert "2024-04-01" in assert_problem(may, 409)["detail"]
     read = (await client.get(f"/v1/loans/{loan['id']}")).json()
     assert read["subsidy_paid_until"] == "2024-04-01"
     listed = (await client.get(subsidies)).json()

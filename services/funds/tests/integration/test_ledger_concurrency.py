@@ -4,16 +4,27 @@ concurrent retries with one Idempotency-Key have one effect."""
 
 import asyncio
 import uuid
+from datetime import date
 
+from funds_testkit import resident_id
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from fupin_events.registry import (
+    HouseholdAttribute,
+    HouseholdRegistered,
+    HouseholdStatus,
+    SupportType,
+)
+from fupin_funds.common.privacy import Privacy
+from fupin_funds.households import service as households
 from fupin_funds.ledger.batches import BATCH_SIZE
 from fupin_kit.testing.plugin import bearer
 
 COUNTY = "220621"  # 抚松县: its own region, so committed data does not meet other tests'
 
 
-async def prepare(client, headers, year: int, project_amount: str) -> tuple[str, int]:
+async def open_fund(client, headers, year: int, amount: str) -> None:
     fund = await client.post(
         "/v1/funds",
         headers=headers,
@@ -22,11 +33,34 @@ async def prepare(client, headers, year: int, project_amount: str) -> tuple[str,
             "source": "central",
             "year": year,
             "name": "race",
-            "amount": "1000000.00",
+            "amount": amount,
             "on": f"{year}-01-02",
         },
     )
     assert fund.status_code == 201, fund.text
+
+
+async def reversals_at_once(client, headers, entry_id: str, on: str, count: int) -> list:
+    """``count`` reversals of one entry sent at once: one reverses it, the others are 409."""
+    responses = await asyncio.gather(
+        *[
+            client.post(
+                f"/v1/entries/{entry_id}/reversal",
+                json={"reason": "paid twice", "on": on},
+                headers=headers,
+            )
+            for _ in range(count)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * (count - 1), [
+        r.text for r in responses if r.status_code != 201
+    ]
+    return responses
+
+
+async def prepare(client, headers, year: int, project_amount: str) -> tuple[str, int]:
+    await open_fund(client, headers, year, "1000000.00")
     project = await client.post(
         "/v1/projects",
         headers=headers,
@@ -110,12 +144,12 @@ async def test_fifty_concurrent_disbursements_never_overdraw(committed_client, m
     headers = bearer(
         make_token("22", subject=f"race-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
     )
-    pid, account = await prepare(committed_client, headers, 2031, "30.00")
+    pid, account = await prepare(committed_client, headers, 2001, "30.00")
 
     async def pay():
         return await committed_client.post(
             f"/v1/projects/{pid}/payments",
-            json={"amount": "1.00", "payee": "racer", "on": "2031-02-02"},
+            json={"amount": "1.00", "payee": "racer", "on": "2001-02-02"},
             headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         )
 
@@ -150,13 +184,13 @@ async def test_concurrent_retries_with_one_key_pay_once(committed_client, make_t
     headers = bearer(
         make_token("22", subject=f"retry-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
     )
-    pid, account = await prepare(committed_client, headers, 2032, "100.00")
+    pid, account = await prepare(committed_client, headers, 2002, "100.00")
     retry = {**headers, "Idempotency-Key": "pay-the-builder-once"}
     responses = await asyncio.gather(
         *[
             committed_client.post(
                 f"/v1/projects/{pid}/payments",
-                json={"amount": "40.00", "payee": "b", "on": "2032-02-02"},
+                json={"amount": "40.00", "payee": "b", "on": "2002-02-02"},
                 headers=retry,
             )
             for _ in range(8)
@@ -173,13 +207,13 @@ async def test_opposite_transfers_do_not_deadlock(committed_client, make_token, 
     headers = bearer(
         make_token("22", subject=f"both-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
     )
-    pid, account = await prepare(committed_client, headers, 2033, "100.00")
+    pid, account = await prepare(committed_client, headers, 2003, "100.00")
     first = [
         (
             await committed_client.post(
                 f"/v1/projects/{pid}/payments",
                 headers=headers,
-                json={"amount": "1.00", "payee": "b", "on": "2033-02-02"},
+                json={"amount": "1.00", "payee": "b", "on": "2003-02-02"},
             )
         ).json()["entry_id"]
         for _ in range(10)
@@ -188,7 +222,7 @@ async def test_opposite_transfers_do_not_deadlock(committed_client, make_token, 
         committed_client.post(
             f"/v1/projects/{pid}/payments",
             headers=headers,
-            json={"amount": "1.00", "payee": "b", "on": "2033-02-02"},
+            json={"amount": "1.00", "payee": "b", "on": "2003-02-02"},
         )
         for _ in range(10)
     ]
@@ -196,7 +230,7 @@ async def test_opposite_transfers_do_not_deadlock(committed_client, make_token, 
         committed_client.post(
             f"/v1/entries/{entry}/reversal",
             headers=headers,
-            json={"reason": "duplicate", "on": "2033-02-02"},
+            json={"reason": "duplicate", "on": "2003-02-02"},
         )
         for entry in first
     ]
@@ -220,7 +254,7 @@ async def test_a_payment_checked_before_its_project_closed_is_not_posted_after(
     headers = bearer(
         make_token("22", subject=f"close-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
     )
-    pid, account = await prepare(committed_client, headers, 2034, "100.00")
+    pid, account = await prepare(committed_client, headers, 2004, "100.00")
     async with engine.connect() as step:  # a lifecycle step, mid-transaction
         await step.execute(text("SELECT 1 FROM projects WHERE id = :p FOR UPDATE"), {"p": pid})
         await step.execute(
@@ -229,7 +263,7 @@ async def test_a_payment_checked_before_its_project_closed_is_not_posted_after(
         payment = asyncio.create_task(
             committed_client.post(
                 f"/v1/projects/{pid}/payments",
-                json={"amount": "1.00", "payee": "late", "on": "2034-02-02"},
+                json={"amount": "1.00", "payee": "late", "on": "2004-02-02"},
                 headers={**headers, "Idempotency-Key": "late-payment"},
             )
         )
@@ -254,9 +288,11 @@ async def test_concurrent_reversals_of_one_entry_reverse_it_once(
     headers = bearer(
         make_token("22", subject=f"undo-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
     )
-    async with engine.connect() as conn:  # data here is committed: a year no run has used
+    async with (
+        engine.connect() as conn
+    ):  # data here is committed: a year no test of this run has used
         year = await conn.scalar(
-            text("SELECT coalesce(max(year), 2039) + 1 FROM funds WHERE region_code = :c"),
+            text("SELECT coalesce(max(year), 2009) + 1 FROM funds WHERE region_code = :c"),
             {"c": COUNTY},
         )
     pid, account = await prepare(committed_client, headers, year, "100.00")
@@ -266,18 +302,9 @@ async def test_concurrent_reversals_of_one_entry_reverse_it_once(
         headers=headers,
     )
     assert paid.status_code == 201, paid.text
-    responses = await asyncio.gather(
-        *[
-            committed_client.post(
-                f"/v1/entries/{paid.json()['entry_id']}/reversal",
-                json={"reason": "paid twice", "on": f"{year}-02-03"},
-                headers=headers,
-            )
-            for _ in range(12)
-        ]
+    responses = await reversals_at_once(
+        committed_client, headers, paid.json()["entry_id"], f"{year}-02-03", 12
     )
-    statuses = sorted(r.status_code for r in responses)
-    assert statuses == [201] + [409] * 11, [r.text for r in responses if r.status_code != 201]
     assert all(
         r.json()["detail"] == "this entry is already reversed"
         for r in responses
@@ -285,3 +312,72 @@ async def test_concurrent_reversals_of_one_entry_reverse_it_once(
     )
     state = await ledger_state(engine, account)
     assert state["balance"] == 10000
+
+
+async def test_concurrent_reversals_of_one_interest_subsidy_reverse_it_once(
+    committed_client, make_token, engine, settings
+):
+    """The second reversal waits for the loan the first one holds, then finds the subsidy
+    reversed: 409, not an error."""
+    headers = bearer(
+        make_token("22", subject=f"undo-{uuid.uuid4().hex[:6]}", roles=["officer", "admin"])
+    )
+    bank = bearer(make_token("22", scopes=["loans:report"], roles=["partner"], client_id="bank-1"))
+    async with engine.connect() as conn:
+        year = await conn.scalar(
+            text("SELECT coalesce(max(year), 2009) + 1 FROM funds WHERE region_code = :c"),
+            {"c": COUNTY},
+        )
+    borrower = resident_id(date(1985, 5, 20), 300 + year % 100)
+    household = f"hh-{uuid.uuid4().hex[:10]}"
+    async with async_sessionmaker(engine)() as session:
+        await households.apply_registered(
+            session,
+            HouseholdRegistered(
+                household_id=household,
+                village_code=f"{COUNTY}100001",
+                household_number=household,
+                attribute=HouseholdAttribute.ORDINARY_POOR,
+                support_type=SupportType.DEVELOPMENT,
+                primary_cause="illness",
+                status=HouseholdStatus.IDENTIFIED,
+                member_count=1,
+                member_indexes=[Privacy(settings).index.hex(borrower)],
+                registered_on=date(year, 1, 2),
+                year=year,
+            ),
+            date(year, 1, 2),
+        )
+        await session.commit()
+    await open_fund(committed_client, headers, year, "100000.00")
+    loan = await committed_client.post(
+        "/v1/loans",
+        headers=bank,
+        json={
+            "bank_loan_ref": f"U-{household}",
+            "borrower_id_number": borrower,
+            "amount": "50000.00",
+            "term_months": 36,
+            "annual_rate": "0.0435",
+            "start_date": f"{year}-03-01",
+            "purpose": "cattle",
+            "product": "microcredit",
+        },
+    )
+    assert loan.status_code == 201, loan.text
+    subsidies = f"/v1/loans/{loan.json()['id']}/subsidies"
+    for start, end in (("03-01", "04-01"), ("04-01", "05-01")):
+        paid = await committed_client.post(
+            subsidies,
+            headers=headers,
+            json={
+                "period_start": f"{year}-{start}",
+                "period_end": f"{year}-{end}",
+                "on": f"{year}-05-02",
+            },
+        )
+        assert paid.status_code == 201, paid.text
+    latest = paid.json()["entry_id"]
+    await reversals_at_once(committed_client, headers, latest, f"{year}-05-03", 6)
+    read = (await committed_client.get(f"/v1/loans/{loan.json()['id']}", headers=headers)).json()
+    assert read["subsidy_paid_until"] == f"{year}-04-01"

@@ -62,7 +62,7 @@ class LoanRepository:
         rows = await self.session.execute(
             select(LoanSubsidy)
             .where(LoanSubsidy.loan_id == loan_id)
-            .order_by(LoanSubsidy.period_start)
+            .order_by(LoanSubsidy.period_start, LoanSubsidy.created_at)
         )
         return list(rows.scalars())
 

@@ -339,6 +339,7 @@ async def prepare_subsidy(
         )
     if body.period_start < loan.start_date:
         raise Unprocessable("#/body/period_start", f"the loan starts on {loan.start_date}")
+    repository = LoanRepository(session)
     if loan.subsidy_paid_until is not None and body.period_start < loan.subsidy_paid_until:
         raise Conflict(
             f"the subsidy is paid until {loan.subsidy_paid_until}; periods may not overlap"
@@ -353,6 +354,12 @@ async def prepare_subsidy(
             else "ended at maturity"
         )
         raise Conflict(f"no subsidy is due for this period: the subsidy {reason}")
+    resume = await next_period_start(repository, loan)
+    if resume is not None and body.period_start != resume:
+        raise Conflict(
+            f"the next period starts on {resume}, where the periods paid (and not reversed) end:"
+            " a reversed period is paid again before any later one"
+        )
     if end > on:
         raise Unprocessable(
             "#/body/period_end",
@@ -360,8 +367,7 @@ async def prepare_subsidy(
             f" ({on}); the last day it may cover is the day before",
         )
     repayments = [
-        Repayment(r.repaid_on, r.amount_fen)
-        for r in await LoanRepository(session).repayments(loan.id)
+        Repayment(r.repaid_on, r.amount_fen) for r in await repository.repayments(loan.id)
     ]
     computed = compute_subsidy(
         principal_fen=loan.amount_fen,
@@ -408,7 +414,7 @@ async def prepare_subsidy(
             "segments": computed.segments,
         },
     )
-    await LoanRepository(session).add_subsidy(subsidy)
+    await repository.add_subsidy(subsidy)
     loan.subsidy_paid_until = end
     loan.version += 1
     await session.flush()
@@ -425,6 +431,17 @@ async def prepare_subsidy(
         subject=str(pool.id),
     )
     return subsidy, transfer
+
+
+async def next_period_start(repository: LoanRepository, loan: Loan) -> date | None:
+    """Where the next subsidy period must start once a period has been reversed: the end of the
+    periods still paid, or the start of the first period when every one was reversed. None while
+    no period has been reversed since the last paid one (paying resumes after any gap then)."""
+    subsidies = await repository.subsidies(loan.id)
+    if not subsidies or subsidies[-1].reversed_on is None:
+        return None
+    paid = [s for s in subsidies if s.reversed_on is None]
+    return paid[-1].period_end if paid else subsidies[0].period_start
 
 
 async def prepare_risk_deposit(
@@ -522,8 +539,12 @@ async def undo_loan_payment(
     loan = await repository.get(entry.loan_id, lock=True)
     assert loan is not None
     if entry.kind == EntryKind.LOAN_SUBSIDY:
-        paid = [s for s in await repository.subsidies(loan.id) if s.reversed_on is None]
-        subsidy = next(s for s in paid if s.entry_id == entry.id)
+        subsidies = await repository.subsidies(loan.id)
+        subsidy = next(s for s in subsidies if s.entry_id == entry.id)
+        if subsidy.reversed_on is not None:
+            # Reversed by a request that held the loan's lock while this one waited for it.
+            raise Conflict("this entry is already reversed")
+        paid = [s for s in subsidies if s.reversed_on is None]
         latest = paid[-1]
         if subsidy is not latest:
             raise Conflict(
