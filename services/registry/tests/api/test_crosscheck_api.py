@@ -178,6 +178,30 @@ async def test_crosscheck_lines_ending_in_a_bare_carriage_return_are_read(app, m
     assert response.json()["row_count"] == 2
 
 
+async def test_crosscheck_a_quote_left_open_refuses_the_file_and_stores_nothing(app, make_token):
+    # Read leniently, the open quote would take the lines after it into one cell: their people
+    # would be lost without a word.
+    content = '证件号码,号牌号码\n220102199001010113,"吉A1\n220102199001010121,吉A2\n'.encode()
+    async with agency(app, make_token) as partner:
+        response = await upload_list(partner, "vehicles", content)
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["pointer"] == "#/body/file" and "unexpected end of data" in error["detail"]
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(text("SELECT count(*) FROM reference_lists")) == 0
+
+
+async def test_crosscheck_an_agency_name_with_a_nul_byte_is_refused_by_name(app, make_token):
+    async with agency(app, make_token) as partner:
+        response = await upload_list(
+            partner, "vehicles", list_csv(["证件号码"], [["220102199001010113"]]), agency="a\x00b"
+        )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()["errors"][0]
+    assert error["pointer"] == "#/body/agency" and "control characters" in error["detail"]
+
+
 async def test_crosscheck_upload_needs_the_scope(client):
     response = await upload_list(client, "vehicles", list_csv(["证件号码"], []))
     assert response.status_code == 403

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import AfterValidator
 
 from fupin_kit.auth import CallerDep, open_to_partners
 from fupin_kit.db import SessionDep
@@ -29,6 +30,7 @@ from fupin_registry.crosscheck.schemas import (
     FlagRead,
     ListKind,
     ReferenceListUploaded,
+    plain_text,
 )
 from fupin_registry.imports.service import save_upload
 
@@ -58,7 +60,9 @@ async def upload_list(
     service: CrosscheckServiceDep,
     file: Annotated[UploadFile, File(description="CSV, UTF-8 or GB18030")],
     kind: Annotated[ListKind, Form()],
-    agency: Annotated[str | None, Form(min_length=1, max_length=100)] = None,
+    agency: Annotated[
+        str | None, Form(min_length=1, max_length=100), AfterValidator(plain_text)
+    ] = None,
 ) -> ReferenceListUploaded:
     caller.require_scope("crosscheck:upload")
     settings = request.app.state.settings

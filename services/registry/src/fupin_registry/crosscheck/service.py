@@ -170,7 +170,9 @@ class CrosscheckService:
     async def _store_entries(
         self, path: Path, encoding: str, list_id: uuid.UUID, kind: ListKind, jurisdiction: str
     ) -> tuple[int, list[RowProblem], int]:
-        reader = csv.reader(_lines(path, encoding))
+        # Strict: a quote left open would otherwise take every line after it into one cell,
+        # and the people on those lines would be lost without a word.
+        reader = csv.reader(_lines(path, encoding), strict=True)
         header: list[str] = []
         id_column = None
         try:
