@@ -509,6 +509,18 @@ def test_import_an_unclosed_quote_fails_at_the_record_bound(tmp_path):
     assert reason.startswith("the record starting at line 2 is longer than 65,536 bytes"), reason
 
 
+def test_import_a_quote_left_open_to_the_end_of_the_file_fails_the_file(tmp_path):
+    """Below the bound the rest of the file would be read into one cell (its rows lost without a
+    word, the job completed): the file fails, naming the line the quote opens on."""
+    path = tmp_path / "quote.csv"
+    rows = household(seed=13) + household(seed=14) + household(seed=15)
+    lines = [",".join(header())] + [",".join(r) for r in rows]
+    lines[2] = lines[2].replace(rows[1][HEADERS.index("姓名")], '"' + rows[1][22], 1)
+    path.write_bytes(("\ufeff" + "\n".join(lines) + "\n").encode())
+    reason = failure(items_of(path))
+    assert reason.startswith("a quote opened at line 3 is not closed before the end of the file")
+
+
 # --- CSV cells --------------------------------------------------------------------------------
 
 

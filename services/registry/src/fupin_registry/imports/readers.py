@@ -471,19 +471,30 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
                 raise UnreadableFile(_line_too_long(number, max_line_bytes))
             problems.clear()
             last_line, record_bytes = number, len(raw)
+            # Strict: a quote left open would otherwise take every line after it into one
+            # cell, and those rows would be lost without a word.
             reader = csv.reader(
-                itertools.chain([decoded(number, raw)], following(number)), delimiter=delimiter
+                itertools.chain([decoded(number, raw)], following(number)),
+                delimiter=delimiter,
+                strict=True,
             )
             try:
                 cells = next(reader)
             except csv.Error as exc:
-                raise UnreadableFile(
-                    f"the CSV text is malformed at line {last_line}: {exc}"
-                ) from exc
+                raise UnreadableFile(_malformed(number, last_line, exc)) from exc
             cells = list(map(str.strip, cells))
             if record_bytes > EXCEL_CELL_CHARS:  # only a record this long can hold such a cell
                 cells = list(map(capped, cells))
             yield RawRow(record, cells, problems[-1] if problems else None, record_bytes)
+
+
+def _malformed(start: int, last: int, exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return (
+            f"a quote opened at line {start} is not closed before the end of the file: the"
+            " lines after it would all be read into one cell"
+        )
+    return f"the CSV text is malformed at line {last}: {exc}"
 
 
 def _line_too_long(number: int, max_line_bytes: int) -> str:
