@@ -25,6 +25,21 @@ async def set_factor_values(client, code, values):
     assert response.status_code == 200, response.text
 
 
+async def test_factor_values_name_a_region_listed_twice(client):
+    response = await client.put(
+        "/v1/allocation-factors/poverty_incidence/values",
+        json={
+            "year": 2024,
+            "values": [
+                {"region_code": "220602", "value": "1"},
+                {"region_code": "220605", "value": "1"},
+                {"region_code": "220602", "value": "2"},
+            ],
+        },
+    )
+    assert "220602 is listed twice" in assert_problem(response, 422, "#/body/values/2")["detail"]
+
+
 async def seed_formula_inputs(app, client):
     for index, county in enumerate(COUNTIES):
         # Registered poor population from the registry read model: (index + 1) households of 2.

@@ -246,6 +246,12 @@ async def test_upheld_objection_rejects_the_project(app, client, make_token):
             json={"text": "the road goes nowhere"},
         )
         assert second.status_code == 201, second.text
+        # An anonymous filing is dated today: it may not name a day inside a closed notice.
+        dated = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections",
+            json={"text": "backdated", "on": today().isoformat()},
+        )
+        assert_problem(dated, 422, "#/body/on")
     async with api_client(app, make_token("220581")) as neighbour:
         assert_problem(
             await neighbour.post(

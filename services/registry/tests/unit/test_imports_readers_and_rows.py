@@ -421,6 +421,8 @@ def test_imports_tab_separated_text_named_xls_is_read_as_text(tmp_path):
         ("\rx", "'\rx"),
         ("-5", "-5"),
         ("-12.50", "-12.50"),
+        ("-", "-"),  # a placeholder, never evaluated
+        ("--", "'--"),
         ("张三", "张三"),
         ("", ""),
     ],

@@ -17,7 +17,8 @@ XLSX_TEXT_OPTIONS = {
 
 
 def inert(cell: str) -> str:
-    """The cell with a leading quote before =, +, -, @, tab or carriage return."""
-    if cell.startswith(FORMULA_START) and not _PLAIN_NUMBER.match(cell):
+    """The cell with a leading quote before =, +, -, @, tab or carriage return; a lone "-" (a
+    placeholder, which no spreadsheet program evaluates) is left as it is."""
+    if cell.startswith(FORMULA_START) and cell != "-" and not _PLAIN_NUMBER.match(cell):
         return "'" + cell
     return cell

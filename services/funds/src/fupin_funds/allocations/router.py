@@ -33,7 +33,7 @@ from fupin_kit.auth import Caller
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import Conflict, Forbidden, NotFound, problem_responses
+from fupin_kit.problems import Conflict, Forbidden, NotFound, Unprocessable, problem_responses
 
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
 factors = APIRouter(prefix="/v1/allocation-factors", tags=["allocations"])
@@ -362,8 +362,11 @@ async def put_values(
     for code_ in codes:
         caller.require_region_write(code_)
     await require_regions(session, codes, "#/body/values")
-    if len(set(codes)) != len(codes):
-        raise Conflict("a region is listed twice")
+    seen: set[str] = set()
+    for position, code_ in enumerate(codes):
+        if code_ in seen:
+            raise Unprocessable(f"#/body/values/{position}", f"region {code_} is listed twice")
+        seen.add(code_)
     await repository.upsert_values(
         code, body.year, [(i.region_code, i.value) for i in body.values], caller.actor
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from fupin_events.values import business_today
 from fupin_funds.announcements.dependencies import (
     AnnouncementDep,
     ObjectionDep,
@@ -108,7 +109,7 @@ async def create_objection(
     privacy: PrivacyDep,
 ) -> ObjectionFiled:
     settings = request.app.state.settings
-    on = business_date(body.on, settings)
+    on = business_today()
     address = request.client.host if request.client else "unknown"
     objection = await file_objection(
         session,

@@ -29,7 +29,7 @@ class ObjectionCreate(BaseModel):
     contact: str | None = Field(
         None, min_length=1, max_length=200, description="optional; encrypted at rest"
     )
-    on: date | None = Field(None, description="business date (default today)")
+    # No business date: an anonymous filing is dated today, never into a notice already closed.
 
 
 class ObjectionFiled(BaseModel):
