@@ -21,6 +21,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -134,7 +135,9 @@ class SubscriptionRepository:
                 .values(**values)
                 .on_conflict_do_nothing(
                     index_elements=["sender_id", "reg_event_type", "filter_key"],
-                    index_where=Subscription.status == "subscribe",
+                    # A literal, as the partial index has it: a bound value would let a generic
+                    # plan miss the index ("no unique or exclusion constraint matching").
+                    index_where=text("status = 'subscribe'"),
                 )
                 .returning(Subscription.code)
             )

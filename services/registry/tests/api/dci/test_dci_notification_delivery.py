@@ -132,3 +132,26 @@ async def test_a_sender_uri_outside_the_current_prefix_gets_no_notification(sett
     assert all(m["notify_event"][0] != code for _, m in recorder.sent)
     status, error = (await notification_states(engine, [code]))[code]
     assert status == "failed" and "prefix" in (error or "")
+
+
+async def test_a_subscription_is_added_once_under_a_generic_plan_too(engine):
+    """The partial unique index is matched by its literal predicate: a plan made for any value
+    (as PostgreSQL makes after a statement's fifth run, forced here) still finds it."""
+    async with AsyncSession(engine) as session, session.begin():
+        sender, _ = await add_subscriber(session, "22")
+        await session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        repository = SubscriptionRepository(session)
+        values = {
+            "sender_id": sender,
+            "transaction_id": "t-1",
+            "reference_id": "r-1",
+            "reg_event_type": "REGISTER",
+            "filter": {"attribute": "region", "op": "eq", "value": "220102"},
+            "filter_key": "220102",
+            "notify_record_type": "Group",
+            "sender_uri": "https://sr.agency.example/dci/notify",
+            "jurisdiction": "22",
+        }
+        added = [await repository.add({**values, "code": uuid.uuid4().hex}) for _ in range(7)]
+        assert added == [True] + [False] * 6
+        await session.rollback()
