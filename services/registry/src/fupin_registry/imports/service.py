@@ -29,6 +29,7 @@ from fupin_kit.logging import get_logger
 from fupin_kit.problems import PayloadTooLarge, Unprocessable
 from fupin_registry.config import Settings
 from fupin_registry.imports.limits import ReadLimits
+from fupin_registry.imports.memory import return_free_pages, return_large_buffers
 from fupin_registry.imports.merge import ChunkMerger, import_lock
 from fupin_registry.imports.models import ImportJob
 from fupin_registry.imports.pipeline import (
@@ -162,6 +163,7 @@ class ImportRunner:
         self.settings = settings
         self.privacy = privacy
         self.on_chunk = on_chunk  # called for each chunk once committed, in file order
+        return_large_buffers()  # a chunk's buffers go back to the system once merged
 
     async def run(self, job_id: uuid.UUID, config: ProducerConfig, actor: str) -> None:
         source: _ThreadSource | _ProcessSource | None = None
@@ -216,6 +218,8 @@ class ImportRunner:
             end: Item | None = None
             while (item := await source.next()) is not None:
                 if isinstance(item, PreparedChunk):
+                    # The chunks merged since the last one are freed: their pages go back.
+                    return_free_pages()
                     if not await merger.merge(item):
                         break
                 else:
