@@ -35,10 +35,14 @@ from fupin_registry.dci.schemas import (
     UnSubscribeRequest,
 )
 from fupin_registry.dci.service import (
+    FAILED_REASON,
     PartnerService,
     SearchService,
     SubscriptionService,
     TxnStatusService,
+    failed_search,
+    failed_subscribe,
+    failed_unsubscribe,
     seal_reply,
 )
 from fupin_registry.privacy import PII_READ_SCOPE, Privacy, get_privacy
@@ -74,6 +78,8 @@ class Operation:
     references: Callable[[Any], list[str]]
     run: Run
     items_key: str | None  # where the per-request statuses are in the reply
+    # The callback message when processing fails inside the registry (None: header only).
+    failed: Callable[[Any, str], dict[str, Any]] | None = None
     cost: Callable[[Any], int] | None = None  # tokens of the partner's rate limit; None: count
 
 
@@ -109,6 +115,7 @@ SEARCH = Operation(
     lambda m: [i.reference_id for i in m.search_request],
     _search,
     "search_response",
+    failed_search,
     lambda m: sum(
         values_tested(i.search_criteria.query_type, i.search_criteria.query)
         for i in m.search_request
@@ -123,6 +130,7 @@ SUBSCRIBE = Operation(
     lambda m: [i.reference_id for i in m.subscribe_request],
     _subscribe,
     "subscribe_response",
+    failed_subscribe,
     lambda m: sum(
         values_tested(i.subscribe_criteria.filter_type, i.subscribe_criteria.filter)
         for i in m.subscribe_request
@@ -137,6 +145,7 @@ UNSUBSCRIBE = Operation(
     lambda m: [],
     _unsubscribe,
     None,
+    failed_unsubscribe,
 )
 TXN_STATUS = Operation(
     "txn-status",
@@ -293,17 +302,21 @@ async def _complete_later(
             transaction=str(txn_id),
             error=repr(exc),
         )
+        # The spec's callbacks carry a message: each request rejected, none answered. It is
+        # kept as the transaction's reply too, so txn/status tells the same.
+        reply = operation.failed(message, ctx.correlation_id) if operation.failed else None
         async with session_scope(sessionmaker) as session:
             txn = await TransactionRepository(session).load(txn_id)
             txn.status = "rjct"
-        reply = None
+            if reply is not None:
+                txn.reply_enc = seal_reply(ctx.privacy, reply, False)
         header = gateway.callback_header(
             operation.reply_action,
             receiver,
             status="rjct",
             total=operation.count(message),
             completed=0,
-            reason_message="the request could not be processed; it has been logged",
+            reason_message=FAILED_REASON,
         )
     delivery = await ctx.runtime.callbacks.deliver(
         ctx.inbound.header.sender_uri or "", header, reply

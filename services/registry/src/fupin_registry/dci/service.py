@@ -59,6 +59,9 @@ MAX_PAGE_NUMBER = 10_000
 # The spec's error code for a request that will not be answered, in the status item's message
 # (its reason-code enums have no such code).
 INCOMPLETE_REASON = "err.request.timeout: the request was not completed; send it again"
+FAILED_REASON = (
+    "err.service.unavailable: the request could not be processed; it has been logged; send it again"
+)
 
 
 def _sealed(privacy: Privacy, document: dict[str, Any]) -> bytes:
@@ -510,6 +513,8 @@ class TxnStatusService:
                 item["status_reason_message"] = (
                     f"{entry['status_reason_code']}: {entry.get('status_reason_message', '')}"
                 )
+            elif entry.get("status_reason_message"):
+                item["status_reason_message"] = entry["status_reason_message"]
             codes = [s["code"] for s in entry.get("subscriptions", [])]
             if codes:
                 item["status_reason_message"] = f"subscription codes: {', '.join(codes)}"
@@ -519,6 +524,44 @@ class TxnStatusService:
             "correlation_id": txn.correlation_id,
             "search_response": items,
         }
+
+
+def _all_rejected(
+    transaction_id: str,
+    correlation_id: str,
+    key: str,
+    items: list[SearchRequestItem] | list[SubscribeRequestItem],
+) -> dict[str, Any]:
+    return {
+        "transaction_id": transaction_id,
+        "correlation_id": correlation_id,
+        key: [_item(i.reference_id, "rjct", i.locale, message=FAILED_REASON) for i in items],
+    }
+
+
+def failed_search(message: SearchRequest, correlation_id: str) -> dict[str, Any]:
+    """The reply to a search that failed inside the registry: every request rejected."""
+    return _all_rejected(
+        message.transaction_id, correlation_id, "search_response", message.search_request
+    )
+
+
+def failed_subscribe(message: SubscribeRequest, correlation_id: str) -> dict[str, Any]:
+    """The reply to a subscription that failed inside the registry: nothing subscribed."""
+    return _all_rejected(
+        message.transaction_id, correlation_id, "subscribe_response", message.subscribe_request
+    )
+
+
+def failed_unsubscribe(message: UnSubscribeRequest, correlation_id: str) -> dict[str, Any]:
+    """The reply to an unsubscription that failed inside the registry: nothing cancelled."""
+    return {
+        "transaction_id": message.transaction_id,
+        "correlation_id": correlation_id,
+        "timestamp": now_iso(),
+        "status": "rjct",
+        "status_reason_message": FAILED_REASON,
+    }
 
 
 def seal_reply(privacy: Privacy, message: dict[str, Any], unmasked: bool) -> bytes:

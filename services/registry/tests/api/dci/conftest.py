@@ -243,6 +243,19 @@ def search_message(*criteria: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def status_message(txn_type: str, transaction_id: str) -> dict[str, Any]:
+    """A txn-status message asking for the outcome of one of the partner's transactions."""
+    return {
+        "transaction_id": uuid.uuid4().hex,
+        "txnstatus_request": {
+            "reference_id": "st",
+            "txn_type": txn_type,
+            "attribute_type": "transaction_id",
+            "attribute_value": transaction_id,
+        },
+    }
+
+
 CONSENT = {
     "@type": "Consent",
     "ts": "2020-05-01T08:00:00+08:00",
@@ -477,6 +490,7 @@ def dci() -> SimpleNamespace:
         sign=sign,
         signature_ok=registry_signature_ok,
         search_message=search_message,
+        status_message=status_message,
         criteria=criteria,
         consent=CONSENT,
         resident_id=resident_id,

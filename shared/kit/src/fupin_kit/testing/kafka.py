@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 
@@ -54,3 +54,23 @@ async def read_all(
     finally:
         await consumer.stop()
     return records
+
+
+async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
+    """Commit the topics' end offsets for a new consumer group, so that it reads only what is
+    published from now on instead of a long-used broker's whole history."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in topics
+            if topic in existing
+            for number in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if partitions:
+            ends = await consumer.end_offsets(partitions)
+            await consumer.commit({tp: offset for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
