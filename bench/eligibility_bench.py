@@ -97,9 +97,15 @@ WRK_SCRIPT += DONE_LUA
 
 
 # The baseline's single lookup: the registry's FIND_MANY for one person (active membership
-# first, then the latest one).
+# first, then the latest one; a household with an open natural-decrease case stands as
+# natural decrease, as ``STANDING_STATUS`` says).
 FIND_ONE = """
-SELECT m.active, h.status, h.exited_on, h.village_code
+SELECT m.active,
+       CASE WHEN EXISTS (
+           SELECT 1 FROM cases c WHERE c.household_id = h.id AND c.kind = 'natural_decrease'
+              AND c.state NOT IN ('approved', 'rejected'))
+         THEN 'natural_decrease' ELSE h.status END,
+       h.exited_on, h.village_code
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = $1 AND starts_with(h.village_code, $2)
 ORDER BY m.active DESC, m.updated_at DESC

@@ -17,7 +17,7 @@ from fupin_kit.auth import Caller, CallerDep, open_to_partners
 from fupin_kit.db import SessionDep, new_metadata
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.outbox import add_event
-from fupin_kit.problems import NotFound
+from fupin_kit.problems import InvalidTransition, NotFound
 from fupin_kit.settings import ServiceSettings
 
 
@@ -107,6 +107,12 @@ async def _create_widget(
 @open_to_partners
 async def read_widget(widget: WidgetDep) -> WidgetRead:
     return WidgetRead(id=widget.id, region_code=widget.region_code, amount=widget.amount)
+
+
+@router.post("/{widget_id}/retirement")
+async def retire_widget(widget: WidgetDep) -> WidgetRead:
+    """A state conflict raised without naming a field (the object's state is at fault)."""
+    raise InvalidTransition(f"widget {widget.id} is in service and cannot be retired")
 
 
 @router.get("")

@@ -147,11 +147,19 @@ async def test_missing_and_bad_tokens_are_401(app, signing_keys, make_token):
         "jurisdiction with a newline": make_token("22\n"),
     }
     async with api_client(app) as client:
-        assert_problem(await client.get("/v1/widgets"), 401)
+        assert_problem(await client.get("/v1/widgets"), 401, "#/header/Authorization")
         for reason, token in tokens.items():
             response = await client.get("/v1/widgets", headers=bearer(token))
-            assert_problem(response, 401), reason
+            assert_problem(response, 401, "#/header/Authorization"), reason
             assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_state_conflict_names_the_object_of_the_path(client):
+    created = (await client.post("/v1/widgets", json=GOOD)).json()
+    refused = await client.post(f"/v1/widgets/{created['id']}/retirement")
+    body = assert_problem(refused, 409, "#/path/widget_id")
+    assert body["type"].endswith("invalid-transition")
+    assert body["errors"] == [{"pointer": "#/path/widget_id", "detail": body["detail"]}]
 
 
 async def test_other_jurisdiction_gets_404_on_the_object(app, make_token):
@@ -367,3 +375,20 @@ async def test_readiness_probes_at_once_share_one_kafka_round_trip(settings):
     probe._probe = counted  # type: ignore[method-assign]
     assert await asyncio.gather(*(probe.ok() for _ in range(20))) == [True] * 20
     assert rounds == 1
+
+
+def test_a_refused_precondition_names_the_if_match_header():
+    from fupin_kit.problems import FieldError, PreconditionFailed, PreconditionRequired
+
+    for refusal in (PreconditionRequired("send If-Match"), PreconditionFailed("read it again")):
+        body = refusal.to_problem()
+        assert body["errors"] == [{"pointer": "#/header/If-Match", "detail": refusal.detail}], body
+    given = [FieldError(pointer="#/header/If-Match", detail="x")]
+    assert PreconditionFailed("stale", errors=given).errors == given
+
+
+async def test_refusals_of_the_framework_name_what_they_are_about(client):
+    unknown = await client.get("/v1/no-such-route")
+    assert assert_problem(unknown, 404, "#/path")["type"].endswith("not-found")
+    wrong_method = await client.delete("/v1/widgets")
+    assert_problem(wrong_method, 405, "#/request/method")

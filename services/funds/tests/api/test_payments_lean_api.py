@@ -56,6 +56,7 @@ async def test_the_express_route_serves_payments_and_the_operation_stays_documen
         (b'{"amount": "-1.00", "payee": "x"}', "#/body/amount"),
         (b'{"amount": "1.00", "payee": "x", "colour": "red"}', "#/body/colour"),
         (b'{"amount": "1.00", "payee": "x\\u0000y"}', "#/body/payee"),
+        (b'{"amount": "1.00", "payee": "   "}', "#/body/payee"),  # blank
         (b'{"amount": "1.00", "payee": "x", "on": "2024-02-30"}', "#/body/on"),
         (b"[1, 2]", "#/body"),
         (b'{"amount": "1.00", "payee": "x", "household_id": "hh-1"}', "#/body/payee"),  # both
@@ -71,6 +72,17 @@ async def test_bad_payments_are_named_and_nothing_moves(client, content, pointer
     body = assert_problem(response, 422)
     assert any(e["pointer"].startswith(pointer) for e in body["errors"]), body
     assert await balance(client, account) == "100.00"
+
+
+async def test_a_payment_from_a_project_never_funded_says_so(client):
+    await open_fund(client, amount="5000.00")
+    project = await announced_project(client)
+    response = await client.post(
+        f"/v1/projects/{project['id']}/payments",
+        json={"payee": "supplier", "amount": "10.00", "on": after_notice(project)},
+    )
+    body = assert_problem(response, 409, "#/body/amount")
+    assert "holds no money yet" in body["detail"] and body["account_id"] is None
 
 
 async def test_bad_headers_paths_and_tokens(app, client):

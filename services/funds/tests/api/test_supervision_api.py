@@ -518,6 +518,12 @@ async def test_a_household_approved_with_a_date_in_the_past_is_identified_now(ap
     assert read.json()["status"] == "identified"
 
 
+async def test_the_report_of_a_region_that_does_not_exist_is_refused(client):
+    for code in ("22001", "220622999999"):
+        response = await client.get("/v1/supervision/report", params={"region_code": code})
+        assert "does not exist" in assert_problem(response, 422, "#/query/region_code")["detail"]
+
+
 async def test_the_report_counts_money_passed_down_once_and_as_of_its_day(app, client, make_token):
     fund = await open_fund(client, region="2206", source="provincial", amount="1000.00")
     proposed = await client.post(

@@ -147,3 +147,64 @@ class HistoryBasis(StrEnum):
 
     EFFECTIVE = "effective"  # as in effect on the date, as known now (business dates)
     RECORDED = "recorded"  # as the register stood at the end of the date (transaction time)
+
+
+class Ethnicity(StrEnum):
+    """The 56 nationalities of GB 3304 (民族), by their romanised names."""
+
+    HAN = "han"  # 汉族
+    MONGOL = "mongol"  # 蒙古族
+    HUI = "hui"  # 回族
+    ZANG = "zang"  # 藏族
+    UYGUR = "uygur"  # 维吾尔族
+    MIAO = "miao"  # 苗族
+    YI = "yi"  # 彝族
+    ZHUANG = "zhuang"  # 壮族
+    BUYEI = "buyei"  # 布依族
+    KOREAN = "korean"  # 朝鲜族
+    MANCHU = "manchu"  # 满族
+    DONG = "dong"  # 侗族
+    YAO = "yao"  # 瑶族
+    BAI = "bai"  # 白族
+    TUJIA = "tujia"  # 土家族
+    HANI = "hani"  # 哈尼族
+    KAZAK = "kazak"  # 哈萨克族
+    DAI = "dai"  # 傣族
+    LI = "li"  # 黎族
+    LISU = "lisu"  # 傈僳族
+    VA = "va"  # 佤族
+    SHE = "she"  # 畲族
+    GAOSHAN = "gaoshan"  # 高山族
+    LAHU = "lahu"  # 拉祜族
+    SUI = "sui"  # 水族
+    DONGXIANG = "dongxiang"  # 东乡族
+    NAXI = "naxi"  # 纳西族
+    JINGPO = "jingpo"  # 景颇族
+    KIRGIZ = "kirgiz"  # 柯尔克孜族
+    TU = "tu"  # 土族
+    DAUR = "daur"  # 达斡尔族
+    MULAO = "mulao"  # 仫佬族
+    QIANG = "qiang"  # 羌族
+    BLANG = "blang"  # 布朗族
+    SALAR = "salar"  # 撒拉族
+    MAONAN = "maonan"  # 毛南族
+    GELAO = "gelao"  # 仡佬族
+    XIBE = "xibe"  # 锡伯族
+    ACHANG = "achang"  # 阿昌族
+    PUMI = "pumi"  # 普米族
+    TAJIK = "tajik"  # 塔吉克族
+    NU = "nu"  # 怒族
+    UZBEK = "uzbek"  # 乌孜别克族
+    RUSS = "russ"  # 俄罗斯族
+    EWENKI = "ewenki"  # 鄂温克族
+    DEANG = "deang"  # 德昂族
+    BONAN = "bonan"  # 保安族
+    YUGUR = "yugur"  # 裕固族
+    GIN = "gin"  # 京族
+    TATAR = "tatar"  # 塔塔尔族
+    DERUNG = "derung"  # 独龙族
+    OROQEN = "oroqen"  # 鄂伦春族
+    HEZHEN = "hezhen"  # 赫哲族
+    MONBA = "monba"  # 门巴族
+    LHOBA = "lhoba"  # 珞巴族
+    JINO = "jino"  # 基诺族

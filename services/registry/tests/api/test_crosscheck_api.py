@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import text
 
+from fupin_kit.pagination import encode_cursor
 from fupin_kit.testing.plugin import api_client
 from fupin_registry.imports.samples import HouseholdMaker, header
 from fupin_registry.synthetic import PeopleFactory, household_payload, member_payload
@@ -574,6 +575,13 @@ async def test_crosscheck_duplicate_id_report(app, client, make_token):
         await session.commit()
     report = (await client.get("/v1/crosscheck/reports/duplicate-ids")).json()
     assert len(report["items"]) == 1
+    # A crafted cursor is refused, never read as the end of the report.
+    for position in ("%%%", "AAAA", "A" * 43 + "!"):
+        crafted = await client.get(
+            "/v1/crosscheck/reports/duplicate-ids", params={"cursor": encode_cursor([position])}
+        )
+        assert crafted.status_code == 422, (position, crafted.text)
+        assert crafted.json()["errors"][0]["pointer"] == "#/query/cursor"
     households = report["items"][0]["households"]
     assert sorted(h["household_number"] for h in households) == numbers
     assert sorted(h["member_active"] for h in households) == [False, True]

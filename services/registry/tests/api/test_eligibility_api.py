@@ -16,6 +16,7 @@ from fupin_events.values import business_today, id_check_character
 from fupin_kit.audit import verify_chain
 from fupin_kit.testing.plugin import api_client, bearer
 from fupin_registry.households.models import Household, Member
+from fupin_registry.identification.models import Case
 from fupin_registry.main import create_app
 from fupin_registry.privacy import Privacy
 
@@ -184,6 +185,45 @@ async def test_rules_end_to_end(
     answer = (await client.post("/v1/eligibility/checks", json=check(person), headers=bank)).json()
     assert answer["reason_code"] == reason
     assert answer["eligible"] is (reason == "eligible")
+
+
+async def test_a_household_reported_gone_is_not_eligible_while_its_case_runs(
+    running, bank, engine, settings
+):
+    """E.g. its last member's death confirmed by a cross-department check: the member stays
+    listed until the natural-decrease case closes the household, but no lender hears "yes"."""
+    _, client = running
+    person = resident_id(adult())
+    household_id = await seed_household(engine, Privacy(settings), members=[(person, True)])
+    case_id = uuid.uuid4()
+    async with AsyncSession(engine) as session, session.begin():
+        session.add(
+            Case(
+                id=case_id,
+                kind="natural_decrease",
+                household_id=household_id,
+                village_code=village(),
+                state="village_appraisal",
+                year=business_today().year,
+                reason="death on 2026-01-02: cross-department check: death",
+                opened_on=business_today(),
+                last_step_on=business_today(),
+                suspended=False,
+                version=1,
+            )
+        )
+
+    async def answer() -> dict:
+        response = await client.post("/v1/eligibility/checks", json=check(person), headers=bank)
+        return response.json()
+
+    assert (await answer())["reason_code"] == "natural_decrease"
+    async with AsyncSession(engine) as session, session.begin():
+        # the report was wrong: the case is rejected and the household stays registered
+        await session.execute(
+            text("UPDATE cases SET state = 'rejected' WHERE id = :id"), {"id": case_id}
+        )
+    assert (await answer())["reason_code"] == "eligible"
 
 
 async def test_age_out_of_range(running, bank, engine, settings):

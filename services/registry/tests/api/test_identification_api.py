@@ -368,7 +368,7 @@ async def test_steps_are_idempotent(client, people):
         json={"on": day(7)},
         headers={"If-Match": '"1"'},
     )
-    assert_problem(stale, 412)
+    assert_problem(stale, 412, "precondition-failed", "#/header/If-Match")
 
 
 async def test_an_opened_case_carries_its_etag_for_the_first_step(client, people):
@@ -908,6 +908,12 @@ async def test_an_exit_whose_line_is_missing_can_still_be_refused_and_closed(cli
             json={"votes_for": 0, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": "2017-03-02"},
         )
         assert_problem(no_votes, 422, pointer="#/body/votes_for")
+        for count in ("9", 9.0, True, "1e3"):  # a count of hands is a JSON integer
+            loose = await client.post(
+                f"{url}/appraisal",
+                json={"votes_for": count, "votes_against": 0, "on": "2017-03-02"},
+            )
+            assert_problem(loose, 422, pointer="#/body/votes_for")
         passing = await client.post(
             f"{url}/appraisal",
             json={"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": "2017-03-02"},

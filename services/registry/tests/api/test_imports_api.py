@@ -171,6 +171,22 @@ async def test_imports_non_spreadsheets_are_refused_at_upload(client, content, n
     assert needle in body["errors"][0]["detail"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nno colon header\r\n\r\nx\r\n--xyz--\r\n"),
+        ("multipart/form-data", b"--xyz\r\n"),  # no boundary
+    ],
+)
+async def test_imports_a_broken_form_is_refused_naming_the_body(client, content_type, body):
+    response = await client.post(
+        "/v1/imports", content=body, headers={"Content-Type": content_type}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["pointer"] for e in response.json()["errors"]] == ["#/body"], response.json()
+
+
 async def test_imports_rows_outside_jurisdiction_are_rejected(app, make_token):
     from fupin_kit.testing.plugin import api_client
 
@@ -224,6 +240,9 @@ async def test_imports_export_reimports_and_masks_without_pii_scope(app, make_to
         await run(client, csv_bytes(rows))
         exported = await client.get("/v1/exports/households.csv")
         assert exported.status_code == 200
+        # named by the register's date (Asia/Shanghai), not the host's
+        day = business_today().strftime("%Y%m%d")
+        assert f'filename="register-{village}-{day}.csv"' in exported.headers["content-disposition"]
         lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
         assert lines[0] == header()
         assert {line[23] for line in lines[1:]} == {r[23] for r in rows}

@@ -33,12 +33,18 @@ async def test_read_a_region_and_its_children(client):
         and len(codes) == len(set(codes))
         and all(c.startswith("220622") for c in codes)
     )
-    for missing in ("229999", "abc", "2206221002019999"):
+    for missing, detail in (
+        ("229999", "region 229999 not found"),
+        ("abc", "region abc not found"),
+        # not cut to an existing village's code
+        ("2206221002019", "a region code has at most 12 digits"),
+    ):
         response = await client.get(f"/v1/regions/{missing}")
         assert (
             response.status_code == 404
             and response.headers["content-type"] == "application/problem+json"
         )
+        assert detail in response.json()["detail"]
     assert (await client.get("/v1/regions/229999/children")).status_code == 404
 
 

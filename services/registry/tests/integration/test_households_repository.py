@@ -164,9 +164,13 @@ async def test_search_filters(db_session, service, people):
     assert await ids() == {flagged.id, plain.id}
     assert await ids(has_open_flags=True) == {flagged.id}
     assert await ids(has_open_flags=False) == {plain.id}
-    assert await ids(cause="disability") == {flagged.id, plain.id}  # primary or secondary
-    assert await ids(attribute="dibao") == {plain.id}
-    assert await ids(status="identified") == set()
+    assert await ids(causes=("disability",)) == {flagged.id, plain.id}  # primary or secondary
+    assert await ids(causes=("illness",)) == {plain.id}
+    assert await ids(causes=("lack_of_land", "schooling")) == set()
+    assert await ids(causes=("schooling", "disability")) == {flagged.id, plain.id}
+    assert await ids(attributes=("dibao",)) == {plain.id}
+    assert await ids(attributes=("dibao", "wubao")) == {flagged.id, plain.id}
+    assert await ids(statuses=("identified",)) == set()
     assert await ids(caller=OFFICER.model_copy(update={"jurisdiction": "220581"})) == set()
     rows = await repository.search(HouseholdFilter(region=village), OFFICER, after=None, limit=10)
     assert {count for _, count in rows} == {2}

@@ -137,7 +137,17 @@ def test_household_size_at_a_years_end_counts_who_belonged_then():
 
 @pytest.mark.parametrize(
     "name",
-    ["王芳", "阿依古丽·买买提", "John Smith", "Ｏ'Brien", "扎西顿珠", "玛丽-安", "王\u3000芳"],
+    [
+        "王芳",
+        "阿依古丽·买买提",
+        "John Smith",
+        "Ｏ'Brien",
+        "扎西顿珠",
+        "玛丽-安",
+        "王\u3000芳",
+        "Jose\u0301",  # a decomposed é
+        "བཀྲ་ཤིས",  # Tibetan: its vowels are combining marks
+    ],
 )
 def test_names_of_people_are_accepted(name):
     assert name_problem(name) is None
@@ -166,7 +176,13 @@ def test_names_of_people_are_accepted(name):
         ("·王芳", "starts with a letter"),
         (" 王", "control or invisible"),
         ("王  芳", "control or invisible"),
+        ("王\u3000\u3000芳", "control or invisible"),  # two ideographic spaces
+        ("王\u00a0 芳", "control or invisible"),  # a no-break space and a space
+        ("王芳\u3000", "control or invisible"),
         ("王\u2028芳", "control or invisible"),  # line separator
+        ("王\u0301", "combining mark"),  # on a Chinese character
+        ("\u0301王", "combining mark"),  # on nothing
+        ("Jose\u0301\u0301\u0301", "combining mark"),  # stacked
     ],
 )
 def test_names_that_are_not_names_are_refused_with_the_reason(name, reason):

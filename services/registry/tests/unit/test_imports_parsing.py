@@ -124,7 +124,11 @@ def test_imports_a_short_gbk_file_with_a_name_that_is_also_utf8_stays_gbk(name):
 def test_imports_unreadable_encoding_is_reported_precisely():
     with pytest.raises(UnreadableFile) as error:
         detect_encoding(b"abc\x80\xff\xfe")
-    assert "neither UTF-8 nor GB18030" in str(error.value) and "offset 3" in str(error.value)
+    assert "neither UTF-8 nor GB18030" in str(error.value)
+    assert "0x80 at line 1 (position 4)" in str(error.value)
+    with pytest.raises(UnreadableFile) as error:
+        detect_encoding("证件号码,号牌号码\n1,吉A12345\n".encode() + b"\xff\xfe,zz\n")
+    assert "0xFF at line 3 (position 1)" in str(error.value), error.value
 
 
 @pytest.mark.parametrize(
@@ -661,8 +665,28 @@ def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, seco
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        (b'<c r="B5" t="s"><v>99999</v></c>', "column B: shared string '99999' is not in"),
-        (b'<c r="B5" t="s"><v>abc</v></c>', "column B: shared string 'abc' is not in"),
+        (b'<c r="B5" t="s"><v>99999</v></c>', "shared string '99999' is not in"),
+        (b'<c r="B5" t="s"><v>abc</v></c>', "shared string 'abc' is not in"),
+        (b'<c r="B5" t="inlineStr"><is><t>&lol9;</t></is></c>', "the text holds '&lol9;'"),
+        (b'<c r="B5" t="inlineStr"><is><t>&#0;</t></is></c>', "the text holds '&#0;'"),
+    ],
+)
+def test_imports_a_streamed_cell_whose_text_cannot_be_read_is_named_on_its_column(bad, reason):
+    from fupin_registry.imports.limits import is_too_long, too_long_reason
+    from fupin_registry.imports.xlsx_stream import CellFormats, SheetRow, _Decoder
+
+    decoder = _Decoder(SHARED, CellFormats({1}, {}), dt.date(1899, 12, 30))
+    inner = b'<c r="A5" t="s"><v>0</v></c>' + bad + b'<c r="C5" t="inlineStr"><is><t>x</t></is></c>'
+    row = SheetRow(5, inner, decoder)
+    assert row.cells[0] == "220622100001" and row.cells[2] == "x"
+    # a marker the row validation reports on the cell's column, never as an empty cell
+    assert is_too_long(row.cells[1]) and too_long_reason(row.cells[1]).startswith(reason)
+    assert row.problem is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
         (b'<c t="s" r="1A"><v>1</v></c>', "a cell's reference '1A' is not valid"),
         (b'<c t="s" s="x" r="B5"><v>1</v></c>', "a cell's style 'x' is not valid"),
     ],
@@ -749,8 +773,10 @@ def test_imports_a_streamed_sheet_with_a_bad_shared_string_rejects_that_row_only
             target.writestr(item, data)
     chunks = chunks_of(config_for(broken, chunk_rows=100, calamine_max_bytes=0))
     errors = [e for c in chunks for e in c.errors]
-    assert any(
-        e.row == 2 and "column C: shared string '99999' is not in" in e.reason for e in errors
+    # on its column, with the column's header, and not also as a required cell left empty
+    [error] = [e for e in errors if e.row == 2]
+    assert error.column == header()[2] and error.reason.startswith(
+        "shared string '99999' is not in"
     ), errors
     first_household = {i for i, r in enumerate(rows) if r[:2] == rows[0][:2]}
     assert sum(c.rows_valid for c in chunks) == len(rows) - len(first_household)

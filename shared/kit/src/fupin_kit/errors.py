@@ -53,7 +53,27 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem_response(request, exc)
+    implied = None if exc.errors is not None else _implied_errors(request, exc)
+    if implied is None:
+        return problem_response(request, exc)
+    body = exc.to_problem(request.url.path)
+    body["errors"] = [error.model_dump(exclude_none=True) for error in implied]
+    return JSONResponse(
+        body, status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers
+    )
+
+
+def _implied_errors(request: Request, exc: ProblemError) -> list[FieldError] | None:
+    """What a refusal that names no field is about: a missing or bad token is the
+    Authorization header's fault; a state conflict (an illegal transition, a suspended case, a
+    closed notice) is the state of the object the path names, its last path parameter."""
+    detail = exc.detail or exc.title
+    if exc.status == 401:
+        return [FieldError(pointer="#/header/Authorization", detail=detail)]
+    if exc.status == 409 and request.path_params:
+        name = list(request.path_params)[-1]
+        return [FieldError(pointer=f"#/path/{name}", detail=detail)]
+    return None
 
 
 def _unreadable_body(cause: BaseException) -> str:
@@ -80,8 +100,16 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
         exc.status_code, "http-error"
     )
+    detail = str(exc.detail)
+    # What such a refusal is about: a body the framework could not parse (a broken multipart
+    # form), a path no route serves, a method the path does not take.
+    pointer = {400: "#/body", 404: "#/path", 405: "#/request/method"}.get(exc.status_code)
     problem = ProblemError(
-        str(exc.detail), status=exc.status_code, slug=slug, title=_title(exc.status_code)
+        detail,
+        status=exc.status_code,
+        slug=slug,
+        title=_title(exc.status_code),
+        errors=None if pointer is None else [FieldError(pointer=pointer, detail=detail)],
     )
     problem.headers = dict(exc.headers) if exc.headers else None
     return problem_response(request, problem)

@@ -30,6 +30,8 @@ class ProblemError(Exception):
     status = 400
     slug = "bad-request"
     title = "Bad request"
+    # What a refusal of this kind is always about (named in ``errors`` unless they are given).
+    pointer: str | None = None
 
     def __init__(
         self,
@@ -47,6 +49,8 @@ class ProblemError(Exception):
         self.status = status or self.status
         self.slug = slug or self.slug
         self.title = title or self.title
+        if errors is None and self.pointer is not None:
+            errors = [FieldError(pointer=self.pointer, detail=detail or self.title)]
         self.errors = errors
         self.headers = headers
         self.extensions = extensions
@@ -96,10 +100,12 @@ class Forbidden(ProblemError):
 
 class PreconditionFailed(ProblemError):
     status, slug, title = 412, "precondition-failed", "The resource has changed (ETag mismatch)"
+    pointer = "#/header/If-Match"
 
 
 class PreconditionRequired(ProblemError):
     status, slug, title = 428, "precondition-required", "If-Match is required for updates"
+    pointer = "#/header/If-Match"
 
 
 class TooManyRequests(ProblemError):

@@ -5,6 +5,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin_funds.announcements.gate import ObjectionPeriod
 from fupin_funds.announcements.models import Announcement, Objection
 
 
@@ -44,21 +45,23 @@ class AnnouncementRepository:
             )
         ).scalar()
 
-    async def gate_state(self, subject_type: str, subject_id: str) -> tuple[date | None, int]:
-        """The notice end of a subject's announcement and its number of open objections."""
-        row = (
+    async def gate_state(
+        self, subject_type: str, subject_id: str
+    ) -> tuple[date | None, list[ObjectionPeriod]]:
+        """The notice end of a subject's announcement and when each of its objections was open."""
+        ends_on = (
             await self.session.execute(
-                select(
-                    Announcement.ends_on,
-                    select(func.count())
-                    .where(Objection.announcement_id == Announcement.id, Objection.status == "open")
-                    .scalar_subquery(),
-                ).where(
+                select(Announcement.ends_on).where(
                     Announcement.subject_type == subject_type, Announcement.subject_id == subject_id
                 )
             )
-        ).first()
-        return (None, 0) if row is None else (row[0], int(row[1]))
+        ).scalar_one_or_none()
+        rows = await self.session.execute(
+            select(Objection.filed_on, Objection.resolved_on)
+            .join(Announcement, Announcement.id == Objection.announcement_id)
+            .where(Announcement.subject_type == subject_type, Announcement.subject_id == subject_id)
+        )
+        return ends_on, [ObjectionPeriod(filed, resolved) for filed, resolved in rows]
 
     async def listing(
         self, region_prefix: str, active_on: date | None, after: str | None, limit: int

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_funds.announcements.exceptions import AnnouncementGateClosed
+from fupin_funds.announcements.gate import check_gate
 from fupin_funds.announcements.models import Announcement, Objection
 from fupin_funds.announcements.repository import AnnouncementRepository
 from fupin_funds.common.audit import audit
@@ -47,31 +47,11 @@ async def announce(
     )
 
 
-def check_gate(ends_on: date | None, open_objections: int, on: date) -> None:
-    if ends_on is None:
-        raise AnnouncementGateClosed("it has not been publicly announced")
-    if on <= ends_on:
-        raise AnnouncementGateClosed(
-            f"its public notice runs until {ends_on.isoformat()}; money may move from the day "
-            "after",
-            ends_on,
-            open_objections,
-        )
-    if open_objections:
-        raise AnnouncementGateClosed(
-            f"{open_objections} objection(s) to its announcement are still open",
-            ends_on,
-            open_objections,
-        )
-
-
 async def require_gate_open(
     session: AsyncSession, subject_type: str, subject_id: str, on: date
 ) -> None:
-    ends_on, open_objections = await AnnouncementRepository(session).gate_state(
-        subject_type, subject_id
-    )
-    check_gate(ends_on, open_objections, on)
+    ends_on, objections = await AnnouncementRepository(session).gate_state(subject_type, subject_id)
+    check_gate(ends_on, objections, on)
 
 
 async def file_objection(

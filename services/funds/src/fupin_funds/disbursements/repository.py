@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from fupin_funds.announcements.gate import ObjectionPeriod
 from fupin_funds.ledger.repository import AccountRef
 
 _PAYMENT_CONTEXT = """
 SELECT p.id, p.region_code, p.status, p.year, a.ends_on,
        (SELECT CASE WHEN count(*) = 1 THEN min(b.source) ELSE 'mixed' END
           FROM project_budgets b WHERE b.project_id = p.id) AS source,
-       (SELECT count(*) FROM objections o WHERE o.announcement_id = a.id AND o.status = 'open')
-           AS open_objections,
+       ARRAY(SELECT ARRAY[o.filed_on, o.resolved_on] FROM objections o
+              WHERE o.announcement_id = a.id) AS objections,
        acc.id, acc.kind, acc.region_code, acc.source, acc.year, acc.ref_id, acc.normal_side,
            acc.balance_fen,
        bank.id, bank.kind, bank.region_code, bank.source, bank.year, bank.ref_id,
@@ -39,7 +40,7 @@ SELECT p.id, p.region_code, p.status, p.year, a.ends_on,
 
 @dataclass(frozen=True)
 class PaymentContext:
-    """A project as the payment path sees it: state, notice, open objections, its account."""
+    """A project as the payment path sees it: state, notice, objections, its account."""
 
     project_id: str
     region_code: str
@@ -47,7 +48,7 @@ class PaymentContext:
     year: int
     notice_ends_on: date | None
     source: str  # the project's fund source, or "mixed" when its budget has several
-    open_objections: int
+    objections: list[ObjectionPeriod]
     account: AccountRef | None
     bank_settlement: AccountRef | None  # the county's accounts that payments go to, when they exist
     household_subsidy: AccountRef | None
@@ -77,7 +78,7 @@ def _context(row: Any) -> PaymentContext:
         row[3],
         row[4],
         row[5],
-        int(row[6]),
+        [ObjectionPeriod(filed, resolved) for filed, resolved in row[6]],
         account(7),
         account(15),
         account(23),

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fupin_events.values import Money
 from fupin_funds.common.money import PositiveMoney
@@ -35,9 +36,10 @@ class ProjectPaymentCreate(BaseModel):
     household_id: str | None = Field(
         None, min_length=1, max_length=64, description="a beneficiary household"
     )
-    payee: str | None = Field(
-        None, min_length=1, max_length=200, description="implementing unit or supplier"
-    )
+    payee: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = Field(None, description="implementing unit or supplier (blank is refused)")
     memo: str | None = Field(None, max_length=500)
     on: date | None = None
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin_events import funds as events
 from fupin_funds.announcements.exceptions import AnnouncementGateClosed
-from fupin_funds.announcements.service import check_gate, require_gate_open
+from fupin_funds.announcements.gate import check_gate
+from fupin_funds.announcements.service import require_gate_open
 from fupin_funds.common.money import from_fen, to_fen
 from fupin_funds.common.vocabulary import AccountKind, EntryKind
 from fupin_funds.config import Settings
@@ -163,7 +164,7 @@ async def prepare_project_payment(
     checks, and the county account the county's first payment creates."""
     caller.require_region_write(project.region_code)
     require_money_state(project.status)
-    check_gate(project.notice_ends_on, project.open_objections, on)
+    check_gate(project.notice_ends_on, project.objections, on)
     if body.household_id is not None and body.payee is not None:
         raise Unprocessable(
             "#/body/payee", "a payment goes to a beneficiary household or to a payee, not both"
@@ -178,7 +179,7 @@ async def prepare_project_payment(
         target = county_account(AccountKind.BANK_SETTLEMENT, project.region_code)
     source = project.account
     if source is None:
-        raise InsufficientFunds(0)
+        raise InsufficientFunds(None)
     if body.household_id is not None or to_account is None:
         async with open_session() as session:
             if body.household_id is not None:

@@ -25,7 +25,7 @@ from fupin_funds.projects.schemas import BudgetLine, ProjectCreate, ProjectUpdat
 from fupin_funds.regions.service import require_region, require_regions
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event
-from fupin_kit.problems import InvalidTransition, Unprocessable
+from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
 
 EVENT_BY_ACTION = {
     ProjectAction.APPROVE: events.ProjectApproved,
@@ -310,8 +310,15 @@ async def transition(
 async def withdraw_project(
     session: AsyncSession, caller: Caller, project_id: str, on: date, reason: str
 ) -> None:
-    project = await ProjectRepository(session).get(project_id, lock=True)
+    repository = ProjectRepository(session)
+    project = await repository.get(project_id, lock=True)
     assert project is not None
+    if sum((await repository.funded_by_source(project.id)).values()):
+        # Withdrawing the approval would strand the money on a rejected project.
+        raise Conflict(
+            "money has already been booked to this project: reverse its fundings and payments "
+            "before the objection is upheld"
+        )
     project.status = next_status(project.status, ProjectAction.WITHDRAW).value
     project.rejected_reason = f"objection upheld: {reason}"
     project.version += 1

@@ -11,6 +11,7 @@ from fupin_funds.common.dates import OnQuery, business_date
 from fupin_funds.common.exports import ExportFormat, render
 from fupin_funds.common.money import from_fen
 from fupin_funds.regions.repository import RegionRepository
+from fupin_funds.regions.service import require_region
 from fupin_funds.supervision.dependencies import AnomalyDep, FindingDep
 from fupin_funds.supervision.models import Anomaly, Finding
 from fupin_funds.supervision.repository import SupervisionRepository
@@ -291,6 +292,8 @@ async def report(
 ) -> SupervisionReport:
     region = region_code or caller.jurisdiction
     caller.require_region(region, "region")
+    if region_code is not None:
+        await require_region(session, region_code, "#/query/region_code")
     settings = request.app.state.settings
     day = business_date(on, settings, "#/query/on")
     repository = SupervisionRepository(session)

@@ -34,6 +34,7 @@ from fupin_registry.crosscheck.schemas import (
 )
 from fupin_registry.imports.service import save_upload
 
+BLIND_INDEX_BYTES = 32  # an HMAC-SHA256, the key of the report's order
 router = APIRouter(tags=["crosscheck"])
 
 FlagStatus = Annotated[str | None, Query(pattern="^(open|confirmed|dismissed)$")]
@@ -218,9 +219,12 @@ async def duplicate_ids(
     position = None
     if after is not None:
         try:
-            position = base64.urlsafe_b64decode(after[0] + "==")
+            # validate: characters outside the alphabet are an error, not skipped
+            position = base64.b64decode(after[0] + "=" * (-len(after[0]) % 4), b"-_", True)
         except ValueError as exc:
             raise Unprocessable("#/query/cursor", "the cursor is not valid") from exc
+        if len(position) != BLIND_INDEX_BYTES:
+            raise Unprocessable("#/query/cursor", "the cursor is not valid")
     rows = await CrosscheckRepository(session).duplicates(
         caller.jurisdiction, position, limit + 1, include_closed
     )

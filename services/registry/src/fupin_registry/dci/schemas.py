@@ -34,13 +34,14 @@ class MsgHeader(_Open):
 
 
 class Pagination(_Open):
-    page_size: int = Field(ge=1, le=100000)
-    page_number: int = Field(1, ge=1, le=100000)
+    # Checked per search request (a bad one rejects its request, rjct.pagination.invalid).
+    page_size: Any = None
+    page_number: Any = 1
 
 
 class SortItem(_Open):
     attribute_name: Short
-    sort_order: Literal["asc", "desc"] = "asc"
+    sort_order: Any = "asc"  # checked per search request (rjct.sort.invalid)
 
 
 class SearchCriteria(_Open):

@@ -158,16 +158,23 @@ class SearchService:
             "Member" if criteria.reg_record_type == "Member" else "Group"
         )
         pagination = criteria.pagination
-        page_size = pagination.page_size if pagination else self.settings.dci_default_page_size
+        page_size = pagination.page_size if pagination else None
         page_number = pagination.page_number if pagination else 1
-        if page_size > self.settings.dci_max_page_size or page_number > MAX_PAGE_NUMBER:
+        if page_size is None:
+            page_size = self.settings.dci_default_page_size
+        if not (
+            _whole_number(page_size, self.settings.dci_max_page_size)
+            and _whole_number(page_number, MAX_PAGE_NUMBER)
+        ):
             raise QueryError(
-                f"page_size is at most {self.settings.dci_max_page_size}, "
-                f"page_number at most {MAX_PAGE_NUMBER}",
+                f"page_size is a whole number from 1 to {self.settings.dci_max_page_size}, "
+                f"page_number from 1 to {MAX_PAGE_NUMBER}",
                 "rjct.pagination.invalid",
             )
         sort = []
         for order in criteria.sort:
+            if order.sort_order not in ("asc", "desc"):
+                raise QueryError("sort_order is asc or desc", "rjct.sort.invalid")
             if order.attribute_name not in SORTABLE[entity]:
                 raise QueryError(
                     f"sortable attributes: {sorted(SORTABLE[entity])}", "rjct.sort.invalid"
@@ -267,6 +274,11 @@ def _record_ids(reply: dict[str, Any]) -> list[str]:
         for record in (item.get("data") or {}).get("reg_records", [])
         if isinstance(record, dict) and "@id" in record
     ]
+
+
+def _whole_number(value: Any, largest: int) -> bool:
+    """An integer of JSON (not a boolean, a fraction or a numeric string) in 1..largest."""
+    return type(value) is int and 1 <= value <= largest
 
 
 def _item(

@@ -23,8 +23,15 @@ StandingRow: TypeAlias = Standing | asyncpg.Record
 # 32-byte blind indexes, cut apart by the server: asyncpg encodes a bytea[] element by element,
 # at more than four times the client CPU.
 KEY_BYTES = 32
+# A household with an open natural-decrease case (a death or a move reported, e.g. its last
+# member's confirmed death) stands as natural decrease already: no lender should hear "yes"
+# about a person the village has reported gone. Found through the open-case index.
+STANDING_STATUS = """CASE WHEN EXISTS (
+        SELECT 1 FROM cases c WHERE c.household_id = h.id AND c.kind = 'natural_decrease'
+           AND c.state NOT IN ('approved', 'rejected'))
+      THEN 'natural_decrease' ELSE h.status END"""
 FIND_MANY = """
-SELECT DISTINCT ON (m.id_index) m.active, h.status, h.exited_on, h.village_code, m.id_index
+SELECT DISTINCT ON (m.id_index) m.active, {STATUS}, h.exited_on, h.village_code, m.id_index
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = ANY(ARRAY(
         SELECT substring($1::bytea FROM i FOR 32)
@@ -32,7 +39,7 @@ WHERE m.id_index = ANY(ARRAY(
       ))
   AND starts_with(h.village_code, $2)
 ORDER BY m.id_index, m.active DESC, m.updated_at DESC
-"""
+""".replace("{STATUS}", STANDING_STATUS)
 
 
 def packed_keys(id_indexes: list[bytes]) -> bytes:

@@ -5,6 +5,7 @@ No I/O here; the service turns the findings into problem responses.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,32 @@ NAME_INVISIBLE_REASON = (
     "a name has no control or invisible formatting characters and at least one letter"
 )
 NAME_START_REASON = "a name starts with a letter"
+NAME_MARK_REASON = (
+    "a combining mark stands only on a letter of a script that takes it, at most two on one"
+    " letter (not on a Chinese character)"
+)
+MAX_MARKS_PER_LETTER = 2
+
+
+def _is_han(character: str) -> bool:
+    return unicodedata.name(character, "").startswith("CJK ")
+
+
+def _misplaced_mark(name: str, categories: list[str]) -> bool:
+    """A combining mark on a Chinese character or a non-letter, or marks stacked on one letter
+    (the look-alike "zalgo" text); scripts whose vowels are marks (Tibetan, Korean jamo) keep
+    theirs."""
+    base, marks = "", 0
+    for character, category in zip(name, categories, strict=True):
+        if category[0] != "M":
+            base, marks = character, 0
+            continue
+        marks += 1
+        if marks > MAX_MARKS_PER_LETTER or not base or not base.isalpha() or _is_han(base):
+            return True
+    return False
+
+
 # The usual name: Chinese characters, with a middle dot between the parts of a minority name.
 _PLAIN_NAME = re.compile(r"^[\u4e00-\u9fff][\u4e00-\u9fff·]*$")
 
@@ -46,8 +73,13 @@ def name_problem(name: str) -> str | None:
         c[0] == "L" for c in categories
     ):
         return NAME_INVISIBLE_REASON
-    if any(c == "Zs" for c in categories) and (name != name.strip() or "  " in name):
+    if any(c == "Zs" for c in categories) and (
+        name != name.strip()
+        or any(a == b == "Zs" for a, b in itertools.pairwise(categories))  # of any width
+    ):
         return NAME_INVISIBLE_REASON
+    if any(c[0] == "M" for c in categories) and _misplaced_mark(name, categories):
+        return NAME_MARK_REASON
     if categories[0][0] != "L":
         # Nor can a name then pass for a formula in an export ("-", "+", "=" or "@" first).
         return NAME_START_REASON

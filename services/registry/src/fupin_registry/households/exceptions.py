@@ -28,3 +28,4 @@ def conflict(pointer: str, detail: str) -> Conflict:
 
 class HouseholdClosed(Conflict):
     slug, title = "household-closed", "The household is closed"
+    pointer = "#/path/household_id"

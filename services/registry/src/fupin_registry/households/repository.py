@@ -11,13 +11,11 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
-    any_,
     case,
     delete,
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -42,9 +40,9 @@ from fupin_registry.households.models import (
 @dataclass(frozen=True)
 class HouseholdFilter:
     region: str | None = None
-    status: str | None = None
-    attribute: str | None = None
-    cause: str | None = None
+    statuses: tuple[str, ...] = ()  # any of them (none: all)
+    attributes: tuple[str, ...] = ()
+    causes: tuple[str, ...] = ()  # primary or secondary
     year: int | None = None
     has_open_flags: bool | None = None
 
@@ -96,15 +94,15 @@ class HouseholdRepository:
         )
         if where.region:
             query = query.where(Household.village_code.startswith(where.region, autoescape=True))
-        if where.status:
-            query = query.where(Household.status == where.status)
-        if where.attribute:
-            query = query.where(Household.attribute == where.attribute)
-        if where.cause:
+        if where.statuses:
+            query = query.where(Household.status.in_(where.statuses))
+        if where.attributes:
+            query = query.where(Household.attribute.in_(where.attributes))
+        if where.causes:
             query = query.where(
                 or_(
-                    Household.primary_cause == where.cause,
-                    literal(where.cause) == any_(Household.secondary_causes),
+                    Household.primary_cause.in_(where.causes),
+                    Household.secondary_causes.overlap(list(where.causes)),
                 )
             )
         if where.year is not None:

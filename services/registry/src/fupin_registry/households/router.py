@@ -100,9 +100,16 @@ async def search_households(
     session: SessionDep,
     caller: CallerDep,
     region: Annotated[RegionPrefix | None, Query(description="region code prefix")] = None,
-    status: HouseholdStatus | None = None,
-    attribute: HouseholdAttribute | None = None,
-    cause: Annotated[PovertyCause | None, Query(description="primary or secondary cause")] = None,
+    status: Annotated[
+        list[HouseholdStatus] | None, Query(description="any of these statuses (repeat it)")
+    ] = None,
+    attribute: Annotated[
+        list[HouseholdAttribute] | None, Query(description="any of these attributes (repeat it)")
+    ] = None,
+    cause: Annotated[
+        list[PovertyCause] | None,
+        Query(description="any of these causes, primary or secondary (repeat it)"),
+    ] = None,
     year: Annotated[int | None, Query(ge=2000, le=2100, description="identification year")] = None,
     has_open_flags: bool | None = None,
     cursor: Cursor = None,
@@ -111,7 +118,14 @@ async def search_households(
     after = decode_cursor(cursor, 1, (uuid.UUID,))
     after_id = after[0] if after else None
     rows = await HouseholdRepository(session).search(
-        HouseholdFilter(region, status, attribute, cause, year, has_open_flags),
+        HouseholdFilter(
+            region,
+            tuple(sorted({s.value for s in status or ()})),
+            tuple(sorted({a.value for a in attribute or ()})),
+            tuple(sorted({c.value for c in cause or ()})),
+            year,
+            has_open_flags,
+        ),
         caller,
         after=after_id,
         limit=limit + 1,

@@ -13,6 +13,7 @@ from fupin_events.values import Money, ResidentId, VillageCode
 from fupin_registry.households.domain import check_person_name
 from fupin_registry.vocabulary import (
     Education,
+    Ethnicity,
     Health,
     HouseholdAttribute,
     HouseholdStatus,
@@ -53,7 +54,7 @@ class MemberFields(_Input):
 
     name: Name | None = None
     relation: Relation | None = None
-    ethnicity: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = None
+    ethnicity: Ethnicity | None = None
     education: Education | None = None
     school_status: SchoolStatus | None = None
     health: Health | None = None
@@ -70,7 +71,7 @@ class MemberCreate(_Input):
     birth_date: date | None = Field(None, description="optional; must match the ID number")
     sex: Sex | None = Field(None, description="optional; must match the ID number")
     relation: Relation
-    ethnicity: Annotated[str, StringConstraints(min_length=1, max_length=20)] = "han"
+    ethnicity: Ethnicity = Ethnicity.HAN
     education: Education | None = None
     school_status: SchoolStatus | None = None
     health: Health = Health.HEALTHY

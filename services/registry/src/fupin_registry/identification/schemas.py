@@ -13,7 +13,8 @@ from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.vocabulary import BasicNeed
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Votes = Annotated[int, Field(ge=0, le=100_000)]
+# Strict: a JSON integer only (not true, 5.0 or "5"), as a count of hands is.
+Votes = Annotated[int, Field(ge=0, le=100_000, strict=True)]
 OnDate = Annotated[
     date | None,
     Field(description="business date of the step (Asia/Shanghai); defaults to today, never future"),

@@ -42,6 +42,13 @@ TOO_LONG = "\ufdd2"
 # cell of a file can pose as one.
 ERROR_VALUE = TOO_LONG + "\ufdd3"
 _ERROR_CHARS = 40  # of an error value kept in its marker (Excel's are at most 14)
+# Marks a cell the workbook describes wrongly (an unknown XML entity, a character reference to
+# no character, a number cell that is no number, …); why follows. Rejected like the others.
+UNREADABLE = TOO_LONG + "\ufdd4"
+
+
+def unreadable(reason: str) -> str:
+    return UNREADABLE + reason
 
 
 @dataclass(frozen=True)
@@ -100,12 +107,18 @@ def _is_long_marker(text: str) -> bool:
 def is_too_long(text: str) -> bool:
     """Whether ``text`` is the marker of a cell whose text is not kept: longer than Excel
     allows, or holding an error value. The row is rejected with :func:`too_long_reason`."""
-    return _is_long_marker(text) or (text.startswith(ERROR_VALUE) and len(text) > len(ERROR_VALUE))
+    return (
+        _is_long_marker(text)
+        or (text.startswith(ERROR_VALUE) and len(text) > len(ERROR_VALUE))
+        or (text.startswith(UNREADABLE) and len(text) > len(UNREADABLE))
+    )
 
 
 def too_long_reason(marker: str) -> str:
     if marker.startswith(ERROR_VALUE):
         return f"the cell holds the error {marker[len(ERROR_VALUE) :]}; enter the value"
+    if marker.startswith(UNREADABLE):
+        return marker[len(UNREADABLE) :]
     return (
         f"the cell holds {int(marker[len(TOO_LONG) :]):,} characters; a cell holds at most"
         f" {EXCEL_CELL_CHARS:,} (Excel's limit)"
@@ -123,6 +136,8 @@ def shorten(text: str, limit: int = STORED_TEXT_CHARS) -> str:
         return f"…(truncated, {int(text[len(TOO_LONG) :]):,} characters)"
     if text.startswith(ERROR_VALUE):  # e.g. an ignored header cell holding #N/A
         return text[len(ERROR_VALUE) :]
+    if text.startswith(UNREADABLE):
+        return ""
     if len(text) <= limit or (len(text) <= limit + _NOTE_ROOM and _NOTE.search(text)):
         return text
     return f"{text[:limit]}…(truncated, {len(text):,} characters)"
@@ -146,6 +161,7 @@ __all__ = [
     "STORED_REASON_CHARS",
     "STORED_TEXT_CHARS",
     "TOO_LONG",
+    "UNREADABLE",
     "WHOLE_PART_BYTES",
     "ReadLimits",
     "beyond_household_reason",
@@ -156,4 +172,5 @@ __all__ = [
     "shorten",
     "too_long",
     "too_long_reason",
+    "unreadable",
 ]

@@ -97,6 +97,13 @@ def _without_boms(head: bytes) -> bytes:
 _MARKUP = (b"<!doctype html", b"<html", b"<table", b"<?xml", b"<workbook")
 
 
+def _place(data: bytes, offset: int) -> str:
+    """Where a byte of a text file is, as an editor shows it: line and position in the line."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"line {line} (position {offset - line_start + 1})"
+
+
 def sniff(path: Path, file_name: str = "") -> FileFacts:
     """Decide what the upload is from its content (never trust the file name alone); the
     name only refuses text that claims to be an .xlsx workbook."""
@@ -181,10 +188,9 @@ def detect_encoding(head: bytes) -> str:
                 return "gb18030"
             raise UnreadableFile(
                 "the text is neither UTF-8 nor GB18030/GBK: byte 0x"
-                f"{head[utf8_error.start]:02X} at offset {utf8_error.start} is not UTF-8 and"
-                f" byte 0x{head[gb_error.start]:02X} at offset {gb_error.start} is not GB18030;"
-                " save the file as"
-                " 'CSV UTF-8' or .xlsx"
+                f"{head[utf8_error.start]:02X} at {_place(head, utf8_error.start)} is not UTF-8"
+                f" and byte 0x{head[gb_error.start]:02X} at {_place(head, gb_error.start)} is not"
+                " GB18030; save the file as 'CSV UTF-8' or .xlsx"
             ) from gb_error
 
 

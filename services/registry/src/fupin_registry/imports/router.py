@@ -12,6 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Request, UploadFile
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
+from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep, session_scope
@@ -223,7 +224,7 @@ async def errors_xlsx(
 
 
 def _export_name(caller: CallerDep, suffix: str) -> str:
-    return f"register-{caller.jurisdiction}-{datetime.now().strftime('%Y%m%d')}.{suffix}"
+    return f"register-{caller.jurisdiction}-{business_today().strftime('%Y%m%d')}.{suffix}"
 
 
 @router.get(

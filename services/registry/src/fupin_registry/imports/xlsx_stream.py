@@ -45,6 +45,7 @@ from fupin_registry.imports.limits import (
     error_value,
     shorten,
     too_long,
+    unreadable,
 )
 from fupin_registry.imports.readers import (
     FORMULA_WITHOUT_VALUE,
@@ -715,7 +716,8 @@ class _Decoder:
                 try:
                     text = self._text(style, kind, inline, content)
                 except _BadCell as bad:
-                    problems.append(f"column {_column_letters(index).decode()}: {bad}")
+                    # Reported on its column (with its header), never also as an empty cell.
+                    cells[index] = unreadable(str(bad))
                     continue
                 if text is not None:
                     cells[index] = text

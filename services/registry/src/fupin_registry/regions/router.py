@@ -11,15 +11,25 @@ from fupin_registry.regions.repository import RegionRepository
 from fupin_registry.regions.schemas import RegionRead, RuralPopulationUpdate
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])
+MAX_CODE_LENGTH = 12
+
+
+def _unknown(code: str) -> NotFound:
+    """The code as sent, unless it is too long to be one (then it is not echoed)."""
+    if len(code) > MAX_CODE_LENGTH:
+        return NotFound(f"no such region: a region code has at most {MAX_CODE_LENGTH} digits")
+    return NotFound(f"region {code} not found")
 
 
 @router.get("/{code}", responses=problem_responses(401, 404), summary="One region")
 async def read_region(code: str, session: SessionDep, caller: CallerDep) -> RegionRead:
     region = (
-        await RegionRepository(session).get(code) if code.isdigit() and len(code) <= 12 else None
+        await RegionRepository(session).get(code)
+        if code.isdigit() and len(code) <= MAX_CODE_LENGTH
+        else None
     )
     if region is None:
-        raise NotFound(f"region {code[:12]} not found")
+        raise _unknown(code)
     return RegionRead.model_validate(region)
 
 
@@ -30,8 +40,8 @@ async def list_children(
     code: str, session: SessionDep, caller: CallerDep, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[RegionRead]:
     repository = RegionRepository(session)
-    if not (code.isdigit() and len(code) <= 12) or await repository.get(code) is None:
-        raise NotFound(f"region {code[:12]} not found")
+    if not (code.isdigit() and len(code) <= MAX_CODE_LENGTH) or await repository.get(code) is None:
+        raise _unknown(code)
     after = decode_cursor(cursor, 1, (str,))
     rows = await repository.children(code, after=after[0] if after else None, limit=limit + 1)
     items = [RegionRead.model_validate(r) for r in rows[:limit]]
@@ -48,10 +58,10 @@ async def set_rural_population(
     code: str, body: RuralPopulationUpdate, session: SessionDep, caller: CallerDep
 ) -> RegionRead:
     require_admin(caller)
-    if not (code.isdigit() and len(code) <= 12):
-        raise NotFound(f"region {code[:12]} not found")
+    if not (code.isdigit() and len(code) <= MAX_CODE_LENGTH):
+        raise _unknown(code)
     caller.require_region_write(code)
     region = await RegionRepository(session).set_rural_population(code, body.rural_population)
     if region is None:
-        raise NotFound(f"region {code} not found")
+        raise _unknown(code)
     return RegionRead.model_validate(region)

@@ -381,6 +381,35 @@ async def test_jurisdiction_limits_results(registry, new_partner, seed, dci):
             },
             "rjct.pagination.invalid",
         ),
+        # Any page size or number that is not a whole number in range rejects its item only
+        # (not the message), as a page size over the maximum does.
+        *[
+            (
+                {
+                    "query_type": "idtype-value",
+                    "query": {"type": "HOUSEHOLD_ID", "value": str(uuid.uuid4())},
+                    "pagination": pagination,
+                },
+                "rjct.pagination.invalid",
+            )
+            for pagination in (
+                {"page_size": 0},
+                {"page_size": 5, "page_number": 0},
+                {"page_size": 5.5},
+                {"page_size": "5"},
+                {"page_size": True},
+                {"page_size": 5, "page_number": 10**30},
+                {"page_size": None, "page_number": -1},
+            )
+        ],
+        (
+            {
+                "query_type": "idtype-value",
+                "query": {"type": "HOUSEHOLD_ID", "value": str(uuid.uuid4())},
+                "sort": [{"attribute_name": "village_code", "sort_order": "sideways"}],
+            },
+            "rjct.sort.invalid",
+        ),
     ],
 )
 async def test_bad_criteria_reject_the_item(registry, new_partner, dci, criteria, reason):

@@ -59,18 +59,24 @@ async def read_all(
 async def start_group_at_end(bootstrap: str, group_id: str, topics: list[str]) -> None:
     """Commit the topics' end offsets for a new consumer group, so that it reads only what is
     published from now on instead of a long-used broker's whole history."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        described = await admin.describe_topics([t for t in topics if t in existing])
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    ]
+    if not partitions:
+        return  # nothing published yet: "earliest" reads only what comes
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id)
     await consumer.start()
     try:
-        existing = await consumer.topics()
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in topics
-            if topic in existing
-            for number in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if partitions:
-            ends = await consumer.end_offsets(partitions)
-            await consumer.commit({tp: offset for tp, offset in ends.items()})
+        consumer.assign(partitions)
+        await consumer.commit(await consumer.end_offsets(partitions))
     finally:
         await consumer.stop()
