@@ -1,7 +1,7 @@
 """Allocation down the region tree: formula with registry population and assessments, approval by
 the owning level, public notice and objections, release, manual lines over the parent."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from funds_testkit import assert_problem, open_fund, register_household
@@ -250,6 +250,54 @@ async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
         allocation = (await city.get(f"/v1/allocations/{allocation_id}")).json()
         assert allocation["status"] == "rejected"
         assert (await city.get(f"/v1/funds/{fund['id']}")).json()["pool_balance"] == "100.00"
+
+
+async def test_an_objection_cannot_withdraw_a_released_allocation_and_says_why(
+    app, client, make_token
+):
+    fund = await open_fund(client, region=CITY, source="city", amount="100.00", on=date(2024, 1, 2))
+    proposal = await client.post(
+        "/v1/allocations",
+        json={
+            "fund_id": fund["id"],
+            "lines": [{"region_code": "220602", "amount": "30.00"}],
+            "on": "2024-01-03",
+        },
+    )
+    allocation_id = proposal.json()["id"]
+    today = business_today()
+    async with api_client(app, make_token(CITY)) as city:
+        approved = await city.post(
+            f"/v1/allocations/{allocation_id}/approve", json={"on": today.isoformat()}
+        )
+        assert approved.status_code == 200, approved.text
+        notices = (
+            await city.get(
+                "/v1/public/announcements", params={"region": CITY, "active_on": today.isoformat()}
+            )
+        ).json()
+        notice = next(n for n in notices["items"] if n["subject_id"] == allocation_id)
+        # released on a date given ahead of the notice's end (outside production only)
+        ahead = (today + timedelta(days=30)).isoformat()
+        released = await city.post(f"/v1/allocations/{allocation_id}/release", json={"on": ahead})
+        assert released.status_code == 200, released.text
+    async with api_client(app) as anyone:
+        filed = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections", json={"text": "too much"}
+        )
+        assert filed.status_code == 201, filed.text
+    async with api_client(app, make_token(CITY)) as city:
+        refused = await city.post(
+            f"/v1/objections/{filed.json()['id']}/resolution",
+            json={"outcome": "upheld", "resolution": "recompute", "on": ahead},
+        )
+        assert "supervision finding" in assert_problem(refused, 409)["detail"]
+        dismissed = await city.post(
+            f"/v1/objections/{filed.json()['id']}/resolution",
+            json={"outcome": "dismissed", "resolution": "released: see finding", "on": ahead},
+        )
+        assert dismissed.status_code == 200, dismissed.text
+        assert (await city.get(f"/v1/allocations/{allocation_id}")).json()["status"] == ("released")
 
 
 async def test_factor_weights_are_data_with_etags(client, make_token, app):

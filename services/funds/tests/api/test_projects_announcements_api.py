@@ -300,6 +300,33 @@ async def test_an_objection_is_not_upheld_over_booked_money(app, client):
             text("SELECT status FROM objections WHERE id = :id"), {"id": objection}
         )
     assert status == "open"
+    # As the refusal says: with the money reversed, the objection is upheld.
+    reversed_ = await client.post(
+        f"/v1/entries/{funded.json()['entry_id']}/reversal",
+        json={"reason": "objection under review", "on": ahead},
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    upheld = await client.post(
+        f"/v1/objections/{objection}/resolution",
+        json={"outcome": "upheld", "resolution": "confirmed", "on": ahead},
+    )
+    assert upheld.status_code == 200, upheld.text
+    assert (await client.get(f"/v1/projects/{project['id']}")).json()["status"] == "rejected"
+
+
+async def test_a_started_project_holding_no_money_is_withdrawn_by_an_upheld_objection(app, client):
+    project = await announced_project(client, announce_on=today())
+    started = await client.post(
+        f"/v1/projects/{project['id']}/start", json={"on": after_notice(project)}
+    )
+    assert started.status_code == 200, started.text
+    objection = await _file_objection(app, client, project)
+    upheld = await client.post(
+        f"/v1/objections/{objection}/resolution",
+        json={"outcome": "upheld", "resolution": "confirmed", "on": after_notice(project)},
+    )
+    assert upheld.status_code == 200, upheld.text
+    assert (await client.get(f"/v1/projects/{project['id']}")).json()["status"] == "rejected"
 
 
 async def test_upheld_objection_rejects_the_project(app, client, make_token):

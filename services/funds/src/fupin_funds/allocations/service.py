@@ -34,7 +34,7 @@ from fupin_funds.ledger.service import Ledger, Transfer, fund_pool
 from fupin_funds.regions.repository import RegionRepository
 from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_events
-from fupin_kit.problems import Forbidden, InvalidTransition, Unprocessable
+from fupin_kit.problems import Conflict, Forbidden, InvalidTransition, Unprocessable
 
 REGISTRY_FACTORS = {"poor_population"}
 
@@ -393,6 +393,13 @@ async def withdraw_allocation(
     """An upheld objection: the reserved money goes back to the parent's pool."""
     allocation = await AllocationRepository(session).get(allocation_id, lock=True)
     assert allocation is not None
+    if allocation.status == "released":
+        # A release is not reversed: its money is in the receiving regions' pools.
+        raise Conflict(
+            "the allocation has been released and its money is in the receiving pools, which "
+            "an objection cannot take back: dismiss the objection with the reason and record "
+            "the matter as a supervision finding (POST /v1/findings) for rectification"
+        )
     require_status(allocation, "approved", "withdrawn")
     ledger = Ledger(session)
     await ledger.transfer(

@@ -30,12 +30,15 @@ async def load_announcement(
 
 async def load_objection(objection_id: IdPath, session: SessionDep, caller: CallerDep) -> Objection:
     repository = AnnouncementRepository(session)
-    objection = await repository.objection(objection_id, lock=True)
-    if objection is None:
+    found = await repository.objection(objection_id)
+    if found is None:
         raise NotFound("objection not found")
-    announcement = await repository.get(objection.announcement_id)
+    # The notice first, then the objection: the order every filing and resolution keeps.
+    announcement = await repository.get(found.announcement_id, lock=True)
     assert announcement is not None
     caller.require_region(announcement.region_code, "objection")
+    objection = await repository.objection(objection_id, lock=True)
+    assert objection is not None
     return objection
 
 

@@ -33,8 +33,13 @@ class AnnouncementRepository:
         await self.session.flush()
         return announcement
 
-    async def get(self, announcement_id: str) -> Announcement | None:
-        return await self.session.get(Announcement, announcement_id)
+    async def get(self, announcement_id: str, *, lock: bool = False) -> Announcement | None:
+        """With ``lock``, the row is locked and read afresh: filings and resolutions of one
+        notice take this lock first, so they follow one another (no objection slips in beside
+        an upheld one, no two resolutions wait on each other's objections)."""
+        return await self.session.get(
+            Announcement, announcement_id, with_for_update=lock, populate_existing=lock
+        )
 
     async def for_subject(self, subject_type: str, subject_id: str) -> Announcement | None:
         return (
@@ -120,5 +125,5 @@ class AnnouncementRepository:
     async def objection(self, objection_id: str, *, lock: bool = False) -> Objection | None:
         statement = select(Objection).where(Objection.id == objection_id)
         if lock:
-            statement = statement.with_for_update()
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(statement)).scalar()

@@ -66,6 +66,8 @@ async def file_objection(
     on: date,
 ) -> Objection:
     repository = AnnouncementRepository(session)
+    # Locked and read afresh: an upheld objection being decided now closes the notice first.
+    await repository.get(announcement.id, lock=True)
     if announcement.withdrawn_on is not None:
         raise Conflict(
             f"what was announced was withdrawn on {announcement.withdrawn_on} after an upheld"

@@ -42,6 +42,8 @@ TRANSITIONS: dict[tuple[ProjectStatus, ProjectAction], ProjectStatus] = {
     (S.ACCEPTED, A.EVALUATE): S.EVALUATED,
     (S.APPROVED, A.WITHDRAW): S.REJECTED,
     (S.ANNOUNCED, A.WITHDRAW): S.REJECTED,
+    # Started (the start is dated after the notice) but holding no money: still withdrawable.
+    (S.IN_PROGRESS, A.WITHDRAW): S.REJECTED,
 }
 
 # Money may move to and out of a project only in these states (and only once its notice passed).

@@ -313,13 +313,14 @@ async def withdraw_project(
     repository = ProjectRepository(session)
     project = await repository.get(project_id, lock=True)
     assert project is not None
+    target = next_status(project.status, ProjectAction.WITHDRAW)  # completed, accepted: 409
     if sum((await repository.funded_by_source(project.id)).values()):
         # Withdrawing the approval would strand the money on a rejected project.
         raise Conflict(
             "money has already been booked to this project: reverse its fundings and payments "
             "before the objection is upheld"
         )
-    project.status = next_status(project.status, ProjectAction.WITHDRAW).value
+    project.status = target.value
     project.rejected_reason = f"objection upheld: {reason}"
     project.version += 1
     await session.flush()
