@@ -200,9 +200,8 @@ async def test_manual_lines_above_the_parent_and_wrong_children_are_refused(clie
     assert (await client.get("/v1/allocations")).json()["items"] == []
 
 
-async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
-    app, client, make_token
-):
+async def approved_in_notice(app, client, make_token) -> tuple[dict, str, dict]:
+    """A city allocation of 30.00 to 220602, approved today: its fund, id and running notice."""
     fund = await open_fund(client, region=CITY, source="city", amount="100.00", on=date(2024, 1, 2))
     proposal = await client.post(
         "/v1/allocations",
@@ -213,18 +212,21 @@ async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
         },
     )
     allocation_id = proposal.json()["id"]
-    today = business_today()
+    today = business_today().isoformat()
     async with api_client(app, make_token(CITY)) as city:
-        approved = await city.post(
-            f"/v1/allocations/{allocation_id}/approve", json={"on": today.isoformat()}
-        )
+        approved = await city.post(f"/v1/allocations/{allocation_id}/approve", json={"on": today})
         assert approved.status_code == 200, approved.text
         notices = (
-            await city.get(
-                "/v1/public/announcements", params={"region": CITY, "active_on": today.isoformat()}
-            )
+            await city.get("/v1/public/announcements", params={"region": CITY, "active_on": today})
         ).json()
-        notice = next(n for n in notices["items"] if n["subject_id"] == allocation_id)
+    notice = next(n for n in notices["items"] if n["subject_id"] == allocation_id)
+    return fund, allocation_id, notice
+
+
+async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
+    app, client, make_token
+):
+    fund, allocation_id, notice = await approved_in_notice(app, client, make_token)
     async with api_client(app) as anyone:
         filed = await anyone.post(
             f"/v1/public/announcements/{notice['id']}/objections",
@@ -255,28 +257,9 @@ async def test_upheld_objection_withdraws_the_allocation_and_returns_the_money(
 async def test_an_objection_cannot_withdraw_a_released_allocation_and_says_why(
     app, client, make_token
 ):
-    fund = await open_fund(client, region=CITY, source="city", amount="100.00", on=date(2024, 1, 2))
-    proposal = await client.post(
-        "/v1/allocations",
-        json={
-            "fund_id": fund["id"],
-            "lines": [{"region_code": "220602", "amount": "30.00"}],
-            "on": "2024-01-03",
-        },
-    )
-    allocation_id = proposal.json()["id"]
+    _, allocation_id, notice = await approved_in_notice(app, client, make_token)
     today = business_today()
     async with api_client(app, make_token(CITY)) as city:
-        approved = await city.post(
-            f"/v1/allocations/{allocation_id}/approve", json={"on": today.isoformat()}
-        )
-        assert approved.status_code == 200, approved.text
-        notices = (
-            await city.get(
-                "/v1/public/announcements", params={"region": CITY, "active_on": today.isoformat()}
-            )
-        ).json()
-        notice = next(n for n in notices["items"] if n["subject_id"] == allocation_id)
         # released on a date given ahead of the notice's end (outside production only)
         ahead = (today + timedelta(days=30)).isoformat()
         released = await city.post(f"/v1/allocations/{allocation_id}/release", json={"on": ahead})
@@ -297,7 +280,7 @@ async def test_an_objection_cannot_withdraw_a_released_allocation_and_says_why(
             json={"outcome": "dismissed", "resolution": "released: see finding", "on": ahead},
         )
         assert dismissed.status_code == 200, dismissed.text
-        assert (await city.get(f"/v1/allocations/{allocation_id}")).json()["status"] == ("released")
+        assert (await city.get(f"/v1/allocations/{allocation_id}")).json()["status"] == "released"
 
 
 async def test_factor_weights_are_data_with_etags(client, make_token, app):
