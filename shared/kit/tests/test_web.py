@@ -392,3 +392,31 @@ async def test_refusals_of_the_framework_name_what_they_are_about(client):
     assert assert_problem(unknown, 404, "#/path")["type"].endswith("not-found")
     wrong_method = await client.delete("/v1/widgets")
     assert_problem(wrong_method, 405, "#/request/method")
+
+
+def test_a_conflict_names_the_object_of_its_path_or_else_the_body():
+    from starlette.requests import Request
+
+    from fupin_kit.errors import problem_response
+    from fupin_kit.problems import Conflict, PayloadTooLarge
+
+    def request(path_params: dict) -> Request:
+        return Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "path": "/v1/x",
+                "headers": [],
+                "query_string": b"",
+                "path_params": path_params,
+            }
+        )
+
+    def pointers(response) -> list[str]:
+        return [e["pointer"] for e in json.loads(response.body)["errors"]]
+
+    taken = Conflict("region 220622 already has a central fund for 2000")
+    assert pointers(problem_response(request({}), taken)) == ["#/body"]
+    reversed_ = Conflict("this entry is already reversed")
+    assert pointers(problem_response(request({"entry_id": "e1"}), reversed_)) == ["#/path/entry_id"]
+    assert pointers(problem_response(request({}), PayloadTooLarge("too big"))) == ["#/body"]

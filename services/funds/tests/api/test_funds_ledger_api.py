@@ -21,6 +21,29 @@ async def trial_balance(client):
     return body
 
 
+async def test_totals_beyond_one_amounts_range_are_answered(client):
+    """One amount has at most 12 integer digits; sums of them (a pool, a province's trial
+    balance, the supervision report) may have more and are answered, not a 500."""
+    most = "999999999999.00"
+    fund = await open_fund(client, amount=most, on=date(2024, 1, 5))
+    more = await client.post(
+        f"/v1/funds/{fund['id']}/appropriations", json={"amount": most, "on": "2024-03-01"}
+    )
+    assert more.status_code == 201, more.text
+    assert more.json()["pool_balance"] == "1999999999998.00"
+    assert (await client.get(f"/v1/funds/{fund['id']}")).json()["appropriated"] == (
+        "1999999999998.00"
+    )
+    await trial_balance(client)
+    report = await client.get("/v1/supervision/report", params={"year": 2024})
+    assert report.status_code == 200, report.text
+    too_much = await client.post(
+        f"/v1/funds/{fund['id']}/appropriations",
+        json={"amount": "1000000000000.00", "on": "2024-03-02"},
+    )
+    assert_problem(too_much, 422, "#/body/amount")
+
+
 async def test_fund_appropriation_and_balance_as_of(client):
     fund = await open_fund(client, amount="1000.00", on=date(2024, 1, 5))
     assert fund["pool_balance"] == "1000.00" and fund["appropriated"] == "1000.00"

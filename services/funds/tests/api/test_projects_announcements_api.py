@@ -67,6 +67,15 @@ async def test_beneficiaries_are_checked_against_the_register(app, client):
             },
             "#/body/budget/1/source",
         ),
+        (
+            {
+                "budget": [
+                    {"source": "central", "amount": "999999999999.00"},
+                    {"source": "provincial", "amount": "1.00"},
+                ]
+            },
+            "#/body/budget",
+        ),
         ({"region_code": "2206"}, "#/body/region_code"),
         ({"year": 1999}, "#/body/year"),
     ],

@@ -185,7 +185,11 @@ ResidentId = Annotated[
 # --- money ------------------------------------------------------------------------------------
 
 CENT = Decimal("0.01")
+# One amount a client may write (12 integer digits: more than any budget line).
 MAX_MONEY = Decimal("999999999999.99")
+# What a total or balance the service computes may reach: the ledger's bigint of fen. Sums of
+# amounts in range exceed MAX_MONEY (a province's trial balance), and are answered as they are.
+MAX_TOTAL = Decimal(2**63 - 1) / 100
 # Money as text: ASCII digits, an optional minus and at most two decimals — no exponent, sign,
 # space, full-width digit or trailing point, so what is stored is what was written.
 _MONEY_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]{1,2})?$")
@@ -214,8 +218,11 @@ def _parse_money(value: object) -> Decimal:
         raise ValueError("money must be finite")
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("money has at most two decimal places")
-    # copy_abs and comparison use no context: a huge exponent cannot overflow here.
-    if amount.copy_abs() > MAX_MONEY:
+    # copy_abs and comparison use no context: a huge exponent cannot overflow here. A Decimal
+    # comes from the service's own arithmetic (never from a client's JSON, which holds strings,
+    # integers or floats): a total, bounded by the ledger.
+    limit = MAX_TOTAL if isinstance(value, Decimal) else MAX_MONEY
+    if amount.copy_abs() > limit:
         raise ValueError("amount is out of range")
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -225,7 +232,12 @@ Money = Annotated[
     BeforeValidator(_parse_money),
     PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
     WithJsonSchema(
-        {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$", "examples": ["1250.00"]}
+        {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$", "examples": ["1250.00"]},
+        mode="validation",
+    ),
+    WithJsonSchema(  # answers: totals and balances may exceed one amount's 12 digits
+        {"type": "string", "pattern": r"^-?[0-9]{1,17}\.[0-9]{2}$", "examples": ["1250.00"]},
+        mode="serialization",
     ),
 ]
 

@@ -22,12 +22,32 @@ BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's words, mat
 
 
 def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    body = problem.to_problem(request.url.path)
+    if problem.errors is None:
+        implied = _implied_errors(request, problem)
+        if implied is not None:
+            body["errors"] = [error.model_dump(exclude_none=True) for error in implied]
     return JSONResponse(
-        problem.to_problem(request.url.path),
+        body,
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=problem.headers,
     )
+
+
+def _implied_errors(request: Request, exc: ProblemError) -> list[FieldError] | None:
+    """What a refusal that names no field is about: a missing or bad token is the
+    Authorization header's fault; a conflict is about the object the path names (its last path
+    parameter: an illegal transition, a suspended case, an entry already reversed) or, on a
+    route without one, about the body sent (a fund, a loan, a partner already registered)."""
+    detail = exc.detail or exc.title
+    if exc.status == 401:
+        return [FieldError(pointer="#/header/Authorization", detail=detail)]
+    if exc.status == 409:
+        names = list(request.path_params)
+        pointer = f"#/path/{names[-1]}" if names else "#/body"
+        return [FieldError(pointer=pointer, detail=detail)]
+    return None
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -53,27 +73,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-    implied = None if exc.errors is not None else _implied_errors(request, exc)
-    if implied is None:
-        return problem_response(request, exc)
-    body = exc.to_problem(request.url.path)
-    body["errors"] = [error.model_dump(exclude_none=True) for error in implied]
-    return JSONResponse(
-        body, status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers
-    )
-
-
-def _implied_errors(request: Request, exc: ProblemError) -> list[FieldError] | None:
-    """What a refusal that names no field is about: a missing or bad token is the
-    Authorization header's fault; a state conflict (an illegal transition, a suspended case, a
-    closed notice) is the state of the object the path names, its last path parameter."""
-    detail = exc.detail or exc.title
-    if exc.status == 401:
-        return [FieldError(pointer="#/header/Authorization", detail=detail)]
-    if exc.status == 409 and request.path_params:
-        name = list(request.path_params)[-1]
-        return [FieldError(pointer=f"#/path/{name}", detail=detail)]
-    return None
+    return problem_response(request, exc)
 
 
 def _unreadable_body(cause: BaseException) -> str:

@@ -114,6 +114,7 @@ class TooManyRequests(ProblemError):
 
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "The request body is too large"
+    pointer = "#/body"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

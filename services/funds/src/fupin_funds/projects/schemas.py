@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from fupin_events.values import Money, RegionPrefix, VillageCode
+from fupin_events.values import MAX_MONEY, Money, RegionPrefix, VillageCode
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, KeyTask, MeasureType
 
@@ -23,6 +23,16 @@ class BudgetLine(BaseModel):
     amount: PositiveMoney
 
 
+def _budget_in_range(lines: list[BudgetLine] | None) -> list[BudgetLine] | None:
+    """The project's budget is one amount (its events carry it): in range as any amount is."""
+    if lines is not None and sum(line.amount for line in lines) > MAX_MONEY:
+        raise ValueError(f"the budget lines add up to more than {MAX_MONEY}")
+    return lines
+
+
+BudgetLines = Annotated[list[BudgetLine], AfterValidator(_budget_in_range)]
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,7 +45,7 @@ class ProjectCreate(BaseModel):
     village_codes: list[VillageCode] = Field(min_length=1, max_length=500)
     implementing_unit: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=4000)
-    budget: list[BudgetLine] = Field(min_length=1, max_length=6)
+    budget: BudgetLines = Field(min_length=1, max_length=6)
     beneficiaries: list[HouseholdId] = Field(default_factory=list, max_length=5000)
     on: date | None = None
 
@@ -56,7 +66,7 @@ class ProjectUpdate(BaseModel):
     implementing_unit: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=4000)
     village_codes: list[VillageCode] | None = Field(None, min_length=1, max_length=500)
-    budget: list[BudgetLine] | None = Field(None, min_length=1, max_length=6)
+    budget: BudgetLines | None = Field(None, min_length=1, max_length=6)
     beneficiaries: list[HouseholdId] | None = Field(None, max_length=5000)
 
 
