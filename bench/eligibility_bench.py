@@ -97,15 +97,10 @@ WRK_SCRIPT += DONE_LUA
 
 
 # The baseline's single lookup: the registry's FIND_MANY for one person (active membership
-# first, then the latest one; a household with an open natural-decrease case stands as
-# natural decrease, as ``STANDING_STATUS`` says).
+# first, then the latest one), with the same standing (``STANDING_STATUS``, filled in by the
+# baseline app, which imports the registry).
 FIND_ONE = """
-SELECT m.active,
-       CASE WHEN EXISTS (
-           SELECT 1 FROM cases c WHERE c.household_id = h.id AND c.kind = 'natural_decrease'
-              AND c.state NOT IN ('approved', 'rejected'))
-         THEN 'natural_decrease' ELSE h.status END,
-       h.exited_on, h.village_code
+SELECT m.active, {status}, h.exited_on, h.village_code
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = $1 AND starts_with(h.village_code, $2)
 ORDER BY m.active DESC, m.updated_at DESC
@@ -128,8 +123,9 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     from fastapi import FastAPI
 
     from fupin_kit.db import hot_path_settings, keep_session
-    from fupin_registry.eligibility.repository import FIND_MANY, packed_keys
+    from fupin_registry.eligibility.repository import FIND_MANY, STANDING_STATUS, packed_keys
 
+    find_one = FIND_ONE.format(status=STANDING_STATUS)
     dsn = os.environ["ELIGIBILITY_BENCH_DSN"]
     key = base64.b64decode(os.environ["ELIGIBILITY_BENCH_INDEX_KEY"])
     pools: dict[str, asyncpg.Pool] = {}
@@ -156,7 +152,7 @@ def create_baseline_app():  # noqa: ANN201 - imported by uvicorn in the baseline
     @app.post("/check")
     async def check(body: Check) -> dict[str, object]:
         async with pools["db"].acquire() as conn:
-            row = await conn.fetchrow(FIND_ONE, index(body.id_number), "22")
+            row = await conn.fetchrow(find_one, index(body.id_number), "22")
         return {"found": row is not None, "status": None if row is None else row[1]}
 
     @app.post("/check/batch")

@@ -56,6 +56,9 @@ _INNER_PAD = bytes(x ^ 0x36 for x in range(256))
 _OUTER_PAD = bytes(x ^ 0x5C for x in range(256))
 
 
+BLIND_INDEX_BYTES = 32  # an HMAC-SHA256
+
+
 class BlindIndex:
     """HMAC-SHA256 of the normalised value (RFC 2104). The padded keys are hashed once and each
     index copies those states: about a third of ``hmac.new`` per value, which matters for

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from pydantic import AfterValidator
 
 from fupin_kit.auth import CallerDep, open_to_partners
+from fupin_kit.crypto import BLIND_INDEX_BYTES
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, decode_cursor, encode_cursor
@@ -34,7 +35,6 @@ from fupin_registry.crosscheck.schemas import (
 )
 from fupin_registry.imports.service import save_upload
 
-BLIND_INDEX_BYTES = 32  # an HMAC-SHA256, the key of the report's order
 router = APIRouter(tags=["crosscheck"])
 
 FlagStatus = Annotated[str | None, Query(pattern="^(open|confirmed|dismissed)$")]

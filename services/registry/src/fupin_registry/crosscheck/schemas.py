@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
@@ -10,13 +9,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from fupin_registry.imports.rows import CONTROL_CHARACTERS
 
 
 def plain_text(value: str | None) -> str | None:
     """A form field's text: control characters (NUL above all, which the database refuses)
     are refused here, naming the field, as the body guard refuses them in JSON bodies."""
-    if value is not None and _CONTROL.search(value):
+    if value is not None and CONTROL_CHARACTERS.search(value):
         raise ValueError("control characters (such as NUL) are not allowed")
     return value
 

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from fupin_kit.crypto import BLIND_INDEX_BYTES
 from fupin_kit.db import hot_path_settings, keep_session
 from fupin_registry.eligibility.rules import Standing
 
@@ -22,7 +23,7 @@ StandingRow: TypeAlias = Standing | asyncpg.Record
 # household). The columns of ``Standing`` first, then the key. The keys travel as ONE bytea of
 # 32-byte blind indexes, cut apart by the server: asyncpg encodes a bytea[] element by element,
 # at more than four times the client CPU.
-KEY_BYTES = 32
+KEY_BYTES = BLIND_INDEX_BYTES
 # A household with an open natural-decrease case (a death or a move reported, e.g. its last
 # member's confirmed death) stands as natural decrease already: no lender should hear "yes"
 # about a person the village has reported gone. Found through the open-case index.
@@ -30,8 +31,9 @@ STANDING_STATUS = """CASE WHEN EXISTS (
         SELECT 1 FROM cases c WHERE c.household_id = h.id AND c.kind = 'natural_decrease'
            AND c.state NOT IN ('approved', 'rejected'))
       THEN 'natural_decrease' ELSE h.status END"""
-FIND_MANY = """
-SELECT DISTINCT ON (m.id_index) m.active, {STATUS}, h.exited_on, h.village_code, m.id_index
+FIND_MANY = f"""
+SELECT DISTINCT ON (m.id_index)
+       m.active, {STANDING_STATUS}, h.exited_on, h.village_code, m.id_index
 FROM members m JOIN households h ON h.id = m.household_id
 WHERE m.id_index = ANY(ARRAY(
         SELECT substring($1::bytea FROM i FOR 32)
@@ -39,7 +41,7 @@ WHERE m.id_index = ANY(ARRAY(
       ))
   AND starts_with(h.village_code, $2)
 ORDER BY m.id_index, m.active DESC, m.updated_at DESC
-""".replace("{STATUS}", STANDING_STATUS)
+"""  # noqa: S608 (constants only)
 
 
 def packed_keys(id_indexes: list[bytes]) -> bytes:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -93,6 +95,11 @@ async def create_household(
     return response  # type: ignore[return-value]
 
 
+def _any_of(values: Sequence[StrEnum] | None) -> tuple[str, ...]:
+    """A repeated filter's distinct values (none given: no filter)."""
+    return tuple(sorted({value.value for value in values or ()}))
+
+
 @router.get(
     "", responses=problem_responses(401, 422), summary="Search households (no personal data)"
 )
@@ -119,12 +126,7 @@ async def search_households(
     after_id = after[0] if after else None
     rows = await HouseholdRepository(session).search(
         HouseholdFilter(
-            region,
-            tuple(sorted({s.value for s in status or ()})),
-            tuple(sorted({a.value for a in attribute or ()})),
-            tuple(sorted({c.value for c in cause or ()})),
-            year,
-            has_open_flags,
+            region, _any_of(status), _any_of(attribute), _any_of(cause), year, has_open_flags
         ),
         caller,
         after=after_id,

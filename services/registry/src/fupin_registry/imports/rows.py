@@ -57,7 +57,9 @@ _DATE_FORMS = re.compile(
 DATE_FORMS_TEXT = "2015-06-30, 2015/6/30, 2015.6.30, 2015年6月30日 or 20150630"
 _SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
 _ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII digits only (\d also takes ０-９)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters a cell or a form field may not hold (tab, line feed, carriage return
+# aside): NUL above all, which the database refuses.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Control characters, line breaks and the first character of each marker the readers put in a
 # cell (a number that lost digits, a formula without a value, a cell longer than Excel allows).
 _SUSPECT = re.compile(
@@ -466,7 +468,7 @@ def _pre_checks(raw: RawRow, values: dict[str, str], rules: Rules) -> list[RowEr
                 )
             )
             del values[name]
-        elif _CONTROL.search(text):
+        elif CONTROL_CHARACTERS.search(text):
             errors.append(RowError(raw.number, _header(name), "", "contains control characters"))
             del values[name]
         elif "\n" in text or "\r" in text or "\t" in text:

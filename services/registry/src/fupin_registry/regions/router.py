@@ -14,6 +14,10 @@ router = APIRouter(prefix="/v1/regions", tags=["regions"])
 MAX_CODE_LENGTH = 12
 
 
+def _is_code(code: str) -> bool:
+    return code.isdigit() and len(code) <= MAX_CODE_LENGTH
+
+
 def _unknown(code: str) -> NotFound:
     """The code as sent, unless it is too long to be one (then it is not echoed)."""
     if len(code) > MAX_CODE_LENGTH:
@@ -23,11 +27,7 @@ def _unknown(code: str) -> NotFound:
 
 @router.get("/{code}", responses=problem_responses(401, 404), summary="One region")
 async def read_region(code: str, session: SessionDep, caller: CallerDep) -> RegionRead:
-    region = (
-        await RegionRepository(session).get(code)
-        if code.isdigit() and len(code) <= MAX_CODE_LENGTH
-        else None
-    )
+    region = await RegionRepository(session).get(code) if _is_code(code) else None
     if region is None:
         raise _unknown(code)
     return RegionRead.model_validate(region)
@@ -40,7 +40,7 @@ async def list_children(
     code: str, session: SessionDep, caller: CallerDep, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[RegionRead]:
     repository = RegionRepository(session)
-    if not (code.isdigit() and len(code) <= MAX_CODE_LENGTH) or await repository.get(code) is None:
+    if not _is_code(code) or await repository.get(code) is None:
         raise _unknown(code)
     after = decode_cursor(cursor, 1, (str,))
     rows = await repository.children(code, after=after[0] if after else None, limit=limit + 1)
@@ -58,7 +58,7 @@ async def set_rural_population(
     code: str, body: RuralPopulationUpdate, session: SessionDep, caller: CallerDep
 ) -> RegionRead:
     require_admin(caller)
-    if not (code.isdigit() and len(code) <= MAX_CODE_LENGTH):
+    if not _is_code(code):
         raise _unknown(code)
     caller.require_region_write(code)
     region = await RegionRepository(session).set_rural_population(code, body.rural_population)
