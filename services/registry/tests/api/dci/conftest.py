@@ -243,6 +243,34 @@ def search_message(*criteria: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def subscribe_message(region: str, event_type: str = "STATUS_CHANGE") -> dict[str, Any]:
+    """A subscribe message with one request (reference "s-1"): ``event_type`` events of the
+    households in ``region``, notified as Group records."""
+    return {
+        "transaction_id": uuid.uuid4().hex,
+        "subscribe_request": [
+            {
+                "reference_id": "s-1",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "subscribe_criteria": {
+                    "reg_event_type": event_type,
+                    "filter_type": "predicate",
+                    "filter": [
+                        {
+                            "expression1": {
+                                "attribute_name": "region",
+                                "operator": "eq",
+                                "attribute_value": region,
+                            }
+                        }
+                    ],
+                    "notify_record_type": "Group",
+                },
+            }
+        ],
+    }
+
+
 def status_message(txn_type: str, transaction_id: str) -> dict[str, Any]:
     """A txn-status message asking for the outcome of one of the partner's transactions."""
     return {
@@ -491,6 +519,7 @@ def dci() -> SimpleNamespace:
         signature_ok=registry_signature_ok,
         search_message=search_message,
         status_message=status_message,
+        subscribe_message=subscribe_message,
         criteria=criteria,
         consent=CONSENT,
         resident_id=resident_id,

@@ -81,29 +81,7 @@ async def test_failed_subscriptions_are_answered_as_the_spec_requires(
     registry, new_partner, dci, receiver, broken_services
 ):
     partner = await new_partner()
-    message = {
-        "transaction_id": uuid.uuid4().hex,
-        "subscribe_request": [
-            {
-                "reference_id": "s-1",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "subscribe_criteria": {
-                    "reg_event_type": "REGISTER",
-                    "filter_type": "predicate",
-                    "filter": [
-                        {
-                            "expression1": {
-                                "attribute_name": "region",
-                                "operator": "eq",
-                                "attribute_value": dci.fresh_township(),
-                            }
-                        }
-                    ],
-                    "notify_record_type": "Group",
-                },
-            }
-        ],
-    }
+    message = dci.subscribe_message(dci.fresh_township(), "REGISTER")
     response = await registry.post(
         "/registry/subscribe",
         json=partner.envelope("subscribe", message),

@@ -99,29 +99,7 @@ async def test_unsubscribe_touches_only_subscriptions_within_the_token_jurisdict
     registry, new_partner, dci, receiver, make_token, engine
 ):
     partner = await new_partner(jurisdiction="22")
-    subscribe = {
-        "transaction_id": uuid.uuid4().hex,
-        "subscribe_request": [
-            {
-                "reference_id": "s-1",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "subscribe_criteria": {
-                    "reg_event_type": "STATUS_CHANGE",
-                    "filter_type": "predicate",
-                    "filter": [
-                        {
-                            "expression1": {
-                                "attribute_name": "region",
-                                "operator": "eq",
-                                "attribute_value": dci.fresh_township(),
-                            }
-                        }
-                    ],
-                    "notify_record_type": "Group",
-                },
-            }
-        ],
-    }
+    subscribe = dci.subscribe_message(dci.fresh_township())
     response = await registry.post(
         "/registry/subscribe",
         json=partner.envelope("subscribe", subscribe),
