@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Text, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -113,6 +113,14 @@ async def read_widget(widget: WidgetDep) -> WidgetRead:
 async def retire_widget(widget: WidgetDep) -> WidgetRead:
     """A state conflict raised without naming a field (the object's state is at fault)."""
     raise InvalidTransition(f"widget {widget.id} is in service and cannot be retired")
+
+
+@router.post("/notes")
+async def add_note(
+    note: Annotated[str, Form(max_length=100)], caller: CallerDep, file: UploadFile | None = None
+) -> dict[str, str | None]:
+    """A multipart form: a text field beside a file."""
+    return {"note": note, "file": None if file is None else file.filename}
 
 
 @router.get("")

@@ -168,11 +168,15 @@ async def test_other_jurisdiction_gets_404_on_the_object(app, make_token):
         assert created.status_code == 201
         widget_id = created.json()["id"]
         assert (await county.get(f"/v1/widgets/{widget_id}")).status_code == 200
+        missing = await county.get("/v1/widgets/00000000-0000-0000-0000-000000000000")
+        absent = assert_problem(missing, 404, "#/path/widget_id")
     async with api_client(app, make_token("220581")) as neighbour:
-        assert_problem(await neighbour.get(f"/v1/widgets/{widget_id}"), 404)
+        hidden = assert_problem(await neighbour.get(f"/v1/widgets/{widget_id}"), 404)
+        # Indistinguishable from an object that does not exist, down to what it names.
+        assert hidden["errors"] == absent["errors"] and hidden["detail"] == absent["detail"]
         assert (await neighbour.get("/v1/widgets")).json()["count"] == 0
         refused = await neighbour.post("/v1/widgets", json=GOOD)
-        assert_problem(refused, 403)
+        assert_problem(refused, 403, "#/header/Authorization")
 
 
 async def test_partner_clients_reach_only_routes_open_to_them(app, make_token):
@@ -181,7 +185,7 @@ async def test_partner_clients_reach_only_routes_open_to_them(app, make_token):
     bank = make_token("22", client_id="bank-1", roles=["officer", "admin"], scopes=["pii:read"])
     async with api_client(app, bank) as partner:
         # Roles and jurisdiction do not matter: a client token is refused on staff routes.
-        listed = assert_problem(await partner.get("/v1/widgets"), 403)
+        listed = assert_problem(await partner.get("/v1/widgets"), 403, "#/header/Authorization")
         assert "partner client" in listed["detail"]
         assert_problem(await partner.post("/v1/widgets", json=GOOD), 403)
         assert (await partner.get(f"/v1/widgets/{created['id']}")).status_code == 200
@@ -420,3 +424,97 @@ def test_a_conflict_names_the_object_of_its_path_or_else_the_body():
     reversed_ = Conflict("this entry is already reversed")
     assert pointers(problem_response(request({"entry_id": "e1"}), reversed_)) == ["#/path/entry_id"]
     assert pointers(problem_response(request({}), PayloadTooLarge("too big"))) == ["#/body"]
+
+
+def test_refusals_without_fields_name_the_token_the_path_or_the_client():
+    from starlette.requests import Request
+
+    from fupin_kit.errors import problem_response
+    from fupin_kit.problems import Forbidden, NotFound, TooManyRequests
+
+    def pointers(problem, path_params: dict, headers: list | None = None) -> list[str]:
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/v1/x",
+            "headers": headers or [],
+            "query_string": b"",
+            "path_params": path_params,
+        }
+        body = json.loads(problem_response(Request(scope), problem).body)
+        assert all(e["detail"] == body["detail"] for e in body["errors"]), body
+        return [e["pointer"] for e in body["errors"]]
+
+    token = [(b"authorization", b"Bearer t")]
+    assert pointers(Forbidden("the 'pii:read' scope is required"), {"a": 1}) == [
+        "#/header/Authorization"
+    ]
+    assert pointers(TooManyRequests("retry in 1 s"), {}, token) == ["#/header/Authorization"]
+    # A public route's rate is counted per client address.
+    assert pointers(TooManyRequests("too many objections"), {}) == ["#/request/client"]
+    assert pointers(NotFound("member not found"), {"household_id": 1, "member_id": 2}) == [
+        "#/path/member_id"
+    ]
+    # A loader of an earlier parameter names its own.
+    named = NotFound("household not found", pointer="#/path/household_id")
+    assert pointers(named, {"household_id": 1, "member_id": 2}) == ["#/path/household_id"]
+    assert pointers(NotFound("no list uploaded yet"), {}) == ["#/path"]
+
+
+def multipart(fields: list[tuple[bytes, bytes]], charset: str | None = None) -> tuple[bytes, dict]:
+    boundary = b"fupinboundary"
+    body = (
+        b"".join(
+            b"--"
+            + boundary
+            + b"\r\nContent-Disposition: form-data; "
+            + disposition
+            + b"\r\n\r\n"
+            + value
+            + b"\r\n"
+            for disposition, value in fields
+        )
+        + b"--"
+        + boundary
+        + b"--\r\n"
+    )
+    content_type = "multipart/form-data; boundary=fupinboundary"
+    if charset:
+        content_type += f"; charset={charset}"
+    return body, {"content-type": content_type}
+
+
+@pytest.mark.parametrize(
+    ("fields", "charset", "pointer"),
+    [
+        ([(b'name="note"', "吉林省公安厅".encode("gbk"))], None, "#/body/note"),
+        ([(b'name="note"', b"caf\xe9")], None, "#/body/note"),
+        ([(b'name="note"', b"ok"), (b'name="a/b"', b"\xff")], None, "#/body/a~1b"),
+        ([(b'name="note"', "吉林".encode())], "ascii", "#/body/note"),
+    ],
+)
+async def test_a_form_field_not_in_its_charset_is_refused_by_name(client, fields, charset, pointer):
+    body, headers = multipart(fields, charset)
+    refused = await client.post("/v1/widgets/notes", content=body, headers=headers)
+    problem = assert_problem(refused, 422, pointer)
+    assert "text" in problem["errors"][0]["detail"]
+
+
+async def test_form_fields_in_their_charset_and_files_of_any_bytes_are_read(client):
+    for fields, charset, note in (
+        ([(b'name="note"', "吉林省公安厅 Café".encode())], None, "吉林省公安厅 Café"),
+        ([(b'name="note"', "吉林省公安厅".encode("gb18030"))], "gb18030", "吉林省公安厅"),
+        ([(b'name="note"', b"caf\xe9")], "latin-1", "café"),
+    ):
+        body, headers = multipart(fields, charset)
+        read = await client.post("/v1/widgets/notes", content=body, headers=headers)
+        assert read.status_code == 200, read.text
+        assert read.json()["note"] == note
+    gbk_file = [
+        (b'name="note"', b"list"),
+        (b'name="file"; filename="a.csv"\r\nContent-Type: text/csv', "姓名".encode("gbk")),
+    ]
+    body, headers = multipart(gbk_file)
+    read = await client.post("/v1/widgets/notes", content=body, headers=headers)
+    assert read.status_code == 200, read.text
+    assert read.json() == {"note": "list", "file": "a.csv"}

@@ -203,6 +203,22 @@ async def test_crosscheck_an_agency_name_with_a_nul_byte_is_refused_by_name(app,
     assert error["pointer"] == "#/body/agency" and "control characters" in error["detail"]
 
 
+async def test_crosscheck_an_agency_name_not_in_utf8_is_refused_by_name(app, make_token):
+    async with agency(app, make_token) as partner:
+        response = await upload_list(
+            partner,
+            "vehicles",
+            list_csv(["证件号码"], [["220102199001010113"]]),
+            agency="吉林省公安厅".encode("gbk"),
+        )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    error = response.json()["errors"][0]
+    assert error == {"pointer": "#/body/agency", "detail": "the field is not utf-8 text"}
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(text("SELECT count(*) FROM reference_lists")) == 0
+
+
 async def test_crosscheck_upload_needs_the_scope(client):
     response = await upload_list(client, "vehicles", list_csv(["证件号码"], []))
     assert response.status_code == 403

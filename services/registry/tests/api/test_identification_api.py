@@ -147,6 +147,13 @@ async def test_identification_from_application_to_registration(client, app, peop
         ),
         409,
     )
+    resolution = {"outcome": "upheld", "resolution": "x", "on": day(12)}
+    for path, pointer in (
+        (f"{uuid.uuid4()}/objections/{objection_id}", "#/path/case_id"),
+        (f"{case['id']}/objections/{uuid.uuid4()}", "#/path/objection_id"),
+    ):
+        unknown = await client.post(f"/v1/cases/{path}/resolution", json=resolution)
+        assert_problem(unknown, 404, "not-found", pointer)
 
     await step(client, case["id"], "notice-completion", {"on": day(15)})
     approved = await step(client, case["id"], "approval", {"decision": "approve", "on": day(20)})

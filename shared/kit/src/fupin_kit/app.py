@@ -20,6 +20,7 @@ from fupin_kit.audit import AuditKeys, use_audit_keys
 from fupin_kit.auth import TokenVerifier
 from fupin_kit.db import DriverConnections, create_engine, create_sessionmaker
 from fupin_kit.errors import install_handlers
+from fupin_kit.forms import install_strict_form_text
 from fupin_kit.inbox import EventConsumer
 from fupin_kit.lean import ServiceApp
 from fupin_kit.logging import configure_logging, get_logger
@@ -202,6 +203,7 @@ def create_service_app(
         log.warning("auth.no_public_key", error=str(exc))
         app.state.token_verifier = _RefuseAll()
     install_handlers(app)
+    install_strict_form_text()
     app.add_middleware(
         BodyGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,

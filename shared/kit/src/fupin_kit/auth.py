@@ -63,10 +63,13 @@ class Caller(BaseModel):
     def sees(self, region_code: str) -> bool:
         return region_code.startswith(self.jurisdiction)
 
-    def require_region(self, region_code: str, what: str = "object") -> None:
-        """Out of jurisdiction is indistinguishable from absent."""
+    def require_region(
+        self, region_code: str, what: str = "object", pointer: str | None = None
+    ) -> None:
+        """Out of jurisdiction is indistinguishable from absent (``pointer``: where the caller
+        named the object, as its loader's own 404 names it)."""
         if not self.sees(region_code):
-            raise NotFound(f"{what} not found")
+            raise NotFound(f"{what} not found", pointer=pointer)
 
     def require_region_write(self, region_code: str) -> None:
         """For commands naming a target region: refuse regions outside the jurisdiction."""

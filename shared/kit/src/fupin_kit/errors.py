@@ -36,18 +36,26 @@ def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
 
 
 def _implied_errors(request: Request, exc: ProblemError) -> list[FieldError] | None:
-    """What a refusal that names no field is about: a missing or bad token is the
-    Authorization header's fault; a conflict is about the object the path names (its last path
-    parameter: an illegal transition, a suspended case, an entry already reversed) or, on a
-    route without one, about the body sent (a fund, a loan, a partner already registered)."""
+    """What a refusal that names no field is about. A missing or bad token, a role, scope or
+    jurisdiction the token lacks and a client's exhausted rate are the Authorization header's
+    (a public route's rate is the client's address). An object not found is the one the path
+    names (its last path parameter; a loader of another parameter names its own), or the path
+    itself on a route without parameters. A conflict is about the object the path names (an
+    illegal transition, a suspended case, an entry already reversed) or, on a route without
+    one, about the body sent (a fund, a loan, a partner already registered)."""
     detail = exc.detail or exc.title
-    if exc.status == 401:
-        return [FieldError(pointer="#/header/Authorization", detail=detail)]
-    if exc.status == 409:
-        names = list(request.path_params)
+    names = list(request.path_params)
+    if exc.status in (401, 403) or (exc.status == 429 and "authorization" in request.headers):
+        pointer = "#/header/Authorization"
+    elif exc.status == 429:
+        pointer = "#/request/client"
+    elif exc.status == 404:
+        pointer = f"#/path/{names[-1]}" if names else "#/path"
+    elif exc.status == 409:
         pointer = f"#/path/{names[-1]}" if names else "#/body"
-        return [FieldError(pointer=pointer, detail=detail)]
-    return None
+    else:
+        return None
+    return [FieldError(pointer=pointer, detail=detail)]
 
 
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:

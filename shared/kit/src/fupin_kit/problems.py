@@ -41,6 +41,7 @@ class ProblemError(Exception):
         slug: str | None = None,
         title: str | None = None,
         errors: list[FieldError] | None = None,
+        pointer: str | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
@@ -49,8 +50,9 @@ class ProblemError(Exception):
         self.status = status or self.status
         self.slug = slug or self.slug
         self.title = title or self.title
-        if errors is None and self.pointer is not None:
-            errors = [FieldError(pointer=self.pointer, detail=detail or self.title)]
+        pointer = pointer or self.pointer
+        if errors is None and pointer is not None:
+            errors = [FieldError(pointer=pointer, detail=detail or self.title)]
         self.errors = errors
         self.headers = headers
         self.extensions = extensions

@@ -278,7 +278,7 @@ async def dibao_report(
         or reference_list.kind != "dibao"
         or not _overlaps(reference_list.jurisdiction, caller.jurisdiction)
     ):
-        raise NotFound("dibao list not found")
+        raise NotFound("dibao list not found", pointer="#/query/list_id")
     return await service.dibao_report(reference_list, caller, limit)
 
 

@@ -20,14 +20,18 @@ from fupin_registry.households.service import HouseholdService
 from fupin_registry.privacy import PrivacyDep
 from fupin_registry.regions.directory import RegionsDep
 
+# Named by the loaders' 404s: on a member's, income's or plan's route the path's last
+# parameter is another one.
+HOUSEHOLD_IN_PATH = "#/path/household_id"
+
 
 async def load_household(
     household_id: uuid.UUID, session: SessionDep, caller: CallerDep
 ) -> Household:
     household = await HouseholdRepository(session).get(household_id)
     if household is None:
-        raise NotFound("household not found")
-    caller.require_region(household.village_code, "household")
+        raise NotFound("household not found", pointer=HOUSEHOLD_IN_PATH)
+    caller.require_region(household.village_code, "household", HOUSEHOLD_IN_PATH)
     return household
 
 
@@ -37,8 +41,8 @@ async def load_household_for_update(
     """The household, row-locked until the request's transaction ends."""
     household = await HouseholdRepository(session).get(household_id, for_update=True)
     if household is None:
-        raise NotFound("household not found")
-    caller.require_region(household.village_code, "household")
+        raise NotFound("household not found", pointer=HOUSEHOLD_IN_PATH)
+    caller.require_region(household.village_code, "household", HOUSEHOLD_IN_PATH)
     return household
 
 

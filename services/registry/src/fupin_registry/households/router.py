@@ -187,7 +187,7 @@ async def read_household(
         end_of_day = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=BUSINESS_TZ)
         version = await history.as_of(household.id, end_of_day)
     if version is None:
-        raise NotFound(f"the household was not in the register on {as_of}")
+        raise NotFound(f"the household was not in the register on {as_of}", pointer="#/query/as_of")
     await audit_unmasked_read(
         session, caller, "household", str(household.id), personal_fields(version.snapshot)
     )

@@ -16,12 +16,15 @@ from fupin_registry.identification.service import WorkflowService
 from fupin_registry.privacy import PrivacyDep
 from fupin_registry.regions.directory import RegionsDep
 
+# Named by the loaders' 404s: on an objection's route the path's last parameter is another one.
+CASE_IN_PATH = "#/path/case_id"
+
 
 async def load_case(case_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> Case:
     case = await CaseRepository(session).get(case_id)
     if case is None:
-        raise NotFound("case not found")
-    caller.require_region(case.village_code, "case")
+        raise NotFound("case not found", pointer=CASE_IN_PATH)
+    caller.require_region(case.village_code, "case", CASE_IN_PATH)
     return case
 
 
@@ -29,8 +32,8 @@ async def load_case_for_update(case_id: uuid.UUID, session: SessionDep, caller: 
     """The case, row-locked until the request's transaction ends (steps apply one at a time)."""
     case = await CaseRepository(session).get(case_id, for_update=True)
     if case is None:
-        raise NotFound("case not found")
-    caller.require_region(case.village_code, "case")
+        raise NotFound("case not found", pointer=CASE_IN_PATH)
+    caller.require_region(case.village_code, "case", CASE_IN_PATH)
     return case
 
 
