@@ -123,6 +123,12 @@ async def add_note(
     return {"note": note, "file": None if file is None else file.filename}
 
 
+@router.post("/attachments")
+async def attach(file: UploadFile, caller: CallerDep) -> dict[str, str | None]:
+    """A multipart form whose file is required."""
+    return {"file": file.filename}
+
+
 @router.get("")
 async def count_widgets(session: SessionDep, caller: CallerDep) -> dict[str, int]:
     rows = (

@@ -52,6 +52,9 @@ def test_round_trip_without_and_with_kinds():
         (["2024-02-30"], (date,)),
         ([20240301], (date,)),
         (["yesterday"], (datetime,)),
+        # Valid ISO text, but beyond the range of a timestamp once in UTC.
+        (["9999-12-31T23:00:00-05:00"], (datetime,)),
+        (["0001-01-01T00:00:00+14:00"], (datetime,)),
         ([1, "a"], (int, int)),
     ],
 )

@@ -72,7 +72,10 @@ async def test_malformed_json_and_wrong_encoding(client):
     broken = await client.post(
         "/v1/widgets", content=b'{"region_code": ', headers={"content-type": "application/json"}
     )
-    assert_problem(broken, 422)
+    syntax = assert_problem(broken, 422, "#/body")["errors"]
+    # Not "#/body/16": FastAPI locates a syntax error by its character offset.
+    assert [e["pointer"] for e in syntax] == ["#/body"], syntax
+    assert syntax[0]["detail"].startswith("the body is not valid JSON: "), syntax
     latin = await client.post(
         "/v1/widgets",
         content='{"x": "é"}'.encode("latin-1"),
@@ -518,3 +521,17 @@ async def test_form_fields_in_their_charset_and_files_of_any_bytes_are_read(clie
     read = await client.post("/v1/widgets/notes", content=body, headers=headers)
     assert read.status_code == 200, read.text
     assert read.json() == {"note": "list", "file": "a.csv"}
+
+
+def test_pointers_escape_their_parts_and_name_a_bad_key_itself():
+    from fupin_kit.errors import _pointer
+
+    assert _pointer(("body", "basic_needs", "bogus", "[key]")) == "#/body/basic_needs/bogus"
+    assert _pointer(("body", "a/b", "m~n", 0)) == "#/body/a~1b/m~0n/0"
+
+
+async def test_a_file_part_without_a_filename_is_named_as_not_a_file(client):
+    body, headers = multipart([(b'name="file"', b"a,b")])
+    refused = await client.post("/v1/widgets/attachments", content=body, headers=headers)
+    problem = assert_problem(refused, 422, "#/body/file")
+    assert problem["errors"][0]["detail"] == "expected a file: send it as a part with a filename"

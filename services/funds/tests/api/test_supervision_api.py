@@ -277,6 +277,14 @@ async def test_anomaly_resolution_and_jurisdiction(app, client, make_token):
     anomaly = hits(await scan(client, "2024-01-01"), "idle_money")[0]
     async with api_client(app, make_token("220581")) as neighbour:
         assert_problem(await neighbour.get(f"/v1/anomalies/{anomaly['id']}"), 404)
+        report = await neighbour.get("/v1/supervision/report", params={"region_code": COUNTY})
+        assert_problem(report, 404, "#/query/region_code")
+    before = (date.fromisoformat(anomaly["detected_on"]) - timedelta(days=1)).isoformat()
+    backdated = await client.post(
+        f"/v1/anomalies/{anomaly['id']}/resolution",
+        json={"status": "dismissed", "resolution": "x", "on": before},
+    )
+    assert "dates out of order" in assert_problem(backdated, 422, "#/body/on")["detail"]
     resolved = await client.post(
         f"/v1/anomalies/{anomaly['id']}/resolution",
         json={"status": "confirmed", "resolution": "recover"},

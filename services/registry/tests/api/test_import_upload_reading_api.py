@@ -88,5 +88,7 @@ async def test_imports_a_stray_nul_byte_is_a_row_error_not_a_refused_file(client
     assert response.status_code == 202, response.text
     job = (await client.get(f"/v1/imports/{response.json()['id']}")).json()
     assert job["state"] == "completed", job
-    assert ["2", "残疾情况", "", "contains control characters"] in await report(client, job["id"])
+    assert ["2", "残疾情况", "肢体\\x00二级", "contains control characters"] in await report(
+        client, job["id"]
+    )
     assert job["households_created"] == 1

@@ -243,6 +243,8 @@ async def test_committed_events_become_signed_notifications(settings, engine, ka
                 record["village_code"],
             ) == ("returned", "exited", f"{township}201")
             assert "member_indexes" not in json.dumps(body) and "ab" * 32 not in json.dumps(body)
+            # The case's free text stays in the province: it may name people.
+            assert "income fell below the line" not in json.dumps(body, ensure_ascii=False)
             datetime.fromisoformat(event["timestamp"]).astimezone(UTC)
 
             async with engine.connect() as conn:

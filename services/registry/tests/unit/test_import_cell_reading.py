@@ -436,3 +436,25 @@ def test_import_a_merged_cell_shows_its_first_value_on_every_row_it_covers(tmp_p
     read = cells(path, limit)
     assert [r[number] for r in read] == ["S-0", "S-0", "S-2", "S-2"]
     assert [r[ethnicity] for r in read][2:] == ["", ""]
+
+
+@PATHS
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [("2018-06-30T00:00:00", "2018-06-30"), ("2018-06-30T08:30:00", "2018-06-30 08:30:00")],
+)
+def test_import_a_date_cell_in_iso_text_reads_alike_on_both_paths(tmp_path, limit, written, read):
+    rows = single_households(1, seed=380)
+    rows[0][at("登记日期")] = "2018-06-30"
+    path = workbook(tmp_path / "d.xlsx", rows)
+    reference = f"{column_letter(at('登记日期'))}2"
+
+    def typed(data: bytes) -> bytes:
+        cell = re.compile(rb'<c r="' + reference.encode() + rb'"[^>]*>.*?</c>')
+        replaced = f'<c r="{reference}" t="d"><v>{written}</v></c>'.encode()
+        changed, count = cell.subn(replaced, data)
+        assert count == 1
+        return changed
+
+    (row,) = cells(rewritten(path, SHEET, typed), limit)
+    assert row[at("登记日期")] == read

@@ -521,6 +521,31 @@ def test_import_a_quote_left_open_to_the_end_of_the_file_fails_the_file(tmp_path
     assert reason.startswith("a quote opened at line 3 is not closed before the end of the file")
 
 
+def test_import_rows_before_an_unreadable_point_are_kept_but_not_its_household(tmp_path):
+    """The rows read before the file became unreadable are kept, as chunks committed before
+    are; the household being read may go on past that point, so none of it is written."""
+    path = tmp_path / "quote.csv"
+    kept = household(seed=13)
+    cut = next(h for h in (household(seed=s) for s in range(14, 60)) if len(h) >= 2)
+    for row in cut:
+        row[HEADERS.index("户编号")] = "000002"  # another household of the village
+    lines = [",".join(header())] + [",".join(r) for r in kept + cut]
+    opened = 1 + len(kept) + 2  # the line of the household's second row
+    name = cut[1][HEADERS.index("姓名")]
+    lines[opened - 1] = lines[opened - 1].replace(name, '"' + name, 1)
+    path.write_bytes(("\ufeff" + "\n".join(lines) + "\n").encode())
+    items = items_of(path)
+    assert failure(items).startswith(f"a quote opened at line {opened} is not closed")
+    (chunk,) = [i for i in items if isinstance(i, PreparedChunk)]
+    assert chunk.household_keys == [tuple(kept[0][:2])]
+    assert (chunk.rows_valid, chunk.rows_rejected) == (len(kept), 1)
+    (error,) = chunk.errors
+    assert error.row == len(kept) + 2 and error.reason.startswith(
+        "not imported: the household's rows may go on past where the file could not be read: "
+        f"a quote opened at line {opened}"
+    )
+
+
 # --- CSV cells --------------------------------------------------------------------------------
 
 

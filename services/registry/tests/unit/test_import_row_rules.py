@@ -27,6 +27,7 @@ from fupin_registry.imports.rows import (
     check_rows,
     household_errors,
     row_dicts,
+    row_errors,
 )
 from fupin_registry.imports.samples import HouseholdMaker, header, resident_id
 
@@ -48,7 +49,7 @@ def check(rows: list[list[str]]) -> list[Checked]:
 def errors_of(rows: list[list[str]]) -> list[tuple[int, str, str]]:
     """Every error of the rows, those of the household rules included (row, column, reason)."""
     checked = check(rows)
-    found = [e for c in checked for e in c.errors]
+    found = row_errors(checked)  # as the import reports a household's rows
     if not found:
         found = household_errors(checked, RULES.max_members)
     return [(e.row, e.column, e.reason) for e in found]
@@ -413,3 +414,27 @@ def test_imports_csv_export_of_accepted_numbers_imports_again():
     csv.writer(buffer).writerows([[inert(cell) for cell in row] for row in rows])
     read = list(csv.reader(io.StringIO(buffer.getvalue())))
     assert errors_of(read) == []
+
+
+def test_imports_a_bad_household_cell_does_not_hide_a_bad_member_cell():
+    rows = household(seed=61)[:1]
+    rows[0][column("联系电话")] = "123"
+    good_id = rows[0][column("证件号码")]
+    rows[0][column("证件号码")] = good_id[:17] + ("1" if good_id[17] != "1" else "2")
+    columns = {named for _, named, _ in errors_of(rows)}
+    assert {"联系电话", "证件号码"} <= columns, errors_of(rows)
+
+
+def test_imports_a_row_differing_in_its_year_is_reported_for_the_year_not_a_blank_date():
+    rows = household(seed=62, members=2)[:2]
+    set_household(rows, 识别年度="2016", 登记日期="")
+    rows[0][column("登记日期")] = "2016-03-05"
+    rows[1][column("识别年度")] = "2018"
+    assert errors_of(rows) == [(3, "识别年度", "differs from row 2 of the same household ('2016')")]
+
+
+def test_imports_a_control_character_is_shown_escaped_in_the_reported_value():
+    rows = household(seed=63)[:1]
+    rows[0][column("残疾情况")] = "一级\x0b肢体\x00"
+    [error] = [e for e in check(rows)[0].errors if e.column == "残疾情况"]
+    assert (error.value, error.reason) == ("一级\\x0b肢体\\x00", "contains control characters")

@@ -137,6 +137,8 @@ def test_imports_unreadable_encoding_is_reported_precisely():
         (b"", "empty"),
         (b"%PDF-1.7", "PDF"),
         (b"\xff\xfeA\x00", "UTF-16"),
+        ("证件号码".encode("utf-32"), "UTF-32"),  # its BOM starts with UTF-16's
+        ("证件号码".encode("utf-32-be"), "binary"),  # without a BOM
         (b"GIF89a\x00\x01", "binary"),
     ],
 )
@@ -176,6 +178,9 @@ CSV_CASES = [
     '220102001001,0005,"he said ""hi""",x\n',
     "220102001001,0006,\x01,\u3000全角空格\u3000\n",
     '220102001001,0008,"一\r\n二"\r\n',
+    # Lines ending in a bare carriage return (classic Mac), also inside a quoted cell.
+    "220102001001,0009,旧\r220102001001,0010,式\r",
+    '220102001001,0011,"三\r四"\n',
     "220102001001,0007,最后一行无换行",
 ]
 
@@ -191,7 +196,8 @@ def test_imports_csv_records_are_those_of_the_csv_module(tmp_path, encoding, del
     rows = list(open_sheet(path, facts, 0))
     expected = [
         [cell.strip() for cell in record]
-        for record in csv.reader(io.StringIO(text), delimiter=delimiter)
+        # Lines end as the csv module reads a file opened with newline="" (LF, CR LF, CR).
+        for record in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     ][1:]
     assert [r.cells for r in rows] == expected
     assert [r.number for r in rows] == list(range(2, len(expected) + 2))
@@ -224,7 +230,7 @@ def test_imports_csv_undecodable_key_reads_alike_in_every_process(tmp_path, line
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (b"a,b\rc,d\n", "new-line character seen in unquoted field"),
+        (b'a,"b"c\n', "',' expected after '\"'"),
         # A quoted cell beyond the csv module's own limit (unquoted: a row error, as any cell
         # longer than Excel allows).
         (b'a,"' + b"b" * (csv.field_size_limit() + 1) + b'"\n', "field larger than field limit"),
@@ -755,7 +761,12 @@ def test_imports_parser_processes_decode_only_their_rows_of_a_streamed_sheet(tmp
     assert all(count < read_alone * 0.75 for count in read_by), (read_alone, read_by)
 
 
-def test_imports_a_streamed_sheet_with_a_bad_shared_string_rejects_that_row_only(tmp_path):
+@pytest.mark.parametrize("index", [b"99999", b"-1", b"abc"])
+# python-calamine reads such an index as the first shared string: the workbook is streamed.
+@pytest.mark.parametrize("calamine_max_bytes", [0, 10**9], ids=["streamed", "small"])
+def test_imports_a_sheet_with_a_bad_shared_string_rejects_that_row_only(
+    tmp_path, index, calamine_max_bytes
+):
     rows = household_rows(3, seed=48)
     book = tmp_path / "upload.xlsx"
     writer = xlsxwriter.Workbook(str(book))  # text cells as shared strings, as Excel writes them
@@ -769,14 +780,14 @@ def test_imports_a_streamed_sheet_with_a_bad_shared_string_rejects_that_row_only
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = re.sub(rb'(<c r="C2"[^>]*t="s"[^>]*><v>)\d+', rb"\g<1>99999", data)
+                data = re.sub(rb'(<c r="C2"[^>]*t="s"[^>]*><v>)\d+', rb"\g<1>" + index, data)
             target.writestr(item, data)
-    chunks = chunks_of(config_for(broken, chunk_rows=100, calamine_max_bytes=0))
+    chunks = chunks_of(config_for(broken, chunk_rows=100, calamine_max_bytes=calamine_max_bytes))
     errors = [e for c in chunks for e in c.errors]
     # on its column, with the column's header, and not also as a required cell left empty
     [error] = [e for e in errors if e.row == 2]
     assert error.column == header()[2] and error.reason.startswith(
-        "shared string '99999' is not in"
+        f"shared string '{index.decode()}' is not in"
     ), errors
     first_household = {i for i, r in enumerate(rows) if r[:2] == rows[0][:2]}
     assert sum(c.rows_valid for c in chunks) == len(rows) - len(first_household)
@@ -872,3 +883,32 @@ def test_imports_the_delimiter_is_the_header_rows_below_a_title_line(tmp_path, d
     assert sheet.header_row == 2
     first = next(iter(sheet))
     assert first.cells[column("证件号码")] == rows[0][column("证件号码")]
+
+
+def test_imports_a_footer_in_a_column_the_import_ignores_is_an_empty_row(tmp_path):
+    rows = household_rows(3, seed=53)
+    path = tmp_path / "footer.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*header(), "备注", ""])
+    writer.writerows([*rows])
+    writer.writerow([""] * len(header()) + ["制表人：张三", ""])  # under 备注
+    writer.writerow([""] * len(header()) + ["", "2016年3月"])  # under no header
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    chunks = chunks_of(config_for(path, 100))
+    assert [e for c in chunks for e in c.errors] == []
+    assert sum(c.rows_valid for c in chunks) == len(rows)
+    assert sum(c.rows_empty for c in chunks) == 2
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";"])
+def test_imports_the_delimiter_is_the_header_rows_whatever_a_remark_holds(tmp_path, delimiter):
+    rows = household_rows(2, seed=54)
+    other = ";" if delimiter != ";" else ","
+    path = tmp_path / "remarks.csv"
+    lines = [delimiter.join([*header(), "备注"])]
+    lines += [delimiter.join([*row, f'"{other * 40}\t{other * 40}"']) for row in rows]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    sheet = open_sheet(path, sniff(path), 0)
+    assert sheet.header_row == 1
+    assert [r.cells[: len(header())] for r in sheet] == rows

@@ -58,17 +58,38 @@ def _implied_errors(request: Request, exc: ProblemError) -> list[FieldError] | N
     return [FieldError(pointer=pointer, detail=detail)]
 
 
+# FastAPI's words for a form field where a file was expected, matched exactly.
+_NOT_A_FILE = "Expected UploadFile, received:"
+# Pydantic's mark on the location of a mapping's key that failed (the key itself is named).
+_KEY_MARK = "[key]"
+
+
 def _pointer(loc: tuple[Any, ...] | list[Any]) -> str:
-    return "#/" + "/".join(str(part) for part in loc)
+    """An RFC 6901 pointer: each part escaped, a key's mark left out."""
+    return "#/" + "/".join(
+        str(part).replace("~", "~0").replace("/", "~1") for part in loc if part != _KEY_MARK
+    )
 
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = []
     for error in exc.errors():
         detail = error.get("msg", "invalid")
+        loc = error.get("loc", ())
         if error.get("type") == "extra_forbidden":
             detail = "unknown field"
-        errors.append({"pointer": _pointer(error.get("loc", ())), "detail": detail})
+        elif _NOT_A_FILE in detail:
+            # A multipart part without a filename is a form field to Starlette, not a file.
+            detail = "expected a file: send it as a part with a filename"
+        elif error.get("type") == "json_invalid":
+            # FastAPI locates a JSON syntax error at ("body", <character offset>): not a field.
+            reason = (error.get("ctx") or {}).get("error") or "not JSON"
+            offset = loc[1] if len(loc) > 1 else None
+            detail = f"the body is not valid JSON: {reason}" + (
+                f" (at character {offset})" if isinstance(offset, int) else ""
+            )
+            loc = ("body",)
+        errors.append({"pointer": _pointer(loc), "detail": detail})
     body = {
         "type": PROBLEM_BASE + "validation-error",
         "title": "The request is not valid",

@@ -6,7 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -64,12 +64,24 @@ def _iso(parse: Callable[[str], Any]) -> Callable[[Any], Any]:
     return parser
 
 
+def _moment(text: str) -> datetime:
+    """An ISO timestamp that exists in UTC too, as the database compares it (9999-12-31
+    23:00-05:00 is in the year 10000 there)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range") from None
+    return value
+
+
 PARSERS: dict[Any, Callable[[Any], Any]] = {
     int: _integer,
     str: _text,
     uuid.UUID: _iso(uuid.UUID),
     date: _iso(date.fromisoformat),
-    datetime: _iso(datetime.fromisoformat),
+    datetime: _iso(_moment),
 }
 
 

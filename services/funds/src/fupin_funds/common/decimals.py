@@ -16,8 +16,10 @@ def _fixed(places: int) -> PlainSerializer:
     quantum = Decimal(1).scaleb(-places)
 
     def text(value: Decimal) -> str:
-        # Rounded as PostgreSQL rounds a numeric to its scale (half away from zero).
-        return f"{value.quantize(quantum, rounding=ROUND_HALF_UP):.{places}f}"
+        # Rounded as PostgreSQL rounds a numeric to its scale (half away from zero); zero has
+        # no sign there, so "-0" sent is "0.000000" answered, as every later read answers it.
+        rounded = value.quantize(quantum, rounding=ROUND_HALF_UP)
+        return f"{rounded if rounded else rounded.copy_abs():.{places}f}"
 
     return PlainSerializer(text, return_type=str, when_used="json")
 

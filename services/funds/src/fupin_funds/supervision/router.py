@@ -291,7 +291,7 @@ async def report(
     format: Annotated[ExportFormat | None, Query()] = None,
 ) -> SupervisionReport:
     region = region_code or caller.jurisdiction
-    caller.require_region(region, "region")
+    caller.require_region(region, "region", "#/query/region_code")
     if region_code is not None:
         await require_region(session, region_code, "#/query/region_code")
     settings = request.app.state.settings

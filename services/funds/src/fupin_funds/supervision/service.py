@@ -107,6 +107,11 @@ async def resolve_anomaly(
 ) -> Anomaly:
     if anomaly.status != "open":
         raise InvalidTransition(f"the anomaly is already {anomaly.status}")
+    if on < anomaly.detected_on:
+        raise Unprocessable(
+            "#/body/on",
+            f"dates out of order: the anomaly was detected on {anomaly.detected_on}",
+        )
     anomaly.status, anomaly.resolution, anomaly.resolved_by, anomaly.resolved_on = (
         status,
         resolution,

@@ -108,7 +108,8 @@ def notify_message(
     if kind == "STATUS_CHANGE":
         record["previous_status"] = None if data.from_status is None else str(data.from_status)
         record["effective_date"] = data.effective_on.isoformat()
-        record["reason"] = data.reason
+        # Not the case's reason: officers' free text (an objection's resolution, who reported
+        # what) may name people, and partners read personal data only by an audited search.
     if kind == "UPDATE":
         record["changed"] = list(data.changed)
     payload: dict[str, Any] = {

@@ -53,6 +53,7 @@ from fupin_registry.imports.rows import (
     check_rows,
     household_errors,
     rejected_with_household,
+    row_errors,
 )
 
 VALIDATION_BATCH = 2_000
@@ -552,6 +553,12 @@ def to_copy(
     return copies, tables.ends, household_ids, member_indexes
 
 
+# Of the household being read when the file became unreadable (the reason follows).
+ABANDONED_HOUSEHOLD = (
+    "not imported: the household's rows may go on past where the file could not be read: "
+)
+
+
 class _Chunker:
     """Groups validated rows into households and households into chunks."""
 
@@ -588,7 +595,7 @@ class _Chunker:
         rows, self.group = self.group, []
         if not rows:
             return
-        errors = [e for r in rows for e in r.errors]
+        errors = row_errors(rows)
         beyond = self.beyond_rows
         if beyond:
             self.beyond_rows = 0
@@ -625,6 +632,18 @@ class _Chunker:
             return
         self.households.append(assemble(rows))
         self.rows_valid += len(rows)
+
+    def abandon_group(self, failure: str) -> None:
+        """The household being read when the file became unreadable: its rows may go on past
+        that point, so none of them is written."""
+        rows, self.group = self.group, []
+        beyond, self.beyond_rows = self.beyond_rows, 0
+        if not rows:
+            return
+        error = RowError(rows[0].row, "", "", ABANDONED_HOUSEHOLD + failure)
+        self.errors.append(_stored(error))
+        self.errors.extend(rejected_with_household(rows, {rows[0].row}))
+        self.rows_rejected += len(rows) + beyond
 
     def emit(self, number: int) -> PreparedChunk:
         self.number = number
@@ -703,6 +722,7 @@ def produce(
     to_dicts = RowDicts(headers)
     village_at = headers.positions["village_code"]
     number_at = headers.positions["household_number"]
+    template_columns = sorted(headers.positions.values())
     batch: list[RawRow] = []
     batch_bytes = 0
     number = 1  # the chunk being filled
@@ -740,7 +760,9 @@ def produce(
             # those a household may span (a row starting a household is read when validated).
             whole = mine and household_rows < max_household_rows
             key = raw.keys(village_at, number_at, whole=whole)
-            if not key[0] and not key[1] and not any(raw.cells):
+            if not key[0] and not key[1] and _outside_template(raw.cells, template_columns):
+                # Empty, or text only in columns the import ignores (a footer such as
+                # 制表人 under 备注): not another member of the household above.
                 if mine:
                     chunker.rows_empty += 1
                 continue
@@ -784,9 +806,22 @@ def produce(
         ):
             yield close()
     except UnreadableFile as exc:
+        if (number - 1) % workers == worker:
+            # The rows read before the failure are kept, as chunks committed before it are;
+            # the household being read may go on past that point, so it is rejected.
+            validate(batch)
+            chunker.abandon_group(str(exc))
+            if chunker.rows_read or chunker.rows_empty or chunker.households:
+                yield chunker.emit(number)
         yield Failed(str(exc))
         return
     yield Finished(list(config.facts.notes))
+
+
+def _outside_template(cells: list[str], template_columns: list[int]) -> bool:
+    """Whether no template column of the row holds anything."""
+    count = len(cells)
+    return not any(cells[i] for i in template_columns if i < count)
 
 
 def _merged_by_row(merged: list[tuple[int, int, int, int]], header_row: int) -> dict[int, str]:

@@ -5,7 +5,9 @@
   quotes is split only when its cells are needed (:class:`CsvLine`).
 * XLSX whose sheet, shared strings and other parts really unpack to at most
   ``import_calamine_max_bytes``, and legacy XLS: python-calamine, which also reports merged
-  cells. Larger XLSX workbooks: :mod:`.xlsx_stream`, a streaming reader.
+  cells. Larger XLSX workbooks, and those whose cells show numbers padded with zeros or
+  refer to shared strings outside the table (which calamine reads as the first string):
+  :mod:`.xlsx_stream`, a streaming reader.
   Both report merged cells before the first row; a merged cell one column wide is read as its
   value on every row it covers, as the spreadsheet shows it.
 
@@ -32,6 +34,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from fupin_registry.imports.columns import (
     HeaderError,
@@ -127,7 +130,11 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
         return FileFacts("xlsx")
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return FileFacts("xls")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's
+        raise UnreadableFile(
+            "the file is UTF-32 text; save it as 'CSV UTF-8' or as an .xlsx workbook"
+        )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise UnreadableFile(
             "the file is UTF-16 text; save it as 'CSV UTF-8' or as an .xlsx workbook"
         )
@@ -307,9 +314,18 @@ def open_sheet(
     if facts.kind == "csv":
         return SheetRows(_csv_rows(path, facts, limits.max_row_bytes), facts)
     if facts.kind == "xlsx":
-        from fupin_registry.imports.xlsx_stream import fits_in_memory, pads_numbers, stream_rows
+        from fupin_registry.imports.xlsx_stream import (
+            fits_in_memory,
+            pads_numbers,
+            refers_outside_shared_strings,
+            stream_rows,
+        )
 
-        if not fits_in_memory(path, calamine_max_bytes, limits) or pads_numbers(path, limits):
+        if (
+            not fits_in_memory(path, calamine_max_bytes, limits)
+            or pads_numbers(path, limits)
+            or refers_outside_shared_strings(path, limits)
+        ):
             rows, merged = stream_rows(path, facts, limits)
             sheet = SheetRows(rows, facts)
             sheet.merged = merged
@@ -405,8 +421,9 @@ def _undecodable(line: int, encoding: str, raw: bytes, exc: UnicodeDecodeError) 
 
 def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[RawRow]:
     """The records of a CSV file. A line without quotes (nearly every line of a county's file)
-    is one record, split by :class:`CsvLine`; a line with a quote or a bare carriage return is
-    read by the csv module, over as many lines as its record spans.
+    is one record, split by :class:`CsvLine`; a line with a quote is read by the csv module,
+    over as many lines as its record spans. Lines end in LF, CR LF or a bare CR
+    (:func:`_file_lines`), as the csv module reads a file opened with ``newline=""``.
 
     Lines are read at most ``max_line_bytes`` at a time: a longer line, or a record of the csv
     module longer than that over its lines, fails the file before it is held whole. A cell
@@ -420,16 +437,12 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
     # Shorter lines take the quick path; a longer one is measured against the bound first.
     quick_limit = max_line_bytes - 2
     with path.open("rb") as handle:
-        lines: Iterator[tuple[int, bytes]] = enumerate(
-            iter(functools.partial(handle.readline, max_line_bytes + 1), b""), start=1
-        )
+        lines: Iterator[tuple[int, bytes]] = enumerate(_file_lines(handle, max_line_bytes), 1)
         first = next(lines, None)
         if first is None:
             return
         if first[1].startswith(codecs.BOM_UTF8) and facts.encoding == "utf-8-sig":
             first = (1, first[1][3:])
-        # The delimiter the header row has most of: it may sit below a title line that has
-        # none, so every line it may be on is looked at (a line's own most frequent wins).
         ahead = []
         for line in itertools.islice(lines, HEADER_SEARCH_ROWS - 1):
             ahead.append(line)
@@ -437,7 +450,7 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
                 break  # the file fails there: what follows is not another line
         lines = itertools.chain(ahead, lines)
         texts = [raw.decode(encoding, errors="replace") for _, raw in (first, *ahead)]
-        delimiter = max(",\t;", key=lambda d: max(text.count(d) for text in texts))
+        delimiter = _delimiter(texts)
         problems: list[str] = []  # of the lines the csv module has read for the record
 
         def decoded(number: int, raw: bytes) -> str:
@@ -492,6 +505,50 @@ def _csv_rows(path: Path, facts: FileFacts, max_line_bytes: int) -> Iterator[Raw
             if record_bytes > EXCEL_CELL_CHARS:  # only a record this long can hold such a cell
                 cells = list(map(capped, cells))
             yield RawRow(record, cells, problems[-1] if problems else None, record_bytes)
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The delimiter that splits one of the first lines into the most template headers (the
+    header row may sit below a title line, and a remark cell may hold many of another
+    delimiter); without any header, the one a line has most of (the file then fails on its
+    header, naming what it found)."""
+
+    def fitness(delimiter: str) -> tuple[int, int]:
+        headers = 0
+        for line in lines:
+            try:
+                cells = next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter), [])
+            except csv.Error:
+                continue
+            headers = max(headers, header_score(cells))
+        return headers, max(line.count(delimiter) for line in lines)
+
+    return max(",\t;", key=fitness)
+
+
+# A carriage return that ends a line by itself (not the first half of CR LF).
+_BARE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _file_lines(handle: BinaryIO, max_line_bytes: int) -> Iterator[bytes]:
+    """The file's lines, each ending in LF, CR LF or a bare CR (as classic Mac spreadsheets
+    write them, or one line pasted from such a file), read at most ``max_line_bytes`` + 1
+    bytes at a time: a longer line comes out cut, and fails the file where it is read."""
+    carried = b""
+    for raw in iter(functools.partial(handle.readline, max_line_bytes + 1), b""):
+        if carried:
+            raw, carried = carried + raw, b""
+        if b"\r" not in raw[:-2]:
+            yield raw
+            continue
+        *whole, last = _BARE_CR.split(raw)
+        yield from (line for line in whole if line)
+        if last.endswith(b"\n") or len(last) > max_line_bytes:
+            yield last
+        else:
+            carried = last  # the line goes on in what the next read returns
+    if carried:
+        yield carried
 
 
 def _malformed(start: int, last: int, exc: csv.Error) -> str:

@@ -317,6 +317,9 @@ def _header(field_name: str) -> str:
     return column.header if column else field_name
 
 
+_HOUSEHOLD_HEADERS = frozenset(map(_header, HOUSEHOLD_FIELDS))
+
+
 def _reason(error: ErrorDetails, field_name: str) -> str:
     kind = error["type"]
     if kind == "missing":
@@ -439,6 +442,10 @@ def _lossy_reason(field_name: str, number: str, rules: Rules) -> str:
     )
 
 
+def _escaped(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"  # a control character as \x00 … \x7f
+
+
 def _pre_checks(raw: RawRow, values: dict[str, str], rules: Rules) -> list[RowError]:
     """Problems of the cell text itself, before shapes: lost digits, formulas without a value,
     cells longer than Excel allows, control characters."""
@@ -469,7 +476,8 @@ def _pre_checks(raw: RawRow, values: dict[str, str], rules: Rules) -> list[RowEr
             )
             del values[name]
         elif CONTROL_CHARACTERS.search(text):
-            errors.append(RowError(raw.number, _header(name), "", "contains control characters"))
+            shown = CONTROL_CHARACTERS.sub(_escaped, text)  # visible, and inert in the report
+            errors.append(RowError(raw.number, _header(name), shown, "contains control characters"))
             del values[name]
         elif "\n" in text or "\r" in text or "\t" in text:
             values[name] = _WHITESPACE.sub(" ", text)
@@ -522,7 +530,9 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
         row_cells = cells[position]
         household = member = None
         member_columns = members.get(position)
-        if household_columns is not None and member_columns is not None:
+        # Each half's rules run when its cells have the right shape, whatever the other half's
+        # are: a bad phone does not hide a wrong check character until the next upload.
+        if household_columns is not None:
             if row_cells == last_cells:
                 # Same household columns as the row before: same household, checked already.
                 household = last_household
@@ -530,10 +540,11 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
                 household, more = _convert_household(raw.number, household_columns, values, rules)
                 errors += more
                 last_cells, last_household = row_cells, household
+        if member_columns is not None:
             member, more = _convert_member(raw.number, member_columns, values, rules)
             errors += more
-            if household is None or member is None:
-                household = member = None
+        if household is None or member is None:
+            household = member = None
         if pre[position]:
             # A cell already reported for its text is not reported again as missing (nor as
             # required by another cell: 残疾情况 when 健康状况 is 残疾).
@@ -743,11 +754,27 @@ def _convert_member(
     return member, errors
 
 
-def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
-    """Rules over all rows of one household; the rows are all valid on their own."""
+def row_errors(rows: list[Checked]) -> list[RowError]:
+    """The errors of one household's rows. A row whose household cells differ from the first
+    row's is reported for that: the checks of its household cells (登记日期 against 识别年度)
+    mixed the cells it gives with those it repeats from the first row, and would blame a cell
+    it left blank."""
+    errors = [e for r in rows for e in r.errors]
+    # Against a first row's cell that is wrong itself, the later rows' differ rightly.
+    wrong_first = {e.column for e in rows[0].errors}
+    differing = [e for e in differing_household_cells(rows) if e.column not in wrong_first]
+    if not differing:
+        return errors
+    at_fault = {e.row for e in differing}
+    kept = [e for e in errors if e.row not in at_fault or e.column not in _HOUSEHOLD_HEADERS]
+    return sorted(kept + differing, key=lambda e: e.row)
+
+
+def differing_household_cells(rows: list[Checked]) -> list[RowError]:
+    """Household columns repeat on every row: a blank repeats the first row, others must
+    agree."""
     first = rows[0]
     errors = []
-    # Household columns repeat on every row: a blank repeats the first row, others must agree.
     for row in rows[1:]:
         for position, text in enumerate(row.household_cells):
             expected = first.household_cells[position]
@@ -763,6 +790,13 @@ def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
                         f"differs from row {first.row} of the same household{shown}",
                     )
                 )
+    return errors
+
+
+def household_errors(rows: list[Checked], max_members: int) -> list[RowError]:
+    """Rules over all rows of one household; the rows are all valid on their own."""
+    first = rows[0]
+    errors = differing_household_cells(rows)
     heads = [r for r in rows if r.member and r.member.relation == Relation.HEAD]
     if len(heads) != 1:
         rows_text = ", ".join(str(r.row) for r in heads) if heads else "none"
@@ -867,6 +901,7 @@ __all__ = [
     "check_rows",
     "household_errors",
     "rejected_with_household",
+    "row_errors",
     "RowDicts",
     "row_dicts",
 ]

@@ -421,6 +421,43 @@ def pads_numbers(path: Path, limits: ReadLimits) -> bool:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
 
 
+# A shared-string cell's index (<c … t="s" …><v>index</v>), where python-calamine reads it.
+_SHARED_INDEX = re.compile(rb'<c\b[^>]*\bt="s"[^>]*>\s*<v>([^<]*)</v>')
+
+
+def refers_outside_shared_strings(path: Path, limits: ReadLimits) -> bool:
+    """Whether a cell of the first sheet refers to a shared string the workbook's table does
+    not hold ('-1', 'abc', one past its end). python-calamine reads such a cell as the table's
+    first string, silently; the streaming reader names it on its row."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = WorkbookParts(archive, limits)
+            sheet_path, _ = _workbook(parts)
+            count = len(_shared_strings(parts) or ())
+            with parts.open(sheet_path) as handle:
+                for body in _whole_rows(_sheet_blocks(handle), limits.max_row_bytes):
+                    if b't="s"' not in body:
+                        continue
+                    for index in set(_SHARED_INDEX.findall(body)):
+                        if not index.isdigit() or int(index) >= count:
+                            return True
+    except _READ_ERRORS as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+    return False
+
+
+def _iso_date_text(text: str) -> str:
+    """A date cell written as ISO text (t="d"), as the calamine path writes the date it reads:
+    midnight as the date alone, another time of day after a space (the row then refuses it)."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if moment.time() == dt.time() and moment.tzinfo is None:
+        return moment.date().isoformat()
+    return moment.isoformat(sep=" ")
+
+
 def _number_text(raw: str, is_date: bool, epoch: dt.date, width: int = 0) -> str:
     if is_date:
         try:
@@ -642,7 +679,9 @@ class _Decoder:
             text = "是" if value.group(1) == b"1" else "否"
         elif kind == b"e":
             return error_value(_xml_text(value.group(1)).strip())
-        elif kind in (b"str", b"d"):
+        elif kind == b"d":
+            text = _iso_date_text(_xml_text(value.group(1)))
+        elif kind == b"str":
             text = _xml_text(value.group(1))
         elif not style:
             text = _number_text(value.group(1).decode(), False, self.epoch)
