@@ -673,6 +673,7 @@ def test_imports_streamed_row_keys_are_those_of_the_whole_row(inner, first, seco
     [
         (b'<c r="B5" t="s"><v>99999</v></c>', "shared string '99999' is not in"),
         (b'<c r="B5" t="s"><v>abc</v></c>', "shared string 'abc' is not in"),
+        (b'<c r="B5" t="b"><v>2</v></c>', "a true/false cell holds '2', neither 0 nor 1"),
         (b'<c r="B5" t="inlineStr"><is><t>&lol9;</t></is></c>', "the text holds '&lol9;'"),
         (b'<c r="B5" t="inlineStr"><is><t>&#0;</t></is></c>', "the text holds '&#0;'"),
     ],
@@ -761,11 +762,20 @@ def test_imports_parser_processes_decode_only_their_rows_of_a_streamed_sheet(tmp
     assert all(count < read_alone * 0.75 for count in read_by), (read_alone, read_by)
 
 
-@pytest.mark.parametrize("index", [b"99999", b"-1", b"abc"])
-# python-calamine reads such an index as the first shared string: the workbook is streamed.
+BAD_CELLS = [
+    (rb'<c r="C2" t="s"><v>99999</v></c>', "shared string '99999' is not in"),
+    (rb'<c r="C2" t="s"><v>-1</v></c>', "shared string '-1' is not in"),
+    (rb'<c r="C2" t="s"><v>abc</v></c>', "shared string 'abc' is not in"),
+    (rb'<c r="C2" t="b"><v>2</v></c>', "a true/false cell holds '2', neither 0 nor 1"),
+]
+
+
+@pytest.mark.parametrize(("cell", "reason"), BAD_CELLS)
+# python-calamine reads such an index as the first shared string, and refuses the workbook
+# for such a boolean: the workbook is streamed whatever its size.
 @pytest.mark.parametrize("calamine_max_bytes", [0, 10**9], ids=["streamed", "small"])
-def test_imports_a_sheet_with_a_bad_shared_string_rejects_that_row_only(
-    tmp_path, index, calamine_max_bytes
+def test_imports_a_sheet_with_a_cell_described_wrongly_rejects_that_row_only(
+    tmp_path, cell, reason, calamine_max_bytes
 ):
     rows = household_rows(3, seed=48)
     book = tmp_path / "upload.xlsx"
@@ -780,15 +790,14 @@ def test_imports_a_sheet_with_a_bad_shared_string_rejects_that_row_only(
         for item in source.infolist():
             data = source.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = re.sub(rb'(<c r="C2"[^>]*t="s"[^>]*><v>)\d+', rb"\g<1>" + index, data)
+                data, count = re.subn(rb'<c r="C2"[^>]*>.*?</c>', cell, data)
+                assert count == 1
             target.writestr(item, data)
     chunks = chunks_of(config_for(broken, chunk_rows=100, calamine_max_bytes=calamine_max_bytes))
     errors = [e for c in chunks for e in c.errors]
     # on its column, with the column's header, and not also as a required cell left empty
     [error] = [e for e in errors if e.row == 2]
-    assert error.column == header()[2] and error.reason.startswith(
-        f"shared string '{index.decode()}' is not in"
-    ), errors
+    assert error.column == header()[2] and error.reason.startswith(reason), errors
     first_household = {i for i, r in enumerate(rows) if r[:2] == rows[0][:2]}
     assert sum(c.rows_valid for c in chunks) == len(rows) - len(first_household)
 

@@ -5,8 +5,9 @@
   quotes is split only when its cells are needed (:class:`CsvLine`).
 * XLSX whose sheet, shared strings and other parts really unpack to at most
   ``import_calamine_max_bytes``, and legacy XLS: python-calamine, which also reports merged
-  cells. Larger XLSX workbooks, and those whose cells show numbers padded with zeros or
-  refer to shared strings outside the table (which calamine reads as the first string):
+  cells. Larger XLSX workbooks, and those whose cells show numbers padded with zeros, refer to
+  shared strings outside the table (which calamine reads as the first string) or hold a
+  boolean other than 0 or 1 (which calamine refuses the workbook for):
   :mod:`.xlsx_stream`, a streaming reader.
   Both report merged cells before the first row; a merged cell one column wide is read as its
   value on every row it covers, as the spreadsheet shows it.
@@ -315,16 +316,16 @@ def open_sheet(
         return SheetRows(_csv_rows(path, facts, limits.max_row_bytes), facts)
     if facts.kind == "xlsx":
         from fupin_registry.imports.xlsx_stream import (
+            calamine_misreads,
             fits_in_memory,
             pads_numbers,
-            refers_outside_shared_strings,
             stream_rows,
         )
 
         if (
             not fits_in_memory(path, calamine_max_bytes, limits)
             or pads_numbers(path, limits)
-            or refers_outside_shared_strings(path, limits)
+            or calamine_misreads(path, limits)
         ):
             rows, merged = stream_rows(path, facts, limits)
             sheet = SheetRows(rows, facts)

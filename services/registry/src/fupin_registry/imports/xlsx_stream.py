@@ -421,14 +421,16 @@ def pads_numbers(path: Path, limits: ReadLimits) -> bool:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
 
 
-# A shared-string cell's index (<c … t="s" …><v>index</v>), where python-calamine reads it.
+# A shared-string cell's index and a boolean cell's value, where python-calamine reads them.
 _SHARED_INDEX = re.compile(rb'<c\b[^>]*\bt="s"[^>]*>\s*<v>([^<]*)</v>')
+_BOOLEAN_VALUE = re.compile(rb'<c\b[^>]*\bt="b"[^>]*>\s*<v>([^<]*)</v>')
 
 
-def refers_outside_shared_strings(path: Path, limits: ReadLimits) -> bool:
-    """Whether a cell of the first sheet refers to a shared string the workbook's table does
-    not hold ('-1', 'abc', one past its end). python-calamine reads such a cell as the table's
-    first string, silently; the streaming reader names it on its row."""
+def calamine_misreads(path: Path, limits: ReadLimits) -> bool:
+    """Whether a cell of the first sheet is one python-calamine reads wrongly or fails the
+    whole workbook on, where the streaming reader names it on its row: a shared string the
+    table does not hold ('-1', 'abc', one past its end; calamine reads the first string,
+    silently), a boolean that is neither 0 nor 1 (calamine refuses the workbook)."""
     try:
         with zipfile.ZipFile(path) as archive:
             parts = WorkbookParts(archive, limits)
@@ -436,10 +438,12 @@ def refers_outside_shared_strings(path: Path, limits: ReadLimits) -> bool:
             count = len(_shared_strings(parts) or ())
             with parts.open(sheet_path) as handle:
                 for body in _whole_rows(_sheet_blocks(handle), limits.max_row_bytes):
-                    if b't="s"' not in body:
-                        continue
-                    for index in set(_SHARED_INDEX.findall(body)):
-                        if not index.isdigit() or int(index) >= count:
+                    if b't="s"' in body:
+                        for index in set(_SHARED_INDEX.findall(body)):
+                            if not index.isdigit() or int(index) >= count:
+                                return True
+                    if b't="b"' in body:
+                        if not set(_BOOLEAN_VALUE.findall(body)) <= {b"0", b"1"}:
                             return True
     except _READ_ERRORS as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
@@ -676,6 +680,9 @@ class _Decoder:
                 raise _BadCell(f"shared string {shown!r} is not in the workbook's table")
             text = self.shared[int(raw)]
         elif kind == b"b":
+            if value.group(1) not in (b"0", b"1"):
+                shown = shorten(value.group(1).decode(errors="replace"), _QUOTED_CHARS)
+                raise _BadCell(f"a true/false cell holds {shown!r}, neither 0 nor 1")
             text = "是" if value.group(1) == b"1" else "否"
         elif kind == b"e":
             return error_value(_xml_text(value.group(1)).strip())
