@@ -270,6 +270,15 @@ async def test_subsidy_repayment_default_and_compensation(
     )
     assert assert_problem(beyond_fund, 409, "#/body/amount")["type"].endswith("insufficient-funds")
     assert (await client.get(f"/v1/loans/{loan['id']}")).json()["compensated"] == "3000.00"
+    # Money set aside in the risk fund left the year's pool: the supervision report accounts for
+    # every yuan of the county, for the year and over all years.
+    for params in ({"year": 2024}, {}):
+        report = await client.get(
+            "/v1/supervision/report", params={"region_code": COUNTY, "on": "2024-07-05", **params}
+        )
+        rows = [r for r in report.json()["money"] if r["region_code"] == COUNTY]
+        total = {k: sum(Decimal(r[k]) for r in rows) for k in ("allocated", "held", "disbursed")}
+        assert total["allocated"] == total["held"] + total["disbursed"], (params, rows)
 
     unmasked = (await client.get(f"/v1/loans/{loan['id']}")).json()
     assert unmasked["borrower_id_number"] == BORROWER  # officer with pii:read

@@ -494,6 +494,18 @@ async def test_findings_rectification_report_and_audit(app, client, make_token):
         "/v1/supervision/report", params={"region_code": "2206", "year": 2023, "on": "2024-04-01"}
     )
     assert all(r["source"] != "-" for r in other_year.json()["money"] if r["region_code"] == COUNTY)
+    # A payment reversed later still stood on the day reported.
+    later = (date.fromisoformat(on) + timedelta(days=3)).isoformat()
+    reversed_ = await client.post(
+        f"/v1/entries/{paid.json()['entry_id']}/reversal", json={"reason": "twice", "on": later}
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    for day, disbursed in ((on, "100.00"), (later, "0.00")):
+        shown = await client.get(
+            "/v1/supervision/report", params={"region_code": COUNTY, "year": 2024, "on": day}
+        )
+        money = {(r["region_code"], r["source"]): r for r in shown.json()["money"]}
+        assert money[(COUNTY, "central")]["disbursed"] == disbursed, (day, money)
     oversight = {o["region_code"]: o for o in report.json()["oversight"]}
     assert oversight[COUNTY]["findings_rectified"] >= 1
     xlsx = await client.get(

@@ -218,9 +218,13 @@ class SupervisionRepository:
     async def money_by_region(
         self, prefix: str, size: int, year: int | None, on: date
     ) -> list[Any]:
-        # Booked up to ``on``. Money a region's row receives is what came from outside it: a
-        # release between two regions of the same row (a city to its counties) is counted
-        # once, where it entered, not again where it went down.
+        # Booked up to ``on`` and not reversed by then (a reversal booked later leaves the entry
+        # standing on the day reported, as the postings of ``held`` do). Money a region's row
+        # receives is what came from outside it: a release between two regions of the same row
+        # (a city to its counties) is counted once, where it entered, not again where it went
+        # down. Money set aside in a county's risk-compensation fund left the year's pool then
+        # (a deposit carries the pool's source and year); the fund's later payments to banks
+        # are not counted again.
         return await self._rows(
             """
             SELECT left(region, :size) AS region_code, source,
@@ -231,15 +235,17 @@ class SupervisionRepository:
                        e.amount_fen AS amount, 'in' AS flow
                   FROM ledger_entries e
                  WHERE e.kind IN ('appropriation', 'donation', 'allocation_release') AND
-                     NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id)
+                     NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id
+                                        AND r.booked_on <= :on)
                    AND (CAST(:year AS integer) IS NULL OR e.year = :year)
                    AND e.booked_on <= :on
                 UNION ALL
                 SELECT e.credit_region, NULL, e.kind, e.source, e.amount_fen, 'out'
                   FROM ledger_entries e
                  WHERE e.kind IN ('project_payment', 'household_payment', 'direct_subsidy',
-                                  'loan_subsidy', 'risk_compensation') AND
-                     NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id)
+                                  'loan_subsidy', 'risk_deposit') AND
+                     NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses_entry_id = e.id
+                                        AND r.booked_on <= :on)
                    AND (CAST(:year AS integer) IS NULL OR e.year = :year)
                    AND e.booked_on <= :on
               ) flows
