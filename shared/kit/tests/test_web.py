@@ -535,3 +535,13 @@ async def test_a_file_part_without_a_filename_is_named_as_not_a_file(client):
     refused = await client.post("/v1/widgets/attachments", content=body, headers=headers)
     problem = assert_problem(refused, 422, "#/body/file")
     assert problem["errors"][0]["detail"] == "expected a file: send it as a part with a filename"
+
+
+async def test_a_command_needs_a_writer_role_and_a_read_does_not(app, make_token):
+    async with api_client(app, make_token("22", roles=["viewer", "auditor"])) as viewer:
+        refused = await viewer.post("/v1/widgets", json=GOOD)
+        problem = assert_problem(refused, 403, "#/header/Authorization")
+        assert "one of the roles" in problem["detail"]
+        assert (await viewer.get("/v1/widgets")).status_code == 200
+    async with api_client(app, make_token("22", roles=["admin"])) as admin:
+        assert (await admin.post("/v1/widgets", json=GOOD)).status_code == 201

@@ -142,6 +142,17 @@ async def test_every_object_is_invisible_outside_the_jurisdiction(app, client, m
         ]
         for path, body, status in commands:
             assert_problem(await neighbour.post(path, json=body), status)
+    # Of the county's own office, a viewer reads and writes nothing, the express payment route
+    # included; an unknown county's risk fund is not there.
+    async with api_client(app, make_token(COUNTY, roles=["viewer"])) as viewer:
+        for path in objects:
+            assert (await viewer.get(path)).status_code == 200, path
+        for path, body, _ in commands:
+            refused = await viewer.post(path, json=body)
+            assert_problem(refused, 403, "#/header/Authorization"), path
+    async with api_client(app, make_token("22", roles=["viewer"])) as province:
+        unknown = await province.get("/v1/risk-compensation/229999")
+        assert_problem(unknown, 404, "#/path/county_code")
     async with api_client(app) as anonymous:
         assert_problem(await anonymous.get(f"/v1/funds/{fund['id']}"), 401)
     # Nothing the neighbour tried was written.

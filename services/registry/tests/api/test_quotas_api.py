@@ -102,7 +102,7 @@ async def test_the_level_above_sets_a_quota(client, app, make_token):
             await county.put("/v1/quotas/220622100/2018", json={"quota": 10})
         ).status_code == 200
         assert_problem(await county.put("/v1/quotas/220581/2018", json={"quota": 10}), 403)
-        assert_problem(await county.get("/v1/quotas/220581/2018"), 404)
+        assert_problem(await county.get("/v1/quotas/220581/2018"), 404, "#/path/region_code")
         assert (await county.get("/v1/quotas", params={"parent": "2205", "year": 2018})).json()[
             "items"
         ] == []
@@ -110,7 +110,8 @@ async def test_the_level_above_sets_a_quota(client, app, make_token):
         assert_problem(await auditor.put("/v1/quotas/220622100/2018", json={"quota": 10}), 403)
     # the test client is a provincial administrator: it may set any quota, the province's too
     assert (await client.put("/v1/quotas/22/2018", json={"quota": 100000})).status_code == 200
-    assert_problem(await client.get("/v1/quotas/22/2019"), 404)
+    assert_problem(await client.get("/v1/quotas/22/2019"), 404, "#/path/year")
+    assert_problem(await client.get("/v1/quotas/229999/2018"), 404, "#/path/region_code")
 
 
 async def test_a_level_without_quota_is_skipped_up_and_down(client, app, make_token):

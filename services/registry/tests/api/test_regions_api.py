@@ -54,7 +54,14 @@ async def test_rural_population_is_set_by_administrators(client, app, make_token
     )
     assert updated.status_code == 200 and updated.json()["rural_population"] == 1830
     assert (await client.get("/v1/regions/220622100201")).json()["rural_population"] == 1830
-    for bad in ({"rural_population": -1}, {"rural_population": "many"}, {"population": 1}):
+    for bad in (
+        {"rural_population": -1},
+        {"rural_population": "many"},
+        {"rural_population": "5"},
+        {"rural_population": True},
+        {"rural_population": 5.0},
+        {"population": 1},
+    ):
         response = await client.put("/v1/regions/220622100201/rural-population", json=bad)
         assert response.status_code == 422, bad
     assert (

@@ -195,19 +195,36 @@ def partners_allowed(request: Request) -> bool:
     return bool(getattr(getattr(route, "endpoint", None), PARTNER_ROUTE_MARK, False))
 
 
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def require_writer_for_commands(request: Request, caller: Caller) -> None:
+    """A poverty office's command needs one of the service's ``writer_roles``: a viewer or an
+    auditor reads, and no route can forget to refuse it a write."""
+    if request.method in READING_METHODS or caller.client_id is not None:
+        return
+    roles = request.app.state.settings.writer_roles
+    if roles:
+        caller.require_role(*roles)
+
+
 def get_staff_caller(request: Request) -> Caller:
     """``get_caller`` for a route only the poverty offices use (an express route, which has no
-    dependencies): a partner client's token is refused (403)."""
+    dependencies): a partner client's token is refused (403), and so is a command from a token
+    without a writer role."""
     caller = get_caller(request)
     if caller.client_id is not None:
         raise Forbidden(PARTNER_REFUSAL)
+    require_writer_for_commands(request, caller)
     return caller
 
 
 async def current_caller(request: Request) -> Caller:
     # async so FastAPI runs it on the event loop rather than in its thread pool
     if partners_allowed(request):
-        return get_caller(request)
+        caller = get_caller(request)
+        require_writer_for_commands(request, caller)
+        return caller
     return get_staff_caller(request)
 
 

@@ -53,6 +53,11 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = True
+    writer_roles: tuple[str, ...] = Field(
+        ("officer", "admin"),
+        description="roles a poverty office's token needs for any command (a request other than"
+        " GET, HEAD, OPTIONS); partner clients' routes check their scopes instead",
+    )
     max_body_bytes: int = Field(2 * 1024 * 1024, description="largest JSON request body accepted")
     max_upload_bytes: int = Field(512 * 1024 * 1024, description="largest file upload accepted")
     gc_young_threshold: int = Field(

@@ -41,11 +41,12 @@ from fupin_funds.loans.service import (
     report_overdue,
     stop_subsidy,
 )
+from fupin_funds.regions.repository import RegionRepository
 from fupin_kit.auth import Caller, open_to_partners
 from fupin_kit.db import SessionDep
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from fupin_kit.problems import problem_responses
+from fupin_kit.problems import NotFound, problem_responses
 
 router = APIRouter(prefix="/v1/loans", tags=["loans"])
 risk = APIRouter(prefix="/v1/risk-compensation", tags=["loans"])
@@ -343,6 +344,8 @@ async def risk_fund(
     county_code: CountyCode, session: SessionDep, caller: CallerDep
 ) -> RiskFundRead:
     caller.require_region(county_code, "county")
+    if await RegionRepository(session).get(county_code) is None:
+        raise NotFound("county not found")
     account = await Ledger(session).existing(AccountKey(AccountKind.RISK_COMPENSATION, county_code))
     return RiskFundRead(
         county_code=county_code,

@@ -39,6 +39,10 @@ async def set_quota(
     return await service.describe(await service.set(region_code, year, body.quota, caller))
 
 
+# The region is what a quota's 404 names, unless the region has no quota for the year.
+REGION_IN_PATH = "#/path/region_code"
+
+
 @router.get(
     "/{region_code}/{year}",
     responses=problem_responses(401, 404, 422),
@@ -47,7 +51,9 @@ async def set_quota(
 async def read_quota(
     region_code: RegionPath, year: YearPath, caller: CallerDep, service: QuotaServiceDep
 ) -> QuotaRead:
-    caller.require_region(region_code, "quota")
+    caller.require_region(region_code, "quota", REGION_IN_PATH)
+    if service.regions.name_of(region_code) is None:
+        raise NotFound(f"region {region_code} not found", pointer=REGION_IN_PATH)
     quota = await service.quotas.get(region_code, year)
     if quota is None:
         raise NotFound(f"no quota is set for {region_code} in {year}")

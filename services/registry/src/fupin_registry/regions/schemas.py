@@ -20,4 +20,5 @@ class RegionRead(BaseModel):
 class RuralPopulationUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rural_population: int = Field(ge=0, le=50_000_000, examples=[1830])
+    # Strict: a JSON integer only (not true, 5.0 or "5"), as a quota.
+    rural_population: int = Field(ge=0, le=50_000_000, strict=True, examples=[1830])
