@@ -371,3 +371,12 @@ async def test_approval_beyond_the_parent_balance_names_the_allocation(app, clie
         body = assert_problem(second, 409, "#/path/allocation_id")
         assert body["type"].endswith("insufficient-funds")
         assert (await city.get(f"/v1/allocations/{ids[1]}")).json()["status"] == "proposed"
+        # Turned down instead, on a day after its proposal.
+        early = await city.post(
+            f"/v1/allocations/{ids[1]}/reject", json={"note": "no money", "on": "2024-01-02"}
+        )
+        assert "dates out of order" in assert_problem(early, 422, "#/body/on")["detail"]
+        rejected = await city.post(
+            f"/v1/allocations/{ids[1]}/reject", json={"note": "no money", "on": "2024-01-04"}
+        )
+        assert rejected.json()["status"] == "rejected", rejected.text

@@ -104,6 +104,15 @@ async def test_approval_authority_by_level_and_amount(app, client, make_token):
             await township.post(f"/v1/projects/{township_project['id']}/approve", json={}), 403
         )
         assert "township level may not approve" in body["detail"]
+        # Nor turn it down: rejecting is the approving level's decision too.
+        body = assert_problem(
+            await township.post(
+                f"/v1/projects/{township_project['id']}/reject", json={"note": "no"}
+            ),
+            403,
+            "#/header/Authorization",
+        )
+        assert "township level may not decide on" in body["detail"]
     async with api_client(app, make_token(COUNTY)) as county:
         approved = await county.post(
             f"/v1/projects/{small['id']}/approve", json={"on": "2024-02-02"}
@@ -113,6 +122,13 @@ async def test_approval_authority_by_level_and_amount(app, client, make_token):
             await county.post(f"/v1/projects/{large['id']}/approve", json={}), 403
         )
         assert "higher level" in body["detail"]
+        rejected = await county.post(f"/v1/projects/{large['id']}/reject", json={"note": "no"})
+        assert "higher level" in assert_problem(rejected, 403)["detail"]
+        backdated = await county.post(
+            f"/v1/projects/{township_project['id']}/reject",
+            json={"note": "no", "on": "2024-01-31"},  # proposed on 2024-02-01
+        )
+        assert "dates out of order" in assert_problem(backdated, 422, "#/body/on")["detail"]
     async with api_client(app, make_token("2206")) as city:
         approved = await city.post(f"/v1/projects/{large['id']}/approve", json={"on": "2024-02-02"})
         assert approved.status_code == 200 and approved.json()["approved_level"] == "city"
@@ -173,6 +189,11 @@ async def test_etag_update_only_while_proposed(client):
         412,
         "#/header/If-Match",
     )
+    for required in ("name", "implementing_unit"):
+        cleared = await client.patch(
+            f"/v1/projects/{pid}", json={required: None}, headers={"If-Match": read.headers["etag"]}
+        )
+        assert "cannot be null" in assert_problem(cleared, 422, f"#/body/{required}")["detail"]
     changed = await client.patch(
         f"/v1/projects/{pid}", json={"name": "renamed"}, headers={"If-Match": read.headers["etag"]}
     )
@@ -427,3 +448,33 @@ async def test_objections_outside_the_notice_and_rate_limited(app, client, setti
         ]
     assert statuses[:-1] == [201] * settings.objection_rate_limit
     assert statuses[-1] == 429
+
+
+async def test_a_project_is_completed_and_accepted_after_its_money_moved(client):
+    await open_fund(client, amount="100000.00")
+    project = await announced_project(client)
+    pid, start = project["id"], date.fromisoformat(after_notice(project))
+    day = lambda n: (start + timedelta(days=n)).isoformat()  # noqa: E731
+    assert (await client.post(f"/v1/projects/{pid}/start", json={"on": day(0)})).status_code == 200
+    funded = await client.post(
+        f"/v1/projects/{pid}/fundings", json={"source": "central", "amount": "10.00", "on": day(2)}
+    )
+    assert funded.status_code == 201, funded.text
+    paid = await client.post(
+        f"/v1/projects/{pid}/payments", json={"amount": "5.00", "payee": "builder", "on": day(4)}
+    )
+    assert paid.status_code == 201, paid.text
+    early = await client.post(f"/v1/projects/{pid}/complete", json={"on": day(3)})
+    assert (
+        "booked to this project on " + day(4) in assert_problem(early, 422, "#/body/on")["detail"]
+    )
+    assert (
+        await client.post(f"/v1/projects/{pid}/complete", json={"on": day(4)})
+    ).status_code == 200
+    # A payment reversed later no longer holds the acceptance back.
+    reversed_ = await client.post(
+        f"/v1/entries/{paid.json()['entry_id']}/reversal", json={"reason": "wrong", "on": day(5)}
+    )
+    assert reversed_.status_code == 201, reversed_.text
+    accepted = await client.post(f"/v1/projects/{pid}/accept", json={"on": day(4)})
+    assert accepted.status_code == 200, accepted.text

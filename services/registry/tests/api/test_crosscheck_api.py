@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from fupin_kit.pagination import encode_cursor
@@ -250,6 +252,10 @@ async def test_crosscheck_confirm_opens_a_removal_case_and_dismiss_needs_reason(
         )
     flags = (await client.get("/v1/flags", params={"status": "open"})).json()["items"]
     assert len(flags) == 2
+    for field, value in (("died_on", "2016-01-01"), ("new_head_member_id", str(uuid.uuid4()))):
+        refused = await client.post(f"/v1/flags/{flags[0]['id']}/confirm", json={field: value})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["pointer"] == f"#/body/{field}"
     confirm = await client.post(
         f"/v1/flags/{flags[0]['id']}/confirm",
         json={"reason": "在编人员"},
@@ -423,7 +429,15 @@ async def test_crosscheck_flag_pagination(app, client, make_token):
     assert (await client.get("/v1/flags", params={"cursor": "!!"})).status_code == 422
 
 
-async def test_crosscheck_dibao_report_both_directions(app, client, make_token):
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ["低保户编号", "行政区划代码", "证件号码"],
+        # English names in any case, as the detail columns'.
+        ["Household_Ref", "VILLAGE_CODE", "Id_Number"],
+    ],
+)
+async def test_crosscheck_dibao_report_both_directions(app, client, make_token, headers):
     dibao_rows = sample(2, seed=36, attribute="低保贫困户")
     ordinary = sample(1, seed=37)
     for r in ordinary:
@@ -435,9 +449,7 @@ async def test_crosscheck_dibao_report_both_directions(app, client, make_token):
     entries.append(["MZ-2", VILLAGES[0], ordinary[0][23]])  # registered, but not as dibao
     entries.append(["MZ-3", VILLAGES[1], "22010219500101014X"])  # not registered at all
     async with agency(app, make_token) as partner:
-        response = await upload_list(
-            partner, "dibao", list_csv(["低保户编号", "行政区划代码", "证件号码"], entries)
-        )
+        response = await upload_list(partner, "dibao", list_csv(headers, entries))
     assert response.status_code == 201, response.text
     report = (await client.get("/v1/crosscheck/reports/dibao")).json()
     assert [e["household_ref"] for e in report["missing_from_register"]] == ["MZ-3"]

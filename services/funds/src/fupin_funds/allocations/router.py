@@ -207,7 +207,7 @@ def _transition(name: str, summary: str) -> None:
             elif name == "release":
                 changed = await release(session, caller, allocation, on)
             else:
-                changed = await reject(session, caller, allocation, body.note)
+                changed = await reject(session, caller, allocation, body.note, on)
             return await allocation_read(session, changed)
 
         return await run_idempotent(  # type: ignore[return-value]

@@ -372,17 +372,23 @@ async def release(
 
 
 async def reject(
-    session: AsyncSession, caller: Caller, allocation: Allocation, note: str | None
+    session: AsyncSession, caller: Caller, allocation: Allocation, note: str | None, on: date
 ) -> Allocation:
     require_owner(caller, allocation)
     require_status(allocation, "proposed", "rejected")
+    _later(on, allocation.proposed_on, "proposal")
     if not note:
         raise Unprocessable("#/body/note", "a rejection needs a reason")
     allocation.status, allocation.rejected_reason = "rejected", note
     allocation.version += 1
     await session.flush()
     await audit(
-        session, caller, "allocation.rejected", "allocation", allocation.id, {"reason": note}
+        session,
+        caller,
+        "allocation.rejected",
+        "allocation",
+        allocation.id,
+        {"reason": note, "on": on.isoformat()},
     )
     return allocation
 

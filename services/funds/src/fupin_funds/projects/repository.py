@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -95,6 +96,22 @@ class ProjectRepository:
             .group_by(LedgerEntry.source)
         )
         return {source: int(total) for source, total in rows}
+
+    async def last_booked_on(self, project_id: str) -> date | None:
+        """The last day money came to or left the project (entries standing, not reversed)."""
+        return await self.session.scalar(  # type: ignore[no-any-return]
+            select(func.max(LedgerEntry.booked_on)).where(
+                LedgerEntry.project_id == project_id,
+                LedgerEntry.kind.in_(
+                    (
+                        EntryKind.PROJECT_FUNDING.value,
+                        EntryKind.PROJECT_PAYMENT.value,
+                        EntryKind.HOUSEHOLD_PAYMENT.value,
+                    )
+                ),
+                _not_reversed(),
+            )
+        )
 
     async def paid_total(self, project_id: str) -> int:
         total = await self.session.scalar(

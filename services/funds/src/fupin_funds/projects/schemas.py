@@ -69,6 +69,14 @@ class ProjectUpdate(BaseModel):
     budget: BudgetLines | None = Field(None, min_length=1, max_length=6)
     beneficiaries: list[HouseholdId] | None = Field(None, max_length=5000)
 
+    @field_validator("name", "implementing_unit")
+    @classmethod
+    def _kept(cls, value: str | None) -> str:
+        # Left out, a field keeps its value; sent as null it would clear one a project needs.
+        if value is None:
+            raise ValueError("cannot be null: leave the field out to keep its value")
+        return value
+
 
 class ProjectTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -96,6 +96,15 @@ async def check_beneficiaries(
             )
 
 
+async def _after_bookings(session: AsyncSession, project: Project, on: date) -> None:
+    """A project is completed or accepted on or after the last day money moved on it."""
+    last = await ProjectRepository(session).last_booked_on(project.id)
+    if last is not None and on < last:
+        raise Unprocessable(
+            "#/body/on", f"dates out of order: money was booked to this project on {last}"
+        )
+
+
 def _later(on: date, previous: date | None, what: str) -> None:
     if previous is not None and on < previous:
         raise Unprocessable(
@@ -220,17 +229,20 @@ async def _event(
     )
 
 
-async def check_authority(session: AsyncSession, caller: Caller, project: Project) -> str:
-    """The caller's level may approve this project: its region lies in the caller's jurisdiction
-    and the budget is within the limit the level holds (approval_authorities)."""
+async def check_authority(
+    session: AsyncSession, caller: Caller, project: Project, verb: str = "approve"
+) -> str:
+    """The caller's level may approve (or reject) this project: its region lies in the
+    caller's jurisdiction and the budget is within the limit the level holds
+    (approval_authorities)."""
     caller.require_region_write(project.region_code)
     level = region_level(caller.jurisdiction)
     authority = await ProjectRepository(session).authority(level)
     if authority is None:
-        raise ApprovalAuthorityExceeded(f"the {level} level may not approve projects")
+        raise ApprovalAuthorityExceeded(f"the {level} level may not {verb} projects")
     if authority.max_budget_fen is not None and project.budget_fen > authority.max_budget_fen:
         raise ApprovalAuthorityExceeded(
-            f"the {level} level approves projects up to {from_fen(authority.max_budget_fen)}; "
+            f"the {level} level may {verb} projects up to {from_fen(authority.max_budget_fen)}; "
             "this one needs "
             f"{from_fen(project.budget_fen)} and goes to a higher level"
         )
@@ -253,6 +265,10 @@ async def transition(
         project.approved_level = await check_authority(session, caller, project)
         project.approved_by, project.approved_on = caller.actor, on
     elif action is ProjectAction.REJECT:
+        _later(on, project.proposed_on, "proposal")
+        # Deciding on a proposal either way is the approving level's: one that may not approve
+        # it may not turn it down either.
+        await check_authority(session, caller, project, "decide on")
         if not note:
             raise Unprocessable("#/body/note", "a rejection needs a reason")
         project.rejected_reason = note
@@ -277,9 +293,11 @@ async def transition(
         project.started_on = on
     elif action is ProjectAction.COMPLETE:
         _later(on, project.started_on, "start")
+        await _after_bookings(session, project, on)
         project.completed_on = on
     elif action is ProjectAction.ACCEPT:
         _later(on, project.completed_on, "completion")
+        await _after_bookings(session, project, on)
         project.accepted_on = on
     elif action is ProjectAction.EVALUATE:
         _later(on, project.accepted_on, "acceptance")

@@ -31,7 +31,7 @@ from fupin_kit.auth import Caller
 from fupin_kit.outbox import add_event, add_events
 from fupin_kit.problems import Conflict, InvalidTransition, Unprocessable
 from fupin_registry.access import require_writer
-from fupin_registry.crosscheck.columns import DetailColumn, kept_columns, kept_value
+from fupin_registry.crosscheck.columns import DetailColumn, header_key, kept_columns, kept_value
 from fupin_registry.crosscheck.events import flag_resolved
 from fupin_registry.crosscheck.models import Flag, ReferenceList
 from fupin_registry.crosscheck.repository import CrosscheckRepository
@@ -54,21 +54,21 @@ from fupin_registry.households.schemas import HeadChange
 from fupin_registry.households.service import HouseholdService, refuse_before_birth
 from fupin_registry.identification import domain as workflow
 from fupin_registry.identification.models import Case, CaseStep
-from fupin_registry.imports.columns import normalise_header
 from fupin_registry.imports.readers import UnreadableFile, sniff
 from fupin_registry.imports.rows import check_id_number
 from fupin_registry.privacy import Privacy
 from fupin_registry.vocabulary import HouseholdStatus, MemberDeparture
 
 UPLOAD_SCOPE = "crosscheck:upload"
+# Compared as the detail columns are (header_key): English names in any case.
 ID_HEADERS = {
-    normalise_header(h) for h in ("证件号码", "身份证号码", "身份证号", "公民身份号码", "id_number")
+    header_key(h) for h in ("证件号码", "身份证号码", "身份证号", "公民身份号码", "id_number")
 }
 DIBAO_HOUSEHOLD_HEADERS = {
-    normalise_header(h) for h in ("低保户编号", "户编号", "household_ref", "低保证号")
+    header_key(h) for h in ("低保户编号", "户编号", "household_ref", "低保证号")
 }
 DIBAO_VILLAGE_HEADERS = {
-    normalise_header(h) for h in ("行政区划代码(村)", "行政区划代码", "village_code")
+    header_key(h) for h in ("行政区划代码(村)", "行政区划代码", "village_code")
 }
 MAX_PROBLEMS = 100
 HEADER_SEARCH_ROWS = 10
@@ -182,7 +182,7 @@ class CrosscheckService:
                 row = next(reader, None)
                 if row is None:
                     break
-                names = [normalise_header(h) for h in row]
+                names = [header_key(h) for h in row]
                 id_column = next((i for i, n in enumerate(names) if n in ID_HEADERS), None)
                 if id_column is not None:
                     header = row
@@ -301,6 +301,10 @@ class CrosscheckService:
         household = await self.session.get(Household, flag.household_id, with_for_update=True)
         assert household is not None
         on = business_today()
+        if flag.kind != "death":
+            for name in ("died_on", "new_head_member_id"):
+                if getattr(body, name) is not None:
+                    raise Unprocessable(f"#/body/{name}", "only when confirming a death flag")
         if flag.kind == "death":
             if body.died_on is not None and body.died_on > on:
                 raise Unprocessable("#/body/died_on", "cannot be in the future")
