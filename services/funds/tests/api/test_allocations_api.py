@@ -138,15 +138,16 @@ async def test_formula_allocation_is_exact_explained_and_gated(app, client, make
             f"/v1/allocations/{allocation['id']}/approve", json={"on": "2024-03-02"}
         )
         assert approved.status_code == 200, approved.text
-        assert approved.json()["notice_ends_on"] == "2024-03-08"
+        # Seven days counted from the day after the approval, as the Civil Code counts them.
+        assert approved.json()["notice_ends_on"] == "2024-03-09"
         pool = (await city.get(f"/v1/funds/{fund['id']}")).json()
         assert pool["pool_balance"] == "399999.99"  # reserved while in notice
         early = await city.post(
-            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-08"}
+            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-09"}
         )
         assert_problem(early, 409)
         released = await city.post(
-            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-09"}
+            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-10"}
         )
         assert released.status_code == 200, released.text
         again = await city.post(
@@ -338,7 +339,7 @@ async def test_a_line_rounded_to_nothing_is_skipped_on_release(app, client, make
         )
         assert approved.status_code == 200, approved.text
         released = await city.post(
-            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-09"}
+            f"/v1/allocations/{allocation['id']}/release", json={"on": "2024-03-10"}
         )
         assert released.status_code == 200, released.text
         assert released.json()["status"] == "released"

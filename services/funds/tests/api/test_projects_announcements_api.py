@@ -147,11 +147,11 @@ async def test_lifecycle_with_notice_gate_and_illegal_transitions(client):
     await open_fund(client, amount="100000.00")
     project = await announced_project(client)
     pid = project["id"]
-    assert project["status"] == "announced" and project["notice_ends_on"] == "2024-02-16"
+    assert project["status"] == "announced" and project["notice_ends_on"] == "2024-02-17"
     assert_problem(
         await client.post(f"/v1/projects/{pid}/complete", json={"on": "2024-03-01"}), 409
     )
-    assert_problem(await client.post(f"/v1/projects/{pid}/start", json={"on": "2024-02-16"}), 409)
+    assert_problem(await client.post(f"/v1/projects/{pid}/start", json={"on": "2024-02-17"}), 409)
     started = await client.post(f"/v1/projects/{pid}/start", json={"on": after_notice(project)})
     assert started.status_code == 200, started.text
     assert_problem(
@@ -179,6 +179,9 @@ async def test_etag_update_only_while_proposed(client):
     created = await client.post("/v1/projects", json=project_body())
     pid = created.json()["id"]
     read = await client.get(f"/v1/projects/{pid}")
+    # The proposal's answer carries the ETag a first PATCH sends back.
+    assert created.headers["etag"] == read.headers["etag"] == f'"project-{pid}-1"'
+
     assert_problem(
         await client.patch(f"/v1/projects/{pid}", json={"name": "x"}), 428, "#/header/If-Match"
     )

@@ -108,3 +108,26 @@ async def test_a_late_older_status_does_not_overwrite_a_newer_one(db_session):
     assert (row.status, row.exited_on, row.registry_version) == ("exited", date(2019, 6, 1), 3)
     assert await households.status_on(db_session, "hh-ordered", date(2017, 1, 1)) == "identified"
     assert await households.status_on(db_session, "hh-ordered", date(2020, 1, 1)) == "exited"
+
+
+async def test_the_view_keeps_the_registrys_registration_and_exit_dates(db_session):
+    """Registered when a case first identifies it; the last exit kept after a return."""
+    await households.apply_registered(db_session, registered(1), date(2016, 3, 1))
+    for version, (before, after, on) in enumerate(
+        [
+            (HouseholdStatus.APPLIED, HouseholdStatus.IDENTIFIED, date(2016, 3, 20)),
+            (HouseholdStatus.IDENTIFIED, HouseholdStatus.EXITED, date(2018, 6, 1)),
+            (HouseholdStatus.EXITED, HouseholdStatus.RETURNED, date(2019, 2, 1)),
+        ],
+        start=2,
+    ):
+        await households.apply_status_changed(
+            db_session, status_changed(version, before, after, on)
+        )
+    db_session.expire_all()
+    row = await view(db_session)
+    assert (row.status, row.registered_on, row.exited_on) == (
+        "returned",
+        date(2016, 3, 20),
+        date(2018, 6, 1),
+    )

@@ -31,6 +31,9 @@ def test_removed_is_never_eligible():
     ]
     verdict = eligible_at(removed, date(2021, 5, 1), 36)
     assert not verdict.eligible and "removed" in verdict.reason
+    # A wrong entry was never eligible: not on a day before its removal either.
+    before = eligible_at(removed, date(2020, 6, 1), 36)
+    assert not before.eligible and before.reason.endswith("as a wrong entry on 2021-01-01")
 
 
 def test_a_decision_dated_back_follows_the_application_recorded_before_it():

@@ -270,6 +270,19 @@ async def test_crosscheck_confirm_opens_a_removal_case_and_dismiss_needs_reason(
         headers={"Idempotency-Key": "confirm-1"},
     )
     assert replay.status_code == 200 and replay.json() == confirmed
+    async with app.state.sessionmaker() as session:
+        resolved = (
+            (
+                await session.execute(
+                    text("SELECT payload FROM outbox WHERE payload->>'type' LIKE '%flag.resolved%'")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    # The reviewer's words stay on the flag: the event carries no free text.
+    assert [e["data"]["reason"] for e in resolved] == [None]
+    assert "在编人员" not in json.dumps(resolved, ensure_ascii=False)
     again = await client.post(f"/v1/flags/{flags[0]['id']}/confirm", json={})
     assert again.status_code == 409
     async with app.state.sessionmaker() as session:

@@ -1,5 +1,6 @@
 """The identification and dynamic-management workflows over HTTP, against real PostgreSQL."""
 
+import json
 import uuid
 from datetime import date, timedelta
 
@@ -184,7 +185,7 @@ async def test_identification_from_application_to_registration(client, app, peop
     assert history[-1]["action"] == "status_changed" and history[-1]["status"] == "identified"
 
 
-async def test_upheld_objection_rejects_with_reason(client, people):
+async def test_upheld_objection_rejects_with_reason(app, client, people):
     household = await new_household(client, people)
     case = await open_case(client, household["id"])
     await step(client, case["id"], "appraisal", {"votes_for": 9, "votes_against": 0, "on": day(0)})
@@ -226,6 +227,14 @@ async def test_upheld_objection_rejects_with_reason(client, people):
         409,
         "invalid-transition",
     )
+    # The event says why as a code: the officer's words (which may name people) stay here.
+    [changed] = [
+        e
+        for e in await outbox_types(app, household["id"])
+        if e["type"] == "fupin.registry.household.status_changed.v1"
+    ]
+    assert changed["data"]["reason"] == "identification_rejected"
+    assert "car registered" not in json.dumps(changed, ensure_ascii=False)
 
 
 async def test_failed_appraisal_and_rejections_need_reasons(client, people):

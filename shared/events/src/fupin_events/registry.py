@@ -77,7 +77,12 @@ class HouseholdStatusChanged(EventData):
     village_code: VillageCode
     from_status: HouseholdStatus | None
     to_status: HouseholdStatus
-    reason: str | None = None
+    reason: str | None = Field(
+        None,
+        description="why, as a code: the case's kind and outcome (exit_approved,"
+        " identification_rejected, …); an officer's own words stay in the registry, since they"
+        " may name people",
+    )
     effective_on: date
     case_id: str | None = None
     member_count: int = Field(ge=0, le=100)
@@ -123,4 +128,8 @@ class FlagResolved(EventData):
     household_id: str
     village_code: VillageCode
     outcome: str = Field(description="confirmed or dismissed")
-    reason: str | None = None
+    reason: str | None = Field(
+        None,
+        description="why, as a code: household_closed when the household left the register;"
+        " none for a reviewer's decision, whose words stay in the registry (they may name people)",
+    )

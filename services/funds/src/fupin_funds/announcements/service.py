@@ -18,8 +18,10 @@ from fupin_kit.problems import Conflict, TooManyRequests, Unprocessable
 
 
 def notice_end(starts_on: date, notice_days: int) -> date:
-    """The last day of a notice that starts on ``starts_on`` and lasts ``notice_days`` days."""
-    return starts_on + timedelta(days=notice_days - 1)
+    """The last day of a notice posted on ``starts_on`` and lasting ``notice_days`` days,
+    counted as the Civil Code counts periods (art. 201: the day it starts is not counted), as
+    the registry counts its notices: posted on 1 March, 7 days, it ends on 8 March."""
+    return starts_on + timedelta(days=notice_days)
 
 
 async def announce(

@@ -33,7 +33,16 @@ def status_at(history: Sequence[StatusPoint], day: date) -> StatusPoint | None:
 
 
 def eligible_at(history: Sequence[StatusPoint], day: date, transition_months: int) -> Verdict:
-    """Registered (identified / returned) on ``day``, or exited within the transition period."""
+    """Registered (identified / returned) on ``day``, or exited within the transition period;
+    never a household removed as a wrong entry (清退), whatever the day: it should not have been
+    registered at all."""
+    removed = [p.effective_on for p in history if p.status == "removed"]
+    if removed:
+        return Verdict(
+            False,
+            "removed",
+            f"the household was removed from the register as a wrong entry on {max(removed)}",
+        )
     point = status_at(history, day)
     if point is None:
         return Verdict(False, None, "the household was not registered on that date")
@@ -48,6 +57,4 @@ def eligible_at(history: Sequence[StatusPoint], day: date, transition_months: in
             f"the household exited on {point.effective_on}, beyond the {transition_months}-month "
             "transition period",
         )
-    if point.status == "removed":
-        return Verdict(False, point.status, "the household was removed from the register")
     return Verdict(False, point.status, f"the household's status on that date was {point.status}")

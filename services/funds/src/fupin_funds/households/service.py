@@ -81,7 +81,13 @@ async def _refresh_status(repository: HouseholdRepository, household_id: str) ->
     latest = history[-1]
     household.status = latest.status
     household.status_since = latest.effective_on
-    household.exited_on = latest.effective_on if latest.status == "exited" else None
+    # The registry's dates: registered when first identified (a case's approval; an import
+    # or a registration says so itself), the last exit kept after a return.
+    if household.registered_on is None:
+        identified = [h.effective_on for h in history if h.status == "identified"]
+        household.registered_on = min(identified) if identified else None
+    exits = [h.effective_on for h in history if h.status == "exited"]
+    household.exited_on = exits[-1] if exits else None
     removed = [h.effective_on for h in history if h.status == "removed"]
     household.removed_on = removed[-1] if removed else None
     await repository.session.flush()

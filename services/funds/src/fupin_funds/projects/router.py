@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -93,13 +94,18 @@ async def propose(
         on = business_date(body.on, request.app.state.settings)
         return await project_read(session, await create_project(session, caller, body, on))
 
-    return await run_idempotent(  # type: ignore[return-value]
+    response = await run_idempotent(
         session,
         caller=caller.actor,
         key=key,
         request_fingerprint=fingerprint(body, caller),
         command=command,
     )
+    if response.status_code == 201:
+        # The proposal as created (or replayed), ready for a PATCH without another read.
+        created = json.loads(bytes(response.body))
+        response.headers["ETag"] = etag_of("project", created["id"], created["version"])
+    return response  # type: ignore[return-value]
 
 
 @router.get("", summary="Projects in the caller's jurisdiction")

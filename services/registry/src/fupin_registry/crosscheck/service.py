@@ -432,7 +432,7 @@ class CrosscheckService:
         flag.resolved_at = datetime.now(UTC)
         flag.follow_up_case_id = case_id
         await self.session.flush()
-        event, subject = flag_resolved(flag, outcome, reason)
+        event, subject = flag_resolved(flag, outcome)
         await add_event(self.session, event, subject=subject)
         return flag
 

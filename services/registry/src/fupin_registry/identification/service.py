@@ -22,7 +22,7 @@ from fupin_kit.outbox import add_events
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
 from fupin_registry.access import Tier, require_admin, require_tier, require_writer
 from fupin_registry.config import Settings
-from fupin_registry.crosscheck.events import flag_resolved
+from fupin_registry.crosscheck.events import HOUSEHOLD_CLOSED, flag_resolved
 from fupin_registry.households.domain import household_size_at_year_end, per_capita_net_income
 from fupin_registry.households.models import Household
 from fupin_registry.households.service import CLOSED_STATUSES, HouseholdService
@@ -468,14 +468,17 @@ class WorkflowService:
                 transition.household_status,
                 actor=caller.actor,
                 effective_on=on,
-                reason=transition.rejection_reason or case.reason,
+                # A code, not the case's words: events leave the register (officers' text may
+                # name people, and stays on the case).
+                reason=f"{case.kind}_{'rejected' if transition.rejection_reason else 'approved'}",
                 case_id=str(case.id),
             )
             if transition.household_status in CLOSED_STATUSES:
                 reason = f"closed with the household ({transition.household_status})"
                 closed = await self.rules.dismiss_open_flags(household.id, reason, caller.actor)
                 await add_events(
-                    self.session, [flag_resolved(flag, "dismissed", reason) for flag in closed]
+                    self.session,
+                    [flag_resolved(flag, "dismissed", HOUSEHOLD_CLOSED) for flag in closed],
                 )
 
     async def _step(
