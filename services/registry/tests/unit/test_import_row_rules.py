@@ -416,13 +416,14 @@ def test_imports_csv_export_of_accepted_numbers_imports_again():
     assert errors_of(read) == []
 
 
-def test_imports_a_bad_household_cell_does_not_hide_a_bad_member_cell():
+def test_imports_a_bad_household_cell_does_not_hide_a_bad_member_cell_or_the_village():
     rows = household(seed=61)[:1]
     rows[0][column("联系电话")] = "123"
+    rows[0][column("行政区划代码(村)")] = "220581100201"  # outside the rules' jurisdiction
     good_id = rows[0][column("证件号码")]
     rows[0][column("证件号码")] = good_id[:17] + ("1" if good_id[17] != "1" else "2")
     columns = {named for _, named, _ in errors_of(rows)}
-    assert {"联系电话", "证件号码"} <= columns, errors_of(rows)
+    assert {"联系电话", "证件号码", "行政区划代码(村)"} <= columns, errors_of(rows)
 
 
 def test_imports_a_row_differing_in_its_year_is_reported_for_the_year_not_a_blank_date():

@@ -532,6 +532,12 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
         member_columns = members.get(position)
         # Each half's rules run when its cells have the right shape, whatever the other half's
         # are: a bad phone does not hide a wrong check character until the next upload.
+        if household_columns is None and shape:
+            # Another household cell has the wrong shape: the village is still checked, so
+            # that one upload names every problem of the row.
+            village = values.get("village_code", "")
+            if village and all(e.column != _header("village_code") for e in shape):
+                errors += _village_errors(raw.number, village, values, rules)
         if household_columns is not None:
             if row_cells == last_cells:
                 # Same household columns as the row before: same household, checked already.
@@ -588,6 +594,19 @@ def check_id_number(text: str, today: dt.date) -> str | None:
     return None
 
 
+def _village_errors(
+    number: int, village_code: str, values: dict[str, str], rules: Rules
+) -> list[RowError]:
+    """A village the division codes do not hold, or one outside the importer's jurisdiction."""
+    if village_code not in rules.villages:
+        reason = NOT_A_VILLAGE(village=village_code)
+    elif not village_code.startswith(rules.jurisdiction):
+        reason = OUTSIDE_JURISDICTION(village=village_code, jurisdiction=rules.jurisdiction)
+    else:
+        return []
+    return [RowError(number, _header("village_code"), values.get("village_code", ""), reason)]
+
+
 def _convert_household(
     number: int, row: HouseholdColumns, values: dict[str, str], rules: Rules
 ) -> tuple[Household | None, list[RowError]]:
@@ -597,13 +616,7 @@ def _convert_household(
     def fail(field_name: str, reason: str) -> None:
         errors.append(RowError(number, _header(field_name), values.get(field_name, ""), reason))
 
-    if row.village_code not in rules.villages:
-        fail("village_code", NOT_A_VILLAGE(village=row.village_code))
-    elif not row.village_code.startswith(rules.jurisdiction):
-        fail(
-            "village_code",
-            OUTSIDE_JURISDICTION(village=row.village_code, jurisdiction=rules.jurisdiction),
-        )
+    errors += _village_errors(number, row.village_code, values, rules)
     year = int(row.year)
     income_year = int(row.income_year) if row.income_year is not None else None
     year_in_range = rules.earliest_year <= year <= rules.today.year
