@@ -163,6 +163,12 @@ async def test_a_subsidy_paid_to_a_household_later_removed_is_an_anomaly(
         and a["evidence"]["household_id"] == borrower_household
     ]
     assert [a["evidence"]["entry_id"] for a in flagged] == [paid.json()["entry_id"]]
+    # Once removed, no further period is subsidised, not even one before the removal.
+    refused = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-04-01", "period_end": "2024-05-01", "on": "2024-05-02"},
+    )
+    assert "wrong entry on 2024-05-01" in assert_problem(refused, 409)["detail"]
 
 
 async def test_subsidy_repayment_default_and_compensation(

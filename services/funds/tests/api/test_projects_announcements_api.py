@@ -197,6 +197,17 @@ async def test_etag_update_only_while_proposed(client):
             f"/v1/projects/{pid}", json={required: None}, headers={"If-Match": read.headers["etag"]}
         )
         assert "cannot be null" in assert_problem(cleared, 422, f"#/body/{required}")["detail"]
+        blank = await client.patch(
+            f"/v1/projects/{pid}",
+            json={required: "   "},
+            headers={"If-Match": read.headers["etag"]},
+        )
+        assert_problem(blank, 422, f"#/body/{required}")
+        proposed = await client.post("/v1/projects", json=project_body(**{required: " "}))
+        assert_problem(proposed, 422, f"#/body/{required}")
+    for note in ("", "   "):
+        unreasoned = await client.post(f"/v1/projects/{pid}/reject", json={"note": note})
+        assert_problem(unreasoned, 422, "#/body/note")
     changed = await client.patch(
         f"/v1/projects/{pid}", json={"name": "renamed"}, headers={"If-Match": read.headers["etag"]}
     )

@@ -6,6 +6,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import random
 import re
 import zipfile
 from dataclasses import replace
@@ -100,14 +101,17 @@ def test_imports_encoding_detection():
     assert detect_encoding(text.encode("utf-8")[:4]) == "utf-8-sig"
 
 
-def test_imports_a_few_lines_in_another_encoding_do_not_make_a_utf8_file_unreadable():
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_imports_a_few_lines_in_another_encoding_do_not_make_a_utf8_file_unreadable(end):
     """A UTF-8 file (with or without BOM) with one cell pasted in GBK: the file reads as UTF-8
-    and only that line is refused later; a GBK file stays GBK."""
+    and only that line is refused later; a GBK file stays GBK; whatever ends its lines."""
     lines = [",".join(header())] + [f"220102001001,{i:06d},低保户,吴{i}" for i in range(40)]
-    mixed = "\n".join(lines).encode("utf-8") + "\n张三,配偶\n".encode("gbk") + b"x\n"
+    mixed = (
+        end.join(lines).encode("utf-8") + f"{end}张三,配偶{end}".encode("gbk") + b"x" + end.encode()
+    )
     assert detect_encoding(mixed) == "utf-8-sig"
-    assert detect_encoding(codecs.BOM_UTF8 + b"a\xff\xfe\n") == "utf-8-sig"
-    assert detect_encoding("\n".join(lines).encode("gbk") + b"\n") == "gb18030"
+    assert detect_encoding(codecs.BOM_UTF8 + b"a\xff\xfe" + end.encode()) == "utf-8-sig"
+    assert detect_encoding(end.join(lines).encode("gbk") + end.encode()) == "gb18030"
 
 
 @pytest.mark.parametrize("name", ["郑伟", "谢平", "叶志"])
@@ -126,6 +130,10 @@ def test_imports_unreadable_encoding_is_reported_precisely():
         detect_encoding(b"abc\x80\xff\xfe")
     assert "neither UTF-8 nor GB18030" in str(error.value)
     assert "0x80 at line 1 (position 4)" in str(error.value)
+    for ends in (b"\r", b"\r\n", b"\n"):
+        with pytest.raises(UnreadableFile) as error:
+            detect_encoding(b"ab" + ends + b"c" + ends + b"de\x80\xff\xfe")
+        assert "0x80 at line 3 (position 3)" in str(error.value), ends
     with pytest.raises(UnreadableFile) as error:
         detect_encoding("证件号码,号牌号码\n1,吉A12345\n".encode() + b"\xff\xfe,zz\n")
     assert "0xFF at line 3 (position 1)" in str(error.value), error.value
@@ -921,3 +929,22 @@ def test_imports_the_delimiter_is_the_header_rows_whatever_a_remark_holds(tmp_pa
     sheet = open_sheet(path, sniff(path), 0)
     assert sheet.header_row == 1
     assert [r.cells[: len(header())] for r in sheet] == rows
+
+
+@pytest.mark.parametrize("max_line_bytes", [8, 13, 64, 1 << 20])
+def test_imports_file_lines_end_where_the_csv_module_ends_them(max_line_bytes):
+    """Lines end in LF, CR LF or a bare CR wherever the reads that find them stop: the lines
+    are those of a text file opened with newline="" (a CR LF split between two reads, a CR as
+    the last byte but one), every byte kept."""
+    from fupin_registry.imports.readers import _file_lines
+
+    rng = random.Random(max_line_bytes)
+    pieces = [b"a", b"bc", b",", b"\r", b"\n", b"\r\n", b"\r\r\n", b" "]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+        lines = list(_file_lines(io.BytesIO(data), max_line_bytes))
+        assert b"".join(lines) == data
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="latin-1", newline="")
+        expected = [line.encode("latin-1") for line in text]
+        if all(len(line) <= max_line_bytes for line in expected):
+            assert lines == expected, data

@@ -377,7 +377,7 @@ async def reject(
     require_owner(caller, allocation)
     require_status(allocation, "proposed", "rejected")
     _later(on, allocation.proposed_on, "proposal")
-    if not note:
+    if not note or not note.strip():
         raise Unprocessable("#/body/note", "a rejection needs a reason")
     allocation.status, allocation.rejected_reason = "rejected", note
     allocation.version += 1

@@ -339,6 +339,13 @@ async def prepare_subsidy(
         )
     if body.period_start < loan.start_date:
         raise Unprocessable("#/body/period_start", f"the loan starts on {loan.start_date}")
+    household = await HouseholdRepository(session).get(loan.household_id)
+    if household is not None and household.removed_on is not None:
+        # A wrong entry was never eligible: its loan earns no subsidy for any period.
+        raise Conflict(
+            "no subsidy is due: the borrower's household was removed from the register as a"
+            f" wrong entry on {household.removed_on}"
+        )
     repository = LoanRepository(session)
     if loan.subsidy_paid_until is not None and body.period_start < loan.subsidy_paid_until:
         raise Conflict(

@@ -14,6 +14,8 @@ ProjectType = Annotated[
     str, Field(json_schema_extra={"enum": PROJECT_TYPES}, examples=["industry"])
 ]
 HouseholdId = Annotated[str, Field(min_length=1, max_length=64)]
+# A name said in words: spaces alone are not one.
+Words = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 
 
 class BudgetLine(BaseModel):
@@ -36,14 +38,14 @@ BudgetLines = Annotated[list[BudgetLine], AfterValidator(_budget_in_range)]
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Words
     project_type: ProjectType
     year: int = Field(ge=2000, le=2100)
     region_code: RegionPrefix = Field(
         description="county, township or village the project belongs to"
     )
     village_codes: list[VillageCode] = Field(min_length=1, max_length=500)
-    implementing_unit: str = Field(min_length=1, max_length=200)
+    implementing_unit: Words
     description: str | None = Field(None, max_length=4000)
     budget: BudgetLines = Field(min_length=1, max_length=6)
     beneficiaries: list[HouseholdId] = Field(default_factory=list, max_length=5000)
@@ -62,8 +64,8 @@ class ProjectUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    implementing_unit: str | None = Field(None, min_length=1, max_length=200)
+    name: Words | None = None
+    implementing_unit: Words | None = None
     description: str | None = Field(None, max_length=4000)
     village_codes: list[VillageCode] | None = Field(None, min_length=1, max_length=500)
     budget: BudgetLines | None = Field(None, min_length=1, max_length=6)

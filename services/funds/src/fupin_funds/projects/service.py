@@ -269,7 +269,7 @@ async def transition(
         # Deciding on a proposal either way is the approving level's: one that may not approve
         # it may not turn it down either.
         await check_authority(session, caller, project, "decide on")
-        if not note:
+        if not note or not note.strip():
             raise Unprocessable("#/body/note", "a rejection needs a reason")
         project.rejected_reason = note
     elif action is ProjectAction.ANNOUNCE:
@@ -301,7 +301,7 @@ async def transition(
         project.accepted_on = on
     elif action is ProjectAction.EVALUATE:
         _later(on, project.accepted_on, "acceptance")
-        if not note:
+        if not note or not note.strip():
             raise Unprocessable("#/body/note", "an evaluation needs its findings")
         project.evaluated_on, project.evaluation = on, note
     project.status = target.value

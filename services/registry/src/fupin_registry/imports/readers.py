@@ -101,11 +101,16 @@ def _without_boms(head: bytes) -> bytes:
 _MARKUP = (b"<!doctype html", b"<html", b"<table", b"<?xml", b"<workbook")
 
 
+# Where a line ends: LF, CR LF or a bare CR (as the csv module reads a file opened with
+# newline="").
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def _place(data: bytes, offset: int) -> str:
     """Where a byte of a text file is, as an editor shows it: line and position in the line."""
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    line = data.count(b"\n", 0, offset) + 1
-    return f"line {line} (position {offset - line_start + 1})"
+    ends = list(_LINE_END.finditer(data, 0, offset))
+    line_start = ends[-1].end() if ends else 0
+    return f"line {len(ends) + 1} (position {offset - line_start + 1})"
 
 
 def sniff(path: Path, file_name: str = "") -> FileFacts:
@@ -167,7 +172,7 @@ def _mostly(head: bytes, encoding: str) -> bool:
     GBK names happen to be valid UTF-8 too (about 3 % of two-character names, 郑伟 among them),
     so a GBK list of a header and one such name would otherwise read as UTF-8."""
     # Only lines with non-ASCII bytes tell encodings apart; the last may be cut by the sample.
-    lines = [line for line in head.split(b"\n")[:-1] if not line.isascii()]
+    lines = [line for line in _LINE_END.split(head)[:-1] if not line.isascii()]
     bad = 0
     for line in lines:
         try:
@@ -527,27 +532,30 @@ def _delimiter(lines: list[str]) -> str:
     return max(",\t;", key=fitness)
 
 
-# A carriage return that ends a line by itself (not the first half of CR LF).
-_BARE_CR = re.compile(rb"(?<=\r)(?!\n)")
+# A carriage return that ends a line by itself: not the first half of CR LF, and not the last
+# byte read, whose LF may be the first of the next read.
+_BARE_CR = re.compile(rb"(?<=\r)(?!\n|\Z)")
 
 
 def _file_lines(handle: BinaryIO, max_line_bytes: int) -> Iterator[bytes]:
     """The file's lines, each ending in LF, CR LF or a bare CR (as classic Mac spreadsheets
     write them, or one line pasted from such a file), read at most ``max_line_bytes`` + 1
     bytes at a time: a longer line comes out cut, and fails the file where it is read."""
+    limit = max_line_bytes + 1
     carried = b""
-    for raw in iter(functools.partial(handle.readline, max_line_bytes + 1), b""):
-        if carried:
-            raw, carried = carried + raw, b""
-        if b"\r" not in raw[:-2]:
+    for chunk in iter(functools.partial(handle.readline, limit), b""):
+        cut = len(chunk) == limit and not chunk.endswith(b"\n")  # not the file's end
+        raw, carried = carried + chunk, b""
+        cr = raw.find(b"\r")
+        if cr < 0 or (cr == len(raw) - 2 and raw.endswith(b"\r\n")):
             yield raw
             continue
         *whole, last = _BARE_CR.split(raw)
-        yield from (line for line in whole if line)
-        if last.endswith(b"\n") or len(last) > max_line_bytes:
+        yield from whole
+        if last.endswith(b"\n") or not cut or len(last) > max_line_bytes:
             yield last
         else:
-            carried = last  # the line goes on in what the next read returns
+            carried = last  # the line (or its CR's LF) goes on in what the next read returns
     if carried:
         yield carried
 
