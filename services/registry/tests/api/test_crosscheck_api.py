@@ -670,9 +670,9 @@ async def test_a_confirmed_flag_on_an_applicant_blocks_its_identification(app, c
     url = f"/v1/cases/{case.json()['id']}"
     for name, step in [
         ("appraisal", {"votes_for": 20, "votes_against": 3, "on": on(0)}),
-        ("notice-completion", {"on": on(7)}),
+        ("notice-completion", {"on": on(8)}),
         ("review", {"decision": "approve", "on": on(8)}),
-        ("notice-completion", {"on": on(15)}),
+        ("notice-completion", {"on": on(16)}),
     ]:
         assert (await client.post(f"{url}/{name}", json=step)).status_code == 200
 
@@ -720,9 +720,9 @@ async def test_a_confirmed_flag_of_a_member_who_left_no_longer_blocks(app, clien
     url = f"/v1/cases/{case.json()['id']}"
     for name, step in [
         ("appraisal", {"votes_for": 20, "votes_against": 3, "on": on(0)}),
-        ("notice-completion", {"on": on(7)}),
+        ("notice-completion", {"on": on(8)}),
         ("review", {"decision": "approve", "on": on(8)}),
-        ("notice-completion", {"on": on(15)}),
+        ("notice-completion", {"on": on(16)}),
     ]:
         assert (await client.post(f"{url}/{name}", json=step)).status_code == 200
     async with agency(app, make_token) as partner:

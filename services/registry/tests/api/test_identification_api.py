@@ -64,9 +64,9 @@ async def drive_to_approval(client, case_id, start=0):
     await step(
         client, case_id, "appraisal", {"votes_for": 20, "votes_against": 3, "on": day(start)}
     )
-    await step(client, case_id, "notice-completion", {"on": day(start + 7)})
+    await step(client, case_id, "notice-completion", {"on": day(start + 8)})
     await step(client, case_id, "review", {"decision": "approve", "on": day(start + 8)})
-    return await step(client, case_id, "notice-completion", {"on": day(start + 15)})
+    return await step(client, case_id, "notice-completion", {"on": day(start + 16)})
 
 
 async def outbox_types(app, key):
@@ -109,14 +109,15 @@ async def test_identification_from_application_to_registration(client, app, peop
         "votes_abstain": 1,
     }
 
-    early = await client.post(f"/v1/cases/{case['id']}/notice-completion", json={"on": day(6)})
+    # Objections are heard through the notice's last day: it completes the day after.
+    early = await client.post(f"/v1/cases/{case['id']}/notice-completion", json={"on": day(7)})
     assert_problem(early, 409, "notice-running")
     illegal = await client.post(
         f"/v1/cases/{case['id']}/approval", json={"decision": "approve", "on": day(7)}
     )
     assert_problem(illegal, 409, "invalid-transition")
 
-    await step(client, case["id"], "notice-completion", {"on": day(7)})
+    await step(client, case["id"], "notice-completion", {"on": day(8)})
     township = await step(client, case["id"], "review", {"decision": "approve", "on": day(8)})
     assert township["state"] == "township_notice" and township["notice_ends_on"] == day(15)
 
@@ -156,7 +157,7 @@ async def test_identification_from_application_to_registration(client, app, peop
         unknown = await client.post(f"/v1/cases/{path}/resolution", json=resolution)
         assert_problem(unknown, 404, "not-found", pointer)
 
-    await step(client, case["id"], "notice-completion", {"on": day(15)})
+    await step(client, case["id"], "notice-completion", {"on": day(16)})
     approved = await step(client, case["id"], "approval", {"decision": "approve", "on": day(20)})
     assert approved["state"] == "approved"
     assert [s["step"] for s in approved["steps"]] == [
@@ -248,7 +249,7 @@ async def test_failed_appraisal_and_rejections_need_reasons(client, people):
     other = await new_household(client, people)
     case = await open_case(client, other["id"])
     await step(client, case["id"], "appraisal", {"votes_for": 9, "votes_against": 0, "on": day(0)})
-    await step(client, case["id"], "notice-completion", {"on": day(7)})
+    await step(client, case["id"], "notice-completion", {"on": day(8)})
     assert_problem(
         await client.post(
             f"/v1/cases/{case['id']}/review", json={"decision": "reject", "on": day(8)}
@@ -306,7 +307,7 @@ async def test_tiered_responsibility(client, app, make_token, people):
         api_client(app, county) as c,
     ):
         await step(v, case["id"], "appraisal", {"votes_for": 9, "votes_against": 0, "on": day(0)})
-        await step(v, case["id"], "notice-completion", {"on": day(7)})
+        await step(v, case["id"], "notice-completion", {"on": day(8)})
         assert_problem(
             await v.post(
                 f"/v1/cases/{case['id']}/review", json={"decision": "approve", "on": day(8)}
@@ -314,7 +315,7 @@ async def test_tiered_responsibility(client, app, make_token, people):
             403,
         )
         await step(t, case["id"], "review", {"decision": "approve", "on": day(8)})
-        await step(t, case["id"], "notice-completion", {"on": day(15)})
+        await step(t, case["id"], "notice-completion", {"on": day(16)})
         assert_problem(
             await t.post(
                 f"/v1/cases/{case['id']}/approval", json={"decision": "approve", "on": day(16)}
@@ -697,9 +698,9 @@ async def test_exit_is_assessed_on_the_exit_year_again_at_approval(client, peopl
 
     await set_income(2017, "9000")  # 4500 per head > 3335 (2017)
     await step(client, case["id"], "appraisal", appraisal)
-    await step(client, case["id"], "notice-completion", {"on": "2017-03-08"})
+    await step(client, case["id"], "notice-completion", {"on": "2017-03-09"})
     await step(client, case["id"], "review", {"decision": "approve", "on": "2017-03-09"})
-    await step(client, case["id"], "notice-completion", {"on": "2017-03-16"})
+    await step(client, case["id"], "notice-completion", {"on": "2017-03-17"})
     await set_income(2017, "6000")  # corrected: 3000 per head, below the 2017 line
     approval = {"decision": "approve", "on": "2017-03-20"}
     refused = await client.post(f"/v1/cases/{case['id']}/approval", json=approval)
@@ -748,9 +749,9 @@ async def drive_exit(client, case_id):
         "appraisal",
         {"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": day(30)},
     )
-    await step(client, case_id, "notice-completion", {"on": day(37)})
+    await step(client, case_id, "notice-completion", {"on": day(38)})
     await step(client, case_id, "review", {"decision": "approve", "on": day(38)})
-    await step(client, case_id, "notice-completion", {"on": day(45)})
+    await step(client, case_id, "notice-completion", {"on": day(46)})
     return await step(client, case_id, "approval", {"decision": "approve", "on": day(50)})
 
 
@@ -986,9 +987,9 @@ async def drive_exit_to_approval(client, case_id):
         "appraisal",
         {"votes_for": 9, "votes_against": 0, "basic_needs": ALL_NEEDS, "on": day(30)},
     )
-    await step(client, case_id, "notice-completion", {"on": day(37)})
+    await step(client, case_id, "notice-completion", {"on": day(38)})
     await step(client, case_id, "review", {"decision": "approve", "on": day(38)})
-    await step(client, case_id, "notice-completion", {"on": day(45)})
+    await step(client, case_id, "notice-completion", {"on": day(46)})
 
 
 async def test_steps_cannot_be_dated_before_the_register_began(client, app, people):
@@ -1019,7 +1020,7 @@ async def test_a_replayed_step_carries_the_etag_of_the_case_it_shows(client, peo
     headers = {"Idempotency-Key": f"appraise-etag-{case['id']}"}
     first = await client.post(f"{url}/appraisal", json=body, headers=headers)
     assert first.status_code == 200 and first.headers["etag"] == '"2"'
-    await step(client, case["id"], "notice-completion", {"on": day(7)})
+    await step(client, case["id"], "notice-completion", {"on": day(8)})
     replayed = await client.post(f"{url}/appraisal", json=body, headers=headers)
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.json()["version"] == 2 and replayed.headers["etag"] == '"2"'

@@ -90,11 +90,11 @@ async def test_concurrent_approvals_respect_the_quota(committed_client, make_tok
             f"/v1/cases/{case['id']}/appraisal",
             {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"},
         )
-        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-08"})
+        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-09"})
         await call(
             "POST", f"/v1/cases/{case['id']}/review", {"decision": "approve", "on": f"{year}-03-09"}
         )
-        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-16"})
+        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-17"})
         cases.append(case["id"])
     approvals = await asyncio.gather(
         *[
@@ -165,9 +165,9 @@ async def test_a_quota_lowered_during_an_approval_never_ends_below_what_is_used(
         )["id"]
         steps = [
             ("appraisal", {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"}),
-            ("notice-completion", {"on": f"{year}-03-08"}),
+            ("notice-completion", {"on": f"{year}-03-09"}),
             ("review", {"decision": "approve", "on": f"{year}-03-09"}),
-            ("notice-completion", {"on": f"{year}-03-16"}),
+            ("notice-completion", {"on": f"{year}-03-17"}),
         ]
         for step, body in steps:
             await call("POST", f"/v1/cases/{case}/{step}", body)
@@ -390,9 +390,9 @@ async def test_a_member_added_while_an_approval_counts_is_counted(settings, make
         )
         steps = [
             ("appraisal", {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"}),
-            ("notice-completion", {"on": f"{year}-03-08"}),
+            ("notice-completion", {"on": f"{year}-03-09"}),
             ("review", {"decision": "approve", "on": f"{year}-03-09"}),
-            ("notice-completion", {"on": f"{year}-03-16"}),
+            ("notice-completion", {"on": f"{year}-03-17"}),
         ]
         for name, body in steps:
             await call("POST", f"/v1/cases/{case['id']}/{name}", body)

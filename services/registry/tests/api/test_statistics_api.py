@@ -288,9 +288,9 @@ async def test_as_of_in_effect_counts_a_late_entered_approval_from_its_own_date(
     )
     url = f"/v1/cases/{case['id']}"
     await step(f"{url}/appraisal", {"votes_for": 9, "votes_against": 0, "on": "2016-03-01"})
-    await step(f"{url}/notice-completion", {"on": "2016-03-08"})
+    await step(f"{url}/notice-completion", {"on": "2016-03-09"})
     await step(f"{url}/review", {"decision": "approve", "on": "2016-03-09"})
-    await step(f"{url}/notice-completion", {"on": "2016-03-16"})
+    await step(f"{url}/notice-completion", {"on": "2016-03-17"})
     await step(f"{url}/approval", {"decision": "approve", "on": "2016-03-20"})
 
     async def statuses(as_of, basis=None):

@@ -194,9 +194,11 @@ def test_which_household_may_open_which_case(kind, status):
 @pytest.mark.parametrize("state", list(NOTICE_STATES))
 def test_notice_cannot_complete_before_its_end(state):
     case = in_state(CaseKind.IDENTIFICATION, state)
-    with pytest.raises(NoticeRunning):
-        decide(case, CompleteNotice(DAY0 + timedelta(days=6)), POLICY)
-    assert decide(case, CompleteNotice(DAY0 + timedelta(days=7)), POLICY).step == "notice_completed"
+    # Objections are heard through the notice's last day (DAY0 + 7): it completes the day after.
+    for last in (6, 7):
+        with pytest.raises(NoticeRunning):
+            decide(case, CompleteNotice(DAY0 + timedelta(days=last)), POLICY)
+    assert decide(case, CompleteNotice(DAY0 + timedelta(days=8)), POLICY).step == "notice_completed"
 
 
 def test_notice_days_are_configuration():

@@ -399,9 +399,10 @@ def _appraise(case: CaseView, command: Appraise, policy: Policy) -> Transition:
 def _complete_notice(case: CaseView, command: CompleteNotice, policy: Policy) -> Transition:
     _expect(case, *NOTICE_STATES, action="complete a public notice")
     assert case.notice_ends_on is not None
-    if command.on < case.notice_ends_on:
+    if command.on <= case.notice_ends_on:
+        # Objections are heard through the notice's last day: it completes the day after.
         raise NoticeRunning(
-            f"the public notice runs until {case.notice_ends_on}",
+            f"the public notice runs through {case.notice_ends_on}",
             notice_ends_on=case.notice_ends_on.isoformat(),
         )
     return Transition(step="notice_completed", case=_advance(case, command.on, policy))
