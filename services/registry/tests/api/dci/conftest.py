@@ -243,31 +243,37 @@ def search_message(*criteria: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def subscribe_request(
+    reference: str, region: str, event_type: str = "STATUS_CHANGE", **criteria: Any
+) -> dict[str, Any]:
+    """One subscribe request: ``event_type`` events of the households in ``region``, notified
+    as Group records (``criteria`` replace or add subscribe criteria)."""
+    return {
+        "reference_id": reference,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "subscribe_criteria": {
+            "reg_event_type": event_type,
+            "filter_type": "predicate",
+            "filter": [
+                {
+                    "expression1": {
+                        "attribute_name": "region",
+                        "operator": "eq",
+                        "attribute_value": region,
+                    }
+                }
+            ],
+            "notify_record_type": "Group",
+            **criteria,
+        },
+    }
+
+
 def subscribe_message(region: str, event_type: str = "STATUS_CHANGE") -> dict[str, Any]:
-    """A subscribe message with one request (reference "s-1"): ``event_type`` events of the
-    households in ``region``, notified as Group records."""
+    """A subscribe message with one request (reference "s-1")."""
     return {
         "transaction_id": uuid.uuid4().hex,
-        "subscribe_request": [
-            {
-                "reference_id": "s-1",
-                "timestamp": datetime.now(UTC).isoformat(),
-                "subscribe_criteria": {
-                    "reg_event_type": event_type,
-                    "filter_type": "predicate",
-                    "filter": [
-                        {
-                            "expression1": {
-                                "attribute_name": "region",
-                                "operator": "eq",
-                                "attribute_value": region,
-                            }
-                        }
-                    ],
-                    "notify_record_type": "Group",
-                },
-            }
-        ],
+        "subscribe_request": [subscribe_request("s-1", region, event_type)],
     }
 
 
@@ -520,6 +526,7 @@ def dci() -> SimpleNamespace:
         search_message=search_message,
         status_message=status_message,
         subscribe_message=subscribe_message,
+        subscribe_request=subscribe_request,
         criteria=criteria,
         consent=CONSENT,
         resident_id=resident_id,

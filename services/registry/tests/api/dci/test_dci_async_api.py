@@ -164,25 +164,7 @@ async def test_subscribe_and_unsubscribe(
     township = dci.fresh_township()
 
     def subscription(reference: str, event_type: str = "STATUS_CHANGE", **criteria) -> dict:
-        return {
-            "reference_id": reference,
-            "timestamp": datetime.now(UTC).isoformat(),
-            "subscribe_criteria": {
-                "reg_event_type": event_type,
-                "filter_type": "predicate",
-                "filter": [
-                    {
-                        "expression1": {
-                            "attribute_name": "region",
-                            "operator": "eq",
-                            "attribute_value": township,
-                        }
-                    }
-                ],
-                "notify_record_type": "Group",
-                **criteria,
-            },
-        }
+        return dci.subscribe_request(reference, township, event_type, **criteria)
 
     message = {
         "transaction_id": uuid.uuid4().hex,
