@@ -439,3 +439,39 @@ def test_imports_a_control_character_is_shown_escaped_in_the_reported_value():
     rows[0][column("残疾情况")] = "一级\x0b肢体\x00"
     [error] = [e for e in check(rows)[0].errors if e.column == "残疾情况"]
     assert (error.value, error.reason) == ("一级\\x0b肢体\\x00", "contains control characters")
+
+
+def test_imports_a_bad_household_cell_does_not_hide_the_other_household_rules():
+    """A phone of the wrong shape: the year, a secondary cause and an income ceiling are still
+    judged on the same upload."""
+    rows = household(seed=64)[:1]
+    rows[0][column("联系电话")] = "123"
+    rows[0][column("识别年度")] = "1999"
+    rows[0][column("次要致贫原因")] = rows[0][column("主要致贫原因")]
+    rows[0][column("工资性收入")] = "999999999"
+    columns = {named for _, named, _ in errors_of(rows)}
+    assert {"联系电话", "识别年度", "次要致贫原因", "工资性收入"} <= columns, errors_of(rows)
+
+
+def test_imports_a_rule_needing_a_rejected_cell_is_not_judged_on_a_guess():
+    """识别年度 of the wrong shape: 登记日期 is not compared with it. 贫困户状态 of the wrong
+    shape or with a control character: 脱贫日期 is not judged as if the household were 已识别."""
+    rows = household(seed=65)[:1]
+    set_household(rows, 识别年度="二〇一六", 登记日期="2017-03-05")
+    assert {named for _, named, _ in errors_of(rows)} == {"识别年度"}, errors_of(rows)
+    for status in ("脱 贫", "已脱贫\x00"):
+        rows = household(seed=65)[:1]
+        set_household(rows, 贫困户状态=status, 脱贫日期="2018-10-01", 登记日期="", 识别年度="2016")
+        assert {named for _, named, _ in errors_of(rows)} == {"贫困户状态"}, errors_of(rows)
+
+
+def test_imports_rules_despite_a_bad_cell_are_reported_on_every_row_like_the_cell():
+    rows = household(seed=66, members=2)[:2]
+    set_household(rows, 联系电话="123", 识别年度="1999")
+    found = errors_of(rows)
+    assert {(row, named) for row, named, _ in found} >= {
+        (2, "联系电话"),
+        (2, "识别年度"),
+        (3, "联系电话"),
+        (3, "识别年度"),
+    }, found

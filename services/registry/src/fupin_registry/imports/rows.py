@@ -520,6 +520,10 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
         if position in households or position in household_errors_:
             household_columns = households.get(position)
             shape = household_errors_.get(position, [])
+            if shape:
+                # Other household cells have the wrong shape: the rules still run over the
+                # cells that have the right one, so that one upload names every problem.
+                shape = shape + _rules_despite_shape(raw.number, values, shape, rules)
         errors = pre[position] + member_errors.get(position, [])
         if shape:
             # A repeated row with bad household cells reports them again, on its own row.
@@ -532,18 +536,17 @@ def check_rows(batch: list[tuple[RawRow, dict[str, str]]], rules: Rules) -> list
         member_columns = members.get(position)
         # Each half's rules run when its cells have the right shape, whatever the other half's
         # are: a bad phone does not hide a wrong check character until the next upload.
-        if household_columns is None and shape:
-            # Another household cell has the wrong shape: the village is still checked, so
-            # that one upload names every problem of the row.
-            village = values.get("village_code", "")
-            if village and all(e.column != _header("village_code") for e in shape):
-                errors += _village_errors(raw.number, village, values, rules)
         if household_columns is not None:
             if row_cells == last_cells:
                 # Same household columns as the row before: same household, checked already.
                 household = last_household
             else:
-                household, more = _convert_household(raw.number, household_columns, values, rules)
+                # A cell dropped by the text checks is unknown, not blank: 状态 with a control
+                # character does not make the household 已识别 for the 脱贫日期 rule.
+                unknown = _fields_named(pre[position]) if pre[position] else frozenset()
+                household, more = _convert_household(
+                    raw.number, household_columns, values, rules, unknown
+                )
                 errors += more
                 last_cells, last_household = row_cells, household
         if member_columns is not None:
@@ -607,22 +610,56 @@ def _village_errors(
     return [RowError(number, _header("village_code"), values.get("village_code", ""), reason)]
 
 
+_FIELD_BY_HEADER = {_header(name): name for name in HOUSEHOLD_FIELDS}
+_DATE_FIELDS = ("registered_on", "exited_on")
+
+
+def _fields_named(errors: list[RowError]) -> frozenset[str]:
+    """The household fields whose cells these errors reject."""
+    return frozenset(_FIELD_BY_HEADER[e.column] for e in errors if e.column in _FIELD_BY_HEADER)
+
+
+def _rules_despite_shape(
+    number: int, values: dict[str, str], shape: list[RowError], rules: Rules
+) -> list[RowError]:
+    """The household rules over the cells that passed their shape, the others unknown."""
+    unknown = _fields_named(shape)
+    cells: dict[str, Any] = {
+        name: None if name in unknown else values.get(name) for name in HOUSEHOLD_FIELDS
+    }
+    for name in _DATE_FIELDS:
+        if cells[name] is not None:
+            cells[name] = _date_text(cells[name])  # passed its shape: the same date again
+    # Every cell given has been validated by HouseholdColumns already (its errors name the
+    # others), so the model is built without validating again.
+    partial = HouseholdColumns.model_construct(**cells)
+    return _convert_household(number, partial, values, rules, unknown)[1]
+
+
 def _convert_household(
-    number: int, row: HouseholdColumns, values: dict[str, str], rules: Rules
+    number: int,
+    row: HouseholdColumns,
+    values: dict[str, str],
+    rules: Rules,
+    unknown: frozenset[str] = frozenset(),
 ) -> tuple[Household | None, list[RowError]]:
-    """The household columns of a row (checked once per household: the rows repeat them)."""
+    """The household columns of a row (checked once per household: the rows repeat them).
+
+    ``unknown`` names the cells rejected already (they are None in ``row``): the rules that
+    need them are skipped, and no household is built."""
     errors: list[RowError] = []
 
     def fail(field_name: str, reason: str) -> None:
         errors.append(RowError(number, _header(field_name), values.get(field_name, ""), reason))
 
-    errors += _village_errors(number, row.village_code, values, rules)
-    year = int(row.year)
+    if row.village_code is not None:
+        errors += _village_errors(number, row.village_code, values, rules)
+    year = int(row.year) if row.year is not None else None
     income_year = int(row.income_year) if row.income_year is not None else None
-    year_in_range = rules.earliest_year <= year <= rules.today.year
-    if not year_in_range:
+    year_in_range = year is not None and rules.earliest_year <= year <= rules.today.year
+    if year is not None and not year_in_range:
         fail("year", _year_range("year", rules))
-    primary = CAUSE_LABELS[row.primary_cause]
+    primary = CAUSE_LABELS[row.primary_cause] if row.primary_cause is not None else None
     secondary: list[str] = []
     if row.secondary_causes:
         for label in _SEPARATORS.split(row.secondary_causes):
@@ -646,7 +683,11 @@ def _convert_household(
             fail(name, _too_large(rules))
     if income_year is not None and not rules.earliest_year - 1 <= income_year <= rules.today.year:
         fail("income_year", _year_range("income_year", rules))
-    status = STATUS_LABELS[row.status] if row.status else HouseholdStatus.IDENTIFIED
+    status: str | None = HouseholdStatus.IDENTIFIED
+    if row.status:
+        status = STATUS_LABELS[row.status]
+    elif "status" in unknown:
+        status = None
     # The dates as the register's steps have them: none before its first year nor in the future,
     # registration in the identification year (the identification workflow sets 识别年度 to the
     # year of the registration), the exit after both. (Their order against the head's birth is
@@ -665,7 +706,7 @@ def _convert_household(
             )
     if exited is not None:
         # A returned household (返贫) keeps the date it exited before, as the register does.
-        if status not in (HouseholdStatus.EXITED, HouseholdStatus.RETURNED):
+        if status is not None and status not in (HouseholdStatus.EXITED, HouseholdStatus.RETURNED):
             fail(
                 "exited_on", "only an exited (已脱贫) or returned (返贫) household has an exit date"
             )
@@ -681,8 +722,9 @@ def _convert_household(
                 f"lies in {exited.year}, before 识别年度 {year}: a household exits after"
                 " its identification",
             )
-    if errors:
+    if errors or unknown:
         return None, errors
+    assert year is not None and primary is not None and status is not None
     attribute = ATTRIBUTE_LABELS[row.attribute]
     household = Household(
         village_code=row.village_code,
