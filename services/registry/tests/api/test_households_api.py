@@ -227,6 +227,37 @@ async def test_person_in_two_active_households_is_409_naming_the_member(client, 
     )
 
 
+@pytest.mark.parametrize(
+    "description",
+    ["联系电话 138 0013 8000", "户主身份证２２０６２２１９７００５０１", "账户6228-4800-1234"],
+)
+async def test_a_plan_text_holding_a_long_number_is_refused_and_nothing_changes(
+    client, people, app, description
+):
+    """A plan's text travels with its event to other services: no phone, account or ID
+    number in it (full-width digits and separators included)."""
+    created = (await create(client, people)).json()
+    url = f"/v1/households/{created['id']}"
+    plan = {
+        "measures": [
+            {"measure_type": "employment", "description": "转移就业培训"},
+            {"measure_type": "industry", "description": description},
+        ]
+    }
+    refused = await client.put(f"{url}/plan/2017", json=plan, headers={"If-Match": '"1"'})
+    body = assert_problem(refused, 422, "#/body/measures/1/description")
+    assert "phone, account or ID number" in json.dumps(body, ensure_ascii=False)
+    read = await client.get(url)
+    assert read.headers["etag"] == '"1"' and read.json()["plan"] == []
+    async with app.state.sessionmaker() as session:
+        types = (
+            await session.execute(
+                text("SELECT payload->>'type' FROM outbox WHERE key = :k"), {"k": created["id"]}
+            )
+        ).scalars()
+        assert not [t for t in types if t.endswith("assistance_plan_changed.v1")]
+
+
 async def test_a_closed_household_refuses_changes_naming_it(client, people, app):
     created = (await create(client, people)).json()
     async with app.state.sessionmaker() as session:

@@ -97,7 +97,10 @@ class HouseholdStatusChanged(EventData):
 
 class AssistanceMeasure(EventData):
     measure_type: str
-    description: str
+    description: str = Field(
+        description="what is done; the registry refuses text holding a phone, account or ID"
+        " number, and names the cadre by id only"
+    )
     responsible_cadre_id: str | None = None
 
 

@@ -94,6 +94,29 @@ def check_person_name(name: str) -> str:
     return name
 
 
+# A run of seven digits or more, spaces or '-' allowed between them: the shape of a phone,
+# account or ID number (cross-department lists screen their detail values with it too).
+DIGIT_RUN = "[0-9](?:[ -]?[0-9]){6,}"
+_DIGIT_RUN = re.compile(DIGIT_RUN)
+PLAN_TEXT_WITH_NUMBER = (
+    "holds a long number (a phone, account or ID number?): a plan's text goes to other"
+    " services with the plan; people's details belong in their own fields, and the cadre is"
+    " named by responsible_cadre_id"
+)
+
+
+def holds_long_number(text: str) -> bool:
+    """Whether the text holds a run of seven digits or more (full-width digits count)."""
+    return _DIGIT_RUN.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def check_plan_text(text: str) -> str:
+    """A measure's description, or ValueError when it holds what looks like personal data."""
+    if holds_long_number(text):
+        raise ValueError(PLAN_TEXT_WITH_NUMBER)
+    return text
+
+
 INCOME_SOURCES = (
     IncomeSource.WAGES,
     IncomeSource.PRODUCTION,

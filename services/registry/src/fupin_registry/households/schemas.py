@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from fupin_events.values import Money, ResidentId, VillageCode
-from fupin_registry.households.domain import check_person_name
+from fupin_registry.households.domain import check_person_name, check_plan_text
 from fupin_registry.vocabulary import (
     Education,
     Ethnicity,
@@ -116,9 +116,14 @@ class IncomeYearWrite(IncomeWrite):
     year: Year
 
 
+PlanText = Annotated[ShortText, AfterValidator(check_plan_text)]
+
+
 class MeasureWrite(_Input):
     measure_type: MeasureType
-    description: ShortText
+    description: PlanText = Field(
+        description="what is done; no phone, account or ID number (the plan's events carry it)"
+    )
     responsible_cadre_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = (
         None
     )
