@@ -7,6 +7,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from fupin_events.values import (
+    Day,
     Money,
     RegionPrefix,
     ResidentId,
@@ -150,3 +151,32 @@ def test_birth_dates_are_parsed_once_and_only_plausible_years_are_kept():
         assert impossible[6:14] not in values._BIRTH_DATES
     with pytest.raises(ValueError, match="not a real date"):
         birth_date_of("110105194902300026")
+
+
+days = TypeAdapter(Day)
+
+
+@pytest.mark.parametrize("value", ["2016-02-05", date(2016, 2, 5)])
+def test_a_day_is_iso_text_or_a_date(value):
+    assert days.validate_python(value) == date(2016, 2, 5)
+    assert days.validate_json('"2016-02-05"') == date(2016, 2, 5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1454630400", "0", "2016-02-05T00:00:00+08:00", "2016-2-5", "20160205", " 2016-02-05"],
+)
+def test_a_day_is_not_a_timestamp_a_date_time_or_another_form(value):
+    with pytest.raises(ValidationError, match="YYYY-MM-DD"):
+        days.validate_python(value)
+
+
+@pytest.mark.parametrize("json_value", ["1454630400", "0", "1454630400.0", "true", "null"])
+def test_a_day_is_not_a_number_in_json(json_value):
+    with pytest.raises(ValidationError):
+        days.validate_json(json_value)
+
+
+def test_an_impossible_day_of_the_right_form_is_still_refused():
+    with pytest.raises(ValidationError):
+        days.validate_python("2016-02-30")

@@ -171,6 +171,21 @@ async def test_a_subsidy_paid_to_a_household_later_removed_is_an_anomaly(
     assert "wrong entry on 2024-05-01" in assert_problem(refused, 409)["detail"]
 
 
+@pytest.mark.parametrize("loose", [1714608000, "1714608000", "2024-05-02T00:00:00"])
+async def test_business_dates_are_days_not_timestamps(client, bank, borrower_household, loose):
+    """Unix seconds would be read as a UTC day, and a date-time as its date: both are 422."""
+    await open_fund(client, amount="100000.00", on=date(2024, 1, 2))
+    loan = (await bank.post("/v1/loans", json=loan_body())).json()
+    refused = await client.post(
+        f"/v1/loans/{loan['id']}/subsidies",
+        json={"period_start": "2024-04-01", "period_end": "2024-05-01", "on": loose},
+    )
+    assert "YYYY-MM-DD" in assert_problem(refused, 422, "#/body/on")["errors"][0]["detail"]
+    account = (await client.get("/v1/accounts")).json()["items"][0]["id"]
+    read = await client.get(f"/v1/accounts/{account}", params={"as_of": "1714608000"})
+    assert_problem(read, 422, "#/query/as_of")
+
+
 async def test_subsidy_repayment_default_and_compensation(
     app, client, bank, borrower_household, make_token
 ):

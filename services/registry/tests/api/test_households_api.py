@@ -450,6 +450,14 @@ async def test_as_of_reads_history(client, people):
     assert now["as_of"] == today and now["version"] == 1 and now["members"][0]["name"] == "王建国"
     assert_problem(await client.get(url, params={"as_of": "2015-01-01"}), 404, "#/query/as_of")
     assert_problem(await client.get(url, params={"as_of": "2999-01-01"}), 422, "#/query/as_of")
+    # A business date is a day, written YYYY-MM-DD: not Unix seconds (read in UTC), not a
+    # date-time, on a household and on statistics alike.
+    for loose in ("1454630400", "0", today + "T00:00:00"):
+        for route in (url, "/v1/statistics/register"):
+            refused = await client.get(route, params={"as_of": loose})
+            assert (
+                "YYYY-MM-DD" in assert_problem(refused, 422, "#/query/as_of")["errors"][0]["detail"]
+            )
 
 
 async def test_search_filters_and_keyset_pagination(client, people):

@@ -182,6 +182,28 @@ ResidentId = Annotated[
     AfterValidator(validate_resident_id),
 ]
 
+# --- business dates ---------------------------------------------------------------------------
+
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+DAY_FORM = "a date is written YYYY-MM-DD, e.g. 2016-02-05"
+
+
+def _iso_day(value: object) -> object:
+    """Only YYYY-MM-DD text (or a date the service built): pydantic alone also takes a number
+    as Unix seconds in UTC (``0`` is 1970-01-01) and a date-time at midnight, where a business
+    date is a day in Asia/Shanghai."""
+    if isinstance(value, str):
+        if not _ISO_DAY.match(value):
+            raise ValueError(DAY_FORM)
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError(DAY_FORM)
+
+
+# A calendar day as clients write it (query, path and body): ISO 8601 YYYY-MM-DD only.
+Day = Annotated[date, BeforeValidator(_iso_day)]
+
 # --- money ------------------------------------------------------------------------------------
 
 CENT = Decimal("0.01")

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fupin_events.values import Money, RegionPrefix
+from fupin_events.values import Day, Money, RegionPrefix
 from fupin_funds.common.decimals import FactorValueNumber, Share, Weight
 from fupin_funds.common.money import PositiveMoney
 
@@ -33,13 +32,13 @@ class AllocationCreate(BaseModel):
         None, min_length=1, max_length=500, description="default: all children"
     )
     lines: list[ManualLine] | None = Field(None, min_length=1, max_length=500)
-    on: date | None = None
+    on: Day | None = None
 
 
 class AllocationTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    on: date | None = None
+    on: Day | None = None
     note: str | None = Field(None, max_length=2000)
 
 
@@ -64,10 +63,10 @@ class AllocationRead(BaseModel):
     formula_pool: Money
     award_pool: Money
     award_share: Share
-    proposed_on: date
-    approved_on: date | None
-    notice_ends_on: date | None
-    released_on: date | None
+    proposed_on: Day
+    approved_on: Day | None
+    notice_ends_on: Day | None
+    released_on: Day | None
     rejected_reason: str | None
     lines: list[AllocationLineRead]
 

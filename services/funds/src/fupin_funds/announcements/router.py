@@ -3,12 +3,11 @@ client address); officers of the announcing region read and resolve objections."
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from fupin_events.values import business_today
+from fupin_events.values import Day, business_today
 from fupin_funds.announcements.dependencies import (
     AnnouncementDep,
     ObjectionDep,
@@ -74,7 +73,7 @@ def _objection(objection: Objection, privacy: Privacy, caller: Caller) -> Object
 async def list_announcements(
     session: SessionDep,
     region: Annotated[str, Query(pattern=r"^[0-9]{2,12}$")] = "22",
-    active_on: Annotated[date | None, Query()] = None,
+    active_on: Annotated[Day | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[AnnouncementRead]:

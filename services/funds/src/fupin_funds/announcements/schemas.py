@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from fupin_events.values import Day
 
 
 class AnnouncementRead(BaseModel):
@@ -13,9 +14,9 @@ class AnnouncementRead(BaseModel):
     region_code: str
     title: str
     summary: str
-    starts_on: date
-    ends_on: date
-    withdrawn_on: date | None = Field(
+    starts_on: Day
+    ends_on: Day
+    withdrawn_on: Day | None = Field(
         None, description="the day an upheld objection withdrew what was announced"
     )
     open_objections: int = 0
@@ -35,21 +36,21 @@ class ObjectionCreate(BaseModel):
 class ObjectionFiled(BaseModel):
     id: str
     announcement_id: str
-    filed_on: date
+    filed_on: Day
     status: str
 
 
 class ObjectionRead(BaseModel):
     id: str
     announcement_id: str
-    filed_on: date
+    filed_on: Day
     text: str
     contact: str | None
     status: str
     outcome: str | None
     resolution: str | None
     resolved_by: str | None
-    resolved_on: date | None
+    resolved_on: Day | None
 
 
 class ObjectionResolution(BaseModel):
@@ -59,4 +60,4 @@ class ObjectionResolution(BaseModel):
         description="upheld withdraws the approval of the subject"
     )
     resolution: str = Field(min_length=1, max_length=2000, description="the recorded outcome")
-    on: date | None = None
+    on: Day | None = None

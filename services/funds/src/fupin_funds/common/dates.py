@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import Query
 
-from fupin_events.values import business_today
+from fupin_events.values import Day, business_today
 from fupin_funds.config import Settings
 from fupin_kit.problems import Unprocessable
 
 OnQuery = Annotated[
-    date | None, Query(description="business date of the command or report (default: today)")
+    Day | None, Query(description="business date of the command or report (default: today)")
 ]
 
 

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from fupin_events.values import Money
+from fupin_events.values import Day, Money
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource
 
@@ -26,7 +25,7 @@ class ProjectFundingCreate(BaseModel):
         description="region whose fund pool pays (default: the project's county)",
     )
     memo: str | None = Field(None, max_length=500)
-    on: date | None = None
+    on: Day | None = None
 
 
 class ProjectPaymentCreate(BaseModel):
@@ -41,7 +40,7 @@ class ProjectPaymentCreate(BaseModel):
         | None
     ) = Field(None, description="implementing unit or supplier (blank is refused)")
     memo: str | None = Field(None, max_length=500)
-    on: date | None = None
+    on: Day | None = None
 
 
 class DirectSubsidyCreate(BaseModel):
@@ -55,7 +54,7 @@ class DirectSubsidyCreate(BaseModel):
     pool_region: str | None = Field(
         None, pattern=r"^[0-9]{2,12}$", description="default: the household's county"
     )
-    on: date | None = None
+    on: Day | None = None
 
 
 class DisbursementRead(BaseModel):
@@ -64,6 +63,6 @@ class DisbursementRead(BaseModel):
     amount: Money
     from_account_id: int
     to_account_id: int
-    booked_on: date
+    booked_on: Day
     project_id: str | None = None
     household_id: str | None = None

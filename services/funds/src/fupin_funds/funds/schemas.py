@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from fupin_events.values import Money, RegionPrefix
+from fupin_events.values import Day, Money, RegionPrefix
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource
 
@@ -17,7 +15,7 @@ class FundCreate(BaseModel):
     year: int = Field(ge=2000, le=2100)
     name: str = Field(min_length=1, max_length=200)
     amount: PositiveMoney = Field(description="first appropriation into the fund pool")
-    on: date | None = None
+    on: Day | None = None
 
 
 class AppropriationCreate(BaseModel):
@@ -25,7 +23,7 @@ class AppropriationCreate(BaseModel):
 
     amount: PositiveMoney
     memo: str | None = Field(None, max_length=500)
-    on: date | None = None
+    on: Day | None = None
 
 
 class FundRead(BaseModel):

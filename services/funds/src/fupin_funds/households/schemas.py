@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel
+
+from fupin_events.values import Day
 
 
 class StatusPointRead(BaseModel):
     status: str
-    effective_on: date
+    effective_on: Day
 
 
 class HouseholdRead(BaseModel):
@@ -15,7 +15,7 @@ class HouseholdRead(BaseModel):
     village_code: str
     status: str
     member_count: int
-    registered_on: date | None
-    exited_on: date | None
-    removed_on: date | None
+    registered_on: Day | None
+    exited_on: Day | None
+    removed_on: Day | None
     history: list[StatusPointRead]

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
 from fupin_events import funds as events
+from fupin_events.values import Day
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
 from fupin_funds.common.exports import ExportFormat, render
@@ -46,7 +46,7 @@ REVERSIBLE = frozenset(
 
 
 def account_read(
-    account: AccountRef, as_of: date | None = None, balance_as_of: int | None = None
+    account: AccountRef, as_of: Day | None = None, balance_as_of: int | None = None
 ) -> AccountRead:
     return AccountRead(
         id=account.id,
@@ -118,7 +118,7 @@ async def list_accounts(
     summary="Balance, also as of a date",
 )
 async def read_account(
-    account: AccountDep, session: SessionDep, as_of: Annotated[date | None, Query()] = None
+    account: AccountDep, session: SessionDep, as_of: Annotated[Day | None, Query()] = None
 ) -> AccountRead:
     if as_of is None:
         return account_read(account)
@@ -136,8 +136,8 @@ async def account_statement(
     account: AccountDep,
     request: Request,
     session: SessionDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
     format: Annotated[ExportFormat | None, Query()] = None,
 ) -> Statement:
     if start is not None and end is not None and end < start:

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from fupin_events.values import Money
+from fupin_events.values import Day, Money
 
 
 class AccountRead(BaseModel):
@@ -16,7 +14,7 @@ class AccountRead(BaseModel):
     ref_id: str
     normal_side: str
     balance: Money
-    as_of: date | None = None
+    as_of: Day | None = None
     balance_as_of: Money | None = Field(
         None, description="sum of the account's postings booked up to as_of"
     )
@@ -24,7 +22,7 @@ class AccountRead(BaseModel):
 
 class StatementLine(BaseModel):
     entry_id: str
-    booked_on: date
+    booked_on: Day
     kind: str
     side: str
     amount: Money
@@ -47,7 +45,7 @@ class Statement(BaseModel):
 class EntryRead(BaseModel):
     id: str
     kind: str
-    booked_on: date
+    booked_on: Day
     amount: Money
     debit_account_id: int
     credit_account_id: int
@@ -69,7 +67,7 @@ class ReversalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
-    on: date | None = None
+    on: Day | None = None
 
 
 class TrialBalance(BaseModel):

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fupin_events.values import Money, ResidentId
+from fupin_events.values import Day, Money, ResidentId
 from fupin_funds.common.decimals import Rate
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, LoanProduct
@@ -22,7 +21,7 @@ class LoanCreate(BaseModel):
     amount: PositiveMoney
     term_months: int = Field(ge=1, le=600)
     annual_rate: Decimal = Field(gt=0, le=1, decimal_places=6, description="e.g. 0.0435 for 4.35%")
-    start_date: date
+    start_date: Day
     purpose: str = Field(min_length=1, max_length=500)
     product: LoanProduct = LoanProduct.MICROCREDIT
 
@@ -31,41 +30,41 @@ class RepaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: PositiveMoney
-    repaid_on: date
+    repaid_on: Day
 
 
 class OverdueReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    overdue_since: date
+    overdue_since: Day
 
 
 class LoanStop(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    on: date | None = None
+    on: Day | None = None
     note: str | None = Field(None, max_length=2000)
 
 
 class SubsidyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    period_start: date
-    period_end: date = Field(description="exclusive")
+    period_start: Day
+    period_end: Day = Field(description="exclusive")
     source: FundSource | None = Field(
         None, description="fund that pays (default from configuration)"
     )
     year: int | None = Field(
         None, ge=2000, le=2100, description="budget year (default: year of period_start)"
     )
-    on: date | None = None
+    on: Day | None = None
 
 
 class CompensationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: PositiveMoney
-    on: date | None = None
+    on: Day | None = None
 
 
 class RiskDepositCreate(BaseModel):
@@ -74,7 +73,7 @@ class RiskDepositCreate(BaseModel):
     source: FundSource
     year: int = Field(ge=2000, le=2100)
     amount: PositiveMoney
-    on: date | None = None
+    on: Day | None = None
 
 
 class LoanRead(BaseModel):
@@ -89,14 +88,14 @@ class LoanRead(BaseModel):
     compensated: Money = Field(description="risk compensation paid to the bank so far")
     term_months: int
     annual_rate: Rate
-    start_date: date
-    maturity_date: date
+    start_date: Day
+    maturity_date: Day
     purpose: str
     product: str
     status: str
-    overdue_since: date | None
-    subsidy_stopped_on: date | None
-    subsidy_paid_until: date | None
+    overdue_since: Day | None
+    subsidy_stopped_on: Day | None
+    subsidy_paid_until: Day | None
     eligibility: dict[str, Any]
 
 
@@ -104,12 +103,12 @@ class SubsidyRead(BaseModel):
     id: str
     loan_id: str
     entry_id: str
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     days: int
     amount: Money
     computation: dict[str, Any]
-    reversed_on: date | None = Field(
+    reversed_on: Day | None = Field(
         None, description="set once the subsidy is reversed (its ledger entry's reversed_by)"
     )
 

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from fupin_events.values import MAX_MONEY, Money, RegionPrefix, VillageCode
+from fupin_events.values import MAX_MONEY, Day, Money, RegionPrefix, VillageCode
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, KeyTask, MeasureType
 
@@ -49,7 +48,7 @@ class ProjectCreate(BaseModel):
     description: str | None = Field(None, max_length=4000)
     budget: BudgetLines = Field(min_length=1, max_length=6)
     beneficiaries: list[HouseholdId] = Field(default_factory=list, max_length=5000)
-    on: date | None = None
+    on: Day | None = None
 
     @field_validator("project_type")
     @classmethod
@@ -83,7 +82,7 @@ class ProjectUpdate(BaseModel):
 class ProjectTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    on: date | None = None
+    on: Day | None = None
     note: str | None = Field(
         None, max_length=2000, description="reason (reject) or evaluation text (evaluate)"
     )
@@ -111,15 +110,15 @@ class ProjectRead(BaseModel):
     funded: Money
     paid: Money
     beneficiaries: list[str]
-    proposed_on: date
-    approved_on: date | None
+    proposed_on: Day
+    approved_on: Day | None
     approved_level: str | None
-    announced_on: date | None
-    notice_ends_on: date | None
-    started_on: date | None
-    completed_on: date | None
-    accepted_on: date | None
-    evaluated_on: date | None
+    announced_on: Day | None
+    notice_ends_on: Day | None
+    started_on: Day | None
+    completed_on: Day | None
+    accepted_on: Day | None
+    evaluated_on: Day | None
     evaluation: str | None
     rejected_reason: str | None
     version: int

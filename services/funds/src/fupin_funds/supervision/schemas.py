@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fupin_events.values import Money, RegionPrefix
+from fupin_events.values import Day, Money, RegionPrefix
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource
 
@@ -23,16 +22,16 @@ class FindingCreate(BaseModel):
     source: FundSource | None = None
     responsible_unit: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=4000)
-    deadline: date
+    deadline: Day
     project_id: str | None = Field(None, max_length=64)
-    on: date | None = None
+    on: Day | None = None
 
 
 class RectificationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rectification: str = Field(min_length=1, max_length=4000, description="what was corrected")
-    on: date | None = None
+    on: Day | None = None
 
 
 class RectificationReview(BaseModel):
@@ -40,7 +39,7 @@ class RectificationReview(BaseModel):
 
     accepted: bool
     note: str | None = Field(None, max_length=2000)
-    on: date | None = None
+    on: Day | None = None
 
 
 class FindingRead(BaseModel):
@@ -51,14 +50,14 @@ class FindingRead(BaseModel):
     source: str | None
     responsible_unit: str
     description: str
-    deadline: date
+    deadline: Day
     project_id: str | None
     status: str
     overdue: bool
-    raised_on: date
+    raised_on: Day
     rectification: str | None
-    submitted_on: date | None
-    rectified_on: date | None
+    submitted_on: Day | None
+    rectified_on: Day | None
     review_note: str | None
 
 
@@ -68,17 +67,17 @@ class AnomalyRead(BaseModel):
     region_code: str
     source: str | None
     evidence: dict[str, Any]
-    detected_on: date
+    detected_on: Day
     status: str
     resolution: str | None
-    resolved_on: date | None
+    resolved_on: Day | None
 
 
 class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region_code: RegionPrefix | None = Field(None, description="default: the caller's jurisdiction")
-    on: date | None = None
+    on: Day | None = None
 
 
 class AnomalyResolution(BaseModel):
@@ -86,7 +85,7 @@ class AnomalyResolution(BaseModel):
 
     status: Literal["confirmed", "dismissed"]
     resolution: str = Field(min_length=1, max_length=2000)
-    on: date | None = None
+    on: Day | None = None
 
 
 class ReportRow(BaseModel):
@@ -120,7 +119,7 @@ class OversightRow(BaseModel):
 class SupervisionReport(BaseModel):
     region_code: str
     year: int | None
-    on: date
+    on: Day
     idle_days: int
     money: list[ReportRow]
     oversight: list[OversightRow]

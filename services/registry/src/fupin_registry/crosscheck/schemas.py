@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from fupin_events.values import Day
 from fupin_registry.imports.rows import CONTROL_CHARACTERS
 
 
@@ -98,7 +99,7 @@ class FlagConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason | None = Field(None, description="why the match is right; kept on the case")
-    died_on: date | None = Field(
+    died_on: Day | None = Field(
         None, description="death flags: business date of the death; defaults to today"
     )
     new_head_member_id: uuid.UUID | None = Field(

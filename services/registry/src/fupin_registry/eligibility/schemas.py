@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from fupin_events.values import ResidentId
+from fupin_events.values import Day, ResidentId
 
 
 class LoanPurpose(StrEnum):
@@ -66,7 +65,7 @@ class EligibilityCheckRead(BaseModel):
     decision_id: uuid.UUID
     eligible: bool
     reason_code: ReasonCode
-    valid_until: date = Field(description="business date until which the answer may be relied on")
+    valid_until: Day = Field(description="business date until which the answer may be relied on")
 
 
 class EligibilityBatchCreate(BaseModel):

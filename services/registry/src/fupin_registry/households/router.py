@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
+from fupin_events.values import BUSINESS_TZ, Day, RegionPrefix, business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import CallerDep
 from fupin_kit.db import SessionDep
@@ -164,7 +164,7 @@ async def read_household(
     service: HouseholdServiceDep,
     privacy: PrivacyDep,
     response: Response,
-    as_of: Annotated[date | None, Query(description="business date (Asia/Shanghai)")] = None,
+    as_of: Annotated[Day | None, Query(description="business date (Asia/Shanghai)")] = None,
     basis: Annotated[
         HistoryBasis,
         Query(
@@ -263,7 +263,7 @@ async def remove_member(
     caller: CallerDep,
     service: HouseholdServiceDep,
     response: Response,
-    on: Annotated[date | None, Query(description="business date; defaults to today")] = None,
+    on: Annotated[Day | None, Query(description="business date; defaults to today")] = None,
     if_match: IfMatch = None,
 ) -> HouseholdRead:
     require_if_match(if_match, household)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from fupin_events.values import Money, ResidentId, VillageCode
+from fupin_events.values import Day, Money, ResidentId, VillageCode
 from fupin_registry.households.domain import check_person_name, check_plan_text
 from fupin_registry.vocabulary import (
     Education,
@@ -68,7 +68,7 @@ class MemberFields(_Input):
 class MemberCreate(_Input):
     id_number: ResidentId
     name: Name = Field(examples=["张三"])
-    birth_date: date | None = Field(None, description="optional; must match the ID number")
+    birth_date: Day | None = Field(None, description="optional; must match the ID number")
     sex: Sex | None = Field(None, description="optional; must match the ID number")
     relation: Relation
     ethnicity: Ethnicity = Ethnicity.HAN
@@ -97,7 +97,7 @@ class HeadChange(_Input):
     former_head_departure: MemberDeparture | None = Field(
         None, description="why the former head leaves the household, if they leave"
     )
-    on: date | None = Field(
+    on: Day | None = Field(
         None, description="business date of the former head's departure; defaults to today"
     )
 
@@ -172,7 +172,7 @@ class MemberRead(BaseModel):
     id_number: str = Field(description="masked unless the caller holds pii:read")
     name: str = Field(description="masked unless the caller holds pii:read")
     sex: Sex
-    birth_date: date | None = Field(
+    birth_date: Day | None = Field(
         description="null when personal fields are masked: the masked ID number hides exactly"
         " its eight birth-date digits"
     )
@@ -213,7 +213,7 @@ class MeasureRead(BaseModel):
 class CadreRead(BaseModel):
     id: str
     name: str | None
-    paired_on: date | None
+    paired_on: Day | None
 
 
 class ImportOrigin(BaseModel):
@@ -239,8 +239,8 @@ class HouseholdRead(BaseModel):
     drinking_water_safe: bool
     status: HouseholdStatus
     year: int
-    registered_on: date | None
-    exited_on: date | None
+    registered_on: Day | None
+    exited_on: Day | None
     responsible_cadre: CadreRead | None
     version: int
     member_count: int
@@ -248,7 +248,7 @@ class HouseholdRead(BaseModel):
     incomes: list[IncomeYearRead]
     plan: list[MeasureRead]
     masked: bool = Field(description="true when personal fields are masked")
-    as_of: date | None = Field(None, description="set when read from history")
+    as_of: Day | None = Field(None, description="set when read from history")
     imported_from: ImportOrigin | None = Field(
         None, description="the import job and file row that created it; null if entered by API"
     )
@@ -266,7 +266,7 @@ class HouseholdSummary(BaseModel):
     primary_cause: PovertyCause
     secondary_causes: list[PovertyCause]
     year: int
-    registered_on: date | None
+    registered_on: Day | None
     member_count: int
 
 

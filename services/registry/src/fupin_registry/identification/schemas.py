@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from fupin_events.values import Day
 from fupin_registry.households.schemas import Phone
 from fupin_registry.identification.domain import CaseKind, CaseState
 from fupin_registry.vocabulary import BasicNeed
@@ -16,7 +17,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 # Strict: a JSON integer only (not true, 5.0 or "5"), as a count of hands is.
 Votes = Annotated[int, Field(ge=0, le=100_000, strict=True)]
 OnDate = Annotated[
-    date | None,
+    Day | None,
     Field(description="business date of the step (Asia/Shanghai); defaults to today, never future"),
 ]
 
@@ -104,7 +105,7 @@ class CaseStepRead(BaseModel):
     to_state: str
     actor: str
     at: datetime
-    effective_on: date | None
+    effective_on: Day | None
     evidence: dict[str, Any]
 
 
@@ -130,15 +131,15 @@ class CaseSummary(BaseModel):
     state: CaseState
     suspended: bool
     year: int
-    opened_on: date
-    notice_ends_on: date | None
+    opened_on: Day
+    notice_ends_on: Day | None
     version: int
 
 
 class CaseRead(CaseSummary):
     reason: str | None
-    notice_started_on: date | None
-    last_step_on: date | None
+    notice_started_on: Day | None
+    last_step_on: Day | None
     rejection_reason: str | None
     quota_override_reason: str | None
     steps: list[CaseStepRead]

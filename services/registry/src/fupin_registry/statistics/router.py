@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from fupin_events.values import BUSINESS_TZ, RegionPrefix, business_today
+from fupin_events.values import BUSINESS_TZ, Day, RegionPrefix, business_today
 from fupin_kit.auth import Caller, CallerDep
 from fupin_kit.db import SessionDep
 from fupin_kit.problems import Unprocessable, problem_responses
@@ -36,7 +36,7 @@ LevelQuery = Annotated[
 ]
 FOUR_PLACES = Decimal("0.0001")
 RegionQuery = Annotated[RegionPrefix | None, Query(description="defaults to your jurisdiction")]
-AsOfQuery = Annotated[date | None, Query(description="business date; computed from history")]
+AsOfQuery = Annotated[Day | None, Query(description="business date; computed from history")]
 BasisQuery = Annotated[
     HistoryBasis,
     Query(
@@ -55,7 +55,7 @@ def _filter(
     regions: RegionDirectory,
     region: str | None,
     level: Level | None,
-    as_of: date | None,
+    as_of: Day | None,
     basis: HistoryBasis,
     year: int | None,
     statuses: list[HouseholdStatus] | None = None,

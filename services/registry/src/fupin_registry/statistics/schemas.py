@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from fupin_events.values import Day
 from fupin_registry.vocabulary import HistoryBasis
 
 Level = Literal["province", "city", "county", "township", "village"]
@@ -28,7 +28,7 @@ class RegisterStatistics(BaseModel):
     region: str
     level: Level
     by: GroupBy | None
-    as_of: date | None
+    as_of: Day | None
     basis: HistoryBasis | None = Field(description="with `as_of`: how the date was read")
     rows: list[RegisterRow]
 
@@ -44,7 +44,7 @@ class IncidenceRow(BaseModel):
 class IncidenceStatistics(BaseModel):
     region: str
     level: Level
-    as_of: date | None
+    as_of: Day | None
     basis: HistoryBasis | None = Field(description="with `as_of`: how the date was read")
     poor_statuses: list[str]
     rows: list[IncidenceRow]
