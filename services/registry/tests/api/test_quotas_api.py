@@ -40,6 +40,9 @@ async def test_split_down_the_tree(client, app, make_token):
         assert "would total 1001" in assert_problem(over, 409, "#/body/quota")["detail"]
         # changing a child is measured against its siblings, not against itself
         assert (await p.put("/v1/quotas/220622/2017", json={"quota": 550})).status_code == 200
+        # the same quota again is answered as it stands, and changes nothing (no event)
+        again = await p.put("/v1/quotas/220622/2017", json={"quota": 550})
+        assert again.status_code == 200 and again.json()["quota"] == 550, again.text
         assert (await p.put("/v1/quotas/220623/2017", json={"quota": 50})).status_code == 200
         # a parent cannot drop below what it already split
         assert_problem(

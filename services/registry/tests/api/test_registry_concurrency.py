@@ -511,3 +511,103 @@ async def test_a_flag_review_waiting_for_its_household_holds_no_lock_on_the_flag
         confirmed = await review
         assert confirmed.status_code == 200, confirmed.text
         assert confirmed.json()["status"] == "confirmed"
+
+
+async def test_one_key_reused_on_a_case_step_and_its_household_at_once_never_deadlocks(
+    committed_client, make_token
+):
+    """A county approval locks its case, then the household; a head change locks the household
+    only. Sent at once with one Idempotency-Key, each used to reserve the key between its locks
+    and could wait on the other's (a deadlock, answered 503). The key is now held before
+    anything is loaded: one command runs, the other meets the used key."""
+    headers = bearer(make_token("22", subject=f"key-race-{uuid.uuid4().hex[:6]}"))
+    people = PeopleFactory("220621", seed=uuid.uuid4().int)
+    year = 2017
+
+    async def call(method, url, body=None, **extra):
+        response = await committed_client.request(
+            method, url, json=body, headers={**headers, **extra}
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    for _ in range(6):
+        members = [
+            member_payload(people.id_number(), "邢一", "head"),
+            member_payload(people.id_number(), "邢二", "spouse"),
+        ]
+        household = await call(
+            "POST",
+            "/v1/households",
+            household_payload("220621101001", uuid.uuid4().hex[:8], members, year=year),
+        )
+        case = (
+            await call(
+                "POST",
+                "/v1/cases",
+                {"kind": "identification", "household_id": household["id"], "on": f"{year}-03-01"},
+            )
+        )["id"]
+        await call(
+            "POST",
+            f"/v1/cases/{case}/appraisal",
+            {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"},
+        )
+        await call("POST", f"/v1/cases/{case}/notice-completion", {"on": f"{year}-03-09"})
+        await call(
+            "POST", f"/v1/cases/{case}/review", {"decision": "approve", "on": f"{year}-03-09"}
+        )
+        await call("POST", f"/v1/cases/{case}/notice-completion", {"on": f"{year}-03-17"})
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        spouse = household["members"][1]["id"]
+        responses = await asyncio.gather(
+            committed_client.post(
+                f"/v1/cases/{case}/approval",
+                json={"decision": "approve", "on": f"{year}-03-20"},
+                headers={**headers, **key},
+            ),
+            committed_client.post(
+                f"/v1/households/{household['id']}/head",
+                json={"member_id": spouse, "former_head_relation": "spouse"},
+                headers={**headers, **key, "If-Match": '"1"'},
+            ),
+        )
+        statuses = [r.status_code for r in responses]
+        assert statuses.count(200) == 1 and not {412, 422}.isdisjoint(statuses), [
+            r.text for r in responses
+        ]
+
+
+async def test_a_new_exclusion_rule_set_at_once_is_audited_as_one_creation_then_changes(
+    settings, make_token
+):
+    """Ten first settings of one kind: the audit chain records one creation (old none) and nine
+    changes, each naming the rule the one before it left."""
+    token = make_token("22", roles=["admin"], subject="rule-race")
+    kind = "race_" + "".join(chr(97 + int(c, 16) % 26) for c in uuid.uuid4().hex[:10])
+    bodies = [
+        {"effect": "block" if i % 2 else "flag", "description": f"rule {i}"} for i in range(10)
+    ]
+    async with committing_app(settings, token) as (app, client):
+        responses = await asyncio.gather(
+            *[client.put(f"/v1/exclusion-rules/{kind}", json=body) for body in bodies]
+        )
+        assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+        async with app.state.sessionmaker() as session:
+            details = (
+                (
+                    await session.execute(
+                        text(
+                            "SELECT details FROM audit_log WHERE action = 'exclusion_rule.set'"
+                            " AND object_id = :kind ORDER BY seq"
+                        ),
+                        {"kind": kind},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    assert len(details) == 10
+    assert details[0]["old"] is None
+    for before, after in zip(details, details[1:], strict=False):
+        assert after["old"] == before["new"], details

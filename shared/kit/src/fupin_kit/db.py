@@ -7,6 +7,7 @@ success and rolls back on error.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy import DateTime, MetaData, event, func, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -87,8 +88,29 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
             raise
 
 
+# The class of the Idempotency-Key advisory locks (two-key form: apart from one-key locks).
+KEY_LOCK_CLASS = 0x1DE3
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # a key the header's own validation accepts
+_COMMANDS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def hold_key(session: AsyncSession, key: str) -> None:
+    """Wait for any other transaction carrying the same Idempotency-Key to end, and keep others
+    waiting on this one. Taken before a command loads anything: two requests reusing a key on
+    different objects then queue on the key, instead of locking their objects in opposite
+    orders (which PostgreSQL ends as a deadlock), and the later one meets the stored key (a
+    replay or 422)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:key))"),
+        {"lock_class": KEY_LOCK_CLASS, "key": key},
+    )
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.sessionmaker) as session:
+        key = request.headers.get("idempotency-key")
+        if key is not None and request.method in _COMMANDS and _KEY.match(key):
+            await hold_key(session, key)
         yield session
 
 

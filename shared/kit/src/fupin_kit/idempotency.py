@@ -1,7 +1,8 @@
 """``Idempotency-Key`` for commands that create or move money or status.
 
 The key is reserved in the same transaction as the command's effect: a concurrent retry blocks
-on the key's row until the first attempt commits, then replays its stored response. A key reused
+on the key (``fupin_kit.db.hold_key``, taken by the request's session before anything is
+loaded) until the first attempt commits, then replays its stored response. A key reused
 with a different request body answers 422. If the command fails, the reservation rolls back
 with it, so a retry runs the command again. A key reused on another method or path answers 422
 as well (it names one request). A key reused by the same client with another

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,6 +136,14 @@ class ExclusionRuleRepository:
         )
 
     async def get(self, kind: str, *, for_update: bool = False) -> ExclusionRule | None:
+        """The rule of a kind; ``for_update`` holds the kind until the transaction ends, also
+        while it has no rule yet (a row lock would hold nothing then, and two first settings
+        would both record that there was none)."""
+        if for_update:
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended('exclusion-rule:' || :k, 0))"),
+                {"k": kind},
+            )
         query = select(ExclusionRule).where(ExclusionRule.kind == kind)
         if for_update:
             query = query.with_for_update()

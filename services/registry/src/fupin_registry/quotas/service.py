@@ -70,6 +70,8 @@ class QuotaService:
         # approvals over quota after the fact (an override may have put it there: keeping or
         # raising such a quota stays allowed).
         current = await self.quotas.get(region_code, year)
+        if current is not None and current.quota == quota:
+            return current  # the same quota again changes nothing: no event
         if current is None or quota < current.quota:
             used = await self.quotas.people_registered(region_code, year)
             if quota < used:
