@@ -399,6 +399,8 @@ async def test_refusals_of_the_framework_name_what_they_are_about(client):
     assert assert_problem(unknown, 404, "#/path")["type"].endswith("not-found")
     wrong_method = await client.delete("/v1/widgets")
     assert_problem(wrong_method, 405, "#/request/method")
+    # GET and POST of the collection are two routes: Allow names both.
+    assert wrong_method.headers["allow"] == "GET, POST"
 
 
 def test_a_conflict_names_the_object_of_its_path_or_else_the_body():
@@ -545,3 +547,45 @@ async def test_a_command_needs_a_writer_role_and_a_read_does_not(app, make_token
         assert (await viewer.get("/v1/widgets")).status_code == 200
     async with api_client(app, make_token("22", roles=["admin"])) as admin:
         assert (await admin.post("/v1/widgets", json=GOOD)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"a,b", "multipart/form-data"),  # no boundary
+        (b"garbage", "multipart/form-data; boundary=fupinboundary"),
+        (
+            b'--fupinboundary\r\nContent-Disposition: form-data; filename="a.csv"\r\n\r\na\r\n'
+            b"--fupinboundary--\r\n",
+            "multipart/form-data; boundary=fupinboundary",
+        ),  # a part without a name
+    ],
+)
+async def test_a_multipart_body_that_cannot_be_read_is_a_422_on_the_body(
+    client, content, content_type
+):
+    refused = await client.post(
+        "/v1/widgets/attachments", content=content, headers={"content-type": content_type}
+    )
+    problem = assert_problem(refused, 422, "#/body")
+    assert problem["errors"][0]["detail"].startswith("the multipart form cannot be read")
+
+
+async def test_a_file_name_with_control_characters_is_refused_on_the_file(client):
+    body, headers = multipart([(b'name="file"; filename="a\x00.csv"', b"a,b")])
+    refused = await client.post("/v1/widgets/attachments", content=body, headers=headers)
+    problem = assert_problem(refused, 422, "#/body/file")
+    assert problem["errors"][0]["detail"] == "the file name holds control characters"
+
+
+def test_operations_that_authenticate_document_the_bearer_scheme_and_401_403(app):
+    schema = app.openapi()
+    scheme = schema["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    widgets = schema["paths"]["/v1/widgets"]
+    for operation in (widgets["get"], widgets["post"]):
+        assert operation["security"] == [{"bearerAuth": []}]
+        assert {"401", "403"} <= operation["responses"].keys()
+    # The probes take no token.
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    assert "503" in schema["paths"]["/readyz"]["get"]["responses"]

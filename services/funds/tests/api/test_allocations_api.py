@@ -198,6 +198,12 @@ async def test_manual_lines_above_the_parent_and_wrong_children_are_refused(clie
         "/v1/allocations", json={"fund_id": fund["id"], "total": "10.00"}
     )
     assert_problem(missing_factor, 422)
+    for unknown in ("0", "00000000-0000-0000-0000-000000000000"):
+        absent = await client.post(
+            "/v1/allocations",
+            json={"fund_id": unknown, "lines": [{"region_code": "220602", "amount": "1.00"}]},
+        )
+        assert_problem(absent, 404, "#/body/fund_id")
     assert (await client.get("/v1/allocations")).json()["items"] == []
 
 
@@ -307,6 +313,15 @@ async def test_factor_weights_are_data_with_etags(client, make_token, app):
         ),
         412,
     )
+    # The largest weight the schema allows is stored; one above it is refused on the weight.
+    for weight, status in (("1000", 422), ("999.999999", 200)):
+        created = await client.post(
+            "/v1/allocation-factors",
+            json={"code": f"w_{status}", "name": "n", "direction": "direct", "weight": weight},
+        )
+        assert created.status_code in (status, 201), created.text
+        if status == 422:
+            assert_problem(created, 422, "#/body/weight")
     changed = await client.patch(
         "/v1/allocation-factors/poverty_incidence",
         json={"weight": "0.4"},

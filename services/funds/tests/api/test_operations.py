@@ -59,3 +59,30 @@ async def test_no_json_command_takes_a_body_sent_as_another_media_type(app, clie
             assert_problem(response, response.status_code)
             if all(value != "unknown" for value in re.findall(r"[^/]+", path)):
                 assert_problem(response, 422, "#/body")
+
+
+def test_routes_answering_files_document_xlsx_and_csv(app):
+    paths = app.openapi()["paths"]
+    for path in (
+        "/v1/allocations/{allocation_id}/export",
+        "/v1/projects/export",
+        "/v1/accounts/{account_id}/statement",
+        "/v1/supervision/report",
+    ):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "text/csv",
+        } <= content.keys(), path
+
+
+def test_every_operation_but_the_public_ones_documents_its_token(app):
+    schema = app.openapi()
+    open_paths = {"/healthz", "/readyz"}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if path in open_paths or path.startswith("/v1/public/"):
+                assert "security" not in operation, (method, path)
+                continue
+            assert operation.get("security") == [{"bearerAuth": []}], (method, path)
+            assert {"401", "403"} <= operation["responses"].keys(), (method, path)

@@ -230,7 +230,17 @@ def _operations_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: database and Kafka reachable")
+    @router.get(
+        "/readyz",
+        summary="Readiness: database and Kafka reachable",
+        responses={
+            503: {
+                "description": "Problem: the database or Kafka is not reachable (`checks` says"
+                " which)",
+                "content": {PROBLEM_MEDIA_TYPE: {}},
+            }
+        },
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks = {"database": False, "kafka": False}
         with contextlib.suppress(Exception):

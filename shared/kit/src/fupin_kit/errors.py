@@ -10,8 +10,10 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from fupin_kit.logging import get_logger
 from fupin_kit.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, FieldError, ProblemError
@@ -126,10 +128,25 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
                 [{"loc": ("body",), "msg": _unreadable_body(exc.__cause__), "type": "unreadable"}]
             ),
         )
+    detail = str(exc.detail)
+    if exc.status_code == 400:
+        # The framework's only 400: a multipart body it could not parse (no boundary, broken
+        # parts, a part without a name). Refused like any unreadable body.
+        return await _validation(
+            request,
+            RequestValidationError(
+                [
+                    {
+                        "loc": ("body",),
+                        "msg": f"the multipart form cannot be read: {detail}",
+                        "type": "unreadable",
+                    }
+                ]
+            ),
+        )
     slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}.get(
         exc.status_code, "http-error"
     )
-    detail = str(exc.detail)
     # What such a refusal is about: a body the framework could not parse (a broken multipart
     # form), a path no route serves, a method the path does not take.
     pointer = {400: "#/body", 404: "#/path", 405: "#/request/method"}.get(exc.status_code)
@@ -141,7 +158,21 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         errors=None if pointer is None else [FieldError(pointer=pointer, detail=detail)],
     )
     problem.headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route of the path only; a path served by
+        # several routes (GET and POST of a collection) takes them all.
+        problem.headers = {**(problem.headers or {}), "Allow": ", ".join(_allowed(request))}
     return problem_response(request, problem)
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods the routes of the request's path take."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(list(request.app.routes)):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 # SQLSTATE class 22, "data exception": a value the database cannot store (numeric overflow,

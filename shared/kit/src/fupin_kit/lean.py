@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fupin_kit.api_docs import document_authentication
 from fupin_kit.problems import Unprocessable
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -130,6 +131,11 @@ class ServiceApp(FastAPI):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.express_routes: list[ExpressRoute] = []
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            document_authentication(super().openapi(), self.routes)
+        return super().openapi()
 
     def add_express_route(self, path: str, endpoint: ASGIApp, method: str = "POST") -> None:
         if self.middleware_stack is not None:

@@ -24,9 +24,9 @@ from fupin_funds.common.audit import audit
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
 from fupin_funds.common.etag import IfMatch, check_if_match, etag_of
-from fupin_funds.common.exports import ExportFormat, render
+from fupin_funds.common.exports import EXPORT_RESPONSES, ExportFormat, render
 from fupin_funds.common.money import from_fen
-from fupin_funds.funds.dependencies import load_fund
+from fupin_funds.funds.dependencies import find_fund
 from fupin_funds.regions.repository import RegionRepository
 from fupin_funds.regions.service import require_regions
 from fupin_kit.auth import Caller
@@ -91,7 +91,7 @@ async def create_allocation(
     key: IdempotencyKey = None,
 ) -> AllocationRead:
     async def command() -> AllocationRead:
-        fund = await load_fund(body.fund_id, session, caller)
+        fund = await find_fund(body.fund_id, session, caller, "#/body/fund_id")
         on = business_date(body.on, request.app.state.settings)
         return await allocation_read(
             session, await propose(session, request.app.state.settings, caller, fund, body, on)
@@ -135,7 +135,7 @@ async def read_allocation(allocation: AllocationDep, session: SessionDep) -> All
 
 @router.get(
     "/{allocation_id}/export",
-    responses=problem_responses(401, 404),
+    responses={**problem_responses(401, 404), **EXPORT_RESPONSES},
     summary="Allocation table as .xlsx or .csv",
 )
 async def export_allocation(

@@ -86,7 +86,8 @@ class FactorCreate(BaseModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,40}$")
     name: str = Field(min_length=1, max_length=200)
     direction: Literal["direct", "inverse"]
-    weight: Decimal = Field(ge=0, le=1000, decimal_places=6)
+    # Numeric(9, 6): below 1000.
+    weight: Decimal = Field(ge=0, le=Decimal("999.999999"), decimal_places=6)
 
 
 class FactorUpdate(BaseModel):
@@ -94,7 +95,7 @@ class FactorUpdate(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     direction: Literal["direct", "inverse"] | None = None
-    weight: Decimal | None = Field(None, ge=0, le=1000, decimal_places=6)
+    weight: Decimal | None = Field(None, ge=0, le=Decimal("999.999999"), decimal_places=6)
 
 
 class FactorValueItem(BaseModel):

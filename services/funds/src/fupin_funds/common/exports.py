@@ -17,6 +17,18 @@ from fupin_kit.cells import XLSX_TEXT_OPTIONS, inert
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+# A route answering a table as a file documents both media types (OpenAPI ``responses=``).
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the table as .xlsx or .csv (by `format`)",
+        "content": {
+            XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
 class ExportFormat(StrEnum):
     XLSX = "xlsx"
     CSV = "csv"

@@ -8,7 +8,7 @@ from fupin_events import funds as events
 from fupin_events.values import Day
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
-from fupin_funds.common.exports import ExportFormat, render
+from fupin_funds.common.exports import EXPORT_RESPONSES, ExportFormat, render
 from fupin_funds.common.money import from_fen
 from fupin_funds.common.vocabulary import AccountKind, EntryKind, FundSource
 from fupin_funds.ledger.dependencies import AccountDep, EntryDep
@@ -129,7 +129,7 @@ async def read_account(
 
 @router.get(
     "/v1/accounts/{account_id}/statement",
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **EXPORT_RESPONSES},
     summary="Ledger statement (json, .xlsx or .csv)",
 )
 async def account_statement(

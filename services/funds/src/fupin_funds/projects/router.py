@@ -10,7 +10,7 @@ from fupin_funds.common.audit import audit
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import business_date
 from fupin_funds.common.etag import IfMatch, check_if_match, etag_of
-from fupin_funds.common.exports import ExportFormat, render
+from fupin_funds.common.exports import EXPORT_RESPONSES, ExportFormat, render
 from fupin_funds.common.money import from_fen, to_fen
 from fupin_funds.projects.dependencies import LockedProjectDep, ProjectDep
 from fupin_funds.projects.lifecycle import ProjectAction, ProjectStatus
@@ -127,7 +127,7 @@ async def list_projects(
     )
 
 
-@router.get("/export", summary="Project list as .xlsx or .csv")
+@router.get("/export", responses=EXPORT_RESPONSES, summary="Project list as .xlsx or .csv")
 async def export_projects(
     request: Request,
     session: SessionDep,

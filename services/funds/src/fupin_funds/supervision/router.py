@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fupin_events.values import business_today
 from fupin_funds.common.auth import CallerDep
 from fupin_funds.common.dates import OnQuery, business_date
-from fupin_funds.common.exports import ExportFormat, render
+from fupin_funds.common.exports import EXPORT_RESPONSES, ExportFormat, render
 from fupin_funds.common.money import from_fen
 from fupin_funds.regions.repository import RegionRepository
 from fupin_funds.regions.service import require_region
@@ -277,7 +277,7 @@ async def resolve(
 
 @router.get(
     "/v1/supervision/report",
-    responses=problem_responses(401, 404, 422),
+    responses={**problem_responses(401, 404, 422), **EXPORT_RESPONSES},
     summary="Per region and source: allocated, disbursed, held, idle; anomalies and findings"
     " (for 人大 supervision)",
 )

@@ -331,11 +331,46 @@ async def _complete_later(
 # --- DCI endpoints --------------------------------------------------------------------------------
 
 _DCI_DOC = "Signed DCI envelope (signature, header, message); see the spec and docs/dci.md."
+_ENVELOPE: dict[str, Any] = {"content": {"application/json": {}}}
+# DCI answers in its own envelopes (the spec's), never problem+json.
+_DCI_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "ERR acknowledgement: the envelope or message is refused", **_ENVELOPE},
+    401: {
+        "description": "HttpErrorResponse (no or a bad bearer token), or an ERR acknowledgement"
+        " (a signature that does not verify)",
+        **_ENVELOPE,
+    },
+    403: {"description": "HttpErrorResponse: the token lacks the DCI scope", **_ENVELOPE},
+    413: {"description": "HttpErrorResponse: the body exceeds the size limit", **_ENVELOPE},
+    429: {"description": "ERR acknowledgement: too many requests (Retry-After)", **_ENVELOPE},
+}
+_DCI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["header", "message"],
+                    "properties": {
+                        "signature": {"type": "string", "maxLength": 4096},
+                        "header": {"type": "object"},
+                        "message": {"type": "object"},
+                    },
+                    "description": "the spec's request envelope of this endpoint",
+                }
+            }
+        },
+    }
+}
+_DCI_OPERATION: dict[str, Any] = {
+    "description": _DCI_DOC,
+    "responses": _DCI_ANSWERS,
+    "openapi_extra": _DCI_BODY,
+}
 
 
-@router.post(
-    "/registry/sync/search", summary="Search the register (synchronous)", description=_DCI_DOC
-)
+@router.post("/registry/sync/search", summary="Search the register (synchronous)", **_DCI_OPERATION)
 async def sync_search(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_sync(request, dci, SEARCH)
 
@@ -343,7 +378,7 @@ async def sync_search(request: Request, dci: DciDep) -> JSONResponse:
 @router.post(
     "/registry/search",
     summary="Search the register (ACK, then on-search callback)",
-    description=_DCI_DOC,
+    **_DCI_OPERATION,
 )
 async def search(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_async(request, dci, SEARCH)
@@ -352,7 +387,7 @@ async def search(request: Request, dci: DciDep) -> JSONResponse:
 @router.post(
     "/registry/subscribe",
     summary="Subscribe to register events (ACK, then on-subscribe)",
-    description=_DCI_DOC,
+    **_DCI_OPERATION,
 )
 async def subscribe(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_async(request, dci, SUBSCRIBE)
@@ -361,7 +396,7 @@ async def subscribe(request: Request, dci: DciDep) -> JSONResponse:
 @router.post(
     "/registry/unsubscribe",
     summary="Cancel subscriptions (ACK, then on-unsubscribe)",
-    description=_DCI_DOC,
+    **_DCI_OPERATION,
 )
 async def unsubscribe(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_async(request, dci, UNSUBSCRIBE)
@@ -370,7 +405,7 @@ async def unsubscribe(request: Request, dci: DciDep) -> JSONResponse:
 @router.post(
     "/registry/txn/status",
     summary="Status of a transaction (ACK, then txn-on-status)",
-    description=_DCI_DOC,
+    **_DCI_OPERATION,
 )
 async def txn_status(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_async(request, dci, TXN_STATUS)
@@ -379,7 +414,7 @@ async def txn_status(request: Request, dci: DciDep) -> JSONResponse:
 @router.post(
     "/registry/sync/txn/status",
     summary="Status of a transaction (synchronous)",
-    description=_DCI_DOC,
+    **_DCI_OPERATION,
 )
 async def sync_txn_status(request: Request, dci: DciDep) -> JSONResponse:
     return await handle_sync(request, dci, TXN_STATUS)
