@@ -182,7 +182,7 @@ async def test_imports_a_broken_form_is_refused_naming_the_body(client, content_
     response = await client.post(
         "/v1/imports", content=body, headers={"Content-Type": content_type}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert [e["pointer"] for e in response.json()["errors"]] == ["#/body"], response.json()
 
