@@ -105,3 +105,15 @@ async def test_a_valid_request_still_reaches_the_app(protocol):
         )
     assert status_line.startswith("HTTP/1.1 200")
     assert body == b"ok"
+
+
+@pytest.mark.parametrize("method", [b"FOO", b"PROPFINDX", b"get-ish"])
+async def test_a_method_the_parser_does_not_know_is_not_implemented(method):
+    async with serving(ProblemHttpToolsProtocol) as port:
+        status_line, headers, body = await exchange(
+            port, method + b" / HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+    assert status_line.startswith("HTTP/1.1 501"), status_line
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert (problem["status"], problem["errors"][0]["pointer"]) == (501, "#/request/method")
