@@ -154,6 +154,12 @@ class Settings(ServiceSettings):
         description="xlsx workbooks whose first sheet and other parts (shared strings, styles)"
         " really unpack to at most this are read whole with calamine; larger ones are streamed",
     )
+    import_calamine_max_cells: int = Field(
+        4_000_000,
+        ge=0,
+        description="xlsx sheets whose cells span a larger rectangle (last row × last column)"
+        " are streamed: calamine holds the whole rectangle in memory (about 32 bytes a cell)",
+    )
     import_max_errors: int = Field(
         1_000_000, ge=100, description="row errors kept per job; the job fails beyond"
     )

@@ -53,8 +53,8 @@ def unreadable(reason: str) -> str:
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """The configurable bounds (``import_xlsx_*``, ``import_max_row_bytes`` and
-    ``import_max_household_rows`` settings)."""
+    """The configurable bounds (``import_xlsx_*``, ``import_max_row_bytes``,
+    ``import_max_household_rows`` and ``import_calamine_max_cells`` settings)."""
 
     max_unpacked_bytes: int = 4096 * MiB
     max_ratio: int = 100
@@ -62,6 +62,7 @@ class ReadLimits:
     max_shared_string_chars: int = 100_000_000
     max_row_bytes: int = 1 * MiB
     max_household_rows: int = 1_000
+    max_calamine_cells: int = 4_000_000
 
     @classmethod
     def of(cls, settings: Settings) -> ReadLimits:
@@ -72,6 +73,7 @@ class ReadLimits:
             max_shared_string_chars=settings.import_xlsx_max_shared_string_chars,
             max_row_bytes=settings.import_max_row_bytes,
             max_household_rows=settings.import_max_household_rows,
+            max_calamine_cells=settings.import_calamine_max_cells,
         )
 
 

@@ -35,7 +35,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fupin_registry.imports.columns import (
     HeaderError,
@@ -135,6 +135,11 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
             )
         return FileFacts("xlsx")
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        if _encrypted_package(path):
+            raise UnreadableFile(
+                "the workbook is protected by a password (encrypted); open it, remove the"
+                " password (File, Info, Protect Workbook) and save it again"
+            )
         return FileFacts("xls")
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's
         raise UnreadableFile(
@@ -161,6 +166,23 @@ def sniff(path: Path, file_name: str = "") -> FileFacts:
             " in the spreadsheet program, or upload it as .csv"
         )
     return FileFacts("csv", encoding=detect_encoding(head))
+
+
+# The stream an encrypted .xlsx is kept in inside its OLE2 (compound file) container, as the
+# directory names it (UTF-16LE). A plain .xls has a "Workbook" stream instead.
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+
+
+def _encrypted_package(path: Path) -> bool:
+    """Whether an OLE2 file is a password-protected workbook (ECMA-376 agile or standard
+    encryption), not an .xls."""
+    carried = b""
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            if _ENCRYPTED_STREAM in carried + block:
+                return True
+            carried = block[-len(_ENCRYPTED_STREAM) :]
+    return False
 
 
 def _mostly(head: bytes, encoding: str) -> bool:
@@ -226,7 +248,8 @@ class RawRow:
 
 
 class SheetRows:
-    """The data rows of the first sheet below the header, with the header mapping."""
+    """The data rows of the read sheet (the first visible worksheet) below the header, with
+    the header mapping."""
 
     def __init__(self, rows: Iterator[RawRow], facts: FileFacts) -> None:
         self.facts = facts
@@ -615,7 +638,7 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
 
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_index(0)
+        sheet = workbook.get_sheet_by_name(_first_worksheet_name(workbook))
         merged = sheet.merged_cell_ranges or []
         start = sheet.start or (0, 0)
     except (CalamineError, ValueError, OSError) as exc:
@@ -651,6 +674,19 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
     result.merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged]
     result.note_merged()
     return result
+
+
+def _first_worksheet_name(workbook: Any) -> str:
+    """The first worksheet that is not hidden (as ``xlsx_stream.first_worksheet`` chooses)."""
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    for meta in workbook.sheets_metadata:
+        if meta.typ == SheetTypeEnum.WorkSheet and meta.visible == SheetVisibleEnum.Visible:
+            return str(meta.name)
+    raise UnreadableFile(
+        "the workbook has no visible worksheet (only hidden sheets or chart sheets): show the"
+        " sheet with the rows, or copy them into a new workbook"
+    )
 
 
 def merged_ref(area: tuple[int, int, int, int]) -> str:

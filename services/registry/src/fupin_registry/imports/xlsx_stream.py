@@ -1,4 +1,4 @@
-"""A streaming reader for large .xlsx sheets (the first worksheet), in bounded memory.
+"""A streaming reader for large .xlsx sheets (the first visible worksheet), in bounded memory.
 
 calamine reads a whole sheet into memory (about 2.8 GiB for 1,000,000 rows of the template),
 so sheets above ``import_calamine_max_bytes`` come here: the sheet XML is decompressed and
@@ -254,26 +254,39 @@ WORKBOOK_RELS = "xl/_rels/workbook.xml.rels"
 
 
 def _workbook(parts: WorkbookParts) -> tuple[str, dt.date]:
-    """The first sheet's path in the archive and the epoch of the workbook's date serials."""
+    """The read sheet's path in the archive and the epoch of the workbook's date serials."""
     workbook = ElementTree.fromstring(parts.read(WORKBOOK))
     properties = workbook.find(f"{NS}workbookPr")
     date1904 = properties is not None and properties.get("date1904", "") in ("1", "true")
-    return _first_sheet_path(parts, workbook), _EPOCH_1904 if date1904 else _EXCEL_EPOCH
+    return first_worksheet(parts, workbook)[1], _EPOCH_1904 if date1904 else _EXCEL_EPOCH
 
 
-def _first_sheet_path(parts: WorkbookParts, workbook: ElementTree.Element) -> str:
-    sheet = workbook.find(f"{NS}sheets/{NS}sheet")
-    if sheet is None:
-        raise UnreadableFile("the workbook has no worksheet")
-    rel_id = sheet.get(f"{REL_NS}id")
-    rels = ElementTree.fromstring(parts.read(WORKBOOK_RELS))
-    for rel in rels:
-        if rel.get("Id") == rel_id:
-            target = rel.get("Target", "")
-            return (
-                target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
-            )
-    raise UnreadableFile("the workbook's first sheet cannot be found")
+_HIDDEN_STATES = ("hidden", "veryHidden")
+_WORKSHEET_TYPE = "/worksheet"  # the end of a worksheet relationship's type (not a chart sheet)
+
+
+def first_worksheet(
+    parts: WorkbookParts, workbook: ElementTree.Element | None = None
+) -> tuple[str, str]:
+    """The name and archive path of the sheet an import reads: the first worksheet that is not
+    hidden, in the workbook's order (as the spreadsheet program opens it). A hidden sheet often
+    holds last year's rows or lookup lists; a chart sheet holds no cells."""
+    if workbook is None:
+        workbook = ElementTree.fromstring(parts.read(WORKBOOK))
+    rels = {rel.get("Id"): rel for rel in ElementTree.fromstring(parts.read(WORKBOOK_RELS))}
+    for sheet in workbook.findall(f"{NS}sheets/{NS}sheet"):
+        rel = rels.get(sheet.get(f"{REL_NS}id"))
+        if rel is None or sheet.get("state") in _HIDDEN_STATES:
+            continue
+        if not rel.get("Type", "").endswith(_WORKSHEET_TYPE):
+            continue
+        target = rel.get("Target", "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+        return sheet.get("name", ""), path
+    raise UnreadableFile(
+        "the workbook has no visible worksheet (only hidden sheets or chart sheets): show the"
+        " sheet with the rows, or copy them into a new workbook"
+    )
 
 
 # A character reference to a control character, which XML 1.0 (and so expat) refuses but
@@ -426,18 +439,36 @@ _SHARED_INDEX = re.compile(rb'<c\b[^>]*\bt="s"[^>]*>\s*<v>([^<]*)</v>')
 _BOOLEAN_VALUE = re.compile(rb'<c\b[^>]*\bt="b"[^>]*>\s*<v>([^<]*)</v>')
 
 
+_ROW_START = re.compile(rb'<row\b[^>]*?\br="([0-9]+)"')
+_CELL_COLUMN = re.compile(rb'<c\b[^>]*?\br="([A-Z]+)[0-9]')
+
+
 def calamine_misreads(path: Path, limits: ReadLimits) -> bool:
-    """Whether a cell of the first sheet is one python-calamine reads wrongly or fails the
+    """Whether a cell of the read sheet is one python-calamine reads wrongly or fails the
     whole workbook on, where the streaming reader names it on its row: a shared string the
     table does not hold ('-1', 'abc', one past its end; calamine reads the first string,
-    silently), a boolean that is neither 0 nor 1 (calamine refuses the workbook)."""
+    silently), a boolean that is neither 0 nor 1 (calamine refuses the workbook). Or whether
+    the sheet's cells span more than ``limits.max_calamine_cells``: calamine holds the whole
+    rectangle from A1 to the last row and column in memory, so one stray cell at XFD1048576
+    of a 3 KB workbook would take gigabytes; the streaming reader holds a row at a time."""
     try:
         with zipfile.ZipFile(path) as archive:
             parts = WorkbookParts(archive, limits)
             sheet_path, _ = _workbook(parts)
             count = len(_shared_strings(parts) or ())
+            last_row = last_column = 0
             with parts.open(sheet_path) as handle:
                 for body in _whole_rows(_sheet_blocks(handle), limits.max_row_bytes):
+                    # A block of whole rows, in row order: its last row is the farthest down.
+                    number = _ROW_START.match(body, max(body.rfind(b"<row"), 0))
+                    if number is not None:
+                        last_row = max(last_row, int(number.group(1)))
+                    columns = set(_CELL_COLUMN.findall(body))
+                    if columns:
+                        widest = max(columns, key=lambda letters: (len(letters), letters))
+                        last_column = max(last_column, _column_index(widest) + 1)
+                    if last_row * last_column > limits.max_calamine_cells:
+                        return True
                     if b't="s"' in body:
                         for index in set(_SHARED_INDEX.findall(body)):
                             if not index.isdigit() or int(index) >= count:
@@ -521,7 +552,7 @@ def stream_rows(
 
 
 def fits_in_memory(path: Path, budget: int, limits: ReadLimits) -> bool:
-    """Whether the parts python-calamine reads (the first sheet and every part that is not a
+    """Whether the parts python-calamine reads (the read sheet and every part that is not a
     worksheet: shared strings, styles, …) really unpack to at most ``budget`` bytes. An archive
     may declare any size: parts declaring at most the budget are inflated and counted before
     calamine is given them; a workbook declaring more is streamed at once (the streaming reader
@@ -856,7 +887,7 @@ def _rows(
 
 
 def cells_without_value(path: Path, limits: ReadLimits) -> dict[tuple[int, int], str]:
-    """The marker of each cell of the first sheet that the calamine reader reads as empty
+    """The marker of each cell of the read sheet that the calamine reader reads as empty
     although it is not, by (row, column): formulas that hold no calculated value and error
     cells (#DIV/0!, #N/A, …). Only rows holding formulas or error cells are parsed: most sheets
     hold none, and the search for them runs at the speed of decompression."""

@@ -1,0 +1,120 @@
+"""Which sheet of a workbook an import reads, and which reader reads it: the first visible
+worksheet (not a hidden sheet of last year's rows, not a chart sheet), on both readers; a sheet
+whose cells span a huge rectangle goes to the streaming reader; an encrypted workbook is named
+as such."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+
+from fupin_registry.imports.limits import ReadLimits
+from fupin_registry.imports.readers import FileFacts, UnreadableFile, open_sheet, sniff
+from fupin_registry.imports.samples import HouseholdMaker, header
+from fupin_registry.imports.xlsx_stream import SheetRow, calamine_misreads
+
+VILLAGE = "220622100202"
+
+
+def rows_of(seed: int) -> list[list[str]]:
+    return [list(row) for row in next(iter(HouseholdMaker([VILLAGE], seed=seed).households(1)))]
+
+
+def read(path: Path, whole: bool) -> list[list[str]]:
+    sheet = open_sheet(path, sniff(path), calamine_max_bytes=10**9 if whole else 0)
+    return [row.cells[: len(header())] for row in sheet]
+
+
+def write(sheet, rows: list[list[str]]) -> None:
+    sheet.write_row(0, 0, header())
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            sheet.write_string(number, column, value)
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["calamine", "streaming"])
+def test_a_hidden_first_sheet_is_passed_over_for_the_visible_one(tmp_path, whole):
+    old, current = rows_of(1), rows_of(2)
+    path = tmp_path / "hidden.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    hidden = book.add_worksheet("旧数据")
+    visible = book.add_worksheet("贫困户信息")
+    write(hidden, old)
+    write(visible, current)
+    visible.activate()
+    hidden.hide()
+    book.close()
+    assert read(path, whole) == current
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["calamine", "streaming"])
+def test_a_chart_sheet_before_the_data_is_passed_over(tmp_path, whole):
+    rows = rows_of(3)
+    path = tmp_path / "chart.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    chart_sheet = book.add_chartsheet("图表")
+    data = book.add_worksheet("数据")
+    write(data, rows)
+    chart = book.add_chart({"type": "column"})
+    chart.add_series({"values": "='数据'!$T$2:$T$3"})
+    chart_sheet.set_chart(chart)
+    book.close()
+    assert read(path, whole) == rows
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["calamine", "streaming"])
+def test_a_workbook_of_hidden_sheets_only_is_refused_saying_so(tmp_path, whole):
+    path = tmp_path / "all-hidden.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    chart_sheet = book.add_chartsheet("图表")
+    data = book.add_worksheet("数据")
+    write(data, rows_of(4))
+    chart = book.add_chart({"type": "column"})
+    chart.add_series({"values": "='数据'!$T$2:$T$3"})
+    chart_sheet.set_chart(chart)
+    chart_sheet.activate()
+    data.hide()
+    book.close()
+    with pytest.raises(UnreadableFile, match="no visible worksheet"):
+        read(path, whole)
+
+
+def test_one_stray_cell_far_away_sends_a_small_workbook_to_the_streaming_reader(tmp_path):
+    """calamine would hold every cell from A1 to AJ1048576 (38 million) for a 3 KB file."""
+    rows = rows_of(5)
+    path = tmp_path / "stray.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    write(sheet, rows)
+    sheet.write_string(1_048_575, 35, "x")
+    book.close()
+    assert calamine_misreads(path, ReadLimits())
+    assert not calamine_misreads(path, ReadLimits(max_calamine_cells=40_000_000))
+    sheet_rows = list(open_sheet(path, sniff(path), calamine_max_bytes=10**9))
+    assert all(isinstance(row, SheetRow) for row in sheet_rows)
+    assert [row.cells[: len(header())] for row in sheet_rows[: len(rows)]] == rows
+    assert sheet_rows[-1].number == 1_048_576
+
+
+def test_a_workbook_within_the_cell_limit_stays_with_calamine(tmp_path):
+    path = tmp_path / "small.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    write(book.add_worksheet(), rows_of(6))
+    book.close()
+    assert not calamine_misreads(path, ReadLimits())
+
+
+def ole2(tmp_path: Path, stream_name: str) -> Path:
+    """An OLE2 compound file whose directory names one stream (enough for the sniffing)."""
+    path = tmp_path / f"{stream_name}.xlsx"
+    directory = stream_name.encode("utf-16-le").ljust(64, b"\0")
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 2000 + directory)
+    return path
+
+
+def test_an_encrypted_workbook_is_refused_naming_the_password(tmp_path):
+    with pytest.raises(UnreadableFile, match="protected by a password"):
+        sniff(ole2(tmp_path, "EncryptedPackage"))
+    assert sniff(ole2(tmp_path, "Workbook")) == FileFacts("xls")
