@@ -118,3 +118,55 @@ def test_an_encrypted_workbook_is_refused_naming_the_password(tmp_path):
     with pytest.raises(UnreadableFile, match="protected by a password"):
         sniff(ole2(tmp_path, "EncryptedPackage"))
     assert sniff(ole2(tmp_path, "Workbook")) == FileFacts("xls")
+
+
+INCOME_HEADERS = ("工资性收入", "生产经营性收入", "财产性收入", "转移性收入", "生产经营性支出")
+
+
+def two_row_header() -> tuple[list[str], list[str]]:
+    """The template's header as counties often lay it out: the incomes under one group heading,
+    their own names in the row below."""
+    names = header()
+    at = [names.index(name) for name in INCOME_HEADERS]
+    top = [("收入情况（元）" if i == at[0] else "") if i in at else n for i, n in enumerate(names)]
+    below = [n if i in at else "" for i, n in enumerate(names)]
+    return top, below
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["calamine", "streaming"])
+def test_a_header_of_two_rows_reads_the_names_of_the_second(tmp_path, whole):
+    rows = rows_of(7)
+    top, below = two_row_header()
+    path = tmp_path / "two-rows.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.merge_range(0, 0, 0, 5, "靖宇县建档立卡贫困户信息表")
+    first = top.index("收入情况（元）")
+    for column, name in enumerate(top):
+        if column == first:
+            sheet.merge_range(1, first, 1, first + len(INCOME_HEADERS) - 1, name)
+        elif name:
+            sheet.merge_range(1, column, 2, column, name)  # down over both header rows
+    for column, name in enumerate(below):
+        if name:
+            sheet.write_string(2, column, name)
+    for number, row in enumerate(rows, start=3):
+        for column, value in enumerate(row):
+            sheet.write_string(number, column, value)
+    book.close()
+    sheet_rows = open_sheet(path, sniff(path), calamine_max_bytes=10**9 if whole else 0)
+    assert sheet_rows.header_row == 3
+    assert {"wages", "production_costs"} <= sheet_rows.headers.positions.keys()
+    assert "收入情况（元）" not in sheet_rows.headers.ignored
+    read_rows = list(sheet_rows)
+    assert read_rows[0].number == 4
+    assert [row.cells[: len(header())] for row in read_rows] == rows
+
+
+def test_a_data_row_under_a_one_row_header_is_not_taken_for_sub_headers(tmp_path):
+    rows = rows_of(8)
+    path = tmp_path / "one-row.csv"
+    path.write_text("\n".join(",".join(r) for r in [header(), *rows]) + "\n", encoding="utf-8")
+    sheet_rows = open_sheet(path, sniff(path), calamine_max_bytes=0)
+    assert sheet_rows.header_row == 1
+    assert [row.cells for row in sheet_rows] == rows

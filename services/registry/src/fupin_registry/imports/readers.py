@@ -285,6 +285,28 @@ class SheetRows:
                 f" none of the {filled} cells of the first row is a template column name such as"
                 " 证件号码 or 户编号; download the template from /v1/imports/template.xlsx"
             )
+        return self._with_sub_headers(row)
+
+    def _with_sub_headers(self, row: RawRow) -> tuple[int, HeaderMap]:
+        """A header of two rows, as county templates often have one: a group heading such as
+        收入情况（元） merged over its columns, their own names (工资性收入, …) in the row
+        below, the other headings merged down over both rows. The row below is taken as sub-
+        headers when its cells lie only under columns the first row does not name and one of
+        them is a template column: a data row always fills columns the header names."""
+        following = next(self._rows, None)
+        if following is not None:
+            named = {index for index, cell in enumerate(row.cells) if cell and header_score([cell])}
+            filled = [(i, cell) for i, cell in enumerate(following.cells) if cell.strip()]
+            if (
+                filled
+                and not any(index in named for index, _ in filled)
+                and header_score([cell for _, cell in filled])
+            ):
+                cells = list(row.cells) + [""] * max(0, len(following.cells) - len(row.cells))
+                for index, cell in filled:
+                    cells[index] = cell
+                return following.number, map_headers(cells)
+            self._rows = itertools.chain([following], self._rows)
         return row.number, map_headers(row.cells)
 
     def __iter__(self) -> Iterator[RawRow]:
