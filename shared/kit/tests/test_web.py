@@ -589,3 +589,23 @@ def test_operations_that_authenticate_document_the_bearer_scheme_and_401_403(app
     # The probes take no token.
     assert "security" not in schema["paths"]["/healthz"]["get"]
     assert "503" in schema["paths"]["/readyz"]["get"]["responses"]
+
+
+async def test_a_refused_request_is_logged_with_its_caller(app, make_token):
+    """The audit trail records what was done; the log records who was turned away."""
+    from structlog.testing import capture_logs
+
+    async with (
+        api_client(app, make_token("22", roles=["viewer"], subject="reader-7")) as reader,
+        api_client(app, make_token("22", roles=["officer"], subject="officer-7")) as officer,
+    ):
+        with capture_logs() as logs:
+            forbidden = await reader.post("/v1/widgets", json={"bogus": 1})
+            invalid = await officer.post("/v1/widgets", json={"bogus": 1})
+    assert (forbidden.status_code, invalid.status_code) == (403, 422)
+    refusals = [
+        (entry["status"], entry["method"], entry["actor"])
+        for entry in logs
+        if entry["event"] == "request.refused"
+    ]
+    assert refusals == [(403, "POST", "user:reader-7"), (422, "POST", "user:officer-7")]

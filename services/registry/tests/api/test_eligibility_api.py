@@ -153,6 +153,13 @@ async def test_answer_is_minimal_and_audited(running, bank, engine, settings):
     assert row["object_type"] == "member" and row["object_id"] == privacy.index.hex(person)
     assert row["details"]["purpose"] == "subsidised_loan"
     assert row["details"]["consent_reference"] == "BANK-CONSENT-77"
+    # a space inside a reference is printable ASCII too, and kept as sent
+    spaced = await client.post(
+        "/v1/eligibility/checks", json=check(person, consent="CONSENT 2020 / 7"), headers=bank
+    )
+    assert spaced.status_code == 200, spaced.text
+    [row] = await audit_rows(engine, [spaced.json()["decision_id"]])
+    assert row["details"]["consent_reference"] == "CONSENT 2020 / 7"
     assert row["details"]["eligible"] is True and row["details"]["reason_code"] == "eligible"
     assert person not in str(row)  # never the clear ID number
 
@@ -392,6 +399,14 @@ async def test_batch_limit_is_configuration(settings, bank):
         )
         assert response.status_code == 422
         assert response.json()["errors"][0]["pointer"] == "#/body/items"
+        # the count is refused before any item is read: one error, not one per bad item
+        bad = [check("220622198001011238") for _ in range(4)]
+        refused = await client.post(
+            "/v1/eligibility/checks/batch", json={"items": bad}, headers=bank
+        )
+        assert [(e["pointer"], e["detail"]) for e in refused.json()["errors"]] == [
+            ("#/body/items", "a batch holds at most 3 items")
+        ]
         assert (
             await client.post(
                 "/v1/eligibility/checks/batch", json={"items": items[:3]}, headers=bank
@@ -434,6 +449,11 @@ async def test_rate_limit_answers_429_with_retry_after(settings, make_token, eng
         (check("220622198001011237", purpose="car_loan"), "#/body/purpose"),
         (check("220622198001011237", consent=""), "#/body/consent_reference"),
         (check("220622198001011237", consent="x" * 129), "#/body/consent_reference"),
+        # never trimmed into another reference than the bank sent
+        (check("220622198001011237", consent="AB\u3000"), "#/body/consent_reference"),
+        (check("220622198001011237", consent="AB\n"), "#/body/consent_reference"),
+        (check("220622198001011237", consent=" AB"), "#/body/consent_reference"),
+        (check("220622198001011237", consent="  " + "C" * 128), "#/body/consent_reference"),
         ({**check("220622198001011237"), "name": "张三"}, "#/body/name"),
     ],
 )

@@ -23,7 +23,24 @@ log = get_logger("fupin.errors")
 BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's words, matched exactly
 
 
+def log_refusal(request: Request, status: int, kind: str) -> None:
+    """A refused request, with who sent it (when the token was read): the audit trail records
+    what was done, this records who was turned away (a rate limit, bad input, a missing
+    scope)."""
+    caller = getattr(request.state, "caller", None)
+    log.info(
+        "request.refused",
+        status=status,
+        problem=kind,
+        method=request.method,
+        path=request.url.path,
+        actor=getattr(caller, "actor", None),
+    )
+
+
 def problem_response(request: Request, problem: ProblemError) -> JSONResponse:
+    if problem.status < 500:
+        log_refusal(request, problem.status, problem.slug)
     body = problem.to_problem(request.url.path)
     if problem.errors is None:
         implied = _implied_errors(request, problem)
@@ -100,6 +117,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         "instance": request.url.path,
         "errors": errors,
     }
+    log_refusal(request, 422, "validation-error")
     return JSONResponse(body, status_code=422, media_type=PROBLEM_MEDIA_TYPE)
 
 

@@ -191,18 +191,21 @@ def require_json(request: Request) -> None:
         raise Unprocessable("#/body", "send the body as JSON (Content-Type: application/json)")
 
 
-async def json_body(request: Request, model: type[Model]) -> Model:
+async def json_body(
+    request: Request, model: type[Model], context: dict[str, Any] | None = None
+) -> Model:
     """The request body validated by ``model``; errors as FastAPI reports them (``#/body/...``).
-    Like FastAPI's routes, a body not sent as JSON is refused."""
+    Like FastAPI's routes, a body not sent as JSON is refused. ``context`` reaches the model's
+    validators (configured limits)."""
     require_json(request)
-    return parse_json_body(model, await request.body())
+    return parse_json_body(model, await request.body(), context)
 
 
-def parse_json_body(model: type[Model], raw: bytes) -> Model:
+def parse_json_body(model: type[Model], raw: bytes, context: dict[str, Any] | None = None) -> Model:
     """``raw`` validated by ``model``, raising the ``RequestValidationError`` FastAPI raises for a
     request body (so the kit answers the same 422 problem, pointers under ``#/body``)."""
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, context=context)
     except ValidationError as exc:
         errors = [
             {**error, "loc": ("body", *error["loc"])}

@@ -43,7 +43,7 @@ class EligibilityEndpoint(LeanEndpoint):
         runtime = running(request.app.state)
         caller = authorize(runtime, request.headers.get("authorization"))
         request.state.caller = caller
-        parsed = await json_body(request, self.model)
+        parsed = await json_body(request, self.model, {"batch_max": runtime.batch_max})
         return 200, await self.operation(runtime, caller, parsed), {}
 
 

@@ -19,7 +19,7 @@ from fupin_registry.eligibility.schemas import (
 
 router = APIRouter(prefix="/v1/eligibility", tags=["eligibility"])
 
-_PROBLEMS = problem_responses(401, 403, 422, 429, 503)
+_PROBLEMS = problem_responses(401, 403, 413, 422, 429, 503)
 
 
 @router.post(

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from fupin_events.values import Day, ResidentId
 
@@ -30,10 +39,12 @@ class ReasonCode(StrEnum):
     AGE_OUT_OF_RANGE = "age_out_of_range"
 
 
+# Printable ASCII, spaces inside it allowed: stored in the audit record exactly as sent (never
+# trimmed, so the record holds the bank's own reference), hence no space at either end.
 ConsentReference = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"
+        min_length=1, max_length=128, pattern=r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
     ),
 ]
 
@@ -71,9 +82,25 @@ class EligibilityCheckRead(BaseModel):
 class EligibilityBatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # The configured limit (eligibility_batch_max) is checked by the route; this bound only
-    # keeps an oversized body from being validated item by item.
-    items: list[EligibilityCheckCreate] = Field(min_length=1, max_length=10000)
+    # The configured limit (eligibility_batch_max) comes in the validation context and is
+    # checked before any item is; this bound holds without one.
+    items: list[EligibilityCheckCreate] = Field(
+        min_length=1,
+        max_length=10000,
+        description="at most `eligibility_batch_max` items (default 1,000)",
+    )
+
+    @field_validator("items", mode="wrap")
+    @classmethod
+    def _at_most_batch_max(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        limit = (info.context or {}).get("batch_max")
+        if limit is not None and isinstance(value, list) and len(value) > limit:
+            raise PydanticCustomError(
+                "too_long", "a batch holds at most {limit} items", {"limit": limit}
+            )
+        return handler(value)
 
 
 class EligibilityBatchRead(BaseModel):
