@@ -170,3 +170,36 @@ def test_a_data_row_under_a_one_row_header_is_not_taken_for_sub_headers(tmp_path
     sheet_rows = open_sheet(path, sniff(path), calamine_max_bytes=0)
     assert sheet_rows.header_row == 1
     assert [row.cells for row in sheet_rows] == rows
+
+
+def test_an_xls_number_formatted_with_zeros_is_read_as_the_sheet_shows_it(tmp_path):
+    """户编号 057173 typed as a number with the format 000000: read 057173, as the .xlsx readers
+    read it, not 57173 (another household's key)."""
+    import xlwt
+
+    rows = rows_of(9)
+    number_column = header().index("户编号")
+    path = tmp_path / "padded.xls"
+    book = xlwt.Workbook(encoding="utf-8")
+    hidden = book.add_sheet("旧数据")
+    sheet = book.add_sheet("贫困户信息")
+    padded = xlwt.easyxf(num_format_str="000000")
+    for column, name in enumerate(header()):
+        sheet.write(0, column, name)
+        hidden.write(0, column, name)
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row):
+            if column == number_column:
+                sheet.write(number, column, 57173, padded)
+            else:
+                sheet.write(number, column, value)
+    hidden.visibility = 1  # hidden: the visible sheet is read, its formats too
+    sheet.set_selected(True)
+    book.active_sheet = 1
+    book.save(str(path))
+    assert sniff(path).kind == "xls"
+    read_rows = [row.cells[: len(header())] for row in open_sheet(path, sniff(path), 0)]
+    assert [row[number_column] for row in read_rows] == ["057173"] * len(rows)
+    assert read_rows == [
+        [("057173" if c == number_column else v) for c, v in enumerate(row)] for row in rows
+    ]

@@ -660,11 +660,13 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
 
     try:
         workbook = CalamineWorkbook.from_path(str(path))
-        sheet = workbook.get_sheet_by_name(_first_worksheet_name(workbook))
+        name = _first_worksheet_name(workbook)
+        sheet = workbook.get_sheet_by_name(name)
         merged = sheet.merged_cell_ranges or []
         start = sheet.start or (0, 0)
     except (CalamineError, ValueError, OSError) as exc:
         raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+    padded = _xls_padded_cells(path, name) if facts.kind == "xls" else {}
 
     # calamine reads a formula without a calculated value and an error cell (#DIV/0!, #N/A, …)
     # as empty cells; the sheet XML tells them apart (python-calamine exposes neither).
@@ -690,12 +692,52 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
                 if column >= len(row.cells):
                     row.cells.extend([""] * (column + 1 - len(row.cells)))
                 row.cells[column] = marker
+            for column, width in padded.get(row.number, ()):
+                text = row.cells[column] if column < len(row.cells) else ""
+                if text.isascii() and text.isdigit():
+                    row.cells[column] = text.zfill(width)
             yield row
 
     result = SheetRows(rows(), facts)
     result.merged = [(a[0] + 1, a[1], b[0] + 1, b[1]) for a, b in merged]
     result.note_merged()
     return result
+
+
+_ZERO_FORMAT = re.compile(r"^0{2,32}$")  # 000000: a number shown with leading zeros
+
+
+def _xls_padded_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, int]]]:
+    """Row number → (column, digits shown) of the number cells of an .xls sheet whose format
+    pads them with zeros (a 户编号 057173 typed as a number, formatted 000000), read as the
+    sheet shows them, as the .xlsx readers do: python-calamine gives the number alone (57173),
+    which would be another household's key. xlrd reads the formats calamine does not expose."""
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
+    except (xlrd.XLRDError, ValueError, OSError, KeyError, IndexError, AssertionError) as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+    try:
+        widths = {
+            index: len(book.format_map[xf.format_key].format_str)
+            for index, xf in enumerate(book.xf_list)
+            if xf.format_key in book.format_map
+            and _ZERO_FORMAT.match(book.format_map[xf.format_key].format_str)
+        }
+        found: dict[int, list[tuple[int, int]]] = {}
+        if not widths:
+            return found
+        sheet = book.sheet_by_name(sheet_name)
+        for row_index in range(sheet.nrows):
+            for column, cell in enumerate(sheet.row(row_index)):
+                if cell.ctype == xlrd.XL_CELL_NUMBER and cell.xf_index in widths:
+                    found.setdefault(row_index + 1, []).append((column, widths[cell.xf_index]))
+        return found
+    except (xlrd.XLRDError, ValueError, KeyError, IndexError, AssertionError) as exc:
+        raise UnreadableFile(f"the workbook cannot be read: {exc}") from exc
+    finally:
+        book.release_resources()
 
 
 def _first_worksheet_name(workbook: Any) -> str:
