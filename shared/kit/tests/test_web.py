@@ -571,11 +571,35 @@ async def test_a_multipart_body_that_cannot_be_read_is_a_422_on_the_body(
     assert problem["errors"][0]["detail"].startswith("the multipart form cannot be read")
 
 
-async def test_a_file_name_with_control_characters_is_refused_on_the_file(client):
-    body, headers = multipart([(b'name="file"; filename="a\x00.csv"', b"a,b")])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (b"a\x00.csv", "control or invisible"),
+        (b"a\x1f.csv", "control or invisible"),
+        ("a\x85.csv".encode(), "control or invisible"),  # C1
+        ("exe\u202e.csv".encode(), "control or invisible"),  # right-to-left override
+        ("a\u2028.csv".encode(), "control or invisible"),  # line separator
+        ("a\u200b.csv".encode(), "control or invisible"),  # zero-width space
+        (b"a\xc0\x80.csv", "not utf-8 text"),
+        (b"\xff.csv", "not utf-8 text"),
+    ],
+)
+async def test_a_file_name_with_hidden_characters_or_not_text_is_refused_on_the_file(
+    client, name, reason
+):
+    body, headers = multipart([(b'name="file"; filename="' + name + b'"', b"a,b")])
     refused = await client.post("/v1/widgets/attachments", content=body, headers=headers)
     problem = assert_problem(refused, 422, "#/body/file")
-    assert problem["errors"][0]["detail"] == "the file name holds control characters"
+    assert reason in problem["errors"][0]["detail"]
+
+
+async def test_a_file_name_in_any_script_is_taken(client):
+    body, headers = multipart(
+        [(b'name="file"; filename="' + "靖宇县 2016 (2).csv".encode() + b'"', b"a")]
+    )
+    taken = await client.post("/v1/widgets/attachments", content=body, headers=headers)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["file"] == "靖宇县 2016 (2).csv"
 
 
 def test_operations_that_authenticate_document_the_bearer_scheme_and_401_403(app):

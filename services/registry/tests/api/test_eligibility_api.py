@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from structlog.testing import capture_logs
 
 from fupin_events.values import business_today, id_check_character
 from fupin_kit.audit import verify_chain
@@ -122,9 +123,16 @@ async def test_scope_is_required(running, make_token, engine, settings):
     assert (
         missing.status_code == 401 and missing.headers["content-type"] == "application/problem+json"
     )
-    officer = bearer(make_token("22", scopes=["pii:read"], roles=["officer", "admin"]))
-    refused = await client.post("/v1/eligibility/checks", json=check(someone), headers=officer)
+    officer = bearer(
+        make_token("22", scopes=["pii:read"], roles=["officer", "admin"], subject="clerk-9")
+    )
+    with capture_logs() as logs:
+        refused = await client.post("/v1/eligibility/checks", json=check(someone), headers=officer)
     assert refused.status_code == 403 and "eligibility:check" in refused.json()["detail"]
+    # refused for its scope, and logged with who asked
+    assert [(e["status"], e["actor"]) for e in logs if e["event"] == "request.refused"] == [
+        (403, "user:clerk-9")
+    ]
     batch = await client.post(
         "/v1/eligibility/checks/batch", json={"items": [check(someone)]}, headers=officer
     )

@@ -229,7 +229,19 @@ async def test_person_in_two_active_households_is_409_naming_the_member(client, 
 
 @pytest.mark.parametrize(
     "description",
-    ["联系电话 138 0013 8000", "户主身份证２２０６２２１９７００５０１", "账户6228-4800-1234"],
+    [
+        "联系电话 138 0013 8000",
+        "户主身份证２２０６２２１９７００５０１",
+        "账户6228-4800-1234",
+        "电话138.0013.8000",
+        "138/0013/8000",
+        "138_0013_8000",
+        "138–0013–8000",  # en dash
+        "138  0013\t8000",
+        "138\u200b0013\u200b8000",  # zero-width spaces
+        "١٣٨٠٠١٣٨٠٠٠",  # Arabic-Indic digits
+        "座机0431-88886666",
+    ],
 )
 async def test_a_plan_text_holding_a_long_number_is_refused_and_nothing_changes(
     client, people, app, description
@@ -256,6 +268,28 @@ async def test_a_plan_text_holding_a_long_number_is_refused_and_nothing_changes(
             )
         ).scalars()
         assert not [t for t in types if t.endswith("assistance_plan_changed.v1")]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "2026-03-01起发放补助",
+        "2026.03.01-2026.12.31 护林员公益岗位",
+        "项目编号2026-001-02",
+        "扶贫小额信贷5万元，3年期",
+        "补助1,000,000元",
+    ],
+)
+async def test_a_plan_text_with_dates_amounts_and_short_numbers_is_taken(
+    client, people, description
+):
+    created = (await create(client, people)).json()
+    plan = {"measures": [{"measure_type": "industry", "description": description}]}
+    taken = await client.put(
+        f"/v1/households/{created['id']}/plan/2017", json=plan, headers={"If-Match": '"1"'}
+    )
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["plan"][0]["description"] == description
 
 
 async def test_a_closed_household_refuses_changes_naming_it(client, people, app):

@@ -137,6 +137,10 @@ def test_predicate_order_and_conditions():
         [predicate("region", "eq", "22'; DROP TABLE members; --")],  # values are validated
         [predicate("region", "eq", "2206221")],  # 7 digits is no region level
         [predicate("birth_date", "ge", "1980-13-01")],
+        # a day is YYYY-MM-DD alone: no time of day, nothing after it
+        [predicate("registration_date", "le", "2016-01-01T23:59:59")],
+        [predicate("registration_date", "le", "2016-01-01garbage")],
+        [predicate("birth_date", "ge", "1980-1-1")],
         [predicate("YOB", "eq", True)],
         [predicate("status", "in", [])],
         [predicate("status", "in", ["identified"] * 101)],

@@ -28,7 +28,8 @@ def log_refusal(request: Request, status: int, kind: str) -> None:
     what was done, this records who was turned away (a rate limit, bad input, a missing
     scope)."""
     caller = getattr(request.state, "caller", None)
-    log.info(
+    # A logger of the current configuration (not the module's, bound on its first use).
+    get_logger("fupin.errors").info(
         "request.refused",
         status=status,
         problem=kind,

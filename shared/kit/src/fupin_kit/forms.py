@@ -3,30 +3,45 @@
 Starlette decodes a field its charset cannot decode as Latin-1 instead, so a list's
 ``agency`` sent in GBK would be stored as mojibake. Telling that apart from real Latin-1 text
 needs the field's bytes, which only the parser holds: this parser refuses such a field by
-name. Files are not decoded here (their readers judge their encodings), but a file name holding
-control characters (a NUL) is refused on the file's field.
+name. Files are not decoded here (their readers judge their encodings), but a file name that is
+not text in the charset, or holds control or invisible formatting characters (a NUL, a C1
+control, a right-to-left override), is refused on the file's field.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
 import starlette.requests
+from python_multipart.multipart import parse_options_header
 from starlette.formparsers import MultiPartParser
 
 from fupin_kit.problems import Unprocessable
 
-# Control characters a file name may not hold: NUL above all, which the database refuses.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a file name may not hold: control characters (C0 with NUL, which the database refuses,
+# and C1), invisible formatting characters (a right-to-left override that shows "exe.csv" as
+# "vsc.exe", zero-width spaces) and line or paragraph separators.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class StrictTextMultiPartParser(MultiPartParser):
     def on_headers_finished(self) -> None:
         super().on_headers_finished()
         part = self._current_part
-        if part.file is not None and _CONTROL.search(part.file.filename or ""):
+        if part.file is None:
+            return
+        pointer = _field_pointer(part.field_name)
+        charset = self._charset or "utf-8"
+        _, options = parse_options_header(part.content_disposition)
+        raw = options.get(b"filename", b"")
+        try:
+            raw.decode(charset)  # Starlette would fall back to Latin-1: mojibake
+        except (UnicodeDecodeError, LookupError):
+            raise Unprocessable(pointer, f"the file name is not {charset} text") from None
+        name = part.file.filename or ""
+        if any(unicodedata.category(char) in _HIDDEN_CATEGORIES for char in name):
             raise Unprocessable(
-                _field_pointer(part.field_name), "the file name holds control characters"
+                pointer, "the file name holds control or invisible formatting characters"
             )
 
     def on_part_end(self) -> None:

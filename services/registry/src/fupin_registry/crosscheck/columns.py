@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from fupin_registry.crosscheck.schemas import ListKind
-from fupin_registry.households.domain import DIGIT_RUN
 from fupin_registry.imports.columns import normalise_header
 
 
@@ -32,8 +31,9 @@ class Shape(StrEnum):
     CREDIT_CODE = "credit_code"  # 统一社会信用代码 (GB 32100)
 
 
-# These patterns and DIGIT_RUN are written into migration 1300's SQL (PostgreSQL's regular
-# expressions read them alike: no backslashes, '-' last in a bracket).
+# The same patterns are written into migration 1300's SQL (PostgreSQL's regular expressions
+# read them alike: no backslashes, '-' last in a bracket).
+DIGIT_RUN = "[0-9](?:[ -]?[0-9]){6,}"
 DATE_VALUE = (
     "[0-9]{4}(?:[-/.年][0-9]{1,2}(?:[-/.月][0-9]{1,2}日?)?月?|[0-9]{4})"
     "(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?"

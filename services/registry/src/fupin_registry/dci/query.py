@@ -120,10 +120,16 @@ def _village(value: Any) -> str:
     return text
 
 
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def _date(value: Any) -> date:
+    """A day written YYYY-MM-DD, nothing before or after it (a time of day is not a day)."""
     text = _text_of(value)
+    if not _ISO_DAY.match(text):
+        raise ValueError("a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(text[:10])
+        return date.fromisoformat(text)
     except ValueError as exc:
         raise ValueError("a date as YYYY-MM-DD") from exc
 

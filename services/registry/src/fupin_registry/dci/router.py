@@ -342,6 +342,11 @@ _DCI_ANSWERS: dict[int | str, dict[str, Any]] = {
     },
     403: {"description": "HttpErrorResponse: the token lacks the DCI scope", **_ENVELOPE},
     413: {"description": "HttpErrorResponse: the body exceeds the size limit", **_ENVELOPE},
+    422: {
+        "description": "ERR acknowledgement (a synchronous call: its rejected reply): the body"
+        " holds NUL characters or lone surrogates",
+        **_ENVELOPE,
+    },
     429: {"description": "ERR acknowledgement: too many requests (Retry-After)", **_ENVELOPE},
 }
 _DCI_BODY = {

@@ -32,8 +32,11 @@ def running(state: Any) -> EligibilityRuntime:
     return runtime
 
 
-def authorize(runtime: EligibilityRuntime, authorization: str | None) -> Caller:
-    """The bearer's identity (401 without a valid token) holding ``eligibility:check`` (403)."""
+def authorize(runtime: EligibilityRuntime, request: Request) -> Caller:
+    """The bearer's identity (401 without a valid token) holding ``eligibility:check`` (403),
+    kept on the request as soon as the token is read, so that a refusal for the scope is
+    logged with the caller too."""
+    authorization = request.headers.get("authorization")
     if not authorization:
         raise Unauthorized("a bearer token is required")
     scheme, _, token = authorization.partition(" ")
@@ -41,15 +44,14 @@ def authorize(runtime: EligibilityRuntime, authorization: str | None) -> Caller:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
     caller = runtime.tokens.verify(token)
+    request.state.caller = caller
     caller.require_scope(ELIGIBILITY_SCOPE)
     return caller
 
 
 async def get_context(request: Request) -> EligibilityContext:
     runtime = running(request.app.state)
-    caller = authorize(runtime, request.headers.get("authorization"))
-    request.state.caller = caller
-    return EligibilityContext(caller, runtime)
+    return EligibilityContext(authorize(runtime, request), runtime)
 
 
 EligibilityContextDep = Annotated[EligibilityContext, Depends(get_context)]

@@ -41,8 +41,7 @@ class EligibilityEndpoint(LeanEndpoint):
 
     async def _answer(self, request: Request) -> Answer:
         runtime = running(request.app.state)
-        caller = authorize(runtime, request.headers.get("authorization"))
-        request.state.caller = caller
+        caller = authorize(runtime, request)
         parsed = await json_body(request, self.model, {"batch_max": runtime.batch_max})
         return 200, await self.operation(runtime, caller, parsed), {}
 

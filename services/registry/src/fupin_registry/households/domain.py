@@ -94,10 +94,6 @@ def check_person_name(name: str) -> str:
     return name
 
 
-# A run of seven digits or more, spaces or '-' allowed between them: the shape of a phone,
-# account or ID number (cross-department lists screen their detail values with it too).
-DIGIT_RUN = "[0-9](?:[ -]?[0-9]){6,}"
-_DIGIT_RUN = re.compile(DIGIT_RUN)
 PLAN_TEXT_WITH_NUMBER = (
     "holds a long number (a phone, account or ID number?): a plan's text goes to other"
     " services with the plan; people's details belong in their own fields, and the cadre is"
@@ -105,14 +101,27 @@ PLAN_TEXT_WITH_NUMBER = (
 )
 
 
-def holds_long_number(text: str) -> bool:
-    """Whether the text holds a run of seven digits or more (full-width digits count)."""
-    return _DIGIT_RUN.search(unicodedata.normalize("NFKC", text)) is not None
+# A date (2026-03-01, 2026.3.1, 2026/03/01, 2026年3月1日) is no personal number: taken out
+# before the digits are counted.
+_DATE_IN_TEXT = re.compile(r"\d{4}\s*[-./年]\s*\d{1,2}\s*[-./月]\s*\d{1,2}\s*日?")
+# Ten digits or more, at most two spaces or punctuation marks between any two of them: an
+# 11-digit mobile, a landline with its area code, an ID or account number, however written
+# (dots, dashes, slashes, underscores, tabs; full-width and other scripts' digits). A project
+# number such as 2026-001-02 has fewer.
+_PERSONAL_NUMBER = re.compile(r"\d(?:[\W_]{0,2}\d){9,}")
+
+
+def holds_personal_number(text: str) -> bool:
+    """Whether the text holds what reads as a phone, ID or account number. Invisible
+    formatting characters (zero-width spaces) do not split one."""
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
+    return _PERSONAL_NUMBER.search(_DATE_IN_TEXT.sub("日", visible)) is not None
 
 
 def check_plan_text(text: str) -> str:
     """A measure's description, or ValueError when it holds what looks like personal data."""
-    if holds_long_number(text):
+    if holds_personal_number(text):
         raise ValueError(PLAN_TEXT_WITH_NUMBER)
     return text
 
