@@ -131,3 +131,51 @@ async def test_the_view_keeps_the_registrys_registration_and_exit_dates(db_sessi
         date(2016, 3, 20),
         date(2018, 6, 1),
     )
+
+
+def imported(status: HouseholdStatus, household_id: str) -> HouseholdRegistered:
+    """A household a county import registered already exited (or returned since)."""
+    return registered(1).model_copy(
+        update={
+            "household_id": household_id,
+            "status": status,
+            "registered_on": date(2018, 3, 1),
+            "exited_on": date(2020, 6, 30),
+        }
+    )
+
+
+async def test_a_household_registered_exited_keeps_its_exit_day_and_transition(db_session):
+    await households.apply_registered(
+        db_session, imported(HouseholdStatus.EXITED, "hh-imported"), date(2026, 12, 1)
+    )
+    history = await households.points(db_session, "hh-imported")
+    assert [(p.status, p.effective_on) for p in history] == [
+        ("identified", date(2018, 3, 1)),
+        ("exited", date(2020, 6, 30)),
+    ]
+    row = (
+        await db_session.execute(
+            select(HouseholdView).where(HouseholdView.household_id == "hh-imported")
+        )
+    ).scalar_one()
+    assert (row.status, row.registered_on, row.exited_on) == (
+        "exited",
+        date(2018, 3, 1),
+        date(2020, 6, 30),
+    )
+    # eligible through the 36 months after the real exit, not after the registration
+    assert (await households.verdict_at(db_session, row, date(2023, 6, 30), 36)).eligible
+    assert not (await households.verdict_at(db_session, row, date(2023, 7, 1), 36)).eligible
+
+
+async def test_a_household_registered_returned_returns_on_the_day_it_was_recorded(db_session):
+    await households.apply_registered(
+        db_session, imported(HouseholdStatus.RETURNED, "hh-returned"), date(2026, 12, 1)
+    )
+    history = await households.points(db_session, "hh-returned")
+    assert [(p.status, p.effective_on) for p in history] == [
+        ("identified", date(2018, 3, 1)),
+        ("exited", date(2020, 6, 30)),
+        ("returned", date(2026, 12, 1)),
+    ]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fupin_events.envelope import decode
 from fupin_events.registry import HouseholdRegistered
 from fupin_kit.auth import Caller
+from fupin_registry.households import events as household_events
 from fupin_registry.households.models import Household, HouseholdVersion
 from fupin_registry.households.repository import HouseholdRepository
 from fupin_registry.households.snapshot import snapshot_of
@@ -274,6 +275,39 @@ async def test_imports_snapshot_and_event_match_the_household_code(
             assert isinstance(event.data, HouseholdRegistered)
             assert event.data.member_count == len(expected["members"])
             assert event.data.member_indexes == [m["id_index"] for m in expected["members"]]
+
+
+async def test_imports_an_exited_household_is_registered_with_its_exit_day_as_the_api_would(
+    sessionmaker, settings, tmp_path
+):
+    """An import's HouseholdRegistered is what the register's own code sends for the household,
+    its exit day included (other services date the exit's transition period from it)."""
+    rows = rows_of(1, seed=26)
+    names = header()
+    for row in rows:
+        row[names.index("贫困户状态")] = "已脱贫"
+        row[names.index("识别年度")] = "2018"
+        row[names.index("登记日期")] = "2018-03-01"
+        row[names.index("脱贫日期")] = "2020-06-30"
+    job = await import_file(sessionmaker, settings, csv_file(tmp_path, rows))
+    assert job["households_created"] == 1, job
+    async with sessionmaker() as session:
+        household = (
+            await session.execute(select(Household).where(Household.household_number == rows[0][1]))
+        ).scalar_one()
+        payload = (
+            await session.execute(
+                text("SELECT payload FROM outbox WHERE key = :k"), {"k": str(household.id)}
+            )
+        ).scalar_one()
+        members = await HouseholdRepository(session).members(household.id)
+    event = decode(__import__("json").dumps(payload))
+    assert isinstance(event.data, HouseholdRegistered)
+    assert (str(event.data.registered_on), str(event.data.exited_on)) == (
+        "2018-03-01",
+        "2020-06-30",
+    )
+    assert event.data == household_events.registered(household, members)
 
 
 @pytest.mark.parametrize("chunk_rows", [10_000, 1], ids=["one chunk", "a chunk each"])

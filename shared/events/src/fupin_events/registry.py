@@ -49,6 +49,12 @@ class HouseholdRegistered(EventData):
     member_count: int = Field(ge=0, le=100)
     member_indexes: list[str] = Field(default_factory=list, description="blind indexes of members")
     registered_on: date | None = None
+    exited_on: date | None = Field(
+        None,
+        description="the last exit (脱贫) of a household registered already exited or returned"
+        " (a county import): registered on registered_on, exited on this day (absent from older"
+        " events)",
+    )
     year: int = Field(ge=2000, le=2100)
     version: int | None = Field(
         None, ge=1, description="the household's version after this change: orders its events"

@@ -6,7 +6,12 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin_events.registry import HouseholdRegistered, HouseholdStatusChanged, HouseholdUpdated
+from fupin_events.registry import (
+    HouseholdRegistered,
+    HouseholdStatus,
+    HouseholdStatusChanged,
+    HouseholdUpdated,
+)
 from fupin_funds.households.eligibility import StatusPoint, Verdict, eligible_at, status_at
 from fupin_funds.households.models import HouseholdView
 from fupin_funds.households.repository import HouseholdRepository, recorded_order
@@ -31,8 +36,25 @@ async def apply_registered(
         update=["village_code", "member_count", "member_indexes", "registered_on"],
     )
     if not await repository.history(data.household_id):
-        await repository.add_status(data.household_id, data.status.value, effective, data.version)
+        for status, since in registration_points(data, event_day):
+            await repository.add_status(data.household_id, status, since, data.version)
     await _refresh_status(repository, data.household_id)
+
+
+def registration_points(data: HouseholdRegistered, event_day: date) -> list[tuple[str, date]]:
+    """The statuses a household registered in one step went through, with their days. A county
+    import registers a household already exited (or returned since): identified on its
+    registration, exited on its exit day, so that the exit's transition period runs from the
+    real exit; a return is dated the day the registry recorded it (the import gives no day)."""
+    effective = data.registered_on or event_day
+    exited = data.exited_on
+    if exited is None or data.status not in (HouseholdStatus.EXITED, HouseholdStatus.RETURNED):
+        return [(data.status.value, effective)]
+    points = [(HouseholdStatus.IDENTIFIED.value, min(effective, exited))]
+    points.append((HouseholdStatus.EXITED.value, exited))
+    if data.status is HouseholdStatus.RETURNED:
+        points.append((HouseholdStatus.RETURNED.value, max(event_day, exited)))
+    return points
 
 
 async def apply_updated(session: AsyncSession, data: HouseholdUpdated, event_day: date) -> None:

@@ -40,6 +40,7 @@ def registered(
         member_count=len(indexes),
         member_indexes=indexes,
         registered_on=household.registered_on,
+        exited_on=household.exited_on,
         year=household.year,
         version=household.version,
     )

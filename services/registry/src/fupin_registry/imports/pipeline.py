@@ -495,6 +495,7 @@ def to_copy(
                 "member_count": len(snapshot_members),
                 "member_indexes": [m["id_index"] for m in snapshot_members],
                 "registered_on": registered_on,
+                "exited_on": h.exited_on.isoformat() if h.exited_on else None,
                 "year": h.year,
                 "version": 1,
             },
