@@ -500,6 +500,35 @@ async def test_every_answer_showing_a_borrower_in_clear_is_audited(
     assert audited == 3  # the report, its replay and the overdue report
 
 
+async def test_a_page_of_loans_shown_in_clear_is_audited_a_record_per_loan(
+    app, borrower_household, make_token
+):
+    """Twenty loans listed with their borrowers in clear: twenty records, each findable by its
+    loan's id (not one record of ids joined and cut short)."""
+    token = make_token("22", scopes=["loans:report", "pii:read"], client_id="bank-page")
+    async with api_client(app, token) as bank_with_pii:
+        ids = []
+        for n in range(20):
+            reported = await bank_with_pii.post(
+                "/v1/loans", json=loan_body(bank_loan_ref=f"L-PAGE-{n}", amount="2000.00")
+            )
+            assert reported.status_code == 201, reported.text
+            ids.append(reported.json()["id"])
+        page = await bank_with_pii.get("/v1/loans", params={"limit": 100})
+        assert {loan["id"] for loan in page.json()["items"]} >= set(ids)
+    async with app.state.sessionmaker() as session:
+        audited = (
+            await session.execute(
+                text(
+                    "SELECT object_id, count(*) FROM audit_log WHERE action = 'pii.read_unmasked'"
+                    " AND object_type = 'loan' AND actor = 'client:bank-page' GROUP BY object_id"
+                )
+            )
+        ).all()
+    # each loan: its report, and its line on the page
+    assert dict(audited) == dict.fromkeys(ids, 2)
+
+
 async def test_a_subsidy_paid_for_misused_days_is_recovered_by_reversing_it(
     client, bank, borrower_household
 ):

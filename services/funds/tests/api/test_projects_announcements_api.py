@@ -275,6 +275,38 @@ async def test_open_objection_blocks_money_until_resolved(app, client):
     assert funded.status_code == 201, funded.text
 
 
+async def test_personal_numbers_typed_into_an_objection_are_masked_and_their_reads_audited(
+    app, client, make_token
+):
+    """The public types what it likes: an ID or phone number in the text is masked without
+    pii:read, and shown in clear only with an audit record."""
+    project = await announced_project(client, announce_on=today() - timedelta(days=3))
+    async with api_client(app) as anyone:
+        notice = await _running_notice(anyone, project)
+        filed = await anyone.post(
+            f"/v1/public/announcements/{notice['id']}/objections",
+            json={"text": "我是户主，身份证220622197703043799，电话137 1234 5678"},
+        )
+        assert filed.status_code == 201, filed.text
+    url = f"/v1/announcements/{notice['id']}/objections"
+    async with api_client(app, make_token("22", roles=["officer"])) as without_pii:
+        [masked] = (await without_pii.get(url)).json()
+    assert masked["text"] == "我是户主，身份证22**************99，电话13* **** **78"
+    async with app.state.sessionmaker() as session:
+        before = await session.scalar(text("SELECT count(*) FROM audit_log"))
+    [clear] = (await client.get(url)).json()  # the test caller holds pii:read
+    assert "220622197703043799" in clear["text"]
+    async with app.state.sessionmaker() as session:
+        fields = await session.scalar(
+            text(
+                "SELECT details->'fields' FROM audit_log WHERE action = 'pii.read_unmasked'"
+                " AND object_id = :id AND seq > :before"
+            ),
+            {"id": notice["id"], "before": before},
+        )
+    assert fields == ["text"]
+
+
 async def _running_notice(client, project: dict) -> dict:
     listing = (
         await client.get(

@@ -883,6 +883,30 @@ async def test_a_clear_read_of_a_case_shows_in_its_households_access_log(
     assert case_reads[0]["details"]["fields"] == ["phone"]
 
 
+async def test_a_number_typed_into_an_objection_is_masked_and_its_clear_reads_audited(
+    client, people, app, make_token
+):
+    household = await new_household(client, people)
+    case = await open_case(client, household["id"])
+    await step(client, case["id"], "appraisal", {"votes_for": 20, "votes_against": 3, "on": day(0)})
+    await step(
+        client,
+        case["id"],
+        "objections",
+        {"content": "他家有车，车主电话13912345678", "on": day(1)},
+        expect=201,
+    )
+    async with api_client(app, make_token("22", roles=["officer"])) as without_pii:
+        masked = (await without_pii.get(f"/v1/cases/{case['id']}")).json()
+    assert masked["objections"][0]["content"] == "他家有车，车主电话13*******78"
+    clear = (await client.get(f"/v1/cases/{case['id']}")).json()  # the caller holds pii:read
+    assert clear["objections"][0]["content"].endswith("13912345678")
+    async with api_client(app, make_token("22", roles=["auditor"])) as auditor:
+        log = (await auditor.get(f"/v1/households/{household['id']}/access-log")).json()
+    fields = [e["details"]["fields"] for e in log["items"] if e["object_type"] == "case"]
+    assert ["objection_content"] in fields, log
+
+
 async def test_an_exit_is_not_opened_for_a_year_without_a_poverty_line(client, people):
     """An exit is assessed on the line of the year it opens in: without one it could never
     move on, and it would block every other case of the household."""

@@ -29,6 +29,7 @@ from fupin_funds.common.dates import business_date
 from fupin_funds.common.privacy import PII_READ_SCOPE, Privacy, PrivacyDep
 from fupin_kit.auth import Caller
 from fupin_kit.db import SessionDep
+from fupin_kit.free_text import holds_personal_number, mask_personal_numbers
 from fupin_kit.idempotency import IdempotencyKey, fingerprint, run_idempotent
 from fupin_kit.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from fupin_kit.problems import problem_responses
@@ -55,18 +56,31 @@ async def _read(session: SessionDep, announcement: Announcement) -> Announcement
 
 
 def _objection(objection: Objection, privacy: Privacy, caller: Caller) -> ObjectionRead:
+    # The public types its objection freely: a phone or ID number in it is personal data too.
+    clear = caller.has_scope(PII_READ_SCOPE)
+    text, resolution = objection.text, objection.resolution
     return ObjectionRead(
         id=objection.id,
         announcement_id=objection.announcement_id,
         filed_on=objection.filed_on,
-        text=objection.text,
+        text=text if clear else mask_personal_numbers(text),
         contact=privacy.contact(objection.contact_cipher, caller),
         status=objection.status,
         outcome=objection.outcome,
-        resolution=objection.resolution,
+        resolution=resolution if clear or resolution is None else mask_personal_numbers(resolution),
         resolved_by=objection.resolved_by,
         resolved_on=objection.resolved_on,
     )
+
+
+def _personal_fields(objection: Objection) -> list[str]:
+    """The fields of an objection that hold personal data: shown in clear, they are audited."""
+    fields = ["contact"] if objection.contact_cipher else []
+    if holds_personal_number(objection.text):
+        fields.append("text")
+    if objection.resolution and holds_personal_number(objection.resolution):
+        fields.append("resolution")
+    return fields
 
 
 @public.get("", summary="Announcements (公告公示), optionally those in notice on a date")
@@ -137,14 +151,15 @@ async def list_objections(
     announcement: AnnouncementDep, session: SessionDep, caller: CallerDep, privacy: PrivacyDep
 ) -> list[ObjectionRead]:
     objections = await AnnouncementRepository(session).objections(announcement.id)
-    if caller.has_scope(PII_READ_SCOPE) and any(o.contact_cipher for o in objections):
+    shown = sorted({field for o in objections for field in _personal_fields(o)})
+    if caller.has_scope(PII_READ_SCOPE) and shown:
         await audit(
             session,
             caller,
             "pii.read_unmasked",
             "announcement",
             announcement.id,
-            {"fields": ["contact"]},
+            {"fields": shown},
         )
     return [_objection(o, privacy, caller) for o in objections]
 
@@ -190,13 +205,14 @@ async def resolve(
         command=command,
         status_code=200,
     )
-    if caller.has_scope(PII_READ_SCOPE) and objection.contact_cipher:
+    shown = _personal_fields(objection)
+    if caller.has_scope(PII_READ_SCOPE) and shown:
         await audit(
             session,
             caller,
             "pii.read_unmasked",
             "announcement",
             objection.announcement_id,
-            {"fields": ["contact"], "objection_id": objection.id},
+            {"fields": shown, "objection_id": objection.id},
         )
     return response  # type: ignore[return-value]

@@ -23,3 +23,18 @@ async def audit(
     await AuditTrail(session).append(
         AuditRecord(who, action, object_type, object_id, details or {})
     )
+
+
+async def audit_each(
+    session: AsyncSession,
+    actor: Caller,
+    action: str,
+    object_type: str,
+    object_ids: list[str],
+    details: dict[str, Any] | None = None,
+) -> None:
+    """One record per object (one chain append): each can be found by its own id, as
+    ``AuditTrail.entries_for`` looks records up."""
+    await AuditTrail(session).append_many(
+        [AuditRecord(actor.actor, action, object_type, i, details or {}) for i in object_ids]
+    )

@@ -14,6 +14,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from fupin_events.values import CENT, birth_date_of, sex_of
+from fupin_kit.free_text import holds_personal_number
 from fupin_registry.vocabulary import HouseholdStatus, IncomeSource
 
 # The households a register export lists: those in the register now or before.
@@ -99,24 +100,6 @@ PLAN_TEXT_WITH_NUMBER = (
     " services with the plan; people's details belong in their own fields, and the cadre is"
     " named by responsible_cadre_id"
 )
-
-
-# A date (2026-03-01, 2026.3.1, 2026/03/01, 2026年3月1日) is no personal number: taken out
-# before the digits are counted.
-_DATE_IN_TEXT = re.compile(r"\d{4}\s*[-./年]\s*\d{1,2}\s*[-./月]\s*\d{1,2}\s*日?")
-# Ten digits or more, at most two spaces or punctuation marks between any two of them: an
-# 11-digit mobile, a landline with its area code, an ID or account number, however written
-# (dots, dashes, slashes, underscores, tabs; full-width and other scripts' digits). A project
-# number such as 2026-001-02 has fewer.
-_PERSONAL_NUMBER = re.compile(r"\d(?:[\W_]{0,2}\d){9,}")
-
-
-def holds_personal_number(text: str) -> bool:
-    """Whether the text holds what reads as a phone, ID or account number. Invisible
-    formatting characters (zero-width spaces) do not split one."""
-    folded = unicodedata.normalize("NFKC", text)
-    visible = "".join(char for char in folded if unicodedata.category(char) != "Cf")
-    return _PERSONAL_NUMBER.search(_DATE_IN_TEXT.sub("日", visible)) is not None
 
 
 def check_plan_text(text: str) -> str:

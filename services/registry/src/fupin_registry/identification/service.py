@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_events.values import business_today
 from fupin_kit.audit import AuditRecord, AuditTrail
 from fupin_kit.auth import Caller
+from fupin_kit.free_text import holds_personal_number, mask_personal_numbers
 from fupin_kit.outbox import add_events
 from fupin_kit.problems import Forbidden, NotFound, Unprocessable
 from fupin_registry.access import Tier, require_admin, require_tier, require_writer
@@ -45,7 +46,7 @@ from fupin_registry.identification.schemas import (
     ObjectionResolution,
     ReviewCreate,
 )
-from fupin_registry.privacy import Privacy, audit_unmasked_read
+from fupin_registry.privacy import PII_READ_SCOPE, Privacy, audit_unmasked_read
 from fupin_registry.quotas.service import QuotaPosition, QuotaService
 from fupin_registry.regions.directory import RegionDirectory
 
@@ -320,9 +321,16 @@ class WorkflowService:
     async def read(self, case: Case, caller: Caller, warnings: list[str] | None = None) -> CaseRead:
         steps = await self.cases.steps(case.id)
         objections = await self.cases.objections(case.id)
-        contacts = [o for o in objections if o.contact_enc is not None]
-        if contacts:
-            await audit_unmasked_read(self.session, caller, "case", str(case.id), ["phone"])
+        # An objection's words are the public's own: a phone or ID number typed into them is
+        # personal data too (masked without pii:read, audited when shown).
+        shown = {"phone"} if any(o.contact_enc is not None for o in objections) else set()
+        for o in objections:
+            if holds_personal_number(o.content):
+                shown.add("objection_content")
+            if o.resolution and holds_personal_number(o.resolution):
+                shown.add("objection_resolution")
+        await audit_unmasked_read(self.session, caller, "case", str(case.id), sorted(shown))
+        clear = caller.has_scope(PII_READ_SCOPE)
         return CaseRead(
             id=case.id,
             kind=case.kind,
@@ -354,10 +362,14 @@ class WorkflowService:
             objections=[
                 ObjectionRead(
                     id=o.id,
-                    content=o.content,
+                    content=o.content if clear else mask_personal_numbers(o.content),
                     contact=self.privacy.reveal(o.contact_enc, "phone", caller),
                     status=o.status,
-                    resolution=o.resolution,
+                    resolution=(
+                        o.resolution
+                        if clear or o.resolution is None
+                        else mask_personal_numbers(o.resolution)
+                    ),
                     resolved_by=o.resolved_by,
                     resolved_at=o.resolved_at,
                     raised_at=o.created_at,

@@ -1,0 +1,41 @@
+"""Personal numbers in free text: found however they are written, masked keeping both ends;
+dates and short numbers are not personal numbers."""
+
+import pytest
+
+from fupin_kit.free_text import holds_personal_number, mask_personal_numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("电话13800138000", "电话13*******00"),
+        ("身份证22062219700501025X", "身份证22*************25X"),
+        ("138.0013.8000", "13*.****.**00"),
+        ("138–0013–8000", "13*–****–**00"),
+        ("账户6228 4800 1234 5678", "账户62** **** **** **78"),
+        ("１３８００１３８０００", "１３*******００"),
+        ("138\u200b0013\u200b8000", "13*\u200b****\u200b**00"),
+        ("座机0431-88886666，手机13912345678", "座机04**-******66，手机13*******78"),
+    ],
+)
+def test_a_personal_number_is_found_and_masked_keeping_both_ends(text, masked):
+    assert holds_personal_number(text)
+    assert mask_personal_numbers(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-01起发放补助",
+        "2026.03.01-2026.12.31 护林员公益岗位",
+        "2026年3月1日至2026年12月31日",
+        "项目编号2026-001-02",
+        "补助1,000,000元",
+        "扶贫小额信贷5万元，3年期",
+        "",
+    ],
+)
+def test_dates_amounts_and_short_numbers_are_left_alone(text):
+    assert not holds_personal_number(text)
+    assert mask_personal_numbers(text) == text
