@@ -33,9 +33,26 @@ def test_a_personal_number_is_found_and_masked_keeping_both_ends(text, masked):
         "项目编号2026-001-02",
         "补助1,000,000元",
         "扶贫小额信贷5万元，3年期",
+        "objection a2b095fc-b265-4278-9625-cbaac991f1ad",  # an object's id
         "",
     ],
 )
 def test_dates_amounts_and_short_numbers_are_left_alone(text):
     assert not holds_personal_number(text)
     assert mask_personal_numbers(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "110101 1990-03-07 1234",  # an ID number with its birth date written as a date
+        "110101.1990.03.07.1234",
+        "1381-23-45678",
+        "139 - 1234 - 5678",  # three characters between the groups
+        "139.\u200b-1234.\u200b-5678",
+        "card 6222.0203.04.05.1234",
+    ],
+)
+def test_a_number_written_around_a_date_or_with_wider_gaps_is_still_found(text):
+    assert holds_personal_number(text)
+    assert mask_personal_numbers(text) != text

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fupin_events.values import Day, Money
+from fupin_kit.free_text import refuse_personal_number
 
 
 class AccountRead(BaseModel):
@@ -66,7 +69,10 @@ class EntryRead(BaseModel):
 class ReversalCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000)
+    # On the ledger's reversal event: no phone, ID or account number in it.
+    reason: Annotated[
+        str, Field(min_length=1, max_length=1000), AfterValidator(refuse_personal_number)
+    ]
     on: Day | None = None
 
 

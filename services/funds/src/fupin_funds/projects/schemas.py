@@ -7,6 +7,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from fupin_events.values import MAX_MONEY, Day, Money, RegionPrefix, VillageCode
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource, KeyTask, MeasureType
+from fupin_kit.free_text import refuse_personal_number
 
 PROJECT_TYPES = sorted({t.value for t in KeyTask} | {m.value for m in MeasureType})
 ProjectType = Annotated[
@@ -14,7 +15,13 @@ ProjectType = Annotated[
 ]
 HouseholdId = Annotated[str, Field(min_length=1, max_length=64)]
 # A name said in words: spaces alone are not one.
-Words = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+# A project's name and implementing unit are published with its announcement and travel on its
+# events: no phone, ID or account number in them.
+Words = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=r"\S"),
+    AfterValidator(refuse_personal_number),
+]
 
 
 class BudgetLine(BaseModel):

@@ -1,22 +1,24 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fupin_events.values import Day, Money, RegionPrefix
 from fupin_funds.common.money import PositiveMoney
 from fupin_funds.common.vocabulary import FundSource
+from fupin_kit.free_text import refuse_personal_number
 
 
 class FindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region_code: RegionPrefix
-    finding_type: str = Field(
+    finding_type: Annotated[str, AfterValidator(refuse_personal_number)] = Field(
         min_length=1,
         max_length=100,
         examples=["misappropriation", "irregular_payment", "idle_funds", "false_claim"],
+        description="on the finding's event: no phone, ID or account number in it",
     )
     amount: PositiveMoney | None = None
     source: FundSource | None = None

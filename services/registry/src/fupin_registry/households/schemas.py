@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from fupin_events.values import Day, Money, ResidentId, VillageCode
+from fupin_kit.free_text import refuse_personal_number
 from fupin_registry.households.domain import check_person_name, check_plan_text
 from fupin_registry.vocabulary import (
     Education,
@@ -124,9 +125,14 @@ class MeasureWrite(_Input):
     description: PlanText = Field(
         description="what is done; no phone, account or ID number (the plan's events carry it)"
     )
-    responsible_cadre_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = (
-        None
-    )
+    responsible_cadre_id: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=64),
+            AfterValidator(refuse_personal_number),
+        ]
+        | None
+    ) = None
 
 
 class PlanWrite(_Input):

@@ -329,8 +329,18 @@ class WorkflowService:
                 shown.add("objection_content")
             if o.resolution and holds_personal_number(o.resolution):
                 shown.add("objection_resolution")
+        # Officers' own words (reasons, step notes and documents) may name people too.
+        texts = [
+            case.reason,
+            case.rejection_reason,
+            case.quota_override_reason,
+            *(s.evidence for s in steps),
+        ]
+        if any(_holds_number(text) for text in texts):
+            shown.add("case_text")
         await audit_unmasked_read(self.session, caller, "case", str(case.id), sorted(shown))
         clear = caller.has_scope(PII_READ_SCOPE)
+        shown_text = _as_is if clear else _masked
         return CaseRead(
             id=case.id,
             kind=case.kind,
@@ -342,11 +352,11 @@ class WorkflowService:
             opened_on=case.opened_on,
             notice_ends_on=case.notice_ends_on,
             version=case.version,
-            reason=case.reason,
+            reason=shown_text(case.reason),
             notice_started_on=case.notice_started_on,
             last_step_on=case.last_step_on,
-            rejection_reason=case.rejection_reason,
-            quota_override_reason=case.quota_override_reason,
+            rejection_reason=shown_text(case.rejection_reason),
+            quota_override_reason=shown_text(case.quota_override_reason),
             steps=[
                 CaseStepRead(
                     step=s.step,
@@ -355,7 +365,7 @@ class WorkflowService:
                     actor=s.actor,
                     at=s.at,
                     effective_on=s.effective_on,
-                    evidence=s.evidence,
+                    evidence=shown_text(s.evidence),
                 )
                 for s in steps
             ],
@@ -583,3 +593,29 @@ class WorkflowService:
             if value is not None:
                 result[year] = value
         return result
+
+
+def _holds_number(value: Any) -> bool:
+    """Whether a text, or any text inside a step's evidence, holds a personal number."""
+    if isinstance(value, str):
+        return holds_personal_number(value)
+    if isinstance(value, dict):
+        return any(_holds_number(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_number(v) for v in value)
+    return False
+
+
+def _masked(value: Any) -> Any:
+    """A text, or a step's evidence, with its personal numbers masked."""
+    if isinstance(value, str):
+        return mask_personal_numbers(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _as_is(value: Any) -> Any:
+    return value
