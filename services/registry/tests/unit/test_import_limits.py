@@ -710,3 +710,11 @@ def test_import_a_header_after_two_byte_order_marks_is_found(tmp_path):
 
 def test_import_read_limits_default_to_the_settings():
     assert ReadLimits.of(Settings(_env_file=None)) == ReadLimits()
+
+
+def test_a_personal_number_in_an_ignored_header_is_masked_for_every_reader():
+    from fupin_registry.imports.limits import listed
+
+    shown = listed(["备注", "联系人13912345678", "2026-03-01"])
+    assert shown == ["备注", "联系人13*******78", "2026-03-01"]
+    assert listed(shown) == shown  # listing again changes nothing

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fupin_kit.free_text import mask_personal_numbers
+
 if TYPE_CHECKING:
     from fupin_registry.config import Settings
 
@@ -147,10 +149,11 @@ def shorten(text: str, limit: int = STORED_TEXT_CHARS) -> str:
 
 def listed(names: list[str]) -> list[str]:
     """Ignored header names as a job lists them: each shortened, at most a few dozen (and a
-    note of how many more); listing a listed list again changes nothing."""
+    note of how many more); listing a listed list again changes nothing. Any reader of the job
+    sees them: a phone or ID number in a header (a data row taken for one) is masked."""
     if len(names) <= IGNORED_COLUMNS_LISTED + 1:
-        return [shorten(name) for name in names]
-    shown = [shorten(name) for name in names[:IGNORED_COLUMNS_LISTED]]
+        return [shorten(mask_personal_numbers(name)) for name in names]
+    shown = [shorten(mask_personal_numbers(name)) for name in names[:IGNORED_COLUMNS_LISTED]]
     shown.append(f"…(and {len(names) - IGNORED_COLUMNS_LISTED:,} more columns)")
     return shown
 
