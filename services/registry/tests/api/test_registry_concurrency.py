@@ -26,6 +26,27 @@ from fupin_registry.synthetic import PeopleFactory, household_payload, member_pa
 OFFICER = Caller(subject="racing-officer", roles=frozenset({"officer"}), jurisdiction="22")
 
 
+async def to_county_approval(call, household_id: str, year: int) -> str:
+    """Open the household's identification case and take it through appraisal, both notices
+    and the township review, up to the county's approval; the case's id."""
+    case = await call(
+        "POST",
+        "/v1/cases",
+        {"kind": "identification", "household_id": household_id, "on": f"{year}-03-01"},
+    )
+    await call(
+        "POST",
+        f"/v1/cases/{case['id']}/appraisal",
+        {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"},
+    )
+    await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-09"})
+    await call(
+        "POST", f"/v1/cases/{case['id']}/review", {"decision": "approve", "on": f"{year}-03-09"}
+    )
+    await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-17"})
+    return str(case["id"])
+
+
 async def test_the_same_person_registered_twice_at_once(committed_client, make_token):
     headers = bearer(make_token("220623", subject=f"race-{uuid.uuid4().hex[:6]}"))
     people = PeopleFactory("220623", seed=uuid.uuid4().int)
@@ -80,22 +101,7 @@ async def test_concurrent_approvals_respect_the_quota(committed_client, make_tok
             "/v1/households",
             household_payload("220623200202", uuid.uuid4().hex[:8], members, year=year),
         )
-        case = await call(
-            "POST",
-            "/v1/cases",
-            {"kind": "identification", "household_id": household["id"], "on": f"{year}-03-01"},
-        )
-        await call(
-            "POST",
-            f"/v1/cases/{case['id']}/appraisal",
-            {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"},
-        )
-        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-09"})
-        await call(
-            "POST", f"/v1/cases/{case['id']}/review", {"decision": "approve", "on": f"{year}-03-09"}
-        )
-        await call("POST", f"/v1/cases/{case['id']}/notice-completion", {"on": f"{year}-03-17"})
-        cases.append(case["id"])
+        cases.append(await to_county_approval(call, household["id"], year))
     approvals = await asyncio.gather(
         *[
             committed_client.post(
@@ -541,23 +547,7 @@ async def test_one_key_reused_on_a_case_step_and_its_household_at_once_never_dea
             "/v1/households",
             household_payload("220621101001", uuid.uuid4().hex[:8], members, year=year),
         )
-        case = (
-            await call(
-                "POST",
-                "/v1/cases",
-                {"kind": "identification", "household_id": household["id"], "on": f"{year}-03-01"},
-            )
-        )["id"]
-        await call(
-            "POST",
-            f"/v1/cases/{case}/appraisal",
-            {"votes_for": 9, "votes_against": 0, "on": f"{year}-03-01"},
-        )
-        await call("POST", f"/v1/cases/{case}/notice-completion", {"on": f"{year}-03-09"})
-        await call(
-            "POST", f"/v1/cases/{case}/review", {"decision": "approve", "on": f"{year}-03-09"}
-        )
-        await call("POST", f"/v1/cases/{case}/notice-completion", {"on": f"{year}-03-17"})
+        case = await to_county_approval(call, household["id"], year)
         key = {"Idempotency-Key": uuid.uuid4().hex}
         spouse = household["members"][1]["id"]
         responses = await asyncio.gather(

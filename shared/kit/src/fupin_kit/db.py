@@ -90,7 +90,7 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 # The class of the Idempotency-Key advisory locks (two-key form: apart from one-key locks).
 KEY_LOCK_CLASS = 0x1DE3
-_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # a key the header's own validation accepts
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")  # what an Idempotency-Key may be
 _COMMANDS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -109,7 +109,7 @@ async def hold_key(session: AsyncSession, key: str) -> None:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.sessionmaker) as session:
         key = request.headers.get("idempotency-key")
-        if key is not None and request.method in _COMMANDS and _KEY.match(key):
+        if key is not None and request.method in _COMMANDS and KEY_PATTERN.match(key):
             await hold_key(session, key)
         yield session
 

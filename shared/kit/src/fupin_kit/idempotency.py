@@ -19,7 +19,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin_kit.audit import audit_keys
 from fupin_kit.auth import Caller
 from fupin_kit.crypto import FieldCipher
+from fupin_kit.db import KEY_PATTERN
 from fupin_kit.middleware import REQUEST_LINE
 from fupin_kit.models import IdempotencyRecord
 from fupin_kit.problems import Unprocessable
@@ -55,7 +55,6 @@ REUSED_KEY = (
     "this Idempotency-Key was already used with a different request, or by this client"
     " with another jurisdiction, role or scope"
 )
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 def checked_key(value: str | None) -> str | None:

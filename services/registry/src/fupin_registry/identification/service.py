@@ -324,11 +324,10 @@ class WorkflowService:
         # An objection's words are the public's own: a phone or ID number typed into them is
         # personal data too (masked without pii:read, audited when shown).
         shown = {"phone"} if any(o.contact_enc is not None for o in objections) else set()
-        for o in objections:
-            if holds_personal_number(o.content):
-                shown.add("objection_content")
-            if o.resolution and holds_personal_number(o.resolution):
-                shown.add("objection_resolution")
+        if any(_holds_number(o.content) for o in objections):
+            shown.add("objection_content")
+        if any(_holds_number(o.resolution) for o in objections):
+            shown.add("objection_resolution")
         # Officers' own words (reasons, step notes and documents) may name people too.
         texts = [
             case.reason,
@@ -372,14 +371,10 @@ class WorkflowService:
             objections=[
                 ObjectionRead(
                     id=o.id,
-                    content=o.content if clear else mask_personal_numbers(o.content),
+                    content=shown_text(o.content),
                     contact=self.privacy.reveal(o.contact_enc, "phone", caller),
                     status=o.status,
-                    resolution=(
-                        o.resolution
-                        if clear or o.resolution is None
-                        else mask_personal_numbers(o.resolution)
-                    ),
+                    resolution=shown_text(o.resolution),
                     resolved_by=o.resolved_by,
                     resolved_at=o.resolved_at,
                     raised_at=o.created_at,
@@ -596,7 +591,8 @@ class WorkflowService:
 
 
 def _holds_number(value: Any) -> bool:
-    """Whether a text, or any text inside a step's evidence, holds a personal number."""
+    """Whether a text (or None), or any text inside a step's evidence, holds a personal
+    number."""
     if isinstance(value, str):
         return holds_personal_number(value)
     if isinstance(value, dict):
@@ -607,7 +603,7 @@ def _holds_number(value: Any) -> bool:
 
 
 def _masked(value: Any) -> Any:
-    """A text, or a step's evidence, with its personal numbers masked."""
+    """A text (or None), or a step's evidence, with its personal numbers masked."""
     if isinstance(value, str):
         return mask_personal_numbers(value)
     if isinstance(value, dict):

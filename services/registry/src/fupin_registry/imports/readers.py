@@ -704,15 +704,14 @@ def _calamine_sheet(path: Path, facts: FileFacts, limits: ReadLimits) -> SheetRo
     return result
 
 
-_ZERO_FORMAT = re.compile(r"^0{2,32}$")  # 000000: a number shown with leading zeros
-
-
 def _xls_padded_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, int]]]:
     """Row number → (column, digits shown) of the number cells of an .xls sheet whose format
     pads them with zeros (a 户编号 057173 typed as a number, formatted 000000), read as the
     sheet shows them, as the .xlsx readers do: python-calamine gives the number alone (57173),
     which would be another household's key. xlrd reads the formats calamine does not expose."""
     import xlrd
+
+    from fupin_registry.imports.xlsx_stream import ZERO_PADDED
 
     try:
         book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
@@ -723,7 +722,7 @@ def _xls_padded_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, 
             index: len(book.format_map[xf.format_key].format_str)
             for index, xf in enumerate(book.xf_list)
             if xf.format_key in book.format_map
-            and _ZERO_FORMAT.match(book.format_map[xf.format_key].format_str)
+            and ZERO_PADDED.match(book.format_map[xf.format_key].format_str)
         }
         found: dict[int, list[tuple[int, int]]] = {}
         if not widths:
@@ -741,7 +740,7 @@ def _xls_padded_cells(path: Path, sheet_name: str) -> dict[int, list[tuple[int, 
 
 
 def _first_worksheet_name(workbook: Any) -> str:
-    """The first worksheet that is not hidden (as ``xlsx_stream.first_worksheet`` chooses)."""
+    """The first worksheet that is not hidden (as ``xlsx_stream._first_worksheet`` chooses)."""
     from python_calamine import SheetTypeEnum, SheetVisibleEnum
 
     for meta in workbook.sheets_metadata:

@@ -258,21 +258,17 @@ def _workbook(parts: WorkbookParts) -> tuple[str, dt.date]:
     workbook = ElementTree.fromstring(parts.read(WORKBOOK))
     properties = workbook.find(f"{NS}workbookPr")
     date1904 = properties is not None and properties.get("date1904", "") in ("1", "true")
-    return first_worksheet(parts, workbook)[1], _EPOCH_1904 if date1904 else _EXCEL_EPOCH
+    return _first_worksheet(parts, workbook), _EPOCH_1904 if date1904 else _EXCEL_EPOCH
 
 
 _HIDDEN_STATES = ("hidden", "veryHidden")
 _WORKSHEET_TYPE = "/worksheet"  # the end of a worksheet relationship's type (not a chart sheet)
 
 
-def first_worksheet(
-    parts: WorkbookParts, workbook: ElementTree.Element | None = None
-) -> tuple[str, str]:
-    """The name and archive path of the sheet an import reads: the first worksheet that is not
-    hidden, in the workbook's order (as the spreadsheet program opens it). A hidden sheet often
-    holds last year's rows or lookup lists; a chart sheet holds no cells."""
-    if workbook is None:
-        workbook = ElementTree.fromstring(parts.read(WORKBOOK))
+def _first_worksheet(parts: WorkbookParts, workbook: ElementTree.Element) -> str:
+    """The archive path of the sheet an import reads: the first worksheet that is not hidden,
+    in the workbook's order (as the spreadsheet program opens it). A hidden sheet often holds
+    last year's rows or lookup lists; a chart sheet holds no cells."""
     rels = {rel.get("Id"): rel for rel in ElementTree.fromstring(parts.read(WORKBOOK_RELS))}
     for sheet in workbook.findall(f"{NS}sheets/{NS}sheet"):
         rel = rels.get(sheet.get(f"{REL_NS}id"))
@@ -282,7 +278,7 @@ def first_worksheet(
             continue
         target = rel.get("Target", "")
         path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
-        return sheet.get("name", ""), path
+        return path
     raise UnreadableFile(
         "the workbook has no visible worksheet (only hidden sheets or chart sheets): show the"
         " sheet with the rows, or copy them into a new workbook"
@@ -390,7 +386,7 @@ def _shared_strings(parts: WorkbookParts) -> list[str] | None:
 
 # A number format of zeros only ("000000"): the spreadsheet shows the number padded with
 # leading zeros to that many digits, as counties keep household numbers (户编号 000123).
-_ZEROS = re.compile(r"^0{2,32}$")
+ZERO_PADDED = re.compile(r"^0{2,32}$")  # a number format of zeros alone: 000000
 
 
 @dataclass(frozen=True)
@@ -410,7 +406,7 @@ def _cell_formats(parts: WorkbookParts) -> CellFormats:
         raw_code = fmt.get("formatCode", "")
         code = re.sub(r'"[^"]*"|\[[^\]]*\]|\\.', "", raw_code).lower()
         dated[fmt_id] = bool(re.search(r"[ymd]", code))
-        if _ZEROS.match(raw_code):
+        if ZERO_PADDED.match(raw_code):
             widths[fmt_id] = len(raw_code)
     cell_xfs = styles.find(f"{NS}cellXfs")
     dates = set()
